@@ -1,0 +1,208 @@
+// The checks before anything runs: nothing runs that the owner could not have written.
+// suEXEC and cgiwrap check the program they exec; the .wsgi is not that program, so wsgikit
+// repeats their rules for it (reference/anchors.md §c): a regular file, inside an allowed root
+// once every symlink is resolved, not writable by group or others anywhere from that root down,
+// owned by the user it runs as (or root), no setuid/setgid bits. Runs once per CGI request:
+// one realpath, one stat per folder below the root, one stat of the file.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { WsgikitError } from '../errors.js';
+
+export interface AppCheckOptions {
+  /** Absolute folders the app must lie in once symlinks are resolved. Empty: the owner's home. */
+  allowedRoots: string[];
+  /** The uid the app may belong to (root-owned files are accepted too). Default: process.getuid(). */
+  expectedUid?: number;
+}
+
+export interface CheckedApp {
+  /** The real path: every symlink resolved. */
+  file: string;
+  dir: string;
+  uid: number;
+  gid: number;
+  mtimeMs: number;
+}
+
+export function checkAppFile(appFile: string, options: AppCheckOptions): CheckedApp {
+  const given = path.resolve(appFile);
+  const expectedUid = options.expectedUid ?? currentUid();
+  const real = realpathOrThrow(given);
+  const st = fs.statSync(real);
+
+  if (!st.isFile()) {
+    const what = st.isDirectory() ? 'a folder' : 'not a regular file';
+    throw refused(
+      `${describe(given, real)} is ${what}; wsgikit runs only a regular .wsgi file. Fix: point it at the .wsgi file itself.`,
+    );
+  }
+
+  const roots = options.allowedRoots.length > 0 ? options.allowedRoots : [homeOf(expectedUid)];
+  const root = findRoot(real, roots);
+  if (root === null) throw refused(outsideRootsMessage(given, real, roots));
+
+  // Every folder from the root down to the file, then the file: a folder writable by others lets
+  // them swap the file, so the folders count as much as the file itself. `real` has no symlinks
+  // left, so stat of each prefix is the stat of that very folder.
+  const dir = path.dirname(real);
+  const folders = [root];
+  if (dir !== root) {
+    let current = root;
+    for (const part of path.relative(root, dir).split(path.sep)) {
+      current = path.join(current, part);
+      folders.push(current);
+    }
+  }
+  for (const folder of folders) {
+    const fst = fs.statSync(folder);
+    checkWritable(folder, fst, 'folder');
+    checkOwner(folder, fst, expectedUid, 'folder');
+  }
+  checkWritable(real, st, 'file');
+  if ((st.mode & 0o6000) !== 0) {
+    const bits = [st.mode & 0o4000 ? 'setuid' : '', st.mode & 0o2000 ? 'setgid' : ''].filter(Boolean).join(' and ');
+    throw refused(`${real} has the ${bits} bit set; a .wsgi must not. Fix: chmod ug-s ${shellQuote(real)}`);
+  }
+  checkOwner(real, st, expectedUid, 'file');
+
+  return { file: real, dir, uid: st.uid, gid: st.gid, mtimeMs: st.mtimeMs };
+}
+
+/**
+ * The same write and owner rules for one file that steers the app (the settings sidecar):
+ * refuses it when group or others may write it, or when it belongs to another non-root user.
+ */
+export function checkOwnedFile(file: string, st: fs.Stats, expectedUid: number = currentUid()): void {
+  checkWritable(file, st, 'file');
+  checkOwner(file, st, expectedUid, 'file');
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function realpathOrThrow(given: string): string {
+  try {
+    return fs.realpathSync.native(given);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      let note = '';
+      try {
+        const target = fs.readlinkSync(given);
+        note = ` (it is a symlink to ${target}, which does not exist)`;
+      } catch {
+        // not a dangling symlink: plainly missing
+      }
+      throw new WsgikitError(
+        'WSGIKIT_APP_NOT_FOUND',
+        `${given} does not exist${note}. Fix: check the path, or create the .wsgi file there.`,
+        { cause: err },
+      );
+    }
+    if (code === 'EACCES') {
+      throw refused(
+        `${given} cannot be reached: permission denied on a folder on the way. Fix: chmod a+x each folder on the path (the owner needs search permission).`,
+        err,
+      );
+    }
+    if (code === 'ELOOP') {
+      throw refused(`${given} is a loop of symlinks. Fix: replace the symlink with the file itself.`, err);
+    }
+    throw err;
+  }
+}
+
+// Roots rarely change within a process; their real paths are looked up once.
+const realRoots = new Map<string, string | null>();
+
+function realRoot(root: string): string | null {
+  let real = realRoots.get(root);
+  if (real === undefined) {
+    try {
+      real = fs.realpathSync.native(root);
+    } catch {
+      real = null; // a root that does not exist holds nothing
+    }
+    realRoots.set(root, real);
+  }
+  return real;
+}
+
+function findRoot(real: string, roots: string[]): string | null {
+  for (const root of roots) {
+    if (!path.isAbsolute(root)) continue;
+    const r = realRoot(root);
+    if (r !== null && isInside(real, r)) return r;
+  }
+  return null;
+}
+
+function isInside(file: string, folder: string): boolean {
+  if (folder === path.sep) return true;
+  return file.startsWith(folder + path.sep);
+}
+
+function outsideRootsMessage(given: string, real: string, roots: string[]): string {
+  const list = roots.join(', ');
+  if (given !== real) {
+    const lexicalRoot = roots.find((root) => isInside(given, path.resolve(root)));
+    if (lexicalRoot !== undefined) {
+      return (
+        `${given} lies in the allowed root ${lexicalRoot}, but through a symlink it points to ${real}, outside every allowed root (${list}). ` +
+        `Fix: replace the symlink with the file itself (cp ${shellQuote(real)} ${shellQuote(given)}), or move the app into an allowed root.`
+      );
+    }
+    return `${given} points to ${real}, outside every allowed root (${list}). Fix: move the app into an allowed root.`;
+  }
+  return `${real} is outside every allowed root (${list}). Fix: move the app into an allowed root, or ask the host to add its folder to allowed_roots.`;
+}
+
+function checkWritable(p: string, st: fs.Stats, kind: 'file' | 'folder'): void {
+  const bits = st.mode & 0o022;
+  if (bits === 0) return;
+  const who = bits === 0o022 ? 'group and others' : bits === 0o020 ? 'its group' : 'others';
+  const why = kind === 'folder' ? ', so they could replace the app' : '';
+  throw refused(`The ${kind} ${p} is writable by ${who}${why}. Fix: chmod go-w ${shellQuote(p)}`);
+}
+
+function checkOwner(p: string, st: fs.Stats, expectedUid: number, kind: 'file' | 'folder'): void {
+  if (st.uid === expectedUid || st.uid === 0) return;
+  throw refused(
+    `The ${kind} ${p} is owned by uid ${st.uid}, but this runs as uid ${expectedUid}; it runs only what its own user (or root) wrote. ` +
+      `Fix: chown ${expectedUid} ${shellQuote(p)} (as root), or copy it so that uid ${expectedUid} owns the copy.`,
+  );
+}
+
+function refused(message: string, cause?: unknown): WsgikitError {
+  return new WsgikitError('WSGIKIT_APP_REFUSED', message, cause === undefined ? {} : { cause });
+}
+
+function describe(given: string, real: string): string {
+  return given === real ? given : `${given} (→ ${real})`;
+}
+
+function currentUid(): number {
+  return typeof process.getuid === 'function' ? process.getuid() : -1;
+}
+
+/** The home folder of a uid from the password database, not from $HOME (suEXEC does not set it). */
+export function homeOf(uid: number): string {
+  const me = os.userInfo();
+  if (me.uid === uid) return me.homedir;
+  try {
+    for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const fields = line.split(':');
+      if (fields.length >= 6 && Number(fields[2]) === uid && fields[5]) return fields[5];
+    }
+  } catch {
+    // no password file: fall through
+  }
+  throw refused(
+    `No allowed roots are configured and uid ${uid} has no home folder to use instead. Fix: set allowed_roots in the host settings.`,
+  );
+}
+
+export function shellQuote(p: string): string {
+  return /^[\w@%+=:,./-]+$/.test(p) ? p : `'${p.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,700 @@
+// Per-app settings: a TOML sidecar next to the .wsgi (`site.wsgi` → `site.wsgi.toml`), capped by
+// the host's own TOML file (default /etc/wsgikit/host.toml). suEXEC strips SetEnv and most of the
+// environment, so everything an app needs to say about how it runs is said here.
+//
+// Layers, later wins: built-in defaults → host [defaults] → sidecar → command-line overrides →
+// host [forced]. Then host [limits] lower any numeric value above its cap, with a warning (a cap
+// is not an error: the app still runs, just smaller). Every key has a type and a range; a wrong
+// one is an error that names the file, the key, what was expected and what was found.
+//
+// Units: TOML speaks in MiB and seconds; the TS object holds bytes (maxBodyBytes, logMaxBytes)
+// and seconds. HostSettings.defaults / forced / limits are already in TS units.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parse, TomlError } from 'smol-toml';
+import { WsgikitError } from '../errors.js';
+import { checkOwnedFile } from './locate.js';
+import { parseAddressRule } from './owner.js';
+
+export interface AppSettings {
+  /** Absolute path of the Python to run, or null: choosePython() decides (venv, shebang, host). */
+  python: string | null;
+  /** Maximum number of worker processes. */
+  processes: number;
+  /** Workers kept running even when idle (0..processes). */
+  minProcesses: number;
+  /** Requests that may wait for a free worker; more get a 503. */
+  queueSize: number;
+  /** Seconds a request may wait in the queue. */
+  queueTimeout: number;
+  /** Seconds a request may run before it gets a 504 and its worker is recycled. */
+  requestTimeout: number;
+  /** Seconds a worker may take to import the app. */
+  startupTimeout: number;
+  /** Seconds a worker may stay idle before it is stopped. */
+  idleTimeout: number;
+  /** Recycle a worker after this many requests; 0 = never. */
+  maxRequests: number;
+  /** Recycle a worker after a request that leaves its RSS above this many MiB; 0 = no limit. */
+  memoryLimitMb: number;
+  /** Seconds of CPU time per worker; 0 = no limit. */
+  cpuLimit: number;
+  /** Request body limit in bytes (max_body_mb MiB in TOML); 0 = no limit. */
+  maxBodyBytes: number;
+  /** Folder of the app's own logs; null: the logs module's default (~/.wsgikit/logs). */
+  logDir: string | null;
+  /** Rotate the app's log at this many bytes (log_max_mb MiB in TOML). */
+  logMaxBytes: number;
+  /** Rotated log files kept. */
+  logKeep: number;
+  /** "owner": tracebacks shown only to the site owner; "never": to nobody. */
+  tracebacks: 'owner' | 'never';
+  /** Client addresses (IPv4, IPv6, CIDR) that count as the owner. */
+  ownerAddresses: string[];
+  /** Lower-case hex SHA-256 of the owner's secret token (sent as the wsgikit_owner cookie). */
+  ownerTokenSha256: string | null;
+  /** Fixed SCRIPT_NAME ("" = site root); null: worked out per request. */
+  mount: string | null;
+  /** Environment variables for the app. */
+  env: Record<string, string>;
+  /** Seconds between mtime checks of the .wsgi and restart.txt; 0 = on every request. */
+  reloadCheckInterval: number;
+  /** What was lowered to a host cap or set by the host, one line each. */
+  warnings: string[];
+  /** The sidecar path, if one was read. */
+  source: string | null;
+}
+
+/** The settings proper, without the bookkeeping. */
+export type SettingValues = Omit<AppSettings, 'warnings' | 'source'>;
+export type NumericSetting = {
+  [K in keyof SettingValues]: SettingValues[K] extends number ? K : never;
+}[keyof SettingValues];
+
+export interface HostSettings {
+  /** Replace the built-in defaults (TS units). */
+  defaults: Partial<SettingValues>;
+  /** Values an app cannot change (TS units). An app that asks otherwise gets a warning. */
+  forced: Partial<SettingValues>;
+  /** Maxima for numeric settings (TS units). */
+  limits: Partial<Record<NumericSetting, number>>;
+  /** Absolute folders apps must lie in; empty = the owner's home. */
+  allowedRoots: string[];
+  /** Python used when neither the app's settings, a venv nor its shebang names one. */
+  defaultPython: string | null;
+  /** When set, an app's log_dir must lie inside this folder. */
+  logRoot: string | null;
+  /** The host file, if one was read. */
+  source: string | null;
+}
+
+export const DEFAULT_HOST_SETTINGS_FILE = '/etc/wsgikit/host.toml';
+
+/** Where PATH lookups happen, whatever the environment says (suEXEC's AP_SAFE_PATH). */
+export const SAFE_PATH = ['/usr/local/bin', '/usr/bin', '/bin'];
+
+export function sidecarPath(appFile: string): string {
+  return `${appFile}.toml`;
+}
+
+export function emptyHostSettings(): HostSettings {
+  return { defaults: {}, forced: {}, limits: {}, allowedRoots: [], defaultPython: null, logRoot: null, source: null };
+}
+
+export const BUILTIN_DEFAULTS: Readonly<SettingValues> = Object.freeze({
+  python: null,
+  processes: 2,
+  minProcesses: 0,
+  queueSize: 100,
+  queueTimeout: 30,
+  requestTimeout: 60,
+  startupTimeout: 30,
+  idleTimeout: 300,
+  maxRequests: 0,
+  memoryLimitMb: 0,
+  cpuLimit: 0,
+  maxBodyBytes: 100 * 1024 * 1024,
+  logDir: null,
+  logMaxBytes: 10 * 1024 * 1024,
+  logKeep: 3,
+  tracebacks: 'owner',
+  ownerAddresses: [],
+  ownerTokenSha256: null,
+  mount: null,
+  env: {},
+  reloadCheckInterval: 1,
+});
+
+// ---------------------------------------------------------------------------------------------
+// The schema: one line per key.
+
+const MIB = 1024 * 1024;
+
+interface NumberSpec {
+  kind: 'number';
+  ts: NumericSetting;
+  integer: boolean;
+  min: number;
+  max: number;
+  /** TOML value × scale = TS value. */
+  scale: number;
+  unit: string;
+  /** 0 means "no limit": for capping, 0 is the largest value of all. */
+  zeroIsNone: boolean;
+}
+interface OtherSpec {
+  kind: 'other';
+  ts: Exclude<keyof SettingValues, NumericSetting>;
+}
+type Spec = NumberSpec | OtherSpec;
+
+const num = (
+  ts: NumericSetting,
+  min: number,
+  max: number,
+  unit: string,
+  opts: { integer?: boolean; scale?: number; zeroIsNone?: boolean } = {},
+): NumberSpec => ({
+  kind: 'number',
+  ts,
+  min,
+  max,
+  unit,
+  integer: opts.integer ?? true,
+  scale: opts.scale ?? 1,
+  zeroIsNone: opts.zeroIsNone ?? false,
+});
+const other = (ts: OtherSpec['ts']): OtherSpec => ({ kind: 'other', ts });
+
+const SPECS: Record<string, Spec> = {
+  python: other('python'),
+  processes: num('processes', 1, 64, 'processes'),
+  min_processes: num('minProcesses', 0, 64, 'processes'),
+  queue_size: num('queueSize', 0, 10_000, 'requests'),
+  queue_timeout: num('queueTimeout', 0, 3600, 'seconds', { integer: false }),
+  request_timeout: num('requestTimeout', 1, 86_400, 'seconds', { integer: false }),
+  startup_timeout: num('startupTimeout', 1, 3600, 'seconds', { integer: false }),
+  idle_timeout: num('idleTimeout', 1, 86_400, 'seconds', { integer: false }),
+  max_requests: num('maxRequests', 0, 1_000_000_000, 'requests', { zeroIsNone: true }),
+  memory_limit_mb: num('memoryLimitMb', 0, 1_048_576, 'MiB', { zeroIsNone: true }),
+  cpu_limit: num('cpuLimit', 0, 31_536_000, 'seconds', { zeroIsNone: true }),
+  max_body_mb: num('maxBodyBytes', 0, 1_048_576, 'MiB', { integer: false, scale: MIB, zeroIsNone: true }),
+  log_dir: other('logDir'),
+  log_max_mb: num('logMaxBytes', 0.01, 10_240, 'MiB', { integer: false, scale: MIB }),
+  log_keep: num('logKeep', 0, 1000, 'files'),
+  tracebacks: other('tracebacks'),
+  owner_addresses: other('ownerAddresses'),
+  owner_token_sha256: other('ownerTokenSha256'),
+  mount: other('mount'),
+  env: other('env'),
+  reload_check_interval: num('reloadCheckInterval', 0, 3600, 'seconds', { integer: false }),
+};
+
+const TOML_NAME = new Map<keyof SettingValues, string>(
+  Object.entries(SPECS).map(([name, spec]): [keyof SettingValues, string] => [spec.ts, name]),
+);
+
+const HOST_TOP_KEYS = ['defaults', 'forced', 'limits', 'allowed_roots', 'default_python', 'log_root'];
+
+// ---------------------------------------------------------------------------------------------
+// Host settings.
+
+export function loadHostSettings(file: string = DEFAULT_HOST_SETTINGS_FILE): HostSettings {
+  const text = readIfExists(file, false);
+  const host = emptyHostSettings();
+  if (text === null) return host;
+  host.source = file;
+  const doc = parseToml(file, text);
+  const ctx: Ctx = { file, text, baseDir: null, section: '' };
+
+  for (const [key, value] of Object.entries(doc)) {
+    switch (key) {
+      case 'defaults':
+      case 'forced': {
+        const table = expectTable({ ...ctx }, key, value);
+        for (const [name, raw] of Object.entries(table)) {
+          const sctx = { ...ctx, section: key };
+          if (name === 'python') {
+            throw invalid(
+              sctx,
+              name,
+              `python cannot be set by the host in [${key}]: it would outrank the app's own venv. Fix: use default_python = "/usr/bin/python3.12" at the top of the file`,
+            );
+          }
+          const spec = SPECS[name];
+          if (spec === undefined) throw unknownKey(sctx, name);
+          const target = key === 'defaults' ? host.defaults : host.forced;
+          Object.assign(target, { [spec.ts]: convert(sctx, name, spec, raw) });
+        }
+        break;
+      }
+      case 'limits': {
+        const table = expectTable(ctx, key, value);
+        const sctx = { ...ctx, section: 'limits' };
+        for (const [name, raw] of Object.entries(table)) {
+          const spec = SPECS[name];
+          if (spec === undefined) throw unknownKey(sctx, name);
+          if (spec.kind !== 'number') {
+            throw invalid(
+              sctx,
+              name,
+              `[limits] holds maxima for numeric settings only; ${name} is not numeric. Fix: set it in [forced] instead`,
+            );
+          }
+          const limit = convertNumber(sctx, name, spec, raw);
+          // A cap of "no limit" is no cap.
+          if (!(spec.zeroIsNone && limit === 0)) host.limits[spec.ts] = limit;
+        }
+        break;
+      }
+      case 'allowed_roots': {
+        if (!Array.isArray(value)) throw wrongType(ctx, key, 'an array of absolute folder paths', value);
+        host.allowedRoots = value.map((item) => {
+          if (typeof item !== 'string' || !path.isAbsolute(item)) {
+            throw wrongType(ctx, key, 'an array of absolute folder paths', item);
+          }
+          return path.resolve(item);
+        });
+        break;
+      }
+      case 'default_python':
+      case 'log_root': {
+        if (typeof value !== 'string' || !path.isAbsolute(value)) throw wrongType(ctx, key, 'an absolute path', value);
+        if (key === 'default_python') host.defaultPython = path.resolve(value);
+        else host.logRoot = path.resolve(value);
+        break;
+      }
+      default:
+        throw unknownKey(ctx, key, HOST_TOP_KEYS);
+    }
+  }
+
+  // The host's own values must fit its own caps, or every app would get a warning it cannot fix.
+  for (const layer of ['defaults', 'forced'] as const) {
+    for (const [ts, limit] of Object.entries(host.limits) as [NumericSetting, number][]) {
+      const value = host[layer][ts];
+      if (typeof value === 'number' && exceeds(specOf(ts), value, limit)) {
+        const name = tomlName(ts);
+        throw invalid(
+          { ...ctx, section: layer },
+          name,
+          `[${layer}] ${name} = ${show(specOf(ts), value)} is above [limits] ${name} = ${show(specOf(ts), limit)}. Fix: lower one or raise the other`,
+        );
+      }
+    }
+  }
+  if (host.logRoot !== null) {
+    for (const layer of ['defaults', 'forced'] as const) {
+      const dir = host[layer].logDir;
+      if (typeof dir === 'string' && !isInsideOrSame(dir, host.logRoot)) {
+        throw invalid(
+          { ...ctx, section: layer },
+          'log_dir',
+          `${dir} is outside log_root ${host.logRoot}. Fix: put it under ${host.logRoot}`,
+        );
+      }
+    }
+  }
+  return host;
+}
+
+// ---------------------------------------------------------------------------------------------
+// App settings.
+
+export function loadAppSettings(
+  appFile: string,
+  host: HostSettings,
+  overrides: Partial<AppSettings> = {},
+): AppSettings {
+  const values: SettingValues = { ...BUILTIN_DEFAULTS, ...host.defaults };
+  values.env = { ...BUILTIN_DEFAULTS.env, ...(host.defaults.env ?? {}) };
+  const warnings: string[] = [];
+  /** Keys the app itself chose (sidecar or command line), and where: warnings name that place. */
+  const chosenBy = new Map<keyof SettingValues, string>();
+
+  // 1. The sidecar.
+  const sidecar = sidecarPath(path.resolve(appFile));
+  const text = readIfExists(sidecar, true);
+  if (text !== null) {
+    const ctx: Ctx = { file: sidecar, text, baseDir: path.dirname(sidecar), section: '' };
+    const doc = parseToml(sidecar, text);
+    for (const [name, raw] of Object.entries(doc)) {
+      const spec = SPECS[name];
+      if (spec === undefined) throw unknownKey(ctx, name);
+      const value = convert(ctx, name, spec, raw);
+      if (spec.ts === 'env') values.env = { ...values.env, ...(value as Record<string, string>) };
+      else Object.assign(values, { [spec.ts]: value });
+      chosenBy.set(spec.ts, path.basename(sidecar));
+    }
+  }
+
+  // 2. Command-line flags: the same checks, in the same (TOML) units.
+  const cli: Ctx = { file: 'the command line', text: null, baseDir: process.cwd(), section: '' };
+  for (const [ts, value] of Object.entries(overrides) as [keyof AppSettings, unknown][]) {
+    if (value === undefined || ts === 'warnings' || ts === 'source') continue;
+    const name = TOML_NAME.get(ts);
+    const spec = name === undefined ? undefined : SPECS[name];
+    if (name === undefined || spec === undefined) throw unknownKey(cli, ts);
+    const raw = spec.kind === 'number' && typeof value === 'number' ? value / spec.scale : value;
+    const converted = convert(cli, name, spec, raw);
+    if (spec.ts === 'env') values.env = { ...values.env, ...(converted as Record<string, string>) };
+    else Object.assign(values, { [spec.ts]: converted });
+    chosenBy.set(spec.ts, 'the command line');
+  }
+
+  // 3. What the host forces.
+  for (const [ts, forced] of Object.entries(host.forced) as [keyof SettingValues, unknown][]) {
+    if (ts === 'env') {
+      const forcedEnv = forced as Record<string, string>;
+      for (const [k, v] of Object.entries(forcedEnv)) {
+        if (chosenBy.has('env') && k in values.env && values.env[k] !== v) {
+          warnings.push(
+            `${chosenBy.get('env')}: env.${k} is set by the host to ${JSON.stringify(v)}; your value is ignored`,
+          );
+        }
+      }
+      values.env = { ...values.env, ...forcedEnv };
+      continue;
+    }
+    const chooser = chosenBy.get(ts);
+    if (chooser !== undefined && !sameValue(values[ts], forced)) {
+      const name = tomlName(ts);
+      const spec = SPECS[name];
+      const shown = (v: unknown): string =>
+        spec?.kind === 'number' && typeof v === 'number' ? show(spec, v) : JSON.stringify(v);
+      warnings.push(
+        `${chooser}: ${name} = ${shown(values[ts])} is ignored: the host sets ${name} = ${shown(forced)}${hostWhere(host, 'forced')}`,
+      );
+    }
+    Object.assign(values, { [ts]: forced });
+    chosenBy.delete(ts);
+  }
+
+  // 4. Host caps.
+  let processesCapped = false;
+  for (const [ts, limit] of Object.entries(host.limits) as [NumericSetting, number][]) {
+    const spec = specOf(ts);
+    const value = values[ts];
+    if (!exceeds(spec, value, limit)) continue;
+    const name = tomlName(ts);
+    const chooser = chosenBy.get(ts);
+    // A default the app never chose is capped quietly: the user cannot act on a warning about it.
+    if (chooser !== undefined) {
+      warnings.push(
+        `${chooser}: ${name} = ${show(spec, value)} is above the host's limit; using ${show(spec, limit)}${hostWhere(host, 'limits')}`,
+      );
+    }
+    values[ts] = limit;
+    if (ts === 'processes') processesCapped = true;
+  }
+
+  // 5. Between keys.
+  if (values.minProcesses > values.processes) {
+    if (chosenBy.has('minProcesses') && !processesCapped) {
+      throw invalid(
+        chosenBy.get('minProcesses') === 'the command line' ? cli : appCtx(sidecar, text),
+        'min_processes',
+        `min_processes = ${values.minProcesses} is above processes = ${values.processes}. Fix: lower min_processes to at most ${values.processes}, or raise processes`,
+      );
+    }
+    warnings.push(
+      `min_processes = ${values.minProcesses} is above processes = ${values.processes}; using ${values.processes}`,
+    );
+    values.minProcesses = values.processes;
+  }
+  if (host.logRoot !== null && values.logDir !== null && !isInsideOrSame(values.logDir, host.logRoot)) {
+    const ctx = chosenBy.get('logDir') === 'the command line' ? cli : appCtx(sidecar, text);
+    throw invalid(
+      ctx,
+      'log_dir',
+      `${values.logDir} is outside the host's log_root ${host.logRoot}. Fix: put it under ${host.logRoot}, or remove log_dir`,
+    );
+  }
+
+  return { ...values, warnings, source: text === null ? null : sidecar };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conversion and validation of one value. Values arrive in TOML units and leave in TS units.
+
+interface Ctx {
+  file: string;
+  /** The file's text, to find a key's line; null for the command line. */
+  text: string | null;
+  /** Relative python paths resolve against this; null: they must be absolute (host file). */
+  baseDir: string | null;
+  /** The [table] the key sits in, "" at top level. */
+  section: string;
+}
+
+function appCtx(file: string, text: string | null): Ctx {
+  return { file, text, baseDir: path.dirname(file), section: '' };
+}
+
+function convert(ctx: Ctx, name: string, spec: Spec, raw: unknown): unknown {
+  if (spec.kind === 'number') return convertNumber(ctx, name, spec, raw);
+  switch (spec.ts) {
+    case 'python':
+      return convertPython(ctx, name, raw);
+    case 'logDir': {
+      if (typeof raw !== 'string' || raw === '')
+        throw wrongType(ctx, name, 'a folder path (absolute, or starting with ~/)', raw);
+      if (raw === '~' || raw.startsWith('~/')) return path.join(os.userInfo().homedir, raw.slice(1));
+      if (!path.isAbsolute(raw)) {
+        throw invalid(
+          ctx,
+          name,
+          `log_dir must be absolute or start with ~/ (logs never belong beside the app, in the web space), got ${JSON.stringify(raw)}. Fix: log_dir = "~/.wsgikit/logs"`,
+        );
+      }
+      return path.resolve(raw);
+    }
+    case 'tracebacks':
+      if (raw !== 'owner' && raw !== 'never') throw wrongType(ctx, name, '"owner" or "never"', raw);
+      return raw;
+    case 'ownerAddresses': {
+      if (!Array.isArray(raw)) throw wrongType(ctx, name, 'an array of IP addresses or CIDR ranges', raw);
+      return raw.map((item) => {
+        if (typeof item !== 'string' || parseAddressRule(item) === null) {
+          throw invalid(
+            ctx,
+            name,
+            `${JSON.stringify(item)} is not an IP address or CIDR range. Fix: write it like "203.0.113.7", "2001:db8::/32" or "192.0.2.0/24"`,
+          );
+        }
+        return item.trim();
+      });
+    }
+    case 'ownerTokenSha256':
+      if (typeof raw !== 'string' || !/^[0-9a-fA-F]{64}$/.test(raw)) {
+        throw invalid(
+          ctx,
+          name,
+          `owner_token_sha256 must be 64 hex characters (the SHA-256 of your token, not the token itself), got ${describeValue(raw)}. Fix: printf %s "$TOKEN" | sha256sum`,
+        );
+      }
+      return raw.toLowerCase();
+    case 'mount':
+      if (typeof raw !== 'string') throw wrongType(ctx, name, 'a string such as "/app" or ""', raw);
+      if (raw !== '' && (!raw.startsWith('/') || raw.endsWith('/'))) {
+        const fixed = raw === '/' ? '' : `/${raw.replace(/^\/+|\/+$/g, '')}`;
+        throw invalid(
+          ctx,
+          name,
+          `mount must start with "/" and not end with "/" (or be "" for the site root), got ${JSON.stringify(raw)}. Fix: mount = ${JSON.stringify(fixed)}`,
+        );
+      }
+      return raw;
+    case 'env': {
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Date) {
+        throw wrongType(ctx, name, 'a table of NAME = "value"', raw);
+      }
+      const env: Record<string, string> = {};
+      for (const [k, v] of Object.entries(raw)) {
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
+          throw invalid(
+            ctx,
+            name,
+            `env.${k}: not a valid environment variable name. Fix: use letters, digits and _ only`,
+          );
+        }
+        if (typeof v !== 'string' || v.includes('\0')) {
+          throw invalid(
+            ctx,
+            name,
+            `env.${k} must be a string, got ${describeValue(v)}. Fix: quote it, ${k} = "${String(v)}"`,
+          );
+        }
+        env[k] = v;
+      }
+      return env;
+    }
+  }
+}
+
+function convertNumber(ctx: Ctx, name: string, spec: NumberSpec, raw: unknown): number {
+  const expected = `${spec.integer ? 'an integer' : 'a number'} from ${spec.min} to ${spec.max} (${spec.unit})`;
+  if (typeof raw !== 'number' || !Number.isFinite(raw)) throw wrongType(ctx, name, expected, raw);
+  if ((spec.integer && !Number.isInteger(raw)) || raw < spec.min || raw > spec.max) {
+    const fix = raw < spec.min ? spec.min : spec.max;
+    throw invalid(
+      ctx,
+      name,
+      `expected ${expected}, got ${raw}. Fix: ${name} = ${spec.integer ? Math.round(fix) : fix}`,
+    );
+  }
+  return spec.scale === 1 ? raw : Math.round(raw * spec.scale);
+}
+
+function convertPython(ctx: Ctx, name: string, raw: unknown): string {
+  if (typeof raw !== 'string' || raw.trim() === '') throw wrongType(ctx, name, 'a path to a Python executable', raw);
+  if (path.isAbsolute(raw)) return path.resolve(raw);
+  if (!raw.includes('/')) {
+    // A bare name ("python3.12"): looked up in the fixed safe path, never in $PATH.
+    for (const dir of SAFE_PATH) {
+      const candidate = path.join(dir, raw);
+      if (fs.existsSync(candidate)) return candidate;
+    }
+    throw invalid(
+      ctx,
+      name,
+      `${JSON.stringify(raw)} is not in ${SAFE_PATH.join(':')} (the only places searched; $PATH is not used). Fix: give the absolute path, e.g. python = "/usr/bin/python3"`,
+    );
+  }
+  if (ctx.baseDir === null) throw wrongType(ctx, name, 'an absolute path', raw);
+  // Relative to the .wsgi's folder; normalised but not realpath'd: a venv's python must be
+  // started through the venv's own bin/ path.
+  return path.resolve(ctx.baseDir, raw);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+
+function readIfExists(file: string, ownedByApp: boolean): string | null {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw new WsgikitError(
+      'WSGIKIT_SETTINGS_INVALID',
+      `${file} cannot be read (${code ?? String(err)}). Fix: chmod a+r ${file}, or remove it`,
+      { cause: err },
+    );
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) {
+      throw new WsgikitError(
+        'WSGIKIT_SETTINGS_INVALID',
+        `${file} is not a regular file. Fix: replace it with a TOML file, or remove it`,
+      );
+    }
+    // Settings decide which program runs, so they obey the same rule as the .wsgi itself.
+    if (ownedByApp) checkOwnedFile(file, st);
+    else if ((st.mode & 0o022) !== 0) {
+      throw new WsgikitError(
+        'WSGIKIT_SETTINGS_INVALID',
+        `${file} is writable by group or others, so anyone could loosen the host's limits. Fix: chmod go-w ${file}`,
+      );
+    }
+    return fs.readFileSync(fd, 'utf8');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function parseToml(file: string, text: string): Record<string, unknown> {
+  try {
+    return parse(text) as Record<string, unknown>;
+  } catch (err) {
+    if (err instanceof TomlError) {
+      const reason = err.message.replace(/^Invalid TOML document: /, '').split('\n')[0];
+      throw new WsgikitError(
+        'WSGIKIT_SETTINGS_INVALID',
+        `${file}:${err.line}:${err.column}: not valid TOML: ${reason}\n${err.codeblock}Fix: correct line ${err.line}; see https://toml.io for the syntax`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+}
+
+function expectTable(ctx: Ctx, key: string, value: unknown): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Date) {
+    throw wrongType(ctx, key, 'a table', value);
+  }
+  return value as Record<string, unknown>;
+}
+
+function locationOf(ctx: Ctx, key: string): string {
+  const line = ctx.text === null ? null : findKeyLine(ctx.text, key, ctx.section);
+  return line === null ? ctx.file : `${ctx.file}:${line}`;
+}
+
+function keyLabel(ctx: Ctx, key: string): string {
+  return ctx.section === '' ? key : `[${ctx.section}] ${key}`;
+}
+
+function invalid(ctx: Ctx, key: string, detail: string): WsgikitError {
+  return new WsgikitError('WSGIKIT_SETTINGS_INVALID', `${locationOf(ctx, key)}: ${keyLabel(ctx, key)}: ${detail}`);
+}
+
+function wrongType(ctx: Ctx, key: string, expected: string, got: unknown): WsgikitError {
+  return invalid(ctx, key, `expected ${expected}, got ${describeValue(got)}. Fix: write ${key} as ${expected}`);
+}
+
+function unknownKey(ctx: Ctx, key: string, known: string[] = Object.keys(SPECS)): WsgikitError {
+  const close = known.find((k) => k.replace(/_/g, '') === key.toLowerCase().replace(/[-_]/g, ''));
+  const hint = close === undefined ? `Known keys: ${known.join(', ')}` : `Did you mean ${close}?`;
+  return invalid(ctx, key, `unknown setting "${key}". Fix: remove it or correct its name. ${hint}`);
+}
+
+/** Best effort: smol-toml gives positions for syntax errors only, so find `key =` in the text. */
+function findKeyLine(text: string, key: string, section: string): number | null {
+  const esc = key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const keyRe = new RegExp(`^\\s*(?:${esc}|"${esc}"|'${esc}')\\s*(?:=|\\.)`);
+  const tableRe = new RegExp(`^\\s*\\[\\s*(?:${esc}|"${esc}")\\s*\\]`);
+  const lines = text.split(/\r?\n/);
+  let current = '';
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] ?? '';
+    const header = /^\s*\[\s*([^\]]+?)\s*\]/.exec(line);
+    if (section === '' && tableRe.test(line)) return i + 1;
+    if (header !== null) {
+      current = header[1] ?? '';
+      continue;
+    }
+    if (current === section && keyRe.test(line)) return i + 1;
+  }
+  return null;
+}
+
+function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return 'nothing';
+  if (Array.isArray(v)) return `an array (${JSON.stringify(v)})`;
+  if (v instanceof Date) return `a date (${String(v)})`;
+  if (typeof v === 'object') return 'a table';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
+  if (typeof v === 'number') return Number.isInteger(v) ? `the integer ${v}` : `the number ${v}`;
+  if (typeof v === 'boolean') return `the boolean ${v}`;
+  return typeof v;
+}
+
+function specOf(ts: NumericSetting): NumberSpec {
+  const spec = SPECS[tomlName(ts)];
+  if (spec === undefined || spec.kind !== 'number') throw new Error(`wsgikit: no numeric setting ${ts}`);
+  return spec;
+}
+
+function tomlName(ts: keyof SettingValues): string {
+  return TOML_NAME.get(ts) ?? ts;
+}
+
+/** A value in TS units shown in TOML units: "200 MiB", "90 seconds". */
+function show(spec: NumberSpec, value: number): string {
+  if (spec.zeroIsNone && value === 0) return '0 (no limit)';
+  const v = value / spec.scale;
+  return `${Number.isInteger(v) ? v : v.toFixed(2)}${spec.unit === 'MiB' ? ' MiB' : ''}`;
+}
+
+function exceeds(spec: NumberSpec, value: number, limit: number): boolean {
+  if (spec.zeroIsNone && value === 0) return true; // "no limit" is above every cap
+  return value > limit;
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function hostWhere(host: HostSettings, table: string): string {
+  return host.source === null ? '' : ` (${host.source} [${table}])`;
+}
+
+function isInsideOrSame(p: string, folder: string): boolean {
+  const rel = path.relative(folder, p);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+}
