@@ -170,20 +170,20 @@ const other = (ts: OtherSpec['ts']): OtherSpec => ({ kind: 'other', ts });
 
 const SPECS: Record<string, Spec> = {
   python: other('python'),
-  processes: num('processes', 1, 64, 'processes'),
-  min_processes: num('minProcesses', 0, 64, 'processes'),
-  queue_size: num('queueSize', 0, 10_000, 'requests'),
+  processes: num('processes', 1, 64, ''),
+  min_processes: num('minProcesses', 0, 64, ''),
+  queue_size: num('queueSize', 0, 10_000, ''),
   queue_timeout: num('queueTimeout', 0, 3600, 'seconds', { integer: false }),
   request_timeout: num('requestTimeout', 1, 86_400, 'seconds', { integer: false }),
   startup_timeout: num('startupTimeout', 1, 3600, 'seconds', { integer: false }),
   idle_timeout: num('idleTimeout', 1, 86_400, 'seconds', { integer: false }),
-  max_requests: num('maxRequests', 0, 1_000_000_000, 'requests', { zeroIsNone: true }),
+  max_requests: num('maxRequests', 0, 1_000_000_000, '', { zeroIsNone: true }),
   memory_limit_mb: num('memoryLimitMb', 0, 1_048_576, 'MiB', { zeroIsNone: true }),
   cpu_limit: num('cpuLimit', 0, 31_536_000, 'seconds', { zeroIsNone: true }),
   max_body_mb: num('maxBodyBytes', 0, 1_048_576, 'MiB', { integer: false, scale: MIB, zeroIsNone: true }),
   log_dir: other('logDir'),
   log_max_mb: num('logMaxBytes', 0.01, 10_240, 'MiB', { integer: false, scale: MIB }),
-  log_keep: num('logKeep', 0, 1000, 'files'),
+  log_keep: num('logKeep', 0, 1000, ''),
   tracebacks: other('tracebacks'),
   owner_addresses: other('ownerAddresses'),
   owner_token_sha256: other('ownerTokenSha256'),
@@ -515,7 +515,15 @@ function convert(ctx: Ctx, name: string, spec: Spec, raw: unknown): unknown {
 }
 
 function convertNumber(ctx: Ctx, name: string, spec: NumberSpec, raw: unknown): number {
-  const expected = `${spec.integer ? 'an integer' : 'a number'} from ${spec.min} to ${spec.max} (${spec.unit})`;
+  const unit = spec.unit === '' ? '' : ` (${spec.unit})`;
+  const expected = `${spec.integer ? 'an integer' : 'a number'} from ${spec.min} to ${spec.max}${unit}`;
+  if (typeof raw === 'string' && raw.trim() !== '' && Number.isFinite(Number(raw))) {
+    throw invalid(
+      ctx,
+      name,
+      `expected ${expected}, got the string ${JSON.stringify(raw)}. Fix: ${name} = ${Number(raw)} (no quotes)`,
+    );
+  }
   if (typeof raw !== 'number' || !Number.isFinite(raw)) throw wrongType(ctx, name, expected, raw);
   if ((spec.integer && !Number.isInteger(raw)) || raw < spec.min || raw > spec.max) {
     const fix = raw < spec.min ? spec.min : spec.max;
@@ -628,9 +636,26 @@ function wrongType(ctx: Ctx, key: string, expected: string, got: unknown): Wsgik
 }
 
 function unknownKey(ctx: Ctx, key: string, known: string[] = Object.keys(SPECS)): WsgikitError {
-  const close = known.find((k) => k.replace(/_/g, '') === key.toLowerCase().replace(/[-_]/g, ''));
+  const norm = (k: string): string => k.toLowerCase().replace(/[-_]/g, '');
+  const close = known.find((k) => norm(k) === norm(key)) ?? known.find((k) => editDistance(k, key.toLowerCase()) <= 2);
   const hint = close === undefined ? `Known keys: ${known.join(', ')}` : `Did you mean ${close}?`;
   return invalid(ctx, key, `unknown setting "${key}". Fix: remove it or correct its name. ${hint}`);
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        (prev[j] ?? 0) + 1,
+        (row[j - 1] ?? 0) + 1,
+        (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    prev = row;
+  }
+  return prev[b.length] ?? 0;
 }
 
 /** Best effort: smol-toml gives positions for syntax errors only, so find `key =` in the text. */
@@ -656,7 +681,7 @@ function findKeyLine(text: string, key: string, section: string): number | null 
 function describeValue(v: unknown): string {
   if (v === null || v === undefined) return 'nothing';
   if (Array.isArray(v)) return `an array (${JSON.stringify(v)})`;
-  if (v instanceof Date) return `a date (${String(v)})`;
+  if (v instanceof Date) return `a date (${v.toISOString()})`;
   if (typeof v === 'object') return 'a table';
   if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
   if (typeof v === 'number') return Number.isInteger(v) ? `the integer ${v}` : `the number ${v}`;
