@@ -16,13 +16,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { WsgikitError } from '../errors.js';
-import { SAFE_PATH } from './settings.js';
 
 export interface PythonChoice {
   path: string;
   /** Where the choice came from, for wsgi-check and error pages. */
   reason: string;
 }
+
+/** Where name lookups happen, whatever $PATH says (suEXEC's AP_SAFE_PATH). */
+export const SAFE_PATH = ['/usr/local/bin', '/usr/bin', '/bin'];
 
 export const BUILTIN_PYTHONS = ['/usr/bin/python3', '/usr/local/bin/python3'];
 
@@ -155,7 +157,8 @@ function resolveCommandLine(value: string): string {
   return found;
 }
 
-function findInSafePath(name: string): string | null {
+/** The first executable `name` in SAFE_PATH, or null. */
+export function findInSafePath(name: string): string | null {
   for (const dir of SAFE_PATH) {
     const candidate = path.join(dir, name);
     if (isExecutable(candidate)) return candidate;

@@ -9,6 +9,32 @@
 //
 // Units: TOML speaks in MiB and seconds; the TS object holds bytes (maxBodyBytes, logMaxBytes)
 // and seconds. HostSettings.defaults / forced / limits are already in TS units.
+//
+//   key                    default          range / form
+//   python                 (see python.ts)  path; relative = from the .wsgi's folder; bare name = safe path
+//   processes              2                1..64 (max workers)
+//   min_processes          0                0..processes
+//   queue_size             100              0..10000 requests waiting for a worker
+//   queue_timeout          30               0..3600 s
+//   request_timeout        60               1..86400 s
+//   startup_timeout        30               1..3600 s
+//   idle_timeout           300              1..86400 s before an idle worker is stopped
+//   max_requests           0                0..1e9, 0 = never recycle on count
+//   memory_limit_mb        0                0..1048576 MiB RSS, 0 = none; over it: recycled after its request
+//   cpu_limit              0                0..31536000 s of CPU per worker, 0 = none
+//   max_body_mb            100              0..1048576 MiB (1 MiB = 1048576 bytes), 0 = no limit
+//   log_dir                ~/.wsgikit/logs  absolute or ~/…; never relative (never in the web space)
+//   log_max_mb             10               0.01..10240 MiB per file before rotation
+//   log_keep               3                0..1000 rotated files
+//   tracebacks             "owner"          "owner" | "never"
+//   owner_addresses        []               IPv4 / IPv6 / CIDR strings
+//   owner_token_sha256     (none)           64 hex chars: sha256 of the token sent as cookie wsgikit_owner
+//   mount                  (per request)    "" or "/prefix" (leading /, no trailing /)
+//   env                    {}               [env] table of NAME = "value"
+//   reload_check_interval  1                0..3600 s, 0 = every request
+//
+// Host file: [defaults], [forced] (same keys but python; use default_python), [limits] (numeric
+// keys; 0 for a "0 = none" key means no cap), and top-level allowed_roots, default_python, log_root.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,6 +43,7 @@ import { parse, TomlError } from 'smol-toml';
 import { WsgikitError } from '../errors.js';
 import { checkOwnedFile } from './locate.js';
 import { parseAddressRule } from './owner.js';
+import { SAFE_PATH, findInSafePath } from './python.js';
 
 export interface AppSettings {
   /** Absolute path of the Python to run, or null: choosePython() decides (venv, shebang, host). */
@@ -91,9 +118,6 @@ export interface HostSettings {
 }
 
 export const DEFAULT_HOST_SETTINGS_FILE = '/etc/wsgikit/host.toml';
-
-/** Where PATH lookups happen, whatever the environment says (suEXEC's AP_SAFE_PATH). */
-export const SAFE_PATH = ['/usr/local/bin', '/usr/bin', '/bin'];
 
 export function sidecarPath(appFile: string): string {
   return `${appFile}.toml`;
@@ -333,7 +357,7 @@ export function loadAppSettings(
   // 2. Command-line flags: the same checks, in the same (TOML) units.
   const cli: Ctx = { file: 'the command line', text: null, baseDir: process.cwd(), section: '' };
   for (const [ts, value] of Object.entries(overrides) as [keyof AppSettings, unknown][]) {
-    if (value === undefined || ts === 'warnings' || ts === 'source') continue;
+    if (value === undefined || value === null || ts === 'warnings' || ts === 'source') continue;
     const name = TOML_NAME.get(ts);
     const spec = name === undefined ? undefined : SPECS[name];
     if (name === undefined || spec === undefined) throw unknownKey(cli, ts);
@@ -541,10 +565,8 @@ function convertPython(ctx: Ctx, name: string, raw: unknown): string {
   if (path.isAbsolute(raw)) return path.resolve(raw);
   if (!raw.includes('/')) {
     // A bare name ("python3.12"): looked up in the fixed safe path, never in $PATH.
-    for (const dir of SAFE_PATH) {
-      const candidate = path.join(dir, raw);
-      if (fs.existsSync(candidate)) return candidate;
-    }
+    const found = findInSafePath(raw);
+    if (found !== null) return found;
     throw invalid(
       ctx,
       name,
