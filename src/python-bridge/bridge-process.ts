@@ -1,0 +1,536 @@
+// The TypeScript side of one bridge process (wsgi_bridge.py running one app): spawns it, speaks
+// the frame protocol of PROTOCOL.md on fds 3 and 4, and turns what comes back into calls on a
+// ResponseSink. Mechanical on purpose: timeouts, recycling and retries belong to src/pool/.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import split2 from 'split2';
+import { WsgikitError } from '../errors.js';
+import type { AppRequest, ResponseSink } from '../exchange.js';
+import {
+  FROM_BRIDGE,
+  FrameParser,
+  FrameType,
+  MAX_PAYLOAD,
+  decodeFields,
+  encodeFrame,
+  frameHeader,
+  requestFrame,
+} from './frames.js';
+
+export const BRIDGE_SCRIPT = fileURLToPath(new URL('./wsgi_bridge.py', import.meta.url));
+
+export interface BridgeOptions {
+  /** Absolute path, used as is (never realpath: a venv's bin/python must stay a venv). */
+  python: string;
+  /** Absolute path of the .wsgi. */
+  appFile: string;
+  mode: 'persistent' | 'oneshot';
+  /** The app's os.environ. */
+  env: Record<string, string>;
+  /** Default: dirname(appFile). */
+  cwd?: string;
+  cpuLimitSeconds?: number;
+  addressSpaceLimitMb?: number;
+  /** Every line the app or the bridge writes to fd 1/2, newline stripped. */
+  onOutput(stream: 'stdout' | 'stderr', line: string): void;
+}
+
+export interface BridgeInfo {
+  pid: number;
+  version: string;
+  implementation: string;
+  executable: string;
+  importMs: number;
+}
+
+export type RunOutcome =
+  | { ok: true; exitReason: string | null }
+  | { ok: false; error: WsgikitError; started: boolean; exitReason: string | null };
+
+export type LoadKind = 'file' | 'syntax' | 'import' | 'no-application' | 'not-callable';
+
+/** WSGIKIT_APP_LOAD_FAILED with the bridge's KIND; message = SUMMARY, ownerDetail = TRACEBACK. */
+export class AppLoadError extends WsgikitError {
+  readonly loadKind: LoadKind;
+
+  constructor(loadKind: LoadKind, summary: string, traceback: string) {
+    super('WSGIKIT_APP_LOAD_FAILED', summary, { ownerDetail: traceback });
+    this.name = 'AppLoadError';
+    this.loadKind = loadKind;
+  }
+}
+
+/** How many stderr lines are kept for the detail of a crash or a failed start. */
+const TAIL_LINES = 20;
+/** After the process exits, how long to wait for its pipes to drain before settling. */
+const EXIT_GRACE_MS = 500;
+/** Longest log line kept whole; longer ones are dropped (split2 skipOverflow). */
+const MAX_LINE = 1024 * 1024;
+
+const LOAD_KINDS: ReadonlySet<string> = new Set(['file', 'syntax', 'import', 'no-application', 'not-callable']);
+
+function noop(): void {}
+
+/** The state of the request in progress. */
+class Run {
+  started = false;
+  /** E or A was written: nothing more of the body goes to fd 3. */
+  bodyDone = false;
+  body: Readable | null = null;
+  /** Why we sent A: the client left ('client') or the body broke off ('body'). */
+  aborted: 'client' | 'body' | null = null;
+  bodyError: string | null = null;
+  error: WsgikitError | null = null;
+  waitingForBridgeDrain = false;
+  constructor(
+    readonly sink: ResponseSink,
+    readonly resolve: (outcome: RunOutcome) => void,
+  ) {}
+}
+
+export class BridgeProcess {
+  static start(options: BridgeOptions): BridgeProcess {
+    return new BridgeProcess(options);
+  }
+
+  readonly pid: number | undefined;
+  readonly ready: Promise<BridgeInfo>;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  private readonly options: BridgeOptions;
+  private readonly child: ChildProcess;
+  private readonly toBridge: Writable;
+  private readonly fromBridge: Readable;
+  private readonly parser = new FrameParser(FROM_BRIDGE);
+  private readonly stderrTail: string[] = [];
+  private resolveReady!: (info: BridgeInfo) => void;
+  private rejectReady!: (error: WsgikitError) => void;
+  private resolveExited!: (status: { code: number | null; signal: NodeJS.Signals | null }) => void;
+  private state: 'starting' | 'ready' | 'failed' | 'exited' = 'starting';
+  private failure: WsgikitError | null = null;
+  private current: Run | null = null;
+  private stopRequested = false;
+  private fromBridgePaused = false;
+  private exitStatus: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  private openStreams = 3; // fd 4, stdout, stderr
+  private exitTimer: NodeJS.Timeout | null = null;
+
+  private constructor(options: BridgeOptions) {
+    this.options = options;
+    this.ready = new Promise<BridgeInfo>((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    this.ready.catch(noop); // a caller that never awaits `ready` must not crash the process
+    this.exited = new Promise((resolve) => (this.resolveExited = resolve));
+
+    const args = [BRIDGE_SCRIPT, '--app', options.appFile, '--mode', options.mode];
+    if (options.cpuLimitSeconds !== undefined) args.push('--cpu-limit', String(Math.ceil(options.cpuLimitSeconds)));
+    if (options.addressSpaceLimitMb !== undefined) {
+      args.push('--as-limit-mb', String(Math.ceil(options.addressSpaceLimitMb)));
+    }
+    this.child = spawn(options.python, args, {
+      cwd: options.cwd ?? dirname(options.appFile),
+      env: options.env,
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
+      detached: false,
+    });
+    this.pid = this.child.pid;
+    this.toBridge = this.child.stdio[3] as Writable;
+    this.fromBridge = this.child.stdio[4] as Readable;
+
+    // Bound once: the hot path allocates no closures of its own.
+    this.onFrame = this.onFrame.bind(this);
+    this.onBodyData = this.onBodyData.bind(this);
+    this.onBodyEnd = this.onBodyEnd.bind(this);
+    this.onBodyError = this.onBodyError.bind(this);
+    this.onBodyAborted = this.onBodyAborted.bind(this);
+    this.onBodyClose = this.onBodyClose.bind(this);
+    this.onToBridgeDrain = this.onToBridgeDrain.bind(this);
+    this.resumeFromBridge = this.resumeFromBridge.bind(this);
+
+    this.toBridge.on('error', noop); // EPIPE once the process is gone: its exit tells the story
+    this.fromBridge.on('error', noop);
+    this.fromBridge.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.fromBridge.on('close', () => this.streamClosed());
+    this.lines(this.child.stdout!, 'stdout');
+    this.lines(this.child.stderr!, 'stderr');
+    this.child.on('error', (error: NodeJS.ErrnoException) => this.onSpawnError(error));
+    this.child.on('exit', (code, signal) => this.onExit(code, signal));
+  }
+
+  get busy(): boolean {
+    return this.current !== null;
+  }
+
+  run(request: AppRequest, sink: ResponseSink): Promise<RunOutcome> {
+    if (this.current !== null) throw new Error('BridgeProcess.run: this process is already running a request');
+    if (this.failure !== null) {
+      return Promise.resolve({ ok: false, error: this.failure, started: false, exitReason: null });
+    }
+    if (this.state === 'exited' || this.exitStatus !== null || this.stopRequested) {
+      const error = new WsgikitError('WSGIKIT_SHUTTING_DOWN', 'the app process is stopping and takes no more requests');
+      return Promise.resolve({ ok: false, error, started: false, exitReason: null });
+    }
+    let resolve!: (outcome: RunOutcome) => void;
+    const promise = new Promise<RunOutcome>((r) => (resolve = r));
+    const run = new Run(sink, resolve);
+    this.current = run;
+    sink.onClose(() => this.onClientClose(run));
+
+    // The R frame, the body that is already here and, if that is all of it, the E: one write.
+    const body = request.body;
+    let head: Buffer | null = null;
+    let complete = body === null || request.contentLength === 0 || body.readableEnded;
+    if (!complete && body !== null && !body.destroyed) {
+      const first: unknown = body.read();
+      if (first !== null) {
+        head = typeof first === 'string' ? Buffer.from(first, 'latin1') : (first as Buffer);
+        if (request.contentLength !== null && head.length >= request.contentLength) complete = true;
+      }
+    }
+    let frame: Buffer;
+    try {
+      frame = requestFrame(request.environ, head, complete);
+    } catch (error) {
+      this.current = null;
+      return Promise.resolve({ ok: false, error: error as WsgikitError, started: false, exitReason: null });
+    }
+    this.toBridge.write(frame);
+    if (complete) {
+      run.bodyDone = true;
+    } else if (body!.destroyed) {
+      this.abortBody(run, 'the request body was already closed');
+    } else {
+      run.body = body;
+      body!.on('data', this.onBodyData);
+      body!.on('end', this.onBodyEnd);
+      body!.on('error', this.onBodyError);
+      body!.on('aborted', this.onBodyAborted);
+      body!.on('close', this.onBodyClose);
+    }
+    return promise;
+  }
+
+  stop(): void {
+    this.stopRequested = true;
+    // Let a body that is still being sent finish first: ending fd 3 now would cut it off.
+    if (this.current === null || this.current.bodyDone) this.toBridge.end();
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (this.child.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill(signal);
+    }
+  }
+
+  dumpStacks(): void {
+    this.kill('SIGUSR1');
+  }
+
+  // -- request body → fd 3 ----------------------------------------------------------------------
+
+  private onBodyData(chunk: Buffer | string): void {
+    const run = this.current;
+    if (run === null || run.bodyDone) return;
+    const data = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
+    if (data.length === 0) return;
+    let ok = true;
+    this.toBridge.cork();
+    for (let start = 0; start < data.length; start += MAX_PAYLOAD) {
+      const piece = data.length <= MAX_PAYLOAD ? data : data.subarray(start, start + MAX_PAYLOAD);
+      this.toBridge.write(frameHeader(FrameType.Body, piece.length));
+      ok = this.toBridge.write(piece);
+    }
+    this.toBridge.uncork();
+    if (!ok && !run.waitingForBridgeDrain) {
+      run.waitingForBridgeDrain = true;
+      run.body!.pause();
+      this.toBridge.once('drain', this.onToBridgeDrain);
+    }
+  }
+
+  private onToBridgeDrain(): void {
+    const run = this.current;
+    if (run === null || !run.waitingForBridgeDrain) return;
+    run.waitingForBridgeDrain = false;
+    if (!run.bodyDone) run.body!.resume();
+  }
+
+  private onBodyEnd(): void {
+    const run = this.current;
+    if (run === null || run.bodyDone) return;
+    this.endBody(run, encodeFrame(FrameType.End));
+  }
+
+  private onBodyError(error: Error): void {
+    const run = this.current;
+    if (run !== null && !run.bodyDone) this.abortBody(run, `the request body failed: ${error.message}`);
+  }
+
+  private onBodyAborted(): void {
+    const run = this.current;
+    if (run !== null && !run.bodyDone) this.abortBody(run, 'the client went away while sending the body');
+  }
+
+  private onBodyClose(): void {
+    const run = this.current;
+    if (run !== null && !run.bodyDone) this.abortBody(run, 'the request body ended early');
+  }
+
+  private abortBody(run: Run, reason: string): void {
+    run.aborted ??= 'body';
+    run.bodyError = reason;
+    this.endBody(run, encodeFrame(FrameType.Abort, Buffer.from(reason, 'utf8')));
+  }
+
+  /** Write the body's last frame (E or A) and let go of the body stream. */
+  private endBody(run: Run, last: Buffer): void {
+    run.bodyDone = true;
+    this.toBridge.write(last);
+    this.detachBody(run);
+    if (this.stopRequested) this.toBridge.end();
+  }
+
+  private detachBody(run: Run): void {
+    const body = run.body;
+    if (body === null) return;
+    run.body = null;
+    body.removeListener('data', this.onBodyData);
+    body.removeListener('end', this.onBodyEnd);
+    body.removeListener('error', this.onBodyError);
+    body.removeListener('aborted', this.onBodyAborted);
+    body.removeListener('close', this.onBodyClose);
+    body.on('error', noop); // a late 'error' with no listener would throw
+    if (run.waitingForBridgeDrain) {
+      run.waitingForBridgeDrain = false;
+      this.toBridge.removeListener('drain', this.onToBridgeDrain);
+    }
+  }
+
+  private onClientClose(run: Run): void {
+    if (this.current !== run || run.aborted !== null) return;
+    run.aborted = 'client';
+    if (run.bodyDone) this.toBridge.write(encodeFrame(FrameType.Abort, Buffer.from('client closed the connection')));
+    else this.endBody(run, encodeFrame(FrameType.Abort, Buffer.from('client closed the connection')));
+    this.resumeFromBridge(); // the sink will not drain any more; read on to the Z
+  }
+
+  // -- fd 4 → sink -------------------------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    try {
+      this.parser.parse(chunk, this.onFrame);
+    } catch (error) {
+      this.protocolError(error as Error);
+    }
+  }
+
+  private onFrame(type: FrameType, payload: Buffer): void {
+    const run = this.current;
+    switch (type) {
+      case FrameType.Start: {
+        if (run === null) return this.unexpected('S');
+        if (run.aborted !== null) return;
+        const fields = decodeFields(payload, 'latin1');
+        const headers: Array<[string, string]> = [];
+        for (let i = 1; i + 1 < fields.length; i += 2) headers.push([fields[i]!, fields[i + 1]!]);
+        run.started = true;
+        run.sink.start(fields[0]!, headers);
+        return;
+      }
+      case FrameType.Body: {
+        if (run === null) return this.unexpected('B');
+        if (run.aborted !== null) return;
+        if (!run.started) return this.unexpected('B before S');
+        if (!run.sink.write(payload) && !this.fromBridgePaused) {
+          this.fromBridgePaused = true;
+          this.fromBridge.pause();
+          run.sink.onDrain(this.resumeFromBridge);
+        }
+        return;
+      }
+      case FrameType.Done:
+        if (run === null) return this.unexpected('Z');
+        return this.finishRun(run, payload.length > 0 ? payload.toString('utf8') : null);
+      case FrameType.AppError: {
+        if (run === null) return this.unexpected('X');
+        const [code, , summary, traceback] = decodeFields(payload, 'utf8');
+        run.error = new WsgikitError(
+          code === 'bad-response' ? 'WSGIKIT_BAD_RESPONSE' : 'WSGIKIT_APP_EXCEPTION',
+          summary || 'the application failed',
+          { ownerDetail: traceback ?? '' },
+        );
+        return;
+      }
+      case FrameType.Ready:
+        return this.onReady(payload);
+      case FrameType.LoadFailure:
+        return this.onLoadFailure(payload);
+      default:
+        return this.unexpected(String.fromCharCode(type));
+    }
+  }
+
+  private resumeFromBridge(): void {
+    if (!this.fromBridgePaused) return;
+    this.fromBridgePaused = false;
+    this.fromBridge.resume();
+  }
+
+  private finishRun(run: Run, exitReason: string | null): void {
+    if (!run.bodyDone) {
+      // The app answered without reading all of the body: end it so the next R is not taken
+      // for more body (the bridge skips the rest up to this E).
+      this.endBody(run, encodeFrame(FrameType.End));
+    }
+    let outcome: RunOutcome;
+    if (run.error !== null && run.aborted === null) {
+      outcome = { ok: false, error: run.error, started: run.started, exitReason };
+    } else if (run.aborted === 'body') {
+      const error = new WsgikitError('WSGIKIT_BAD_REQUEST', run.bodyError ?? 'the request body broke off');
+      outcome = { ok: false, error, started: run.started, exitReason };
+    } else {
+      if (run.aborted === null) run.sink.end();
+      outcome = { ok: true, exitReason };
+    }
+    this.settle(run, outcome);
+  }
+
+  private settle(run: Run, outcome: RunOutcome): void {
+    if (this.current !== run) return;
+    this.current = null;
+    this.detachBody(run);
+    this.resumeFromBridge();
+    run.resolve(outcome);
+  }
+
+  // -- start, load failure, exit -------------------------------------------------------------------
+
+  private onReady(payload: Buffer): void {
+    if (this.state !== 'starting') return this.unexpected('Y');
+    const fields = decodeFields(payload, 'utf8');
+    const info: Record<string, string> = {};
+    for (let i = 0; i + 1 < fields.length; i += 2) info[fields[i]!] = fields[i + 1]!;
+    this.state = 'ready';
+    this.resolveReady({
+      pid: Number(info.pid),
+      version: info.version ?? '',
+      implementation: info.implementation ?? '',
+      executable: info.executable ?? '',
+      importMs: Number(info.import_ms),
+    });
+  }
+
+  private onLoadFailure(payload: Buffer): void {
+    if (this.state !== 'starting') return this.unexpected('F');
+    const [kind = '', summary = '', traceback = ''] = decodeFields(payload, 'utf8');
+    const loadKind = (LOAD_KINDS.has(kind) ? kind : 'import') as LoadKind;
+    this.fail(new AppLoadError(loadKind, summary || 'the app could not be loaded', traceback));
+  }
+
+  /** The process can serve nothing: reject `ready` and the request waiting on it. */
+  private fail(error: WsgikitError): void {
+    if (this.failure === null) this.failure = error;
+    if (this.state === 'starting') {
+      this.state = 'failed';
+      this.rejectReady(error);
+    }
+    const run = this.current;
+    if (run !== null) this.settle(run, { ok: false, error: run.error ?? error, started: run.started, exitReason: null });
+  }
+
+  private unexpected(what: string): void {
+    this.protocolError(new WsgikitError('WSGIKIT_PROTOCOL', `unexpected ${what} frame from the bridge`));
+  }
+
+  private protocolError(error: Error): void {
+    const wsgikitError =
+      error instanceof WsgikitError
+        ? error
+        : new WsgikitError('WSGIKIT_PROTOCOL', `bridge channel failed: ${error.message}`, { cause: error });
+    this.fromBridge.removeAllListeners('data');
+    this.fromBridge.on('data', noop); // keep draining so the process is not stuck on a full pipe
+    this.kill();
+    this.fail(wsgikitError);
+  }
+
+  private onSpawnError(error: NodeJS.ErrnoException): void {
+    if (this.child.pid !== undefined) return; // e.g. a failed kill(): the exit handler covers it
+    const python = this.options.python;
+    const cwd = this.options.cwd ?? dirname(this.options.appFile);
+    let message: string;
+    if (error.code === 'ENOENT' && !existsSync(cwd)) {
+      message = `cannot start ${python}: its working folder ${cwd} does not exist`;
+    } else if (error.code === 'ENOENT') {
+      message = `Python interpreter ${python} does not exist; set the app's python to an existing interpreter (an absolute path such as /usr/bin/python3)`;
+    } else if (error.code === 'EACCES') {
+      message = `cannot run ${python}: permission denied; make it executable (chmod +x) or choose another interpreter`;
+    } else {
+      message = `cannot run ${python}: ${error.message}`;
+    }
+    this.fail(new WsgikitError('WSGIKIT_WORKER_START_FAILED', message, { cause: error }));
+    this.state = 'exited';
+    this.resolveExited({ code: null, signal: null });
+  }
+
+  private onExit(code: number | null, signal: NodeJS.Signals | null): void {
+    this.exitStatus = { code, signal };
+    // Frames and log lines may still be in the pipes: settle once they are read (or soon).
+    if (this.openStreams === 0) this.settleExit();
+    else this.exitTimer = setTimeout(() => this.settleExit(), EXIT_GRACE_MS);
+  }
+
+  private streamClosed(): void {
+    this.openStreams--;
+    if (this.openStreams === 0 && this.exitStatus !== null) this.settleExit();
+  }
+
+  private settleExit(): void {
+    if (this.state === 'exited') return;
+    if (this.exitTimer !== null) clearTimeout(this.exitTimer);
+    const { code, signal } = this.exitStatus!;
+    const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
+    const detail = this.stderrTail.join('\n');
+    if (this.state === 'starting') {
+      this.fail(
+        new WsgikitError(
+          'WSGIKIT_WORKER_START_FAILED',
+          `the Python bridge (${this.options.python}) ${how} before the app was loaded`,
+          { ownerDetail: detail },
+        ),
+      );
+    } else if (this.current !== null) {
+      const pid = this.pid === undefined ? '' : ` (pid ${this.pid})`;
+      this.fail(
+        new WsgikitError('WSGIKIT_WORKER_CRASHED', `the app's Python process${pid} ${how} during the request`, {
+          ownerDetail: detail,
+        }),
+      );
+    }
+    this.state = 'exited';
+    this.resolveExited({ code, signal });
+  }
+
+  private lines(stream: Readable, name: 'stdout' | 'stderr'): void {
+    const onOutput = this.options.onOutput;
+    const tail = this.stderrTail;
+    // skipOverflow (split2 ≥ 4.1, missing from its types): drop an endless line, do not fail.
+    const splitterOptions: split2.Options & { skipOverflow: boolean } = { maxLength: MAX_LINE, skipOverflow: true };
+    const splitter = split2(splitterOptions);
+    stream.pipe(splitter);
+    splitter.on('data', (line: string) => {
+      if (name === 'stderr') {
+        tail.push(line);
+        if (tail.length > TAIL_LINES) tail.shift();
+      }
+      onOutput(name, line);
+    });
+    splitter.on('error', noop);
+    splitter.on('close', () => this.streamClosed());
+  }
+}
