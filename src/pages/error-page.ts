@@ -1,0 +1,136 @@
+// wsgikit's own error pages: what a request gets when wsgikit, not the app, has to answer it.
+// A visitor sees what happened in plain words and an incident id to pass on, and nothing else:
+// messages and tracebacks name files, folders, settings and versions. The site owner (or anyone
+// under wsgi-run) also sees the message, code, log location and traceback, so the page itself is
+// enough to fix the problem.
+
+import type { WsgikitError } from '../errors.js';
+import { escapeHtml, withoutControls } from './escape.js';
+import type { PageFormat } from './format.js';
+import { INCIDENT_SENTENCE, visitorSentence } from './wording.js';
+
+export { pageFormat, type PageFormat } from './format.js';
+
+export interface Page {
+  status: number;
+  headers: Array<[string, string]>;
+  body: Buffer;
+}
+
+export interface PageView {
+  /** The site owner sees details; strangers never do. */
+  owner: boolean;
+  /** Shown to the owner only, as where to find the incident. */
+  logFile?: string;
+  /** Shown to everyone in the title and footer. */
+  siteName?: string;
+  /** `html` unless told otherwise; choose with `pageFormat(accept)`. */
+  format?: PageFormat;
+  /** The body limit, so that a 413 tells everyone how much is accepted. */
+  maxBodyBytes?: number;
+}
+
+/** What a 503 asks clients to wait before trying again, in seconds. */
+export const RETRY_AFTER_SECONDS = 5;
+
+export function errorPage(error: WsgikitError, view: PageView): Page {
+  const format = view.format ?? 'html';
+  const body = Buffer.from(format === 'html' ? renderHtml(error, view) : renderText(error, view), 'utf8');
+  const headers: Array<[string, string]> = [
+    ['Content-Type', format === 'html' ? 'text/html; charset=utf-8' : 'text/plain; charset=utf-8'],
+    ['Content-Length', String(body.length)],
+    ['Cache-Control', 'no-store'],
+    ['X-Content-Type-Options', 'nosniff'],
+    // The page needs its inline style and nothing else; this holds even if escaping were wrong.
+    ['Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'"],
+  ];
+  if (error.status === 503) headers.push(['Retry-After', String(RETRY_AFTER_SECONDS)]);
+  return { status: error.status, headers, body };
+}
+
+/** The sentences every viewer gets. */
+function visitorText(error: WsgikitError, view: PageView): string {
+  const sentence = visitorSentence(error.code, view.maxBodyBytes);
+  return error.incident === undefined ? sentence : `${sentence} ${INCIDENT_SENTENCE}`;
+}
+
+function heading(error: WsgikitError, view: PageView): string {
+  const title = `${error.status} ${error.title}`;
+  return view.siteName === undefined || view.siteName === '' ? title : `${title} · ${view.siteName}`;
+}
+
+function renderHtml(error: WsgikitError, view: PageView): string {
+  const parts = [
+    '<!doctype html>',
+    '<html lang="en">',
+    '<head>',
+    '<meta charset="utf-8">',
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    '<meta name="robots" content="noindex">',
+    `<title>${escapeHtml(heading(error, view))}</title>`,
+    `<style>${STYLE}</style>`,
+    '</head>',
+    '<body>',
+    '<main>',
+    `<h1>${escapeHtml(error.title)}</h1>`,
+    `<p>${escapeHtml(visitorText(error, view))}</p>`,
+  ];
+  if (error.incident !== undefined) {
+    parts.push(`<p class="incident">Incident <code>${escapeHtml(error.incident)}</code></p>`);
+  }
+  if (view.owner) {
+    parts.push(
+      '<section class="owner">',
+      '<h2>For the site owner</h2>',
+      `<p class="message">${escapeHtml(error.message)}</p>`,
+      '<dl>',
+      `<dt>Code</dt><dd><code>${escapeHtml(error.code)}</code></dd>`,
+    );
+    if (error.incident !== undefined) {
+      parts.push(`<dt>Incident</dt><dd><code>${escapeHtml(error.incident)}</code></dd>`);
+    }
+    if (view.logFile !== undefined) {
+      const search = error.incident === undefined ? '' : ', search it for the incident id';
+      parts.push(`<dt>Log</dt><dd>Details are in <code>${escapeHtml(view.logFile)}</code>${search}.</dd>`);
+    }
+    parts.push('</dl>');
+    if (error.ownerDetail !== undefined && error.ownerDetail !== '') {
+      parts.push(`<pre>${escapeHtml(error.ownerDetail)}</pre>`);
+    }
+    parts.push('</section>');
+  }
+  parts.push('</main>');
+  if (view.siteName !== undefined && view.siteName !== '') {
+    parts.push(`<footer>${escapeHtml(view.siteName)}</footer>`);
+  }
+  parts.push('</body>', '</html>', '');
+  return parts.join('\n');
+}
+
+function renderText(error: WsgikitError, view: PageView): string {
+  const lines = [heading(error, view), '', visitorText(error, view)];
+  if (error.incident !== undefined) lines.push('', `Incident: ${error.incident}`);
+  if (view.owner) {
+    lines.push('', '-- For the site owner --', '', error.message, '', `Code: ${error.code}`);
+    if (view.logFile !== undefined) lines.push(`Log: ${view.logFile}`);
+    if (error.ownerDetail !== undefined && error.ownerDetail !== '') lines.push('', error.ownerDetail.trimEnd());
+  }
+  return withoutControls(lines.join('\n')) + '\n';
+}
+
+// Readable on a phone and in dark mode, no fonts or images to fetch.
+const STYLE = [
+  ':root{color-scheme:light dark;font-family:system-ui,-apple-system,"Segoe UI",sans-serif;line-height:1.5}',
+  'body{margin:0;padding:2rem 1rem}',
+  'main{max-width:46rem;margin:0 auto}',
+  'h1{font-size:1.6rem;margin:0 0 1rem}',
+  'h2{font-size:1.1rem;margin:0 0 .5rem}',
+  'code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em}',
+  '.incident code{font-size:1.1em;font-weight:600;letter-spacing:.05em}',
+  '.owner{margin-top:2rem;padding:1rem;border:1px solid #c8a400;border-radius:6px}',
+  '.message{font-weight:600}',
+  'dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}',
+  'dd{margin:0;overflow-wrap:anywhere}',
+  'pre{padding:.75rem;overflow-x:auto;background:rgba(127,127,127,.12);border-radius:4px;white-space:pre}',
+  'footer{max-width:46rem;margin:2rem auto 0;color:GrayText;font-size:.9rem}',
+].join('');
