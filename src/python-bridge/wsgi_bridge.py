@@ -419,8 +419,11 @@ def load_app(path):
         code = compile(source, path, 'exec', dont_inherit=True)
     except (SyntaxError, ValueError, TypeError) as e:  # ValueError/TypeError: NUL bytes
         where = ' line %s' % e.lineno if getattr(e, 'lineno', None) else ''
+        # SyntaxError's str() repeats the file and line; its .msg is the bare message.
+        message = '%s: %s' % (type(e).__name__, e.msg) if getattr(e, 'msg', None) \
+            else exception_line(e)
         raise LoadFailure('syntax', '%s%s: %s; fix the file (Python %s)'
-                          % (name, where, exception_line(e), sys.version.split()[0]),
+                          % (name, where, message, sys.version.split()[0]),
                           ''.join(traceback.format_exception_only(type(e), e)))
     # A module name unique to this path: the .wsgi never collides with a real module.
     module_name = '_wsgi_%08x' % (_crc32(fsencode(path)) & 0xffffffff)

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { onTestFinished } from 'vitest';
 import { BridgeProcess, type BridgeOptions, type RunOutcome } from '../../src/python-bridge/bridge-process.js';
 import type { WsgikitError } from '../../src/errors.js';
 import type { AppRequest, Environ, ResponseSink } from '../../src/exchange.js';
@@ -200,6 +201,15 @@ export function startBridge(
     },
   });
   running.add(bridge);
+  // Started inside a test: killed when it ends. Started in a beforeAll: the suite's afterAll.
+  try {
+    onTestFinished(async () => {
+      bridge.kill();
+      await bridge.exited;
+    });
+  } catch {
+    // not inside a test
+  }
   void bridge.exited.then(() => running.delete(bridge));
   function waitForLine(pattern: RegExp, timeoutMs = 10_000): Promise<string> {
     return new Promise((resolve, reject) => {
@@ -221,7 +231,7 @@ export function startBridge(
   return { bridge, stdout, stderr, waitForLine };
 }
 
-/** Kill every bridge a test started and is still running (by its own pid). */
+/** Kill every bridge still running (each by its own pid): for a test file's afterAll. */
 export async function stopAllBridges(): Promise<void> {
   const all = [...running];
   for (const bridge of all) bridge.kill();
