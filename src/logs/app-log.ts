@@ -18,7 +18,10 @@ export { defaultLogFile, isUnder } from './log-file-path.js';
 export interface AppLogOptions {
   /** Absolute path of the log file. */
   file: string;
-  /** Rotate before a write would take the file past this many bytes. */
+  /**
+   * Rotate before a write would take the file past this many bytes. Lines other processes append
+   * while one of them is rotating still land in the old file, so it may end a little past this.
+   */
   maxBytes: number;
   /** Rotated files kept: `file.1` (newest) … `file.keep`. 0 keeps none. */
   keep: number;
