@@ -1,0 +1,96 @@
+// Everything decided about an app before a request runs, in the order the front ends need it:
+// the file checks (nothing runs that the owner could not have written), its settings capped by
+// the host, its Python, and where its log goes. One function, so wsgi-run, CGI and FastCGI can
+// never disagree on any of it.
+
+import { realpathSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { WsgikitError } from '../errors.js';
+import { defaultLogFile, isUnder } from '../logs/app-log.js';
+import type { PoolLimits } from '../pool/pool.js';
+import { checkAppFile, homeOf, type CheckedApp } from './locate.js';
+import { choosePython, type PythonChoice } from './python.js';
+import { loadAppSettings, type AppSettings, type HostSettings } from './settings.js';
+
+export interface ResolveOptions {
+  host: HostSettings;
+  /** Command-line settings (wsgi-run --processes …), capped by the host like the sidecar's. */
+  overrides?: Partial<AppSettings>;
+  pythonOverride?: string;
+  /** Folders the app must lie in; default: the host's allowed_roots, else the owner's home. */
+  allowedRoots?: string[];
+  /** When known (CGI, FastCGI), the log must not land under it. */
+  documentRoot?: string;
+  /**
+   * wsgi-run only: report a refusal (a group-writable file, say) instead of stopping, so a
+   * developer can still debug; a host always refuses.
+   */
+  onRefused?: (error: WsgikitError) => void;
+}
+
+export interface ResolvedApp {
+  checked: CheckedApp;
+  settings: AppSettings;
+  python: PythonChoice;
+  logFile: string;
+  limits: PoolLimits;
+}
+
+export function resolveApp(appFile: string, options: ResolveOptions): ResolvedApp {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
+  const roots = options.allowedRoots ?? (options.host.allowedRoots.length > 0 ? options.host.allowedRoots : [homeOf(uid)]);
+  const checked = checkedOrReported(appFile, roots, options.onRefused);
+  const settings = loadAppSettings(checked.file, options.host, options.overrides);
+  const python = choosePython(checked.file, settings, options.host, options.pythonOverride);
+  const home = homeOf(uid);
+  const fallback = defaultLogFile(checked.file, home);
+  const logFile = settings.logDir ? join(settings.logDir, basename(fallback)) : fallback;
+  if (options.documentRoot && isUnder(logFile, options.documentRoot)) {
+    throw new WsgikitError(
+      'WSGIKIT_SETTINGS_INVALID',
+      `The app's log ${logFile} would be under the document root ${options.documentRoot}, where anyone could ` +
+        `download it. Set log_dir in ${basename(checked.file)}.toml to a folder outside it, e.g. ~/.wsgikit/logs.`,
+    );
+  }
+  return { checked, settings, python, logFile, limits: poolLimits(settings) };
+}
+
+function checkedOrReported(
+  appFile: string,
+  roots: string[],
+  onRefused: ((error: WsgikitError) => void) | undefined,
+): CheckedApp {
+  try {
+    return checkAppFile(appFile, { allowedRoots: roots });
+  } catch (error) {
+    if (!onRefused || !(error instanceof WsgikitError) || error.code !== 'WSGIKIT_APP_REFUSED') throw error;
+    onRefused(error);
+    const file = realpathSync(appFile);
+    const st = statSync(file);
+    return { file, dir: dirname(file), uid: st.uid, gid: st.gid, mtimeMs: st.mtimeMs };
+  }
+}
+
+export function poolLimits(s: AppSettings): PoolLimits {
+  return {
+    processes: s.processes,
+    minProcesses: s.minProcesses,
+    queueSize: s.queueSize,
+    queueTimeout: s.queueTimeout,
+    requestTimeout: s.requestTimeout,
+    startupTimeout: s.startupTimeout,
+    idleTimeout: s.idleTimeout,
+    maxRequests: s.maxRequests,
+    memoryLimitMb: s.memoryLimitMb,
+    cpuLimit: s.cpuLimit,
+    maxBodyBytes: s.maxBodyBytes,
+    reloadCheckInterval: s.reloadCheckInterval,
+  };
+}
+
+/** The app's os.environ: what the front end was given, plus the settings' `env` table. */
+export function appEnvironment(base: NodeJS.ProcessEnv, settings: AppSettings): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(base)) if (value !== undefined) env[key] = value;
+  return Object.assign(env, settings.env);
+}

@@ -1,0 +1,64 @@
+// A ResponseSink over a node:http ServerResponse.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { WsgikitError } from '../errors.js';
+import type { ResponseSink } from '../exchange.js';
+import { errorPage, pageFormat, type PageView } from '../pages/error-page.js';
+
+export class HttpSink implements ResponseSink {
+  status = 0;
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+  readonly #view: PageView;
+
+  constructor(req: IncomingMessage, res: ServerResponse, view: PageView) {
+    this.#req = req;
+    this.#res = res;
+    this.#view = view;
+  }
+
+  get started(): boolean {
+    return this.#res.headersSent;
+  }
+
+  start(status: string, headers: Array<[string, string]>): void {
+    const space = status.indexOf(' ');
+    this.status = Number(status.slice(0, 3));
+    const flat: string[] = [];
+    for (const [name, value] of headers) flat.push(name, value);
+    this.#res.writeHead(this.status, space === -1 ? '' : status.slice(space + 1), flat);
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.#res.write(chunk);
+  }
+
+  onDrain(callback: () => void): void {
+    this.#res.once('drain', callback);
+  }
+
+  end(): void {
+    this.#res.end();
+  }
+
+  fail(error: WsgikitError): void {
+    if (this.#res.headersSent) {
+      // Cut the connection: a truncated body must not look complete to the client.
+      this.status = this.status || error.status;
+      this.#res.destroy();
+      return;
+    }
+    const page = errorPage(error, { ...this.#view, format: pageFormat(this.#req.headers.accept) });
+    this.status = page.status;
+    const flat: string[] = [];
+    for (const [name, value] of page.headers) flat.push(name, value);
+    this.#res.writeHead(page.status, flat);
+    this.#res.end(this.#req.method === 'HEAD' ? undefined : page.body);
+  }
+
+  onClose(callback: () => void): void {
+    this.#res.once('close', () => {
+      if (!this.#res.writableFinished) callback();
+    });
+  }
+}

@@ -1,0 +1,521 @@
+// The process manager of one app (file + interpreter + user). Shaped like gunicorn's arbiter, in an
+// event loop: every event (a request, a worker ready, idle or gone, a timer tick) ends in
+// `reconcile()`, which hands waiting requests to idle workers and starts or stops workers to
+// meet the queue and the minimum.
+//
+// The head-of-line promise: a request goes only to an idle worker. While every worker is busy it
+// waits in a bounded queue and the pool grows up to `processes`, so a slow request never holds
+// up others while capacity is left.
+
+import { Transform, type Readable } from 'node:stream';
+import { WsgikitError } from '../errors.js';
+import type { AppRequest, ResponseSink } from '../exchange.js';
+import type { AppLog } from '../logs/app-log.js';
+import type { OpsLog } from '../ops-log.js';
+import { BridgeProcess, type RunOutcome } from '../python-bridge/bridge-process.js';
+import { Job } from './job.js';
+import { residentBytes } from './process-stats.js';
+import { ReloadTrigger } from './reload-trigger.js';
+import { Worker } from './worker.js';
+
+export interface PoolLimits {
+  processes: number;
+  minProcesses: number;
+  queueSize: number;
+  /** Seconds. */
+  queueTimeout: number;
+  requestTimeout: number;
+  startupTimeout: number;
+  idleTimeout: number;
+  maxRequests: number;
+  memoryLimitMb: number;
+  cpuLimit: number;
+  maxBodyBytes: number;
+  reloadCheckInterval: number;
+}
+
+export interface PoolOptions {
+  appFile: string;
+  python: string;
+  /** The app's os.environ. */
+  env: Record<string, string>;
+  limits: PoolLimits;
+  log: AppLog;
+  ops: OpsLog;
+  /** One process per request, as under CGI (wsgi-run --cgi). */
+  oneshot?: boolean;
+}
+
+export interface PoolSnapshot {
+  app: string;
+  python: string;
+  generation: number;
+  queued: number;
+  served: number;
+  failure: string | null;
+  workers: Array<{
+    pid: number | undefined;
+    state: string;
+    generation: number;
+    requests: number;
+    rss: number | null;
+    current: string | null;
+    currentMs: number | null;
+  }>;
+}
+
+/** How often the pool looks at its workers (memory, idle time) while it has any. */
+const TICK_MS = 1000;
+/** Between the stack dump of a stuck request and the kill: time for the dump to reach the log. */
+const DUMP_GRACE_MS = 1000;
+/** A worker over its memory limit by this factor is stopped mid-request. */
+const HARD_MEMORY_FACTOR = 2;
+/** Longest wait before an app that failed to load is tried again (the file changing retries at once). */
+const MAX_RETRY_MS = 30_000;
+
+export class Pool {
+  readonly appFile: string;
+  readonly python: string;
+  readonly #options: PoolOptions;
+  readonly #limits: PoolLimits;
+  readonly #log: AppLog;
+  readonly #ops: OpsLog;
+  readonly #workers = new Set<Worker>();
+  readonly #queue: Job[] = [];
+  readonly #trigger: ReloadTrigger;
+  #generation = 1;
+  #served = 0;
+  #failure: { error: WsgikitError; retryAt: number; count: number } | null = null;
+  #tick: NodeJS.Timeout | null = null;
+  #closing = false;
+  #lastInfo: string | null = null;
+
+  constructor(options: PoolOptions) {
+    this.#options = options;
+    this.appFile = options.appFile;
+    this.python = options.python;
+    this.#limits = options.limits;
+    this.#log = options.log;
+    this.#ops = options.ops;
+    this.#trigger = new ReloadTrigger(options.appFile, options.limits.reloadCheckInterval);
+  }
+
+  /** Starts the minimum number of workers now instead of on the first request. */
+  preload(): void {
+    this.#reconcile();
+  }
+
+  handle(request: AppRequest, sink: ResponseSink): void {
+    const now = Date.now();
+    const job = new Job(request, sink, now);
+    if (this.#closing) {
+      job.fail(new WsgikitError('WSGIKIT_SHUTTING_DOWN', 'The app is restarting; try again in a moment.'));
+      return;
+    }
+    const changed = this.#trigger.changed(now);
+    if (changed) this.reload(`${changed} changed`);
+
+    const max = this.#limits.maxBodyBytes;
+    if (max > 0 && request.contentLength !== null && request.contentLength > max) {
+      job.fail(bodyTooLarge(request.contentLength, max));
+      return;
+    }
+    if (this.#failure && !this.#options.oneshot) {
+      if (now < this.#failure.retryAt) {
+        job.fail(this.#failure.error);
+        return;
+      }
+    }
+
+    const idle = this.#idleWorker();
+    if (idle) {
+      this.#assign(idle, job);
+      return;
+    }
+    const room = this.#limits.processes - this.#live();
+    if (this.#queue.length >= this.#limits.queueSize + Math.max(0, room)) {
+      this.#overloaded(job, 'the queue is full');
+      return;
+    }
+    this.#queue.push(job);
+    job.onClose(() => this.#unqueue(job));
+    job.timer = setTimeout(() => {
+      this.#unqueue(job);
+      this.#overloaded(job, `it waited ${this.#limits.queueTimeout} s for a free worker`);
+    }, this.#limits.queueTimeout * 1000);
+    this.#reconcile();
+  }
+
+  /** New requests go to new workers; running requests finish on the old ones. */
+  reload(reason: string): void {
+    this.#generation++;
+    this.#failure = null;
+    this.#log.write('wsgikit', `reloading the app: ${reason}`);
+    this.#ops.info({ app: this.appFile, reason }, 'reloading');
+    for (const worker of this.#workers) {
+      if (worker.state === 'idle' || worker.state === 'starting') worker.stop('reload');
+      else if (worker.state === 'busy') worker.retire = 'reload';
+    }
+    this.#reconcile();
+  }
+
+  /** Stops taking requests, lets running ones finish, then stops every worker. */
+  async close(graceMs = this.#limits.requestTimeout * 1000): Promise<void> {
+    this.#closing = true;
+    for (const job of this.#queue.splice(0)) {
+      job.fail(new WsgikitError('WSGIKIT_SHUTTING_DOWN', 'The service is stopping; try again in a moment.'));
+    }
+    const exits: Array<Promise<unknown>> = [];
+    for (const worker of this.#workers) {
+      exits.push(worker.bridge.exited);
+      if (worker.state === 'busy') worker.retire = 'shutdown';
+      else worker.stop('shutdown');
+    }
+    const deadline = setTimeout(() => {
+      for (const worker of this.#workers) worker.bridge.kill('SIGKILL');
+    }, graceMs);
+    await Promise.all(exits);
+    clearTimeout(deadline);
+    this.#stopTick();
+  }
+
+  get idle(): boolean {
+    return this.#workers.size === 0 && this.#queue.length === 0;
+  }
+
+  snapshot(): PoolSnapshot {
+    const now = Date.now();
+    return {
+      app: this.appFile,
+      python: this.python,
+      generation: this.#generation,
+      queued: this.#queue.length,
+      served: this.#served,
+      failure: this.#failure ? this.#failure.error.message : null,
+      workers: [...this.#workers].map((w) => ({
+        pid: w.pid,
+        state: w.state,
+        generation: w.generation,
+        requests: w.requests,
+        rss: w.rss,
+        current: w.job ? w.job.label : null,
+        currentMs: w.job ? now - w.job.enqueuedAt : null,
+      })),
+    };
+  }
+
+  // --- the loop -------------------------------------------------------------------------------
+
+  #reconcile(): void {
+    if (this.#options.oneshot) {
+      while (this.#queue.length > 0 && this.#live() < this.#limits.processes) {
+        const job = this.#queue.shift()!;
+        job.clearTimer();
+        this.#assign(this.#spawn(), job);
+      }
+      return;
+    }
+    for (let worker = this.#idleWorker(); worker && this.#queue.length > 0; worker = this.#idleWorker()) {
+      const job = this.#queue.shift()!;
+      job.clearTimer();
+      this.#assign(worker, job);
+    }
+    if (this.#closing || (this.#failure && Date.now() < this.#failure.retryAt)) return;
+    let starting = this.#count('starting');
+    while (this.#queue.length > starting && this.#live() < this.#limits.processes) {
+      this.#spawn();
+      starting++;
+    }
+    while (this.#live() < this.#limits.minProcesses) this.#spawn();
+  }
+
+  #spawn(): Worker {
+    const now = Date.now();
+    const bridge = BridgeProcess.start({
+      python: this.python,
+      appFile: this.appFile,
+      mode: this.#options.oneshot ? 'oneshot' : 'persistent',
+      env: this.#options.env,
+      cpuLimitSeconds: this.#limits.cpuLimit > 0 ? this.#limits.cpuLimit : undefined,
+      onOutput: (stream, line) => this.#log.write(`${bridge.pid ?? '?'} ${stream}`, line),
+    });
+    const worker = new Worker(bridge, this.#generation, now);
+    this.#workers.add(worker);
+    this.#startTick();
+    void bridge.exited.then((status) => this.#onExit(worker, status));
+    if (this.#options.oneshot) {
+      // The request is written at once; a load failure comes back as that run's outcome.
+      bridge.ready.catch(() => {});
+      return worker;
+    }
+
+    worker.startTimer = setTimeout(() => {
+      worker.startTimer = null;
+      if (worker.state !== 'starting') return;
+      const error = new WsgikitError(
+        'WSGIKIT_APP_LOAD_FAILED',
+        `The app took longer than ${this.#limits.startupTimeout} s to load (startup_timeout); ` +
+          'make its import faster or raise startup_timeout in its settings.',
+      );
+      bridge.dumpStacks();
+      setTimeout(() => bridge.kill('SIGKILL'), DUMP_GRACE_MS).unref();
+      this.#loadFailed(worker, error);
+    }, this.#limits.startupTimeout * 1000);
+
+    bridge.ready.then(
+      (info) => {
+        if (worker.startTimer) clearTimeout(worker.startTimer);
+        worker.info = info;
+        if (worker.state !== 'starting') return;
+        worker.state = 'idle';
+        worker.idleSince = Date.now();
+        this.#failure = null;
+        const described = `${info.implementation} ${info.version} (${info.executable})`;
+        if (described !== this.#lastInfo) {
+          this.#lastInfo = described;
+          this.#log.write('wsgikit', `app loaded in ${info.importMs} ms by ${described}`);
+          this.#ops.info({ app: this.appFile, pid: info.pid, python: described, importMs: info.importMs }, 'app loaded');
+        }
+        this.#reconcile();
+      },
+      (error: WsgikitError) => {
+        if (worker.startTimer) clearTimeout(worker.startTimer);
+        if (worker.state === 'starting') this.#loadFailed(worker, error);
+      },
+    );
+    return worker;
+  }
+
+  #assign(worker: Worker, job: Job): void {
+    worker.state = 'busy';
+    worker.job = job;
+    const request = this.#limitBody(job);
+    job.timer = setTimeout(() => this.#timedOut(worker, job), this.#limits.requestTimeout * 1000);
+    void worker.bridge.run(request, job).then((outcome) => this.#finished(worker, job, outcome));
+  }
+
+  #finished(worker: Worker, job: Job, outcome: RunOutcome): void {
+    job.clearTimer();
+    worker.job = null;
+    worker.requests++;
+    this.#served++;
+    if (!outcome.ok) {
+      const error = outcome.error;
+      if (error.code === 'WSGIKIT_APP_LOAD_FAILED') {
+        // Only in oneshot mode does a request meet a load failure: the process imports per request.
+        this.#reportLoadFailure(error);
+      } else if (!job.finished) {
+        error.incident = this.#log.incident(`${job.label}: ${error.message}`, error.ownerDetail);
+      }
+      job.fail(error);
+    }
+    if (worker.state !== 'busy') return; // timed out or killed meanwhile: its exit cleans up
+    if (this.#options.oneshot) {
+      worker.state = 'stopping';
+    } else if (outcome.exitReason) {
+      worker.state = 'stopping';
+      this.#log.write('wsgikit', `worker ${worker.pid} recycled: ${describeExitReason(outcome.exitReason, this.#limits)}`);
+    } else if (!outcome.ok && outcome.error.code === 'WSGIKIT_WORKER_CRASHED') {
+      worker.state = 'stopping';
+    } else if (worker.retire || worker.generation !== this.#generation) {
+      worker.stop(worker.retire ?? 'reload');
+    } else if (this.#limits.maxRequests > 0 && worker.requests >= this.#limits.maxRequests) {
+      this.#log.write('wsgikit', `worker ${worker.pid} recycled after ${worker.requests} requests (max_requests)`);
+      worker.stop('max_requests');
+    } else {
+      worker.state = 'idle';
+      worker.idleSince = Date.now();
+    }
+    this.#reconcile();
+  }
+
+  #timedOut(worker: Worker, job: Job): void {
+    if (worker.job !== job || job.finished) return;
+    const seconds = this.#limits.requestTimeout;
+    const incident = this.#log.incident(
+      `${job.label}: timed out after ${seconds} s (request_timeout); the Python stack of the stuck request follows, ` +
+        `then worker ${worker.pid} is stopped`,
+    );
+    worker.state = 'stopping';
+    worker.bridge.dumpStacks();
+    setTimeout(() => worker.bridge.kill('SIGKILL'), DUMP_GRACE_MS).unref();
+    job.fail(
+      new WsgikitError(
+        'WSGIKIT_REQUEST_TIMEOUT',
+        `The request ran longer than ${seconds} s (request_timeout) and was stopped; ` +
+          'the log shows where it was stuck.',
+        { incident },
+      ),
+    );
+    this.#reconcile();
+  }
+
+  #loadFailed(worker: Worker, error: WsgikitError): void {
+    worker.state = 'stopping';
+    this.#reportLoadFailure(error);
+    for (const job of this.#queue.splice(0)) job.fail(error);
+    this.#reconcile();
+  }
+
+  #reportLoadFailure(error: WsgikitError): void {
+    if (this.#failure?.error === error) return;
+    const count = (this.#failure?.count ?? 0) + 1;
+    error.incident = this.#log.incident(`the app failed to load: ${error.message}`, error.ownerDetail);
+    this.#ops.warn({ app: this.appFile, incident: error.incident, code: error.code }, 'app failed to load');
+    const delay = Math.min(MAX_RETRY_MS, 1000 * 2 ** (count - 1));
+    this.#failure = { error, retryAt: Date.now() + delay, count };
+  }
+
+  #onExit(worker: Worker, status: { code: number | null; signal: NodeJS.Signals | null }): void {
+    const was = worker.state;
+    worker.state = 'dead';
+    if (worker.startTimer) clearTimeout(worker.startTimer);
+    this.#workers.delete(worker);
+    if (was === 'idle' || was === 'busy') {
+      const how = status.signal ? `signal ${status.signal}` : `exit code ${status.code}`;
+      this.#log.write('wsgikit', `worker ${worker.pid} ended unexpectedly (${how})`);
+      this.#ops.warn({ app: this.appFile, pid: worker.pid, ...status }, 'worker ended unexpectedly');
+    }
+    if (this.#workers.size === 0) this.#stopTick();
+    if (!this.#closing) this.#reconcile();
+  }
+
+  // --- periodic checks ------------------------------------------------------------------------
+
+  #startTick(): void {
+    if (this.#tick) return;
+    this.#tick = setInterval(() => this.#onTick(), TICK_MS);
+    this.#tick.unref();
+  }
+
+  #stopTick(): void {
+    if (this.#tick) clearInterval(this.#tick);
+    this.#tick = null;
+  }
+
+  #onTick(): void {
+    const now = Date.now();
+    const limitBytes = this.#limits.memoryLimitMb * 1024 * 1024;
+    let live = this.#live();
+    for (const worker of this.#workers) {
+      if (worker.pid === undefined || worker.state === 'dead') continue;
+      worker.rss = residentBytes(worker.pid);
+      if (limitBytes > 0 && worker.rss !== null && worker.rss > limitBytes) this.#overMemory(worker, limitBytes);
+      if (
+        worker.state === 'idle' &&
+        live > this.#limits.minProcesses &&
+        now - worker.idleSince >= this.#limits.idleTimeout * 1000
+      ) {
+        worker.stop('idle');
+        live--;
+      }
+    }
+  }
+
+  #overMemory(worker: Worker, limitBytes: number): void {
+    const mb = (bytes: number) => `${Math.round(bytes / 1048576)} MiB`;
+    const rss = worker.rss!;
+    if (worker.state === 'idle') {
+      this.#log.write('wsgikit', `worker ${worker.pid} recycled: ${mb(rss)} resident, over memory_limit_mb ${mb(limitBytes)}`);
+      worker.stop('memory');
+    } else if (worker.state === 'busy' && rss > limitBytes * HARD_MEMORY_FACTOR && worker.job) {
+      const job = worker.job;
+      const incident = this.#log.incident(
+        `${job.label}: worker ${worker.pid} reached ${mb(rss)}, over ${HARD_MEMORY_FACTOR}× memory_limit_mb ` +
+          `(${mb(limitBytes)}); the Python stack follows, then the worker is stopped`,
+      );
+      worker.state = 'stopping';
+      worker.bridge.dumpStacks();
+      setTimeout(() => worker.bridge.kill('SIGKILL'), DUMP_GRACE_MS).unref();
+      job.fail(
+        new WsgikitError(
+          'WSGIKIT_WORKER_CRASHED',
+          `The request made the app use ${mb(rss)} of memory, more than ${HARD_MEMORY_FACTOR}× its ` +
+            `memory_limit_mb of ${mb(limitBytes)}, so its process was stopped.`,
+          { incident },
+        ),
+      );
+      this.#reconcile();
+    } else if (worker.state === 'busy' && !worker.retire) {
+      this.#log.write('wsgikit', `worker ${worker.pid} will be recycled after its request: ${mb(rss)} resident`);
+      worker.retire = 'memory';
+    }
+  }
+
+  // --- helpers --------------------------------------------------------------------------------
+
+  #idleWorker(): Worker | null {
+    for (const worker of this.#workers) {
+      if (worker.state === 'idle' && worker.generation === this.#generation) return worker;
+    }
+    return null;
+  }
+
+  /** Workers that serve or will serve the current generation. */
+  #live(): number {
+    let n = 0;
+    for (const w of this.#workers) {
+      if (w.generation === this.#generation && (w.state === 'starting' || w.state === 'idle' || w.state === 'busy')) n++;
+    }
+    return n;
+  }
+
+  #count(state: Worker['state']): number {
+    let n = 0;
+    for (const w of this.#workers) if (w.state === state && w.generation === this.#generation) n++;
+    return n;
+  }
+
+  #unqueue(job: Job): void {
+    const i = this.#queue.indexOf(job);
+    if (i !== -1) this.#queue.splice(i, 1);
+  }
+
+  #overloaded(job: Job, why: string): void {
+    this.#ops.warn({ app: this.appFile, queued: this.#queue.length }, 'overloaded');
+    this.#log.write('wsgikit', `${job.label}: answered 503 because ${why} (${this.#live()} workers busy)`);
+    job.fail(
+      new WsgikitError(
+        'WSGIKIT_OVERLOADED',
+        `All ${this.#limits.processes} worker processes were busy and ${why}; ` +
+          'raise processes or queue_size in the settings if this happens often.',
+      ),
+    );
+  }
+
+  /** A body without a declared length is counted as it streams, and cut off at the limit. */
+  #limitBody(job: Job): AppRequest {
+    const { request } = job;
+    const max = this.#limits.maxBodyBytes;
+    if (max <= 0 || request.body === null || request.contentLength !== null) return request;
+    let seen = 0;
+    const counted: Readable = request.body.pipe(
+      new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          seen += chunk.length;
+          if (seen > max) {
+            job.fail(bodyTooLarge(seen, max));
+            callback(new Error('request body over the limit'));
+          } else {
+            callback(null, chunk);
+          }
+        },
+      }),
+    );
+    request.body.on('error', (error) => counted.destroy(error));
+    return { ...request, body: counted };
+  }
+}
+
+function bodyTooLarge(size: number, max: number): WsgikitError {
+  return new WsgikitError(
+    'WSGIKIT_BODY_TOO_LARGE',
+    `The request body (${size} bytes${size > max ? ' or more' : ''}) is over this app's limit of ${max} bytes; ` +
+      'raise max_body_mb in its settings if it should accept more.',
+  );
+}
+
+function describeExitReason(reason: string, limits: PoolLimits): string {
+  if (reason === 'cpu-limit') return `it used its ${limits.cpuLimit} s of CPU time (cpu_limit)`;
+  return reason;
+}
