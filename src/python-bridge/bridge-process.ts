@@ -441,7 +441,8 @@ export class BridgeProcess {
       this.rejectReady(error);
     }
     const run = this.current;
-    if (run !== null) this.settle(run, { ok: false, error: run.error ?? error, started: run.started, exitReason: null });
+    if (run !== null)
+      this.settle(run, { ok: false, error: run.error ?? error, started: run.started, exitReason: null });
   }
 
   private unexpected(what: string): void {

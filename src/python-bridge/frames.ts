@@ -105,7 +105,10 @@ export function requestFrame(environ: Environ, body: Buffer | null = null, end =
   }
   if (count > 0) payloadSize -= 1; // no trailing NUL
   if (payloadSize > MAX_PAYLOAD) {
-    throw new WsgikitError('WSGIKIT_BAD_REQUEST', `the request's variables take ${payloadSize} bytes, over ${MAX_PAYLOAD}`);
+    throw new WsgikitError(
+      'WSGIKIT_BAD_REQUEST',
+      `the request's variables take ${payloadSize} bytes, over ${MAX_PAYLOAD}`,
+    );
   }
   const bodySize = body === null ? 0 : body.length;
   const bodyFrames = bodySize === 0 ? 0 : Math.ceil(bodySize / MAX_PAYLOAD);

@@ -46,7 +46,13 @@ function describePython(path: string): Python | null {
     );
     const [implementation = '', version = ''] = out.trim().split('\n');
     const [major, minor, micro] = version.split(' ').map(Number);
-    return { label: `${implementation} ${major}.${minor}.${micro} ${path}`, path, implementation, major: major!, minor: minor! };
+    return {
+      label: `${implementation} ${major}.${minor}.${micro} ${path}`,
+      path,
+      implementation,
+      major: major!,
+      minor: minor!,
+    };
   } catch {
     return null;
   }
@@ -222,7 +228,11 @@ export function startBridge(
       };
       const timer = setTimeout(() => {
         waiters.delete(check);
-        reject(new Error(`no output line matched ${pattern}; stdout=${JSON.stringify(stdout)} stderr=${JSON.stringify(stderr)}`));
+        reject(
+          new Error(
+            `no output line matched ${pattern}; stdout=${JSON.stringify(stdout)} stderr=${JSON.stringify(stderr)}`,
+          ),
+        );
       }, timeoutMs);
       waiters.add(check);
       check();

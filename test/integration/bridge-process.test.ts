@@ -148,7 +148,12 @@ describe.skipIf(systemPython === undefined)('a Flask app on Debian python3', () 
     const body = Buffer.from('{"a": 1}');
     const echo = await request(
       t.bridge,
-      { PATH_INFO: '/echo', REQUEST_METHOD: 'POST', CONTENT_TYPE: 'application/json', CONTENT_LENGTH: String(body.length) },
+      {
+        PATH_INFO: '/echo',
+        REQUEST_METHOD: 'POST',
+        CONTENT_TYPE: 'application/json',
+        CONTENT_LENGTH: String(body.length),
+      },
       Readable.from([body]),
       {},
       body.length,

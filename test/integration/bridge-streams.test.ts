@@ -33,7 +33,9 @@ describe.skipIf(pythons.length === 0).each(pythons)('large bodies on $label', (p
     expect(outcome, t.stderr.join('\n')).toEqual({ ok: true, exitReason: null });
     expect(sink.text).toBe(`${CHUNK * CHUNKS} ${expected.digest('hex')}`);
     const after = memoryOf(info.pid);
-    console.log(`${python.label}: upload RSS ${before.rssMb.toFixed(1)} MB at start, peak ${after.peakMb.toFixed(1)} MB`);
+    console.log(
+      `${python.label}: upload RSS ${before.rssMb.toFixed(1)} MB at start, peak ${after.peakMb.toFixed(1)} MB`,
+    );
     expect(after.peakMb).toBeLessThan(Math.max(60, before.rssMb + MAX_GROWTH_MB));
   });
 
@@ -53,7 +55,9 @@ describe.skipIf(pythons.length === 0).each(pythons)('large bodies on $label', (p
     expect(sink.writes).toBeGreaterThanOrEqual(CHUNKS); // one B frame per yielded chunk at least
     expect(sink.ended).toBe(true);
     const after = memoryOf(info.pid);
-    console.log(`${python.label}: download RSS ${before.rssMb.toFixed(1)} MB at start, peak ${after.peakMb.toFixed(1)} MB`);
+    console.log(
+      `${python.label}: download RSS ${before.rssMb.toFixed(1)} MB at start, peak ${after.peakMb.toFixed(1)} MB`,
+    );
     expect(after.peakMb).toBeLessThan(Math.max(60, before.rssMb + MAX_GROWTH_MB));
   });
 });
