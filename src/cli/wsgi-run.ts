@@ -45,7 +45,6 @@ await program.parseAsync();
 
 async function run(app: string, options: RunOptions): Promise<void> {
   const say = (line: string) => process.stdout.write(line + '\n');
-  let pool: Pool;
   let resolved;
   try {
     const host = options.hostSettings ? loadHostSettings(options.hostSettings) : emptyHostSettings();
@@ -77,7 +76,7 @@ async function run(app: string, options: RunOptions): Promise<void> {
     fatal(error);
   }
   const ops = terminalOpsLog(say);
-  pool = new Pool({
+  const pool = new Pool({
     appFile: checked.file,
     python: python.path,
     env: appEnvironment(process.env, settings),
@@ -97,7 +96,8 @@ async function run(app: string, options: RunOptions): Promise<void> {
     onDone: (req, status, ms) => say(`${req.method} ${req.url} → ${status} (${ms} ms)`),
   });
   server.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EADDRINUSE') fatalMessage(`port ${options.port} on ${options.host} is in use: pass --port N (0 picks a free one)`);
+    if (error.code === 'EADDRINUSE')
+      fatalMessage(`port ${options.port} on ${options.host} is in use: pass --port N (0 picks a free one)`);
     if (error.code === 'EACCES') fatalMessage(`not allowed to listen on port ${options.port}: use a port above 1023`);
     fatalMessage(`cannot listen on ${options.host}:${options.port}: ${error.message}`);
   });
@@ -110,7 +110,9 @@ async function run(app: string, options: RunOptions): Promise<void> {
     say(`  Python:  ${python.path} (${python.reason})`);
     say(`  Log:     ${logFile} (shown here too)`);
     say(`  Mode:    ${options.cgi ? 'one process per request (--cgi)' : `up to ${limits.processes} worker processes`}`);
-    say(`  Reload:  touch ${checked.file} or restart.txt beside it${options.reload ? ', or change any .py under its folder' : ''}`);
+    say(
+      `  Reload:  touch ${checked.file} or restart.txt beside it${options.reload ? ', or change any .py under its folder' : ''}`,
+    );
     if (!options.cgi) pool.preload();
   });
 
