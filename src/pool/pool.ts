@@ -40,6 +40,7 @@ export interface PoolOptions {
   /** The app's os.environ. */
   env: Record<string, string>;
   limits: PoolLimits;
+  /** Owned by the pool from now on: closed by `close()`. */
   log: AppLog;
   ops: OpsLog;
   /** One process per request, as under CGI (wsgi-run --cgi). */
@@ -159,7 +160,10 @@ export class Pool {
     this.#reconcile();
   }
 
-  /** Stops taking requests, lets running ones finish, then stops every worker. */
+  /**
+   * Stops taking requests, lets running ones finish, then stops every worker and closes the log
+   * (the pool owns the AppLog it was given).
+   */
   async close(graceMs = this.#limits.requestTimeout * 1000): Promise<void> {
     this.#closing = true;
     for (const job of this.#queue.splice(0)) {
@@ -177,6 +181,7 @@ export class Pool {
     await Promise.all(exits);
     clearTimeout(deadline);
     this.#stopTick();
+    this.#log.close();
   }
 
   get idle(): boolean {
@@ -274,7 +279,10 @@ export class Pool {
         if (described !== this.#lastInfo) {
           this.#lastInfo = described;
           this.#log.write('wsgikit', `app loaded in ${info.importMs} ms by ${described}`);
-          this.#ops.info({ app: this.appFile, pid: info.pid, python: described, importMs: info.importMs }, 'app loaded');
+          this.#ops.info(
+            { app: this.appFile, pid: info.pid, python: described, importMs: info.importMs },
+            'app loaded',
+          );
         }
         this.#reconcile();
       },
@@ -314,7 +322,10 @@ export class Pool {
       worker.state = 'stopping';
     } else if (outcome.exitReason) {
       worker.state = 'stopping';
-      this.#log.write('wsgikit', `worker ${worker.pid} recycled: ${describeExitReason(outcome.exitReason, this.#limits)}`);
+      this.#log.write(
+        'wsgikit',
+        `worker ${worker.pid} recycled: ${describeExitReason(outcome.exitReason, this.#limits)}`,
+      );
     } else if (!outcome.ok && outcome.error.code === 'WSGIKIT_WORKER_CRASHED') {
       worker.state = 'stopping';
     } else if (worker.retire || worker.generation !== this.#generation) {
@@ -416,7 +427,10 @@ export class Pool {
     const mb = (bytes: number) => `${Math.round(bytes / 1048576)} MiB`;
     const rss = worker.rss!;
     if (worker.state === 'idle') {
-      this.#log.write('wsgikit', `worker ${worker.pid} recycled: ${mb(rss)} resident, over memory_limit_mb ${mb(limitBytes)}`);
+      this.#log.write(
+        'wsgikit',
+        `worker ${worker.pid} recycled: ${mb(rss)} resident, over memory_limit_mb ${mb(limitBytes)}`,
+      );
       worker.stop('memory');
     } else if (worker.state === 'busy' && rss > limitBytes * HARD_MEMORY_FACTOR && worker.job) {
       const job = worker.job;
@@ -455,7 +469,8 @@ export class Pool {
   #live(): number {
     let n = 0;
     for (const w of this.#workers) {
-      if (w.generation === this.#generation && (w.state === 'starting' || w.state === 'idle' || w.state === 'busy')) n++;
+      if (w.generation === this.#generation && (w.state === 'starting' || w.state === 'idle' || w.state === 'busy'))
+        n++;
     }
     return n;
   }

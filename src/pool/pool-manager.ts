@@ -1,0 +1,78 @@
+// All the pools of one front-end process, one per app identity (the .wsgi, its Python, the user
+// it runs as), created on an app's first request and dropped once it has had no worker for a
+// while. This is what lets one service serve every app of a hosting user, each on its own Python.
+
+import type { Pool, PoolSnapshot } from './pool.js';
+
+export interface AppIdentity {
+  appFile: string;
+  python: string;
+  uid: number;
+}
+
+/** How often pools without workers are looked for. */
+const REAP_INTERVAL_MS = 30_000;
+
+export class PoolManager {
+  readonly #pools = new Map<string, { pool: Pool; idleSince: number | null }>();
+  readonly #idleMs: number;
+  #timer: NodeJS.Timeout | null = null;
+
+  /** @param idleSeconds how long a pool may go without workers before it is dropped */
+  constructor(idleSeconds = 600) {
+    this.#idleMs = idleSeconds * 1000;
+  }
+
+  /** The pool for this identity, made by `create` on first use. */
+  pool(identity: AppIdentity, create: () => Pool): Pool {
+    const key = `${identity.uid}\0${identity.python}\0${identity.appFile}`;
+    let entry = this.#pools.get(key);
+    if (!entry) {
+      entry = { pool: create(), idleSince: null };
+      this.#pools.set(key, entry);
+      this.#startReaper();
+    }
+    entry.idleSince = null;
+    return entry.pool;
+  }
+
+  get size(): number {
+    return this.#pools.size;
+  }
+
+  snapshot(): PoolSnapshot[] {
+    return [...this.#pools.values()].map((entry) => entry.pool.snapshot());
+  }
+
+  /** Drops pools that have had no worker and no waiting request for the idle time. */
+  reap(now = Date.now()): void {
+    for (const [key, entry] of this.#pools) {
+      if (!entry.pool.idle) {
+        entry.idleSince = null;
+      } else if (entry.idleSince === null) {
+        entry.idleSince = now;
+      } else if (now - entry.idleSince >= this.#idleMs) {
+        this.#pools.delete(key);
+        void entry.pool.close();
+      }
+    }
+    if (this.#pools.size === 0 && this.#timer) {
+      clearInterval(this.#timer);
+      this.#timer = null;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    const pools = [...this.#pools.values()].map((entry) => entry.pool.close());
+    this.#pools.clear();
+    await Promise.all(pools);
+  }
+
+  #startReaper(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => this.reap(), REAP_INTERVAL_MS);
+    this.#timer.unref();
+  }
+}

@@ -1,0 +1,192 @@
+// The pool with real Python workers: recycling (requests, memory, CPU), idle shrinking, graceful
+// reload with a request in flight, and two apps on two Pythons in one manager.
+
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { WsgikitError } from '../../src/errors.js';
+import { AppLog } from '../../src/logs/app-log.js';
+import { silentOpsLog } from '../../src/ops-log.js';
+import { Pool, type PoolLimits } from '../../src/pool/pool.js';
+import { PoolManager } from '../../src/pool/pool-manager.js';
+import { environ, pythons, systemPython, TestSink } from '../helpers/pythons.js';
+import { eventually } from '../helpers/wsgi-run.js';
+
+const LIMITS: PoolLimits = {
+  processes: 2,
+  minProcesses: 0,
+  queueSize: 10,
+  queueTimeout: 30,
+  requestTimeout: 30,
+  startupTimeout: 30,
+  idleTimeout: 300,
+  maxRequests: 0,
+  memoryLimitMb: 0,
+  cpuLimit: 0,
+  maxBodyBytes: 0,
+  reloadCheckInterval: 3600,
+};
+
+const APP = `
+import os, sys, time
+kept = []
+
+def application(environ, start_response):
+    path = environ['PATH_INFO']
+    if path == '/grow':
+        kept.append(bytearray(int(environ['QUERY_STRING']) * 1024 * 1024))
+    elif path == '/runaway':
+        while True:
+            kept.append(bytearray(20 * 1024 * 1024))
+            time.sleep(0.05)
+    elif path == '/burn':
+        end = time.process_time() + float(environ['QUERY_STRING'])
+        while time.process_time() < end:
+            pass
+    elif path == '/slow':
+        while not os.path.exists(environ['QUERY_STRING']):
+            time.sleep(0.02)
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [('%d %s' % (os.getpid(), sys.version.split()[0])).encode()]
+`;
+
+class DoneSink extends TestSink {
+  readonly done: Promise<void>;
+  #resolve!: () => void;
+  constructor() {
+    super();
+    this.done = new Promise((resolve) => (this.#resolve = resolve));
+  }
+  override end(): void {
+    super.end();
+    this.#resolve();
+  }
+  override fail(error: WsgikitError): void {
+    super.fail(error);
+    this.#resolve();
+  }
+}
+
+const pools: Array<{ close(): Promise<void> }> = [];
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((p) => p.close()));
+});
+
+function makeApp(source = APP): { app: string; log: AppLog; logText: () => string } {
+  const dir = mkdtempSync(join(tmpdir(), 'wsgikit-pool-'));
+  const app = join(dir, 'app.wsgi');
+  writeFileSync(app, source);
+  const log = AppLog.open({ file: join(dir, 'app.log'), maxBytes: 10 << 20, keep: 1 });
+  return { app, log, logText: () => readFileSync(join(dir, 'app.log'), 'utf8') };
+}
+
+function makePool(limits: Partial<PoolLimits> = {}, python = systemPython!.path) {
+  const { app, log, logText } = makeApp();
+  const pool = new Pool({ appFile: app, python, env: {}, limits: { ...LIMITS, ...limits }, log, ops: silentOpsLog });
+  pools.push(pool);
+  return { pool, logText };
+}
+
+async function get(pool: Pool, path: string, query = ''): Promise<DoneSink> {
+  const sink = new DoneSink();
+  pool.handle(
+    { environ: environ({ PATH_INFO: path, QUERY_STRING: query }), body: null, contentLength: null, owner: true },
+    sink,
+  );
+  await sink.done;
+  return sink;
+}
+
+const pidOf = (sink: TestSink) => Number(sink.text.split(' ')[0]);
+
+describe.skipIf(!systemPython)('pool', () => {
+  it('recycles a worker after max_requests', async () => {
+    const { pool, logText } = makePool({ maxRequests: 2, processes: 1 });
+    const pids = [];
+    for (let i = 0; i < 5; i++) pids.push(pidOf(await get(pool, '/')));
+    expect(pids[0]).toBe(pids[1]);
+    expect(pids[2]).not.toBe(pids[1]);
+    expect(pids[2]).toBe(pids[3]);
+    expect(pids[4]).not.toBe(pids[3]);
+    expect(logText()).toMatch(/recycled after 2 requests \(max_requests\)/);
+  });
+
+  it('recycles a worker whose memory passed memory_limit_mb once it is idle', async () => {
+    const { pool, logText } = makePool({ memoryLimitMb: 60, processes: 1 });
+    const first = pidOf(await get(pool, '/grow', '80'));
+    await eventually(() => /recycled: \d+ MiB resident, over memory_limit_mb/.test(logText()), 'the recycle');
+    expect(pidOf(await get(pool, '/'))).not.toBe(first);
+  });
+
+  it('stops a request whose memory runs away past twice the limit, with evidence in the log', async () => {
+    const { pool, logText } = makePool({ memoryLimitMb: 50, processes: 1 });
+    const sink = await get(pool, '/runaway');
+    expect(sink.failedWith?.code).toBe('WSGIKIT_WORKER_CRASHED');
+    const incident = sink.failedWith!.incident!;
+    await eventually(
+      () => logText().includes(`incident ${incident}`) && logText().includes('wsgikit: stack dump'),
+      'the dump',
+    );
+    expect(logText()).toMatch(/over 2× memory_limit_mb/);
+    expect((await get(pool, '/')).status).toBe('200 OK');
+  });
+
+  it('recycles a worker that used its cpu_limit, after the request', async () => {
+    const { pool, logText } = makePool({ cpuLimit: 1, processes: 1 });
+    const burning = await get(pool, '/burn', '1.5');
+    expect(burning.status).toBe('200 OK');
+    const next = await get(pool, '/');
+    expect(pidOf(next)).not.toBe(pidOf(burning));
+    expect(logText()).toMatch(/recycled: it used its 1 s of CPU time \(cpu_limit\)/);
+  });
+
+  it('stops workers idle past idle_timeout, down to min_processes', async () => {
+    const { pool } = makePool({ idleTimeout: 1, minProcesses: 0 });
+    await get(pool, '/');
+    expect(pool.snapshot().workers.length).toBe(1);
+    await eventually(() => pool.snapshot().workers.length === 0, 'the idle worker to stop');
+    expect(pool.idle).toBe(true);
+  });
+
+  it('reloads gracefully: the running request finishes on its old worker, new ones go to a new worker', async () => {
+    const { pool } = makePool({ processes: 2 });
+    const gate = join(tmpdir(), `wsgikit-gate-${process.pid}-${Date.now()}`);
+    const slowSink = new DoneSink();
+    pool.handle(
+      { environ: environ({ PATH_INFO: '/slow', QUERY_STRING: gate }), body: null, contentLength: null, owner: true },
+      slowSink,
+    );
+    await eventually(() => pool.snapshot().workers.some((w) => w.current === 'GET /slow'), 'the slow request');
+    const oldPid = pool.snapshot().workers.find((w) => w.current === 'GET /slow')!.pid;
+    pool.reload('test');
+    const fresh = await get(pool, '/');
+    expect(pidOf(fresh)).not.toBe(oldPid);
+    writeFileSync(gate, '');
+    await slowSink.done;
+    expect(slowSink.status).toBe('200 OK');
+    expect(pidOf(slowSink)).toBe(oldPid);
+    await eventually(() => !pool.snapshot().workers.some((w) => w.pid === oldPid), 'the old worker to exit');
+  });
+
+  const other = pythons.find((p) => p.path !== systemPython?.path && p.major === 3 && p.implementation === 'CPython');
+  it.skipIf(!other)('serves two apps on two Python versions from one manager at once', async () => {
+    const manager = new PoolManager();
+    pools.push(manager);
+    const a = makeApp();
+    const b = makeApp();
+    const poolFor = (app: string, log: AppLog, python: string) =>
+      manager.pool(
+        { appFile: app, python, uid: 0 },
+        () => new Pool({ appFile: app, python, env: {}, limits: LIMITS, log, ops: silentOpsLog }),
+      );
+    const [ra, rb] = await Promise.all([
+      get(poolFor(a.app, a.log, systemPython!.path), '/'),
+      get(poolFor(b.app, b.log, other!.path), '/'),
+    ]);
+    expect(manager.size).toBe(2);
+    expect(ra.text.split(' ')[1]).toMatch(new RegExp(`^${systemPython!.major}\\.${systemPython!.minor}\\.`));
+    expect(rb.text.split(' ')[1]).toMatch(new RegExp(`^${other!.major}\\.${other!.minor}\\.`));
+    expect(poolFor(a.app, a.log, systemPython!.path)).toBe(poolFor(a.app, a.log, systemPython!.path));
+  });
+});
