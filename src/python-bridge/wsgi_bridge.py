@@ -782,6 +782,9 @@ class Response(object):
         """Write every chunk the app's iterable yields."""
         if type(result) is FileWrapper and HAVE_SENDFILE and self.send_file(result):
             return
+        if result is None:
+            raise BadResponse('the app returned None instead of an iterable of bytes; '
+                              'return a list such as [body]')
         if isinstance(result, (bytes, text_type)):
             raise BadResponse('the app returned a %s instead of an iterable of bytes; return '
                               '[body] instead of body' % type(result).__name__)
@@ -1039,6 +1042,11 @@ if __name__ == '__main__':
         status = main(sys.argv[1:])
     except ProtocolError as e:
         sys.stderr.write('wsgikit: protocol error on the bridge channel: %s\n' % e)
+        status = 1
+    except (IOError, OSError) as e:
+        if e.errno != errno.EPIPE:
+            raise
+        sys.stderr.write('wsgikit: the front end closed the bridge channel; exiting\n')
         status = 1
     try:
         sys.stdout.flush()

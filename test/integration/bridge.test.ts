@@ -339,6 +339,7 @@ describe.skipIf(pythons.length === 0).each(pythons)('bridge on $label', (python)
       ['/not-latin1', /latin-1|must be str/],
       ['/str-body', /body must be bytes.*text instead of bytes/],
       ['/no-start', /without calling start_response/],
+      ['/none', /returned None instead of an iterable/],
       ['/head-short', /fewer than its Content-Length/],
     ];
     it.each(violations)('%s is a bad-response before start', async (path, message) => {
