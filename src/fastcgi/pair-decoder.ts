@@ -1,0 +1,175 @@
+// Incremental decoder of FastCGI name-value pairs (PARAMS, GET_VALUES). PARAMS is one byte stream
+// across records: libfcgi (cgi-fcgi) cuts it into 8,184-byte records with no regard for pair
+// boundaries, so a length or a value may be split anywhere. `write` takes each record's content
+// as it arrives and decodes every pair that is complete; only the incomplete tail is copied.
+//
+// Strings are latin-1, one character per byte (PEP 3333 byte strings), so they cross to Python
+// unchanged.
+//
+// NUL: a name or value holding a NUL byte is dropped, not refused. No web server puts NUL in a
+// variable (HTTP forbids it in headers), environ values must not hold it (exchange.ts), and the
+// bridge protocol separates fields with it. Dropping keeps one odd variable from costing the whole
+// connection; the names of dropped pairs are kept in `dropped` so the front end can log them or
+// answer 400.
+
+import { WsgikitError } from '../errors.js';
+
+export interface PairLimits {
+  /** Most bytes of encoded pairs one request may send (default 1 MiB). */
+  maxBytes?: number;
+  /** Most pairs one request may send (default 1000). */
+  maxPairs?: number;
+}
+
+export const DEFAULT_MAX_PARAMS_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_PARAMS = 1000;
+
+const EMPTY = Buffer.alloc(0);
+const NO_NAMES: readonly string[] = Object.freeze([]);
+
+export class PairDecoder {
+  readonly maxBytes: number;
+  readonly maxPairs: number;
+  /** Decoded pairs so far; a later pair with the same name wins (as PHP-FPM does). No prototype. */
+  params: Record<string, string> = Object.create(null) as Record<string, string>;
+  /** Names (latin-1) of pairs dropped because the name or value held NUL. */
+  dropped: readonly string[] = NO_NAMES;
+  private count = 0;
+  private total = 0;
+  /** The incomplete tail at [0, held). */
+  private buffer: Buffer = EMPTY;
+  private held = 0;
+
+  constructor(limits: PairLimits = {}) {
+    this.maxBytes = limits.maxBytes ?? DEFAULT_MAX_PARAMS_BYTES;
+    this.maxPairs = limits.maxPairs ?? DEFAULT_MAX_PARAMS;
+  }
+
+  /** Decode what `content` completes; keep (a copy of) an incomplete tail. Throws WSGIKIT_PROTOCOL past a cap. */
+  write(content: Buffer): void {
+    if (content.length === 0) return;
+    this.total += content.length;
+    if (this.total > this.maxBytes) {
+      throw new WsgikitError(
+        'WSGIKIT_PROTOCOL',
+        `FastCGI PARAMS of more than ${this.maxBytes} bytes (the maxParamsBytes limit)`,
+      );
+    }
+    if (this.held === 0) {
+      const used = this.decode(content, content.length);
+      if (used < content.length) this.hold(content, used);
+      return;
+    }
+    this.append(content);
+    const used = this.decode(this.buffer, this.held);
+    if (used !== 0) {
+      this.buffer.copy(this.buffer, 0, used, this.held);
+      this.held -= used;
+    }
+  }
+
+  /** The stream has ended (empty PARAMS record): returns the pairs. Throws if a pair is incomplete. */
+  end(): Record<string, string> {
+    if (this.held !== 0) {
+      throw new WsgikitError(
+        'WSGIKIT_PROTOCOL',
+        `FastCGI PARAMS ended inside a name-value pair (${this.held} bytes left over)`,
+      );
+    }
+    return this.params;
+  }
+
+  /** Forget everything, to decode another request's pairs (keeps the buffer). */
+  reset(): void {
+    this.params = Object.create(null) as Record<string, string>;
+    this.dropped = NO_NAMES;
+    this.count = 0;
+    this.total = 0;
+    this.held = 0;
+    if (this.buffer.length > 64 * 1024) this.buffer = EMPTY; // don't keep a rare big one per connection
+  }
+
+  /** Decode complete pairs in buf[0, end); returns the offset of the first incomplete one. */
+  private decode(buf: Buffer, end: number): number {
+    let pos = 0;
+    for (;;) {
+      if (pos >= end) return pos;
+      let at = pos;
+      // name length
+      let nameLength = buf[at]!;
+      if (nameLength & 0x80) {
+        if (end - at < 4) return pos;
+        nameLength = buf.readUInt32BE(at) & 0x7fffffff;
+        at += 4;
+      } else {
+        at += 1;
+      }
+      if (at >= end) return pos;
+      let valueLength = buf[at]!;
+      if (valueLength & 0x80) {
+        if (end - at < 4) return pos;
+        valueLength = buf.readUInt32BE(at) & 0x7fffffff;
+        at += 4;
+      } else {
+        at += 1;
+      }
+      // A pair longer than the cap can never complete: fail now rather than buffer it.
+      if (at - pos + nameLength + valueLength > this.maxBytes) {
+        throw new WsgikitError(
+          'WSGIKIT_PROTOCOL',
+          `FastCGI name-value pair of ${nameLength} + ${valueLength} bytes exceeds the ${this.maxBytes}-byte PARAMS limit`,
+        );
+      }
+      if (end - at < nameLength + valueLength) return pos;
+      if (++this.count > this.maxPairs) {
+        throw new WsgikitError(
+          'WSGIKIT_PROTOCOL',
+          `FastCGI PARAMS with more than ${this.maxPairs} name-value pairs (the maxParams limit)`,
+        );
+      }
+      const nameEnd = at + nameLength;
+      const valueEnd = nameEnd + valueLength;
+      const name = buf.toString('latin1', at, nameEnd);
+      if (hasNul(buf, at, valueEnd)) {
+        this.dropped = this.dropped === NO_NAMES ? [name] : [...this.dropped, name];
+      } else {
+        this.params[name] = buf.toString('latin1', nameEnd, valueEnd);
+      }
+      pos = valueEnd;
+    }
+  }
+
+  private hold(content: Buffer, from: number): void {
+    const rest = content.length - from;
+    this.reserve(rest);
+    content.copy(this.buffer, 0, from);
+    this.held = rest;
+  }
+
+  private append(content: Buffer): void {
+    this.reserve(this.held + content.length);
+    content.copy(this.buffer, this.held);
+    this.held += content.length;
+  }
+
+  private reserve(size: number): void {
+    if (this.buffer.length >= size) return;
+    let grown = Math.max(this.buffer.length, 256);
+    while (grown < size) grown *= 2;
+    const next = Buffer.allocUnsafe(grown);
+    if (this.held !== 0) this.buffer.copy(next, 0, 0, this.held);
+    this.buffer = next;
+  }
+}
+
+function hasNul(buf: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (buf[i] === 0) return true;
+  return false;
+}
+
+/** Decode a complete block of pairs (e.g. one GET_VALUES record). */
+export function decodePairs(content: Buffer, limits: PairLimits = {}): Record<string, string> {
+  const decoder = new PairDecoder(limits);
+  decoder.write(content);
+  return decoder.end();
+}
