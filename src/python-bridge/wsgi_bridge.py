@@ -85,9 +85,9 @@ if BRIDGE_FILE.endswith(('.pyc', '.pyo')):
 # ---------------------------------------------------------------------------------------------
 # 2. Frames on fds 3 and 4
 #
-# type (1 ASCII byte) + length (u32 big-endian) + payload. fd 3 is read in large os.read calls
+# type (1 ASCII byte) + length (u32 big-endian) + payload. fd 3 is read in 64 KiB os.read calls
 # into one buffer and frames are cut out of it, so a small request (R+B+E written at once by the
-# front end) costs one read; responses are gathered into one os.write/writev where possible.
+# front end) costs one read; responses are gathered into one os.writev where possible.
 # ---------------------------------------------------------------------------------------------
 
 FRAME_IN, FRAME_OUT = 3, 4
@@ -104,6 +104,20 @@ PEEK_LIMIT = 2 * MAX_PAYLOAD + HEADER_SIZE
 R, B, E, A = b'R', b'B', b'E', b'A'
 Y, F, S, X, Z = b'Y', b'F', b'S', b'X', b'Z'
 EMPTY_FRAME = {kind: HEADER.pack(kind, 0) for kind in (E, Z)}
+
+
+HAVE_WRITEV = hasattr(os, 'writev')      # not on Python 2
+HAVE_SENDFILE = hasattr(os, 'sendfile')  # not on Python 2
+
+
+def _retry(fn, *args):
+    """Call an os function again after EINTR (Python 3.5+ does so itself: PEP 475)."""
+    while True:
+        try:
+            return fn(*args)
+        except OSError as e:
+            if e.errno != errno.EINTR:
+                raise
 
 
 class ProtocolError(Exception):
@@ -132,13 +146,7 @@ class Channel(object):
 
     def _fill(self):
         """One blocking os.read into the buffer. False at EOF."""
-        while True:
-            try:
-                data = os.read(self.rfd, READ_SIZE)
-                break
-            except OSError as e:  # EINTR: Python 2 does not retry for us (PEP 475)
-                if e.errno != errno.EINTR:
-                    raise
+        data = _retry(os.read, self.rfd, READ_SIZE)
         if not data:
             self.eof = True
             return False
@@ -207,23 +215,11 @@ class Channel(object):
             total = sum(len(p) for p in parts)
             if done == total:
                 return
-            data = b''.join(parts)  # a signal cut the writev short: finish byte by byte
+            data = b''.join(parts)  # a signal cut the writev short: finish with plain writes
         view = memoryview(data)
         while done < len(data):
             done += _retry(os.write, self.wfd, view[done:])
 
-
-HAVE_WRITEV = hasattr(os, 'writev')
-HAVE_SENDFILE = hasattr(os, 'sendfile')
-
-
-def _retry(fn, *args):
-    while True:
-        try:
-            return fn(*args)
-        except OSError as e:
-            if e.errno != errno.EINTR:
-                raise
 
 
 # ---------------------------------------------------------------------------------------------
@@ -598,7 +594,6 @@ BAD_VALUE = re.compile('[\r\n\0]')
 STATUS = re.compile(r'[1-5][0-9][0-9] [^\r\n\0]*\Z')
 HOP_BY_HOP = frozenset(('connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization',
                         'te', 'trailers', 'transfer-encoding', 'upgrade'))
-NO_BODY_STATUS = ('1', '204', '304')
 
 
 def check_response_head(status, headers):
@@ -933,8 +928,8 @@ class Server(object):
         """Append the request's last frames (S if still due, X if it failed, Z) and write."""
         if error is None and response.aborted is None:
             error = self.check_complete(response)
-        if response.aborted is None and body_aborted(response.input) and error is not None:
-            response.aborted = response.input.reason
+        if response.aborted is None and response.input.state == ABORTED and error is not None:
+            response.aborted = response.input.reason  # the app failed because its body broke off
         if response.aborted is not None:
             response.out = []  # the front end discards it anyway
             if error is not None:
@@ -976,14 +971,11 @@ class Server(object):
     def details(error):
         if isinstance(error[1], BadResponse) and error[2] is not None and \
                 all(os.path.abspath(f[0]) == BRIDGE_FILE for f in traceback.extract_tb(error[2])):
-            # Found by the bridge after the app returned (a str chunk, a short body): there is
-            # no app frame to show, so say what was checked instead of a bridge traceback.
-            return 'wsgikit found this after the app returned:\n%s\n' % exception_line(error[1])
+            # Found by the bridge in what the app returned (a str chunk, a short body): there
+            # is no app frame to show, so say what was checked instead of a bridge traceback.
+            return ('wsgikit found this in the response the app returned:\n%s\n'
+                    % exception_line(error[1]))
         return format_exception(*error)
-
-
-def body_aborted(body):
-    return body.state == ABORTED
 
 
 # ---------------------------------------------------------------------------------------------
