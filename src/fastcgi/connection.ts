@@ -105,7 +105,9 @@ class StdinStream extends Readable {
   }
 
   override _read(): void {
-    this.connection.stdinWanted();
+    // Readable calls _read before it takes the bytes being read out of the buffer, so the
+    // buffered count is checked once that has happened.
+    process.nextTick(stdinWanted, this.connection);
   }
 }
 
@@ -546,6 +548,10 @@ export class FastcgiConnection {
       }
     }
   }
+}
+
+function stdinWanted(connection: FastcgiConnection): void {
+  connection.stdinWanted();
 }
 
 function uncork(connection: FastcgiConnection): void {
