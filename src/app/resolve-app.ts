@@ -38,7 +38,8 @@ export interface ResolvedApp {
 
 export function resolveApp(appFile: string, options: ResolveOptions): ResolvedApp {
   const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
-  const roots = options.allowedRoots ?? (options.host.allowedRoots.length > 0 ? options.host.allowedRoots : [homeOf(uid)]);
+  const roots =
+    options.allowedRoots ?? (options.host.allowedRoots.length > 0 ? options.host.allowedRoots : [homeOf(uid)]);
   const checked = checkedOrReported(appFile, roots, options.onRefused);
   const settings = loadAppSettings(checked.file, options.host, options.overrides);
   const python = choosePython(checked.file, settings, options.host, options.pythonOverride);

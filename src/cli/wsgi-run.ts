@@ -113,6 +113,10 @@ async function run(app: string, options: RunOptions): Promise<void> {
     say(
       `  Reload:  touch ${checked.file} or restart.txt beside it${options.reload ? ', or change any .py under its folder' : ''}`,
     );
+    if (!isLoopback(options.host)) {
+      say(`  WARNING: ${options.host} is reachable from other machines, and wsgi-run shows tracebacks to every`);
+      say('           visitor. Use it for debugging only; on a host, CGI or FastCGI show them to the owner alone.');
+    }
     if (!options.cgi) pool.preload();
   });
 
@@ -153,6 +157,10 @@ function terminalOpsLog(say: (line: string) => void): OpsLog {
     say(`wsgikit: ${level}${message} ${JSON.stringify(fields)}`);
   };
   return { info: line(''), warn: line('warning: '), error: line('error: ') };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
 function fatal(error: unknown): never {

@@ -35,7 +35,11 @@ function serve(options: HttpFrontEndOptions, req: IncomingMessage, res: ServerRe
   }
   let request: AppRequest;
   try {
-    const environ = environFromHttp(req, { mount: options.mount, serverSoftware: options.serverSoftware, https: false });
+    const environ = environFromHttp(req, {
+      mount: options.mount,
+      serverSoftware: options.serverSoftware,
+      https: false,
+    });
     request = { environ, owner, ...requestBody(req) };
   } catch (error) {
     req.resume();

@@ -312,6 +312,9 @@ export class Pool {
       if (error.code === 'WSGIKIT_APP_LOAD_FAILED') {
         // Only in oneshot mode does a request meet a load failure: the process imports per request.
         this.#reportLoadFailure(error);
+      } else if (error.code === 'WSGIKIT_BAD_REQUEST') {
+        // The client's body broke off (it went away, or sent a bad one): not the app's failure.
+        this.#log.write('wsgikit', `${job.label}: ${error.message}`);
       } else if (!job.finished) {
         error.incident = this.#log.incident(`${job.label}: ${error.message}`, error.ownerDetail);
       }
