@@ -17,7 +17,6 @@ import {
   ProtocolStatus,
   RecordType,
   Role,
-  abortRequest,
   beginRequest,
   encodePairs,
   encodeRecord,
@@ -83,10 +82,8 @@ export class FastcgiResponse extends Readable {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.source?.destroy();
-    if (this.endRequest === null) {
-      if (this.ownSocket || !this.keepConn) this.socket.destroy();
-      else if (!this.socket.destroyed) this.socket.write(abortRequest(this.requestId));
-    }
+    // Cut off before END_REQUEST: the connection's state is unknown, so it is not reused.
+    if (this.endRequest === null) this.socket.destroy();
     this.detach();
     callback(error);
   }
@@ -96,7 +93,7 @@ export class FastcgiResponse extends Readable {
     this.source = source;
     source.on('data', (chunk: Buffer | string) => {
       const body = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
-      if (body.length === 0) return;
+      if (body.length === 0 || this.socket.destroyed) return;
       const pieces: Buffer[] = [];
       streamPieces(RecordType.Stdin, this.requestId, body, pieces);
       this.socket.cork();

@@ -252,6 +252,7 @@ export class FastcgiConnection {
     socket.on('drain', this.onSocketDrain);
     socket.on('error', this.onSocketError);
     socket.on('close', this.onSocketClose);
+    socket.on('end', this.onSocketEnd);
   }
 
   /** Requests begun and not yet ended. */
@@ -444,14 +445,14 @@ export class FastcgiConnection {
   }
 
   private write(data: Buffer): boolean {
-    if (this.ending || this.closed) return true;
+    if (this.ending || this.closed || this.socket.destroyed) return true;
     this.cork();
     return this.socket.write(data);
   }
 
   /** @internal Frame `body` as `type` records for request `id`, without copying it. */
   writeStream(type: number, id: number, body: Buffer): boolean {
-    if (this.ending || this.closed) return true;
+    if (this.ending || this.closed || this.socket.destroyed) return true;
     this.cork();
     const pieces = this.pieces;
     streamPieces(type, id, body, pieces);
@@ -528,6 +529,11 @@ export class FastcgiConnection {
 
   private readonly onSocketError = (error: NodeJS.ErrnoException): void => {
     if (error.code !== 'ECONNRESET' && error.code !== 'EPIPE') this.report(error);
+  };
+
+  /** The web server half-closed. Unless the socket allows half-open, no answer can reach it now. */
+  private readonly onSocketEnd = (): void => {
+    if (!this.socket.allowHalfOpen) this.shutDown();
   };
 
   private readonly onSocketClose = (): void => {
