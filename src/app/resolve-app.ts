@@ -7,7 +7,6 @@ import { realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { WsgikitError } from '../errors.js';
 import { defaultLogFile, isUnder } from '../logs/app-log.js';
-import type { PoolLimits } from '../pool/pool.js';
 import { checkAppFile, homeOf, type CheckedApp } from './locate.js';
 import { choosePython, type PythonChoice } from './python.js';
 import { loadAppSettings, type AppSettings, type HostSettings } from './settings.js';
@@ -33,7 +32,6 @@ export interface ResolvedApp {
   settings: AppSettings;
   python: PythonChoice;
   logFile: string;
-  limits: PoolLimits;
 }
 
 export function resolveApp(appFile: string, options: ResolveOptions): ResolvedApp {
@@ -53,7 +51,7 @@ export function resolveApp(appFile: string, options: ResolveOptions): ResolvedAp
         `download it. Set log_dir in ${basename(checked.file)}.toml to a folder outside it, e.g. ~/.wsgikit/logs.`,
     );
   }
-  return { checked, settings, python, logFile, limits: poolLimits(settings) };
+  return { checked, settings, python, logFile };
 }
 
 function checkedOrReported(
@@ -70,23 +68,6 @@ function checkedOrReported(
     const st = statSync(file);
     return { file, dir: dirname(file), uid: st.uid, gid: st.gid, mtimeMs: st.mtimeMs };
   }
-}
-
-export function poolLimits(s: AppSettings): PoolLimits {
-  return {
-    processes: s.processes,
-    minProcesses: s.minProcesses,
-    queueSize: s.queueSize,
-    queueTimeout: s.queueTimeout,
-    requestTimeout: s.requestTimeout,
-    startupTimeout: s.startupTimeout,
-    idleTimeout: s.idleTimeout,
-    maxRequests: s.maxRequests,
-    memoryLimitMb: s.memoryLimitMb,
-    cpuLimit: s.cpuLimit,
-    maxBodyBytes: s.maxBodyBytes,
-    reloadCheckInterval: s.reloadCheckInterval,
-  };
 }
 
 /** The app's os.environ: what the front end was given, plus the settings' `env` table. */

@@ -61,7 +61,7 @@ async function run(app: string, options: RunOptions): Promise<void> {
   } catch (error) {
     fatal(error);
   }
-  const { checked, settings, python, logFile, limits } = resolved;
+  const { checked, settings, python, logFile } = resolved;
   for (const warning of settings.warnings) say(`wsgikit: warning: ${warning}`);
 
   let log: AppLog;
@@ -80,7 +80,7 @@ async function run(app: string, options: RunOptions): Promise<void> {
     appFile: checked.file,
     python: python.path,
     env: appEnvironment(process.env, settings),
-    limits: options.cgi ? limits : { ...limits, minProcesses: Math.max(1, limits.minProcesses) },
+    limits: options.cgi ? settings : { ...settings, minProcesses: Math.max(1, settings.minProcesses) },
     log,
     ops,
     oneshot: options.cgi === true,
@@ -109,7 +109,9 @@ async function run(app: string, options: RunOptions): Promise<void> {
     say(`  URL:     http://${shown}:${port}${mount}/`);
     say(`  Python:  ${python.path} (${python.reason})`);
     say(`  Log:     ${logFile} (shown here too)`);
-    say(`  Mode:    ${options.cgi ? 'one process per request (--cgi)' : `up to ${limits.processes} worker processes`}`);
+    say(
+      `  Mode:    ${options.cgi ? 'one process per request (--cgi)' : `up to ${settings.processes} worker processes`}`,
+    );
     say(
       `  Reload:  touch ${checked.file} or restart.txt beside it${options.reload ? ', or change any .py under its folder' : ''}`,
     );

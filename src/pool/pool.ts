@@ -8,7 +8,8 @@
 // up others while capacity is left.
 
 import { Transform, type Readable } from 'node:stream';
-import { WsgikitError } from '../errors.js';
+import { WsgikitError, type ErrorCode } from '../errors.js';
+import type { AppSettings } from '../app/settings.js';
 import type { AppRequest, ResponseSink } from '../exchange.js';
 import type { AppLog } from '../logs/app-log.js';
 import type { OpsLog } from '../ops-log.js';
@@ -18,21 +19,22 @@ import { residentBytes } from './process-stats.js';
 import { ReloadTrigger } from './reload-trigger.js';
 import { Worker } from './worker.js';
 
-export interface PoolLimits {
-  processes: number;
-  minProcesses: number;
-  queueSize: number;
-  /** Seconds. */
-  queueTimeout: number;
-  requestTimeout: number;
-  startupTimeout: number;
-  idleTimeout: number;
-  maxRequests: number;
-  memoryLimitMb: number;
-  cpuLimit: number;
-  maxBodyBytes: number;
-  reloadCheckInterval: number;
-}
+/** The settings the pool enforces; AppSettings carries them, so a loaded settings object fits. */
+export type PoolLimits = Pick<
+  AppSettings,
+  | 'processes'
+  | 'minProcesses'
+  | 'queueSize'
+  | 'queueTimeout'
+  | 'requestTimeout'
+  | 'startupTimeout'
+  | 'idleTimeout'
+  | 'maxRequests'
+  | 'memoryLimitMb'
+  | 'cpuLimit'
+  | 'maxBodyBytes'
+  | 'reloadCheckInterval'
+>;
 
 export interface PoolOptions {
   appFile: string;
@@ -346,21 +348,27 @@ export class Pool {
   #timedOut(worker: Worker, job: Job): void {
     if (worker.job !== job || job.finished) return;
     const seconds = this.#limits.requestTimeout;
+    this.#stopMidRequest(
+      worker,
+      job,
+      `timed out after ${seconds} s (request_timeout)`,
+      'WSGIKIT_REQUEST_TIMEOUT',
+      `The request ran longer than ${seconds} s (request_timeout) and was stopped; the log shows where it was stuck.`,
+    );
+  }
+
+  /**
+   * Ends a request the app cannot finish: the incident first, then the Python stack of every
+   * thread (the evidence), then the kill once the dump has had time to reach the log.
+   */
+  #stopMidRequest(worker: Worker, job: Job, why: string, code: ErrorCode, message: string): void {
     const incident = this.#log.incident(
-      `${job.label}: timed out after ${seconds} s (request_timeout); the Python stack of the stuck request follows, ` +
-        `then worker ${worker.pid} is stopped`,
+      `${job.label}: ${why}; the Python stack follows, then worker ${worker.pid} is stopped`,
     );
     worker.state = 'stopping';
     worker.bridge.dumpStacks();
     setTimeout(() => worker.bridge.kill('SIGKILL'), DUMP_GRACE_MS).unref();
-    job.fail(
-      new WsgikitError(
-        'WSGIKIT_REQUEST_TIMEOUT',
-        `The request ran longer than ${seconds} s (request_timeout) and was stopped; ` +
-          'the log shows where it was stuck.',
-        { incident },
-      ),
-    );
+    job.fail(new WsgikitError(code, message, { incident }));
     this.#reconcile();
   }
 
@@ -436,23 +444,14 @@ export class Pool {
       );
       worker.stop('memory');
     } else if (worker.state === 'busy' && rss > limitBytes * HARD_MEMORY_FACTOR && worker.job) {
-      const job = worker.job;
-      const incident = this.#log.incident(
-        `${job.label}: worker ${worker.pid} reached ${mb(rss)}, over ${HARD_MEMORY_FACTOR}× memory_limit_mb ` +
-          `(${mb(limitBytes)}); the Python stack follows, then the worker is stopped`,
+      this.#stopMidRequest(
+        worker,
+        worker.job,
+        `worker reached ${mb(rss)}, over ${HARD_MEMORY_FACTOR}× memory_limit_mb (${mb(limitBytes)})`,
+        'WSGIKIT_WORKER_CRASHED',
+        `The request made the app use ${mb(rss)} of memory, more than ${HARD_MEMORY_FACTOR}× its ` +
+          `memory_limit_mb of ${mb(limitBytes)}, so its process was stopped.`,
       );
-      worker.state = 'stopping';
-      worker.bridge.dumpStacks();
-      setTimeout(() => worker.bridge.kill('SIGKILL'), DUMP_GRACE_MS).unref();
-      job.fail(
-        new WsgikitError(
-          'WSGIKIT_WORKER_CRASHED',
-          `The request made the app use ${mb(rss)} of memory, more than ${HARD_MEMORY_FACTOR}× its ` +
-            `memory_limit_mb of ${mb(limitBytes)}, so its process was stopped.`,
-          { incident },
-        ),
-      );
-      this.#reconcile();
     } else if (worker.state === 'busy' && !worker.retire) {
       this.#log.write('wsgikit', `worker ${worker.pid} will be recycled after its request: ${mb(rss)} resident`);
       worker.retire = 'memory';
