@@ -7,8 +7,8 @@
 //   response.on('endRequest', ({ appStatus, protocolStatus }) => …);
 //
 // The response is a Readable of the STDOUT bytes; it ends after END_REQUEST. It is destroyed with
-// the socket's own error (ENOENT, ECONNREFUSED, … for a daemon that is not there), or with
-// WSGIKIT_PROTOCOL if the connection closes before END_REQUEST or sends a malformed record.
+// the socket's own error if it cannot connect (ENOENT, ECONNREFUSED: no daemon there), or with
+// WSGIKIT_PROTOCOL if the connection fails or closes before END_REQUEST or sends a malformed record.
 
 import net from 'node:net';
 import { Readable } from 'node:stream';
@@ -58,6 +58,8 @@ export class FastcgiResponse extends Readable {
   private readonly keepConn: boolean;
   private readonly parser = new RecordParser();
   private paused = false;
+  /** The socket has connected: a later failure means the server went away mid-request. */
+  private connected: boolean;
   private source: Readable | null = null;
 
   /** @internal */
@@ -68,6 +70,8 @@ export class FastcgiResponse extends Readable {
     this.requestId = requestId;
     this.keepConn = keepConn;
     socket.on('data', this.onData);
+    this.connected = !socket.connecting;
+    if (!this.connected) socket.once('connect', () => (this.connected = true));
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
     socket.on('drain', this.onDrain);
@@ -152,7 +156,16 @@ export class FastcgiResponse extends Readable {
   };
 
   private readonly onError = (error: Error): void => {
-    if (this.endRequest === null) this.destroy(error);
+    if (this.endRequest !== null) return;
+    // Not connected: the socket's own error (ENOENT, ECONNREFUSED: no daemon there). Connected:
+    // the server went away mid-request (ECONNRESET, EPIPE, …), reported as a protocol failure.
+    this.destroy(
+      this.connected
+        ? new WsgikitError('WSGIKIT_PROTOCOL', `the FastCGI connection failed before END_REQUEST: ${error.message}`, {
+            cause: error,
+          })
+        : error,
+    );
   };
 
   private readonly onClose = (): void => {

@@ -10,6 +10,9 @@
 //   small response (STDOUT, empty STDOUT, END_REQUEST) leaves in one write.
 // - Anything malformed closes this connection only, and is reported to onError as WSGIKIT_PROTOCOL.
 //   Nothing thrown while handling a record escapes the socket's 'data' handler.
+// - The web server half-closing aborts the active requests, unless the socket allows half-open
+//   (net.createServer({ allowHalfOpen: true })): then they are answered and the connection closes.
+// - maxConns is only reported (GET_VALUES); whoever accepts connections enforces it.
 //
 // What the web server may do and what it gets:
 //   GET_VALUES (id 0)          → GET_VALUES_RESULT for the names we know (MPXS_CONNS "0" unless multiplex)
@@ -533,7 +536,13 @@ export class FastcgiConnection {
 
   /** The web server half-closed. Unless the socket allows half-open, no answer can reach it now. */
   private readonly onSocketEnd = (): void => {
-    if (!this.socket.allowHalfOpen) this.shutDown();
+    if (!this.socket.allowHalfOpen) {
+      this.shutDown();
+      return;
+    }
+    // Half-open allowed: finish the active requests, then close.
+    this.closeWhenIdle = true;
+    if (this.requests.size === 0) this.endSocket();
   };
 
   private readonly onSocketClose = (): void => {

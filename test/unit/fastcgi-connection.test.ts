@@ -37,13 +37,16 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-type ServerOptions = Omit<FastcgiConnectionOptions, 'onError'> & { onSocket?: (socket: net.Socket) => void };
+type ServerOptions = Omit<FastcgiConnectionOptions, 'onError'> & {
+  onSocket?: (socket: net.Socket) => void;
+  allowHalfOpen?: boolean;
+};
 
 async function startServer(options: ServerOptions): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'wsgikit-fcgi-'));
   const path = join(dir, 'app.sock');
   const result: Server = { path, errors: [], connections: [], sockets: [] };
-  const server = net.createServer((socket) => {
+  const server = net.createServer({ allowHalfOpen: options.allowHalfOpen ?? false }, (socket) => {
     result.sockets.push(socket);
     options.onSocket?.(socket);
     result.connections.push(new FastcgiConnection(socket, { ...options, onError: (e) => result.errors.push(e) }));
@@ -356,6 +359,35 @@ describe('requests', () => {
     client.send(requestRecords(1, { HTTP_COOKIE: 'c'.repeat(2000) }, null));
     await client.closed;
     expect(server.errors.map((e) => (e as WsgikitError).code)).toEqual(['WSGIKIT_PROTOCOL']);
+  });
+});
+
+describe('half-close', () => {
+  it('aborts the active request when the web server half-closes (default sockets)', async () => {
+    const causes: string[] = [];
+    const server = await startServer({ onRequest: (request) => request.onAbort((cause) => causes.push(cause)) });
+    const client = new RawClient(server.path);
+    client.send(requestRecords(1, { REQUEST_METHOD: 'GET' }, Buffer.alloc(0), true));
+    client.socket.end();
+    await client.closed;
+    while (causes.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(causes).toEqual(['connection-closed']);
+  });
+
+  it('answers, then closes, when the socket allows half-open', async () => {
+    const server = await startServer({
+      allowHalfOpen: true,
+      onRequest: (request) =>
+        setTimeout(() => {
+          request.writeStdout('Status: 200 OK\r\n\r\nlate');
+          request.end(0);
+        }, 20),
+    });
+    const client = new RawClient(server.path);
+    client.send(requestRecords(1, { REQUEST_METHOD: 'GET' }, Buffer.alloc(0), true));
+    client.socket.end();
+    await client.closed;
+    expect(endOf(await client.waitFor(RecordType.EndRequest, 1))).toEqual({ appStatus: 0, protocolStatus: 0 });
   });
 });
 
