@@ -110,7 +110,7 @@ class StdinStream extends Readable {
   override _read(): void {
     // Readable calls _read before it takes the bytes being read out of the buffer, so the
     // buffered count is checked once that has happened.
-    process.nextTick(stdinWanted, this.connection);
+    if (this.connection.pausedForStdin) process.nextTick(stdinWanted, this.connection);
   }
 }
 
@@ -134,7 +134,7 @@ export class FastcgiRequest {
   /** Set by an ABORT_REQUEST record or the connection closing; see `abortCause`. */
   aborted = false;
   abortCause: AbortCause | null = null;
-  /** end() was called (or the connection closed). */
+  /** end() was called. */
   ended = false;
 
   /** @internal */ decoder: PairDecoder | null;
@@ -256,6 +256,11 @@ export class FastcgiConnection {
     socket.on('error', this.onSocketError);
     socket.on('close', this.onSocketClose);
     socket.on('end', this.onSocketEnd);
+  }
+
+  /** @internal The socket is paused because too much STDIN is buffered. */
+  get pausedForStdin(): boolean {
+    return this.stdinPaused;
   }
 
   /** Requests begun and not yet ended. */
