@@ -25,7 +25,7 @@ export class PoolManager {
 
   /** The pool for this identity, made by `create` on first use. */
   pool(identity: AppIdentity, create: () => Pool): Pool {
-    const key = `${identity.uid}\0${identity.python}\0${identity.appFile}`;
+    const key = keyOf(identity);
     let entry = this.#pools.get(key);
     if (!entry) {
       entry = { pool: create(), idleSince: null };
@@ -34,6 +34,19 @@ export class PoolManager {
     }
     entry.idleSince = null;
     return entry.pool;
+  }
+
+  /** Drops the pool of this identity: it finishes what it runs, and the next request makes a new one. */
+  retire(identity: AppIdentity): void {
+    const key = keyOf(identity);
+    const entry = this.#pools.get(key);
+    if (!entry) return;
+    this.#pools.delete(key);
+    void entry.pool.close();
+  }
+
+  pools(): Pool[] {
+    return [...this.#pools.values()].map((entry) => entry.pool);
   }
 
   get size(): number {
@@ -75,4 +88,8 @@ export class PoolManager {
     this.#timer = setInterval(() => this.reap(), REAP_INTERVAL_MS);
     this.#timer.unref();
   }
+}
+
+function keyOf(identity: AppIdentity): string {
+  return `${identity.uid}\0${identity.python}\0${identity.appFile}`;
 }

@@ -396,7 +396,7 @@ export class Pool {
     if (was === 'idle' || was === 'busy') {
       const how = status.signal ? `signal ${status.signal}` : `exit code ${status.code}`;
       this.#log.write('wsgikit', `worker ${worker.pid} ended unexpectedly (${how})`);
-      this.#ops.warn({ app: this.appFile, pid: worker.pid, ...status }, 'worker ended unexpectedly');
+      this.#ops.warn({ app: this.appFile, worker: worker.pid, ...status }, 'worker ended unexpectedly');
     }
     if (this.#workers.size === 0) this.#stopTick();
     if (!this.#closing) this.#reconcile();

@@ -1,0 +1,264 @@
+#!/usr/bin/env node
+// wsgi-fcgi: the FastCGI responder. Listens where it is told (fd 0 as mod_fcgid and spawn-fcgi
+// hand it over, a Unix socket, or TCP) and serves one app (--app) or every .wsgi the server names
+// inside the --root folders: one service per hosting user, each app in its own pool on its own
+// Python, as PHP-FPM is for PHP.
+
+import { chmodSync, chownSync, existsSync, readFileSync, unlinkSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { isAbsolute, resolve } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { emptyHostSettings, loadHostSettings, DEFAULT_HOST_SETTINGS_FILE, type AppSettings } from '../app/settings.js';
+import { isWsgikitError } from '../errors.js';
+import { serveConnection } from '../fastcgi/responder.js';
+import { pinoOpsLog, type OpsLog } from '../ops-log.js';
+import { AppDirectory } from '../pool/app-directory.js';
+import { VERSION } from '../version.js';
+
+interface FcgiOptions {
+  listen?: string;
+  app?: string;
+  root: string[];
+  hostSettings?: string;
+  python?: string;
+  processes?: number;
+  socketMode: number;
+  user?: string;
+  idleExit?: number;
+  maxConns: number;
+}
+
+const program = new Command()
+  .name('wsgi-fcgi')
+  .description('Serve .wsgi apps over FastCGI (nginx, Apache mod_fcgid / mod_proxy_fcgi, lighttpd).')
+  .option('-l, --listen <where>', 'a Unix socket path or HOST:PORT (default: the listening socket on fd 0)')
+  .option('-a, --app <file>', 'serve this .wsgi for every request (default: the one SCRIPT_FILENAME names)')
+  .option(
+    '-r, --root <dir>',
+    'a folder apps may live in; repeat for more (default: host allowed_roots, else home)',
+    collect,
+    [],
+  )
+  .option('--host-settings <file>', `host settings (default: ${DEFAULT_HOST_SETTINGS_FILE} when present)`)
+  .option('--python <path>', 'the Python for every app, overriding their own choice')
+  .option('--processes <n>', 'most worker processes per app', positive)
+  .option('--socket-mode <octal>', 'permissions of a Unix socket it creates', octal, 0o600)
+  .option('--user <name>', 'when started as root: the user to serve as (privileges are dropped before any app runs)')
+  .option('--idle-exit <seconds>', 'exit after this long without requests or workers (on-demand daemons)', positive)
+  .option('--max-conns <n>', 'reported as FCGI_MAX_CONNS', positive, 100)
+  .version(VERSION)
+  .showHelpAfterError()
+  .action((options: FcgiOptions) => main(options));
+
+await program.parseAsync();
+
+async function main(options: FcgiOptions): Promise<void> {
+  const ops = await pinoOpsLog('wsgi-fcgi');
+  let directory: AppDirectory;
+  try {
+    const host = options.hostSettings
+      ? loadHostSettings(options.hostSettings)
+      : existsSync(DEFAULT_HOST_SETTINGS_FILE)
+        ? loadHostSettings()
+        : emptyHostSettings();
+    const overrides: Partial<AppSettings> = {};
+    if (options.processes !== undefined) overrides.processes = options.processes;
+    directory = new AppDirectory({
+      host,
+      allowedRoots: options.root.map((dir) => resolve(dir)),
+      baseEnv: appBaseEnv(),
+      ops,
+      overrides,
+      pythonOverride: options.python,
+    });
+  } catch (error) {
+    fatal(error);
+  }
+  const fixedApp = options.app === undefined ? null : isAbsolute(options.app) ? options.app : resolve(options.app);
+
+  let active = 0;
+  let lastActivity = Date.now();
+  const allowed = webServerAddresses();
+  const server = createServer((socket) => {
+    if (allowed && socket.remoteAddress && !allowed.has(normalise(socket.remoteAddress))) {
+      ops.warn({ peer: socket.remoteAddress }, 'connection refused: not in FCGI_WEB_SERVER_ADDRS');
+      socket.destroy();
+      return;
+    }
+    serveConnection(socket, {
+      directory,
+      fixedApp,
+      ops,
+      maxConns: options.maxConns,
+      onActivity: (delta) => {
+        active += delta;
+        lastActivity = Date.now();
+      },
+    });
+  });
+  server.maxConnections = options.maxConns;
+
+  await listen(server, options, ops);
+  if (options.user) dropPrivileges(options.user, ops);
+  ops.info({ listen: options.listen ?? 'fd 0', app: fixedApp, version: VERSION }, 'wsgi-fcgi ready');
+
+  let stopping = false;
+  const stop = (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    ops.info({ why, active }, 'stopping: finishing requests in flight');
+    server.close();
+    const waitForRequests = setInterval(() => {
+      if (active > 0) return;
+      clearInterval(waitForRequests);
+      void directory.close().then(() => process.exit(0));
+    }, 50);
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    ops.info({}, 'SIGHUP: re-reading settings and recycling workers');
+    directory.reloadAll('SIGHUP');
+  });
+
+  if (options.idleExit !== undefined) {
+    const idleMs = options.idleExit * 1000;
+    setInterval(
+      () => {
+        if (active === 0 && Date.now() - lastActivity >= idleMs) stop(`idle for ${options.idleExit} s`);
+      },
+      Math.min(idleMs, 5000),
+    ).unref();
+  }
+}
+
+/** fd 0 when it is a listening socket; else --listen. Tried, not guessed from fstat (see fastcgi-and-node.md §3a). */
+async function listen(server: Server, options: FcgiOptions, ops: OpsLog): Promise<void> {
+  const where = options.listen;
+  if (where === undefined) {
+    await new Promise<void>((done) => {
+      server.once('error', (error: NodeJS.ErrnoException) =>
+        fatalMessage(
+          `no --listen given and fd 0 is not a listening socket (${error.code}); ` +
+            'pass --listen /path/to.sock or --listen 127.0.0.1:9000, or start it from mod_fcgid or spawn-fcgi',
+        ),
+      );
+      server.listen({ fd: 0 }, done);
+    });
+    return;
+  }
+  const tcp = /^(\[[^\]]+\]|[^/:]+):(\d+)$/.exec(where);
+  if (tcp) {
+    const host = tcp[1]!.replace(/^\[|\]$/g, '');
+    await new Promise<void>((done) => {
+      server.once('error', (error: NodeJS.ErrnoException) =>
+        fatalMessage(`cannot listen on ${where}: ${error.message}`),
+      );
+      server.listen(Number(tcp[2]), host, done);
+    });
+    if (!webServerAddresses()) {
+      ops.warn({ listen: where }, 'listening on TCP without FCGI_WEB_SERVER_ADDRS: any local process may connect');
+    }
+    return;
+  }
+  const path = resolve(where);
+  if (existsSync(path)) {
+    if (await answers(path)) fatalMessage(`${path} is already served by another process; stop it or use another path`);
+    unlinkSync(path); // left behind by a process that died
+  }
+  const umask = process.umask(0o177); // no window in which others may connect
+  try {
+    await new Promise<void>((done) => {
+      server.once('error', (error: NodeJS.ErrnoException) =>
+        fatalMessage(`cannot listen on ${path}: ${error.message}`),
+      );
+      server.listen(path, done);
+    });
+  } finally {
+    process.umask(umask);
+  }
+  chmodSync(path, options.socketMode);
+  if (options.user && process.getuid?.() === 0) {
+    const { uid, gid } = userIds(options.user);
+    chownSync(path, uid, gid);
+  }
+}
+
+function answers(path: string): Promise<boolean> {
+  return new Promise((done) => {
+    const socket: Socket = connect(path);
+    socket.once('connect', () => {
+      socket.destroy();
+      done(true);
+    });
+    socket.once('error', () => done(false));
+  });
+}
+
+function dropPrivileges(user: string, ops: OpsLog): void {
+  if (process.getuid?.() !== 0) {
+    ops.warn({ user }, '--user ignored: not started as root');
+    return;
+  }
+  const { uid, gid } = userIds(user);
+  // Typed on NodeJS.Process only in newer @types/node; present on POSIX since Node 0.9.
+  (process as unknown as { initgroups(user: string, group: number): void }).initgroups(user, gid);
+  process.setgid!(gid);
+  process.setuid!(uid);
+  if (process.getuid() !== uid || process.geteuid!() !== uid) fatalMessage(`could not become ${user}`);
+}
+
+function userIds(user: string): { uid: number; gid: number } {
+  for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+    const f = line.split(':');
+    if (f[0] === user && f.length >= 4) return { uid: Number(f[2]), gid: Number(f[3]) };
+  }
+  fatalMessage(`--user ${user}: no such user in /etc/passwd`);
+}
+
+/** The environment apps inherit: ours, less what only concerns this Node process. */
+function appBaseEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const key of Object.keys(env)) if (key.startsWith('NODE_') || key === 'FCGI_WEB_SERVER_ADDRS') delete env[key];
+  return env;
+}
+
+function webServerAddresses(): Set<string> | null {
+  const list = process.env.FCGI_WEB_SERVER_ADDRS;
+  if (!list) return null;
+  return new Set(
+    list
+      .split(',')
+      .map((a) => normalise(a.trim()))
+      .filter(Boolean),
+  );
+}
+
+function normalise(address: string): string {
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function positive(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a whole number from 1');
+  return n;
+}
+
+function octal(value: string): number {
+  if (!/^0?[0-7]{3}$/.test(value)) throw new InvalidArgumentError('an octal mode such as 600 or 660');
+  return parseInt(value, 8);
+}
+
+function fatal(error: unknown): never {
+  if (isWsgikitError(error)) fatalMessage(error.message);
+  throw error;
+}
+
+function fatalMessage(message: string): never {
+  process.stderr.write(`wsgi-fcgi: ${message}\n`);
+  process.exit(1);
+}

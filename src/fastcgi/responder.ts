@@ -1,0 +1,148 @@
+// The FastCGI responder: one FastcgiConnection per accepted socket, each request translated into
+// an AppRequest for the pool of the app it names, and the answer written back as a CGI-style
+// response in STDOUT records. Nothing of FastCGI goes further than this file.
+
+import type { Socket } from 'node:net';
+import { isOwnerRequest } from '../app/owner.js';
+import { cgiResponseHead } from '../cgi/response-head.js';
+import { WsgikitError, isWsgikitError } from '../errors.js';
+import type { AppRequest, Environ, ResponseSink } from '../exchange.js';
+import { repairEnvironOnDisk } from '../environ/repair-fs.js';
+import { newIncidentId } from '../logs/app-log.js';
+import type { OpsLog } from '../ops-log.js';
+import { errorPage, pageFormat, type PageView } from '../pages/error-page.js';
+import type { AppDirectory } from '../pool/app-directory.js';
+import { FastcgiConnection, type FastcgiRequest } from './connection.js';
+
+export interface ResponderOptions {
+  directory: AppDirectory;
+  /** --app: every request runs this .wsgi. Null: the one the server names (hosting mode). */
+  fixedApp: string | null;
+  ops: OpsLog;
+  /** Reported as FCGI_MAX_CONNS / FCGI_MAX_REQS. */
+  maxConns: number;
+  /** Told when a request starts and when it is answered, for idle-exit and graceful stops. */
+  onActivity?(delta: 1 | -1): void;
+}
+
+export function serveConnection(socket: Socket, options: ResponderOptions): FastcgiConnection {
+  const connection: FastcgiConnection = new FastcgiConnection(socket, {
+    maxConns: options.maxConns,
+    onRequest: (request) => {
+      // After this turn of the parser: a GET's empty STDIN usually sits in the same read as its
+      // PARAMS, and knowing the body is empty saves the bridge a round of frames.
+      queueMicrotask(() => dispatch(connection, request, options));
+    },
+    onError: (error) => options.ops.warn({ err: error.message }, 'FastCGI connection closed on a protocol error'),
+  });
+  return connection;
+}
+
+function dispatch(connection: FastcgiConnection, request: FastcgiRequest, options: ResponderOptions): void {
+  if (request.aborted) return;
+  options.onActivity?.(1);
+  const sink = new FastcgiSink(connection, request, options.onActivity);
+  let appRequest: AppRequest;
+  let served;
+  try {
+    const vars = request.params;
+    const first = repairEnvironOnDisk({ vars, mount: null });
+    const appFile = options.fixedApp ?? first.appFile ?? scriptFilename(vars);
+    served = options.directory.lookup(appFile, vars.DOCUMENT_ROOT || undefined);
+    const { settings } = served.resolved;
+    const environ: Environ =
+      settings.mount === null ? first.environ : repairEnvironOnDisk({ vars, mount: settings.mount }).environ;
+    const owner = settings.tracebacks === 'owner' && isOwnerRequest(settings, vars.REMOTE_ADDR ?? '', vars.HTTP_COOKIE);
+    sink.view = { owner, logFile: served.resolved.logFile, maxBodyBytes: settings.maxBodyBytes };
+    const empty = request.stdinComplete && request.stdin.readableLength === 0;
+    appRequest = { environ, owner, body: empty ? null : request.stdin, contentLength: request.contentLength };
+  } catch (error) {
+    const failure = isWsgikitError(error) ? error : new WsgikitError('WSGIKIT_BAD_REQUEST', String(error));
+    // No app log to write to yet (the app was not found or refused): the server's log gets it.
+    failure.incident = newIncidentId();
+    options.ops.warn(
+      { incident: failure.incident, code: failure.code, script: request.params.SCRIPT_FILENAME },
+      failure.message,
+    );
+    sink.fail(failure);
+    return;
+  }
+  served.pool.handle(appRequest, sink);
+}
+
+function scriptFilename(vars: Environ): string {
+  const file = vars.SCRIPT_FILENAME;
+  if (!file) {
+    throw new WsgikitError(
+      'WSGIKIT_APP_NOT_FOUND',
+      'The server named no SCRIPT_FILENAME, so there is no .wsgi to run; pass --app to wsgi-fcgi or send ' +
+        'SCRIPT_FILENAME (nginx: fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name).',
+    );
+  }
+  return Buffer.from(file, 'latin1').toString('utf8');
+}
+
+class FastcgiSink implements ResponseSink {
+  view: PageView = { owner: false };
+  #started = false;
+  readonly #connection: FastcgiConnection;
+  readonly #request: FastcgiRequest;
+  #onActivity: ((delta: 1 | -1) => void) | undefined;
+
+  constructor(connection: FastcgiConnection, request: FastcgiRequest, onActivity?: (delta: 1 | -1) => void) {
+    this.#connection = connection;
+    this.#request = request;
+    this.#onActivity = onActivity;
+  }
+
+  get started(): boolean {
+    return this.#started;
+  }
+
+  start(status: string, headers: Array<[string, string]>): void {
+    this.#started = true;
+    this.#request.writeStdout(cgiResponseHead(status, headers));
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.#request.writeStdout(chunk);
+  }
+
+  onDrain(callback: () => void): void {
+    this.#request.onDrain(callback);
+  }
+
+  end(): void {
+    this.#request.end(0);
+    this.#done();
+  }
+
+  fail(error: WsgikitError): void {
+    if (this.#started) {
+      // The head is out: only a broken connection tells the web server (and so the client) that
+      // the body is incomplete; an END_REQUEST would make it look whole.
+      this.#connection.destroy();
+      this.#done();
+      return;
+    }
+    const page = errorPage(error, { ...this.view, format: pageFormat(this.#request.params.HTTP_ACCEPT) });
+    this.#started = true;
+    this.#request.writeStdout(cgiResponseHead(`${page.status} ${error.title}`, page.headers));
+    if (this.#request.params.REQUEST_METHOD !== 'HEAD') this.#request.writeStdout(page.body);
+    this.#request.end(0);
+    this.#done();
+  }
+
+  onClose(callback: () => void): void {
+    this.#request.onAbort(() => {
+      callback();
+      this.#done();
+    });
+  }
+
+  #done(): void {
+    const activity = this.#onActivity;
+    this.#onActivity = undefined;
+    activity?.(-1);
+  }
+}

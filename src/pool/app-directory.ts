@@ -1,0 +1,120 @@
+// From "this request names that .wsgi" to the pool that serves it, for the long-running front ends
+// (wsgi-fcgi, and the per-app daemon behind wsgi-cgi). Resolving an app (file checks, settings,
+// Python, log) costs about half a millisecond, so it is done once and then re-done at most once
+// per reload_check_interval: a file that turns group-writable, a changed sidecar or a new venv is
+// noticed within that interval, and the hot path pays a Map lookup.
+
+import { appEnvironment, resolveApp, type ResolvedApp } from '../app/resolve-app.js';
+import type { AppSettings, HostSettings } from '../app/settings.js';
+import { AppLog } from '../logs/app-log.js';
+import type { OpsLog } from '../ops-log.js';
+import { Pool } from './pool.js';
+import { PoolManager, type AppIdentity } from './pool-manager.js';
+
+export interface AppDirectoryOptions {
+  host: HostSettings;
+  /** Folders apps must lie in (--root); empty: the host's allowed_roots, else the owner's home. */
+  allowedRoots: string[];
+  /** The app's os.environ before its settings' `env` table. */
+  baseEnv: NodeJS.ProcessEnv;
+  ops: OpsLog;
+  overrides?: Partial<AppSettings>;
+  pythonOverride?: string;
+}
+
+export interface ServedApp {
+  resolved: ResolvedApp;
+  pool: Pool;
+}
+
+interface Entry {
+  resolved: ResolvedApp;
+  /** When to resolve again. */
+  checkAt: number;
+  /** What the resolution depended on; a difference retires the pool. */
+  stamp: string;
+}
+
+export class AppDirectory {
+  readonly manager = new PoolManager();
+  readonly #options: AppDirectoryOptions;
+  readonly #entries = new Map<string, Entry>();
+  readonly #uid = typeof process.getuid === 'function' ? process.getuid() : -1;
+
+  constructor(options: AppDirectoryOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * The app for a .wsgi path, resolved and checked (throws the WsgikitError that refused it), and
+   * its pool (made on first use, and again after the manager dropped an idle one).
+   * `documentRoot`: the log must not land under it.
+   */
+  lookup(appFile: string, documentRoot: string | undefined): ServedApp {
+    let entry = this.#entries.get(appFile);
+    if (!entry || Date.now() >= entry.checkAt) entry = this.#refresh(appFile, documentRoot, entry);
+    const { resolved } = entry;
+    return { resolved, pool: this.manager.pool(this.#identity(resolved), () => this.#newPool(resolved)) };
+  }
+
+  /** SIGHUP: settings are read again on the next request, and every pool starts fresh workers. */
+  reloadAll(reason: string): void {
+    for (const entry of this.#entries.values()) entry.checkAt = 0;
+    for (const pool of this.manager.pools()) pool.reload(reason);
+  }
+
+  async close(): Promise<void> {
+    this.#entries.clear();
+    await this.manager.close();
+  }
+
+  #refresh(appFile: string, documentRoot: string | undefined, previous: Entry | undefined): Entry {
+    let resolved: ResolvedApp;
+    try {
+      resolved = resolveApp(appFile, {
+        host: this.#options.host,
+        overrides: this.#options.overrides,
+        pythonOverride: this.#options.pythonOverride,
+        allowedRoots: this.#options.allowedRoots.length > 0 ? this.#options.allowedRoots : undefined,
+        documentRoot,
+      });
+    } catch (error) {
+      // Refused now (a file turned group-writable, say): nothing more runs from the old pool.
+      if (previous) {
+        this.#entries.delete(appFile);
+        this.manager.retire(this.#identity(previous.resolved));
+      }
+      throw error;
+    }
+    const stamp = stampOf(resolved);
+    // Settings, Python or log changed: running requests finish in the old pool, new ones go to a new one.
+    if (previous && previous.stamp !== stamp) this.manager.retire(this.#identity(previous.resolved));
+    const entry = { resolved, stamp, checkAt: Date.now() + resolved.settings.reloadCheckInterval * 1000 };
+    this.#entries.set(appFile, entry);
+    return entry;
+  }
+
+  #identity(resolved: ResolvedApp): AppIdentity {
+    return { appFile: resolved.checked.file, python: resolved.python.path, uid: this.#uid };
+  }
+
+  #newPool(resolved: ResolvedApp): Pool {
+    const { checked, settings, python, logFile } = resolved;
+    const log = AppLog.open({ file: logFile, maxBytes: settings.logMaxBytes, keep: settings.logKeep });
+    for (const warning of settings.warnings) log.write('wsgikit', `settings: ${warning}`);
+    return new Pool({
+      appFile: checked.file,
+      python: python.path,
+      env: appEnvironment(this.#options.baseEnv, settings),
+      limits: settings,
+      log,
+      ops: this.#options.ops,
+    });
+  }
+}
+
+function stampOf(resolved: ResolvedApp): string {
+  const { checked, python, logFile, settings } = resolved;
+  const { warnings: _warnings, source: _source, ...values } = settings;
+  return JSON.stringify([checked.file, python.path, logFile, values]);
+}
