@@ -282,7 +282,7 @@ export class Pool {
           this.#lastInfo = described;
           this.#log.write('wsgikit', `app loaded in ${info.importMs} ms by ${described}`);
           this.#ops.info(
-            { app: this.appFile, pid: info.pid, python: described, importMs: info.importMs },
+            { app: this.appFile, worker: info.pid, python: described, importMs: info.importMs },
             'app loaded',
           );
         }
