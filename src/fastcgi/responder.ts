@@ -46,6 +46,12 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
   let served;
   try {
     const vars = request.params;
+    if (request.droppedParams.length > 0) {
+      throw new WsgikitError(
+        'WSGIKIT_BAD_REQUEST',
+        `The request's ${request.droppedParams.join(', ')} held a NUL byte, which no app can be given.`,
+      );
+    }
     const first = repairEnvironOnDisk({ vars, mount: null });
     const appFile = options.fixedApp ?? first.appFile ?? scriptFilename(vars);
     served = options.directory.lookup(appFile, vars.DOCUMENT_ROOT || undefined);
