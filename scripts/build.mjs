@@ -1,16 +1,37 @@
-// Compiles src/ to dist/ with tsc, then copies the Python bridge beside its TypeScript side
-// so that dist/ runs on its own (the bridge is located relative to the module that spawns it).
+// Compiles src/ to dist/ with tsc, copies the Python bridge beside its TypeScript side, and
+// bundles the CGI entry into one CommonJS file: it starts once per request, and loading one file
+// instead of a graph of ES modules is most of its start-up (reference: fastcgi-and-node.md §3b).
 import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { build } from 'esbuild';
 
 const root = new URL('..', import.meta.url).pathname;
-rmSync(join(root, 'dist'), { recursive: true, force: true });
+const dist = join(root, 'dist');
+rmSync(dist, { recursive: true, force: true });
 execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')], {
   stdio: 'inherit',
 });
 for (const file of readdirSync(join(root, 'src/python-bridge'))) {
-  if (file.endsWith('.py')) cpSync(join(root, 'src/python-bridge', file), join(root, 'dist/python-bridge', file));
+  if (file.endsWith('.py')) cpSync(join(root, 'src/python-bridge', file), join(dist, 'python-bridge', file));
 }
-const cli = join(root, 'dist/cli');
-if (existsSync(cli)) for (const file of readdirSync(cli)) if (file.endsWith('.js')) chmodSync(join(cli, file), 0o755);
+
+// At the top of dist/, beside install-paths.js, so the paths it resolves hold in the bundle too.
+await build({
+  entryPoints: [join(root, 'src/cli/wsgi-cgi.ts')],
+  outfile: join(dist, 'wsgi-cgi.cjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  define: { 'import.meta.url': 'importMetaUrl' },
+  inject: [join(root, 'scripts/import-meta-url.cjs')],
+  // pino is loaded only by the long-running front ends; never by a CGI request.
+  external: ['pino'],
+  logLevel: 'warning',
+});
+
+const executables = [join(dist, 'wsgi-cgi.cjs')];
+const cli = join(dist, 'cli');
+if (existsSync(cli)) for (const file of readdirSync(cli)) if (file.endsWith('.js')) executables.push(join(cli, file));
+for (const file of executables) chmodSync(file, 0o755);

@@ -88,6 +88,11 @@ export interface AppSettings {
   env: Record<string, string>;
   /** Seconds between mtime checks of the .wsgi and restart.txt; 0 = on every request. */
   reloadCheckInterval: number;
+  /**
+   * CGI only: hand requests to a per-app daemon started on demand (true), or run one Python
+   * process per request (false). Hosts that forbid background processes force it off.
+   */
+  cgiDaemon: boolean;
   /** What was lowered to a host cap or set by the host, one line each. */
   warnings: string[];
   /** The sidecar path, if one was read. */
@@ -149,6 +154,7 @@ export const BUILTIN_DEFAULTS: Readonly<SettingValues> = Object.freeze({
   mount: null,
   env: {},
   reloadCheckInterval: 1,
+  cgiDaemon: true,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -214,6 +220,7 @@ const SPECS: Record<string, Spec> = {
   mount: other('mount'),
   env: other('env'),
   reload_check_interval: num('reloadCheckInterval', 0, 3600, 'seconds', { integer: false }),
+  cgi_daemon: other('cgiDaemon'),
 };
 
 const TOML_NAME = new Map<keyof SettingValues, string>(
@@ -477,6 +484,9 @@ function convert(ctx: Ctx, name: string, spec: Spec, raw: unknown): unknown {
     }
     case 'tracebacks':
       if (raw !== 'owner' && raw !== 'never') throw wrongType(ctx, name, '"owner" or "never"', raw);
+      return raw;
+    case 'cgiDaemon':
+      if (typeof raw !== 'boolean') throw wrongType(ctx, name, 'true or false', raw);
       return raw;
     case 'ownerAddresses': {
       if (!Array.isArray(raw)) throw wrongType(ctx, name, 'an array of IP addresses or CIDR ranges', raw);

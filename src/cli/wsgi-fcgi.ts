@@ -7,7 +7,7 @@
 import { chmodSync, chownSync, existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { emptyHostSettings, loadHostSettings, DEFAULT_HOST_SETTINGS_FILE, type AppSettings } from '../app/settings.js';
 import { isWsgikitError } from '../errors.js';
 import { serveConnection } from '../fastcgi/responder.js';
@@ -26,6 +26,7 @@ interface FcgiOptions {
   user?: string;
   idleExit?: number;
   maxConns: number;
+  relay?: boolean;
 }
 
 const program = new Command()
@@ -46,6 +47,7 @@ const program = new Command()
   .option('--user <name>', 'when started as root: the user to serve as (privileges are dropped before any app runs)')
   .option('--idle-exit <seconds>', 'exit after this long without requests or workers (on-demand daemons)', positive)
   .option('--max-conns <n>', 'reported as FCGI_MAX_CONNS', positive, 100)
+  .addOption(new Option('--relay', 'the daemon behind wsgi-cgi: requests arrive already repaired').hideHelp())
   .version(VERSION)
   .showHelpAfterError()
   .action((options: FcgiOptions) => main(options));
@@ -88,6 +90,7 @@ async function main(options: FcgiOptions): Promise<void> {
     serveConnection(socket, {
       directory,
       fixedApp,
+      repaired: options.relay === true,
       ops,
       maxConns: options.maxConns,
       onActivity: (delta) => {

@@ -18,6 +18,8 @@ export interface ResponderOptions {
   directory: AppDirectory;
   /** --app: every request runs this .wsgi. Null: the one the server names (hosting mode). */
   fixedApp: string | null;
+  /** The requests come from wsgi-cgi, which has repaired SCRIPT_NAME and PATH_INFO already. */
+  repaired?: boolean;
   ops: OpsLog;
   /** Reported as FCGI_MAX_CONNS / FCGI_MAX_REQS. */
   maxConns: number;
@@ -52,12 +54,14 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
         `The request's ${request.droppedParams.join(', ')} held a NUL byte, which no app can be given.`,
       );
     }
-    const first = repairEnvironOnDisk({ vars, mount: null });
+    const first = options.repaired ? { environ: vars, appFile: null } : repairEnvironOnDisk({ vars, mount: null });
     const appFile = options.fixedApp ?? first.appFile ?? scriptFilename(vars);
     served = options.directory.lookup(appFile, vars.DOCUMENT_ROOT || undefined);
     const { settings } = served.resolved;
     const environ: Environ =
-      settings.mount === null ? first.environ : repairEnvironOnDisk({ vars, mount: settings.mount }).environ;
+      settings.mount === null || options.repaired
+        ? first.environ
+        : repairEnvironOnDisk({ vars, mount: settings.mount }).environ;
     const owner = settings.tracebacks === 'owner' && isOwnerRequest(settings, vars.REMOTE_ADDR ?? '', vars.HTTP_COOKIE);
     sink.view = { owner, logFile: served.resolved.logFile, maxBodyBytes: settings.maxBodyBytes };
     const empty = request.stdinComplete && request.stdin.readableLength === 0;

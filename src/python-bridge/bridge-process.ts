@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { BRIDGE_SCRIPT } from '../install-paths.js';
 import split2 from 'split2';
 import { WsgikitError } from '../errors.js';
 import type { AppRequest, ResponseSink } from '../exchange.js';
@@ -21,7 +21,7 @@ import {
   requestFrame,
 } from './frames.js';
 
-export const BRIDGE_SCRIPT = fileURLToPath(new URL('./wsgi_bridge.py', import.meta.url));
+export { BRIDGE_SCRIPT };
 
 export interface BridgeOptions {
   /** Absolute path, used as is (never realpath: a venv's bin/python must stay a venv). */

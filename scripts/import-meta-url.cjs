@@ -1,0 +1,2 @@
+// Injected into the CommonJS bundle of the CGI entry: gives bundled ESM code its import.meta.url.
+export const importMetaUrl = require('node:url').pathToFileURL(__filename).href;

@@ -1,0 +1,170 @@
+// Persistent apps on CGI-only hosts. The first CGI request for an app starts a per-app daemon
+// (wsgi-fcgi with the same pool as everywhere else) on a Unix socket in the owner's space; later
+// requests relay to it over FastCGI, so only Node's start is paid per request, not Python's and
+// the app's import. The daemon exits when idle. Two first requests racing must not start two
+// daemons: an exclusive lock file decides who starts it; the other waits for the socket.
+
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Environ } from '../exchange.js';
+import { fastcgiRequest } from '../fastcgi/client.js';
+import { WSGI_FCGI_SCRIPT } from '../install-paths.js';
+
+export interface DaemonPaths {
+  socket: string;
+  lock: string;
+}
+
+/** How long a request waits for a daemon to come up before it runs one-shot instead. */
+const START_WAIT_MS = 5000;
+const POLL_MS = 20;
+/** A start lock older than this was left by a starter that died. */
+const STALE_LOCK_MS = 15_000;
+
+/**
+ * `~/.wsgikit/run/<hash>.sock`: short (a Unix socket path has ~107 bytes), owner-only (the folder
+ * is 0700), one per app file and Python.
+ */
+export function daemonPaths(home: string, appFile: string, python: string): DaemonPaths {
+  const dir = join(home, '.wsgikit', 'run');
+  const id = createHash('sha256').update(`${appFile}\0${python}`).digest('hex').slice(0, 16);
+  return { socket: join(dir, `${id}.sock`), lock: join(dir, `${id}.starting`) };
+}
+
+/** A connected socket, or the reason there is none (ENOENT: no daemon; ECONNREFUSED: a dead one). */
+export function connectDaemon(path: string): Promise<Socket | NodeJS.ErrnoException> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    socket.once('connect', () => {
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error));
+  });
+}
+
+export interface DaemonStart {
+  paths: DaemonPaths;
+  appFile: string;
+  /** Seconds without requests after which the daemon exits. */
+  idleExit: number;
+  /** The daemon's environment (the app's os.environ before its settings' `env`). */
+  env: NodeJS.ProcessEnv;
+  /** Where the daemon's own output goes (the app's log): never our stdout, which the server waits on. */
+  logFile: string;
+  /** The host settings file the CGI side used: the daemon must resolve the app exactly alike. */
+  hostSettings: string | null;
+}
+
+/**
+ * Connects to the app's daemon, starting it first when none answers. Throws with the reason when
+ * it cannot (the caller falls back to one-shot and logs why).
+ */
+export async function daemonSocket(start: DaemonStart): Promise<Socket> {
+  const first = await connectDaemon(start.paths.socket);
+  if (!(first instanceof Error)) return first;
+  if (first.code !== 'ENOENT' && first.code !== 'ECONNREFUSED') throw first;
+  mkdirSync(join(start.paths.socket, '..'), { recursive: true, mode: 0o700 });
+  if (takeLock(start.paths.lock)) {
+    try {
+      launch(start);
+      return await waitForSocket(start.paths.socket);
+    } finally {
+      unlinkQuietly(start.paths.lock);
+    }
+  }
+  return waitForSocket(start.paths.socket);
+}
+
+/** Relays one request to the daemon and copies its CGI response to `out` as it streams. */
+export function relay(
+  socket: Socket,
+  environ: Environ,
+  body: Readable | null,
+  out: NodeJS.WritableStream,
+): Promise<{ ok: true } | { ok: false; error: Error; wrote: boolean }> {
+  return new Promise((resolve) => {
+    let wrote = false;
+    const response = fastcgiRequest(socket, { params: environ, stdin: body, keepConn: false });
+    response.on('data', (chunk: Buffer) => {
+      wrote = true;
+      if (!out.write(chunk)) {
+        response.pause();
+        out.once('drain', () => response.resume());
+      }
+    });
+    response.once('end', () => resolve({ ok: true }));
+    response.once('error', (error: Error) => resolve({ ok: false, error, wrote }));
+  });
+}
+
+function takeLock(lock: string): boolean {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      closeSync(openSync(lock, 'wx', 0o600));
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      try {
+        if (Date.now() - statSync(lock).mtimeMs < STALE_LOCK_MS) return false;
+      } catch {
+        continue; // the starter just finished
+      }
+      unlinkQuietly(lock);
+    }
+  }
+  return false;
+}
+
+function launch(start: DaemonStart): void {
+  mkdirSync(dirname(start.logFile), { recursive: true, mode: 0o700 });
+  const log = openSync(start.logFile, 'a', 0o600);
+  try {
+    const child = spawn(
+      process.execPath,
+      [
+        WSGI_FCGI_SCRIPT,
+        '--listen',
+        start.paths.socket,
+        '--app',
+        start.appFile,
+        '--relay',
+        '--idle-exit',
+        String(Math.max(1, Math.round(start.idleExit))),
+        ...(start.hostSettings ? ['--host-settings', start.hostSettings] : []),
+      ],
+      // Its own session, and none of our fds: the server waits for EOF on our stdout.
+      { detached: true, stdio: ['ignore', log, log], env: start.env },
+    );
+    child.unref();
+  } finally {
+    closeSync(log);
+  }
+}
+
+async function waitForSocket(path: string): Promise<Socket> {
+  const until = Date.now() + START_WAIT_MS;
+  let last: NodeJS.ErrnoException | null = null;
+  while (Date.now() < until) {
+    const result = await connectDaemon(path);
+    if (!(result instanceof Error)) return result;
+    last = result;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+  throw new Error(
+    `the app's daemon did not start listening on ${path} within ${START_WAIT_MS / 1000} s` +
+      (last ? ` (${last.code})` : ''),
+  );
+}
+
+function unlinkQuietly(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // already gone
+  }
+}

@@ -1,0 +1,178 @@
+// One CGI request, from the server's environment and stdin to a response on stdout: find the
+// .wsgi, repair the environ, check and resolve the app, then relay to its daemon or run it in a
+// one-shot bridge. This process lives for one request, so everything here is paid per request:
+// nothing is loaded that the request does not need.
+
+import { existsSync } from 'node:fs';
+import { isOwnerRequest } from '../app/owner.js';
+import { appEnvironment, resolveApp, type ResolvedApp } from '../app/resolve-app.js';
+import { homeOf } from '../app/locate.js';
+import { DEFAULT_HOST_SETTINGS_FILE, emptyHostSettings, loadHostSettings } from '../app/settings.js';
+import { isWsgikitError, WsgikitError } from '../errors.js';
+import type { Readable } from 'node:stream';
+import type { Environ } from '../exchange.js';
+import { isRequestVariable, readCgiEnviron } from '../environ/cgi.js';
+import { repairEnvironOnDisk } from '../environ/repair-fs.js';
+import { AppLog, defaultLogFile } from '../logs/app-log.js';
+import { stderrOpsLog } from '../ops-log.js';
+import { Pool } from '../pool/pool.js';
+import { daemonPaths, daemonSocket, relay } from './daemon.js';
+import { StdoutSink } from './stdout-sink.js';
+
+export interface CgiOptions {
+  /** The .wsgi named on the command line (a .wsgi whose shebang runs wsgi-cgi passes itself). */
+  appArgument: string | null;
+  hostSettings?: string;
+}
+
+/** Serves the request; resolves with the exit status. */
+export async function runCgi(options: CgiOptions): Promise<number> {
+  const vars = readCgiEnviron(process.env);
+  const sink = new StdoutSink(process.stdout, vars);
+  let resolved: ResolvedApp;
+  let environ: Environ;
+  let hostFile: string | null = null;
+  try {
+    const first = repairEnvironOnDisk({ vars, mount: null });
+    const appFile = options.appArgument ?? first.appFile ?? fromServer(vars);
+    hostFile = options.hostSettings ?? (existsSync(DEFAULT_HOST_SETTINGS_FILE) ? DEFAULT_HOST_SETTINGS_FILE : null);
+    const host = hostFile ? loadHostSettings(hostFile) : emptyHostSettings();
+    resolved = resolveApp(appFile, { host, documentRoot: vars.DOCUMENT_ROOT || undefined });
+    const { settings } = resolved;
+    environ = settings.mount === null ? first.environ : repairEnvironOnDisk({ vars, mount: settings.mount }).environ;
+    const owner = settings.tracebacks === 'owner' && isOwnerRequest(settings, vars.REMOTE_ADDR ?? '', vars.HTTP_COOKIE);
+    sink.view = { owner, logFile: resolved.logFile, maxBodyBytes: settings.maxBodyBytes };
+  } catch (error) {
+    return refuse(error, sink, options.appArgument ?? vars.SCRIPT_FILENAME ?? null);
+  }
+
+  const { settings, checked, python, logFile } = resolved;
+  const baseEnv = processEnvironment();
+  const body = requestBody(environ);
+
+  let daemonProblem: string | null = null;
+  if (settings.cgiDaemon) {
+    try {
+      const socket = await daemonSocket({
+        paths: daemonPaths(homeOf(process.getuid?.() ?? -1), checked.file, python.path),
+        appFile: checked.file,
+        idleExit: settings.idleTimeout,
+        env: baseEnv,
+        logFile,
+        hostSettings: hostFile,
+      });
+      const result = await relay(socket, environ, body.stream, process.stdout);
+      if (result.ok) return 0;
+      if (result.wrote || body.stream !== null) {
+        // Part of the answer is out, or the body is spent: this request cannot be run again.
+        const incident = appendIncident(
+          resolved,
+          `the app's daemon failed during the request: ${result.error.message}`,
+        );
+        sink.fail(
+          new WsgikitError('WSGIKIT_WORKER_CRASHED', "The app's daemon failed during the request.", { incident }),
+        );
+        return 0;
+      }
+      daemonProblem = result.error.message;
+    } catch (error) {
+      daemonProblem = (error as Error).message;
+    }
+  }
+
+  // One-shot: the same pool as everywhere, one process for this one request.
+  const appLog = AppLog.open({ file: logFile, maxBytes: settings.logMaxBytes, keep: settings.logKeep });
+  if (daemonProblem) {
+    appLog.write('wsgikit', `daemon mode unavailable (${daemonProblem}); this request runs in a one-shot process`);
+  }
+  const pool = new Pool({
+    appFile: checked.file,
+    python: python.path,
+    env: appEnvironment(baseEnv, settings),
+    limits: { ...settings, processes: 1 },
+    log: appLog,
+    ops: stderrOpsLog('wsgi-cgi'),
+    oneshot: true,
+  });
+  const answered = new Promise<void>((resolve) => sink.onAnswered(resolve));
+  pool.handle({ environ, body: body.stream, contentLength: body.contentLength, owner: sink.view.owner }, sink);
+  await answered;
+  await pool.close();
+  return 0;
+}
+
+/** The CGI script named by the server: PATH_TRANSLATED (Action handler) is handled by the repair. */
+function fromServer(vars: Environ): string {
+  const file = vars.SCRIPT_FILENAME;
+  if (!file) {
+    throw new WsgikitError(
+      'WSGIKIT_APP_NOT_FOUND',
+      'No .wsgi was named: give it as the argument of wsgi-cgi, run a .wsgi whose first line is ' +
+        '#!/usr/bin/env wsgi-cgi, or use it as an Action handler for .wsgi files.',
+    );
+  }
+  return Buffer.from(file, 'latin1').toString('utf8');
+}
+
+function requestBody(environ: Environ): { stream: Readable | null; contentLength: number | null } {
+  const length = environ.CONTENT_LENGTH;
+  if (length !== undefined && /^\d+$/.test(length)) {
+    const n = Number(length);
+    return { stream: n > 0 ? process.stdin : null, contentLength: n };
+  }
+  // A chunked request body: the server streams it and closes stdin at its end.
+  if (environ.HTTP_TRANSFER_ENCODING !== undefined) return { stream: process.stdin, contentLength: null };
+  return { stream: null, contentLength: null };
+}
+
+/** What the app's processes inherit: the server's environment without this request's variables. */
+function processEnvironment(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!isRequestVariable(key) && !key.startsWith('NODE_')) env[key] = value;
+  }
+  return env;
+}
+
+function appendIncident(resolved: ResolvedApp, summary: string): string | undefined {
+  try {
+    const appLog = AppLog.open({
+      file: resolved.logFile,
+      maxBytes: resolved.settings.logMaxBytes,
+      keep: resolved.settings.logKeep,
+    });
+    const incident = appLog.incident(summary);
+    appLog.close();
+    return incident;
+  } catch {
+    process.stderr.write(`wsgi-cgi: ${summary}\n`);
+    return undefined;
+  }
+}
+
+/**
+ * The app could not be found, checked or resolved. The visitor gets the plain page; the reason
+ * goes to the default log of the app's owner when there is one to name, and always to stderr
+ * (the server's error log).
+ */
+function refuse(error: unknown, sink: StdoutSink, appFile: string | null): number {
+  const failure = isWsgikitError(error) ? error : new WsgikitError('WSGIKIT_BAD_REQUEST', String(error));
+  let incident: string | null = null;
+  if (appFile) {
+    try {
+      const appLog = AppLog.open({
+        file: defaultLogFile(appFile, homeOf(process.getuid?.() ?? -1)),
+        maxBytes: 10 * 1024 * 1024,
+        keep: 3,
+      });
+      incident = appLog.incident(failure.message);
+      appLog.close();
+    } catch {
+      // no log of the owner's: stderr below still has it
+    }
+  }
+  failure.incident = incident ?? undefined;
+  process.stderr.write(`wsgi-cgi: ${incident ? `incident ${incident}: ` : ''}${failure.message}\n`);
+  sink.fail(failure);
+  return 0;
+}
