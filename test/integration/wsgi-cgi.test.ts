@@ -1,0 +1,244 @@
+// wsgi-cgi run the way a web server runs it: a CGI environment, the body on stdin, the response
+// read from stdout. Covers one-shot and daemon mode (start on demand, reuse, a race of first
+// requests, a killed daemon), the Action-handler layout, error pages and refusals.
+
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { eventually } from '../helpers/wsgi-run.js';
+
+const WSGI_CGI = fileURLToPath(new URL('../../dist/wsgi-cgi.cjs', import.meta.url));
+
+const APP = `
+import hashlib, json, os
+
+def application(environ, start_response):
+    if environ['PATH_INFO'] == '/boom':
+        raise RuntimeError('secret detail 1234')
+    body = environ['wsgi.input'].read()
+    data = {
+        'script_name': environ['SCRIPT_NAME'],
+        'path_info': environ['PATH_INFO'],
+        'run_once': environ['wsgi.run_once'],
+        'pid': os.getpid(),
+        'sha256': hashlib.sha256(body).hexdigest(),
+        'length': len(body),
+    }
+    out = json.dumps(data).encode()
+    start_response('200 OK', [('Content-Type', 'application/json'), ('Content-Length', str(len(out)))])
+    return [out]
+`;
+
+interface Site {
+  root: string;
+  docroot: string;
+  app: string;
+  hostSettings: string;
+  log(): string;
+}
+
+const daemons = new Set<number>();
+
+function site(settings: string): Site {
+  const root = mkdtempSync(join(tmpdir(), 'wsgikit-cgi-'));
+  chmodSync(root, 0o755);
+  const docroot = join(root, 'www');
+  mkdirSync(docroot, { mode: 0o755 });
+  const app = join(docroot, 'app.wsgi');
+  writeFileSync(app, APP, { mode: 0o644 });
+  writeFileSync(app + '.toml', `log_dir = "${root}/logs"\nidle_timeout = 5\n${settings}`, { mode: 0o644 });
+  const hostSettings = join(root, 'host.toml');
+  writeFileSync(hostSettings, `allowed_roots = ["${root}"]\n`, { mode: 0o644 });
+  return {
+    root,
+    docroot,
+    app,
+    hostSettings,
+    log() {
+      try {
+        const dir = join(root, 'logs');
+        return readdirSync(dir)
+          .filter((f) => f.endsWith('.log'))
+          .map((f) => readFileSync(join(dir, f), 'utf8'))
+          .join('');
+      } catch {
+        return '';
+      }
+    },
+  };
+}
+
+interface CgiResult {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+  stderr: string;
+}
+
+function cgi(s: Site, vars: Record<string, string>, body?: Buffer): Promise<CgiResult> {
+  const env: Record<string, string> = {
+    PATH: '/usr/local/bin:/usr/bin:/bin',
+    GATEWAY_INTERFACE: 'CGI/1.1',
+    SERVER_SOFTWARE: 'Apache/2.4',
+    SERVER_NAME: 'localhost',
+    SERVER_PORT: '80',
+    SERVER_PROTOCOL: 'HTTP/1.1',
+    REMOTE_ADDR: '192.0.2.10',
+    REQUEST_METHOD: body ? 'POST' : 'GET',
+    QUERY_STRING: '',
+    DOCUMENT_ROOT: s.docroot,
+    SCRIPT_NAME: '/app.wsgi',
+    SCRIPT_FILENAME: s.app,
+    ...(body ? { CONTENT_LENGTH: String(body.length), CONTENT_TYPE: 'application/octet-stream' } : {}),
+    ...vars,
+  };
+  env.REQUEST_URI ??= env.SCRIPT_NAME + (env.PATH_INFO ?? '');
+  const child = spawn(process.execPath, [WSGI_CGI, '--host-settings', s.hostSettings], { env });
+  const out: Buffer[] = [];
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => out.push(d));
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  child.stdin.end(body);
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => {
+      const all = Buffer.concat(out);
+      const split = all.indexOf('\r\n\r\n');
+      if (code !== 0 || split === -1) return reject(new Error(`wsgi-cgi exit ${code}: ${all}\n${stderr}`));
+      const headers: Record<string, string> = {};
+      for (const line of all.subarray(0, split).toString('latin1').split('\r\n')) {
+        const colon = line.indexOf(':');
+        headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      const status = headers.status ? Number(headers.status.slice(0, 3)) : headers.location ? 302 : 200;
+      resolve({ status, headers, body: all.subarray(split + 4), stderr });
+    });
+  });
+}
+
+function json(result: CgiResult): Record<string, unknown> {
+  return JSON.parse(result.body.toString('utf8'));
+}
+
+/** Daemons this file started, found by their "ready" line in the app's log: stopped at the end. */
+function noteDaemons(s: Site): number[] {
+  const pids = [...s.log().matchAll(/"pid":(\d+),"name":"wsgi-fcgi","listen"/g)].map((m) => Number(m[1]));
+  for (const pid of pids) daemons.add(pid);
+  return pids;
+}
+
+afterAll(() => {
+  for (const pid of daemons) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // already gone (idle exit)
+    }
+  }
+});
+
+describe('wsgi-cgi one-shot', () => {
+  const s = site('cgi_daemon = false\n');
+
+  it('runs the app in a fresh process per request, with wsgi.run_once', async () => {
+    const a = json(await cgi(s, { PATH_INFO: '/x' }));
+    const b = json(await cgi(s, { PATH_INFO: '/y' }));
+    expect(a).toMatchObject({ script_name: '/app.wsgi', path_info: '/x', run_once: true });
+    expect(a.pid).not.toBe(b.pid);
+  });
+
+  it('streams a POST body from stdin', async () => {
+    const body = Buffer.alloc(3 * 1024 * 1024, 9);
+    const result = json(await cgi(s, { PATH_INFO: '/up' }, body));
+    expect(result).toMatchObject({ length: body.length, sha256: createHash('sha256').update(body).digest('hex') });
+  });
+
+  it('shows strangers a plain 500 with an incident id and puts the traceback in the log', async () => {
+    const result = await cgi(s, { PATH_INFO: '/boom', HTTP_ACCEPT: 'text/plain' });
+    expect(result.status).toBe(500);
+    const page = result.body.toString();
+    expect(page).not.toContain('secret detail');
+    const incident = /[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{2}/.exec(page)![0];
+    const log = s.log();
+    expect(log).toContain(`incident ${incident}`);
+    expect(log).toContain('RuntimeError: secret detail 1234');
+  });
+});
+
+describe('wsgi-cgi daemon mode', () => {
+  const s = site('owner_addresses = ["127.0.0.1"]\n');
+
+  it('starts a daemon on the first request and reuses it', async () => {
+    const first = json(await cgi(s, { PATH_INFO: '/one' }));
+    const second = json(await cgi(s, { PATH_INFO: '/two' }));
+    expect(first).toMatchObject({ path_info: '/one', run_once: false });
+    expect(second.pid).toBe(first.pid);
+    expect(noteDaemons(s)).toHaveLength(1);
+  });
+
+  it('relays a POST body to the daemon and the answer back', async () => {
+    const body = Buffer.alloc(5 * 1024 * 1024 + 3, 4);
+    const result = json(await cgi(s, { PATH_INFO: '/up' }, body));
+    expect(result).toMatchObject({ length: body.length, sha256: createHash('sha256').update(body).digest('hex') });
+  });
+
+  it('shows the owner the traceback, and strangers not', async () => {
+    const owner = await cgi(s, { PATH_INFO: '/boom', REMOTE_ADDR: '127.0.0.1', HTTP_ACCEPT: 'text/plain' });
+    const stranger = await cgi(s, { PATH_INFO: '/boom', HTTP_ACCEPT: 'text/plain' });
+    expect(owner.status).toBe(500);
+    expect(owner.body.toString()).toContain('secret detail 1234');
+    expect(stranger.status).toBe(500);
+    expect(stranger.body.toString()).not.toContain('secret detail');
+  });
+
+  it('starts a new daemon when the old one was killed', async () => {
+    const [old] = noteDaemons(s);
+    process.kill(old!, 'SIGKILL');
+    const after = json(await cgi(s, { PATH_INFO: '/again' }));
+    expect(after.path_info).toBe('/again');
+    await eventually(() => noteDaemons(s).length === 2, 'a second daemon');
+  });
+});
+
+describe('wsgi-cgi daemon start race', () => {
+  const s = site('');
+
+  it('starts exactly one daemon for a burst of first requests', async () => {
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => cgi(s, { PATH_INFO: `/r${i}` })));
+    for (const [i, result] of results.entries()) expect(json(result).path_info).toBe(`/r${i}`);
+    expect(noteDaemons(s)).toHaveLength(1);
+  });
+});
+
+describe('wsgi-cgi layouts and refusals', () => {
+  const s = site('cgi_daemon = false\n');
+
+  it('serves the Apache Action-handler layout: the .wsgi arrives in PATH_INFO / PATH_TRANSLATED', async () => {
+    const result = json(
+      await cgi(s, {
+        SCRIPT_NAME: '/cgi-bin/wsgi-cgi',
+        SCRIPT_FILENAME: '/usr/lib/cgi-bin/wsgi-cgi',
+        PATH_INFO: '/app.wsgi/foo/bar',
+        PATH_TRANSLATED: join(s.docroot, 'app.wsgi/foo/bar'),
+        REQUEST_URI: '/app.wsgi/foo/bar',
+        REDIRECT_URL: '/app.wsgi/foo/bar',
+        REDIRECT_HANDLER: 'wsgi-script',
+        REDIRECT_STATUS: '200',
+      }),
+    );
+    expect(result).toMatchObject({ script_name: '/app.wsgi', path_info: '/foo/bar' });
+  });
+
+  it('refuses a .wsgi that others may write, with the fix in the log and no detail on the page', async () => {
+    const other = site('cgi_daemon = false\n');
+    chmodSync(other.app, 0o666);
+    const result = await cgi(other, { PATH_INFO: '/', HTTP_ACCEPT: 'text/plain' });
+    expect(result.status).toBe(403);
+    expect(result.body.toString()).not.toContain(other.app);
+    expect(result.stderr).toContain('chmod go-w');
+  });
+});
