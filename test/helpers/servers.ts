@@ -363,6 +363,8 @@ Group www-data
 ${load}
 TypesConfig /etc/mime.types
 StartServers 1
+MinSpareThreads 16
+MaxSpareThreads 32
 ServerLimit 2
 ThreadsPerChild 16
 MaxRequestWorkers 32
