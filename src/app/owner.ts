@@ -5,7 +5,7 @@
 // parsed once per settings object, and node:crypto is loaded only when a token is configured.
 
 import { isIP } from 'node:net';
-import { createRequire } from 'node:module';
+import { lazyCrypto } from '../lazy-crypto.js';
 
 export interface OwnerSettings {
   ownerAddresses: readonly string[];
@@ -139,19 +139,10 @@ function isMappedIPv4(b: Uint8Array): boolean {
 
 // ---------------------------------------------------------------------------------------------
 
-type Crypto = typeof import('node:crypto');
-let crypto: Crypto | undefined;
-
-function loadCrypto(): Crypto {
-  // Synchronous and lazy: a request whose settings name no token never loads node:crypto.
-  crypto ??= createRequire(import.meta.url)('node:crypto') as Crypto;
-  return crypto;
-}
-
 function tokenMatches(expectedHex: string, cookieHeader: string): boolean {
   const expected = Buffer.from(expectedHex, 'hex');
   if (expected.length !== 32) return false;
-  const { createHash, timingSafeEqual } = loadCrypto();
+  const { createHash, timingSafeEqual } = lazyCrypto(); // a request whose settings name no token never loads it
   let matched = false;
   for (const value of cookieValues(cookieHeader, OWNER_COOKIE)) {
     const digest = createHash('sha256').update(value, 'utf8').digest();

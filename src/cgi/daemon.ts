@@ -5,7 +5,6 @@
 // daemons: an exclusive lock file decides who starts it; the other waits for the socket.
 
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -13,6 +12,7 @@ import type { Readable } from 'node:stream';
 import type { Environ } from '../exchange.js';
 import { fastcgiRequest } from '../fastcgi/client.js';
 import { WSGI_FCGI_SCRIPT } from '../install-paths.js';
+import { shortHash } from '../short-hash.js';
 
 export interface DaemonPaths {
   socket: string;
@@ -31,7 +31,7 @@ const STALE_LOCK_MS = 15_000;
  */
 export function daemonPaths(home: string, appFile: string, python: string): DaemonPaths {
   const dir = join(home, '.wsgikit', 'run');
-  const id = createHash('sha256').update(`${appFile}\0${python}`).digest('hex').slice(0, 16);
+  const id = shortHash(`${appFile}\0${python}`);
   return { socket: join(dir, `${id}.sock`), lock: join(dir, `${id}.starting`) };
 }
 

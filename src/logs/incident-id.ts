@@ -2,7 +2,7 @@
 // the phone or pastes it into an email, and the owner greps for it, so it uses Crockford's base32
 // (no I, L, O or U to misread) in short groups.
 
-import { randomBytes } from 'node:crypto';
+import { lazyCrypto } from '../lazy-crypto.js';
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
@@ -11,7 +11,7 @@ const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
  * site share an id with odds of about one in a billion even after tens of thousands of them.
  */
 export function newIncidentId(): string {
-  const bytes = randomBytes(10);
+  const bytes = lazyCrypto().randomBytes(10);
   let chars = '';
   // 256 is a multiple of 32, so the low five bits of a random byte are uniform.
   for (const byte of bytes) chars += CROCKFORD[byte & 31];

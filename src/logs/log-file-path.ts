@@ -1,8 +1,8 @@
 // Where an app's log lives when its settings do not say. It must be in the owner's own space and
 // never under a document root, where the web server would hand it to anyone who asked.
 
-import { createHash } from 'node:crypto';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { shortHash } from '../short-hash.js';
 
 /** Longest readable part of a log file name; file systems allow 255 bytes for the whole name. */
 const MAX_SLUG = 100;
@@ -27,7 +27,7 @@ export function defaultLogFile(appFile: string, home: string): string {
       .replace(/[^A-Za-z0-9._-]/g, '')
       .replace(/^[.-]+/, '')
       .slice(0, MAX_SLUG) || 'app';
-  const hash = createHash('sha256').update(key).digest('hex').slice(0, 8);
+  const hash = shortHash(key).slice(0, 8);
   return join(homeDir, '.wsgikit', 'logs', `${slug}-${hash}.log`);
 }
 
