@@ -1,0 +1,171 @@
+// Apache mod_proxy_fcgi (SetHandler for .wsgi files, ProxyPass for a path) in front of the built
+// wsgi-fcgi on Unix sockets, both real, on 127.0.0.1. The Apache lines and the wsgi-fcgi command
+// lines are read out of docs/apache-mod-proxy-fcgi.md: the guide shows what this runs.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { chownSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, type AppFolder } from '../helpers/wsgi-run.js';
+import {
+  INCIDENT,
+  commandFromGuide,
+  configFromGuide,
+  curl,
+  docrootApp,
+  dumpLogsOnFailure,
+  e2eDir,
+  fixture,
+  freePort,
+  groupId,
+  hasApacheModules,
+  isRoot,
+  mkdirs,
+  ownedAppFolder,
+  startApache,
+  startWsgiFcgi,
+  userIds,
+  type WebServer,
+  type WsgiFcgi,
+} from '../helpers/servers.js';
+
+const GUIDE = 'apache-mod-proxy-fcgi.md';
+/** Stands in for the hosting user "alice" of the guide. */
+const APP_USER = 'nobody';
+const available = hasApacheModules('proxy', 'proxy_fcgi') && isRoot() && userIds(APP_USER) !== null;
+
+interface Seen {
+  SCRIPT_NAME: string;
+  PATH_INFO: string;
+  PATH_INFO_UTF8: string;
+  QUERY_STRING: string;
+  REQUEST_METHOD: string;
+  url_scheme: string;
+  CONTENT_LENGTH: string | null;
+  body_length: number;
+  body_sha256: string;
+}
+
+describe.skipIf(!available)('Apache mod_proxy_fcgi → wsgi-fcgi (docs/apache-mod-proxy-fcgi.md)', () => {
+  let dir: string;
+  let apache: WebServer;
+  let hosting: WsgiFcgi;
+  let single: WsgiFcgi;
+  let app: AppFolder;
+
+  beforeAll(async () => {
+    dir = e2eDir('proxy-fcgi');
+    const www = join(dir, 'public_html');
+    const run = join(dir, 'run');
+    mkdirs(www, join(www, 'sub'), run);
+    chownSync(run, userIds(APP_USER)!.uid, groupId('www-data') ?? 33);
+    const environ = fixture('environ.wsgi');
+    app = docrootApp(www, 'app.wsgi', environ, {}, APP_USER);
+    docrootApp(join(www, 'sub'), 'app.wsgi', environ, {}, APP_USER);
+    const shop = ownedAppFolder(environ, {}, APP_USER);
+    const report = ownedAppFolder(environ, {}, APP_USER);
+    const sock = join(run, 'fcgi.sock');
+    const reportSock = join(run, 'report.sock');
+
+    const hostingCmd = commandFromGuide(GUIDE, 'wsgi-fcgi-hosting', [
+      ['/run/wsgikit/alice/fcgi.sock', sock],
+      ['/home/alice/public_html', www],
+      ['--root /home/alice/apps', `--root ${shop.dir}`],
+      ['--user alice', `--user ${APP_USER}`],
+    ]);
+    const singleCmd = commandFromGuide(GUIDE, 'wsgi-fcgi-single', [
+      ['/run/wsgikit/alice/report.sock', reportSock],
+      ['/home/alice/apps/report.wsgi', report.app],
+      ['--root /home/alice/apps', `--root ${report.dir}`],
+      ['--user alice', `--user ${APP_USER}`],
+    ]);
+    hosting = await startWsgiFcgi(sock, hostingCmd.args.slice(2), hostingCmd.env);
+    single = await startWsgiFcgi(reportSock, singleCmd.args.slice(2), singleCmd.env);
+
+    const site = configFromGuide(GUIDE, 'apache-proxy-fcgi', [
+      ['/run/wsgikit/alice/fcgi.sock', sock],
+      ['/run/wsgikit/alice/report.sock', reportSock],
+      ['/home/alice/public_html', www],
+      ['/home/alice/apps/shop.wsgi', shop.app],
+    ]);
+    apache = await startApache(dir, await freePort(), ['proxy', 'proxy_fcgi'], site);
+  });
+
+  afterAll(async () => {
+    await apache?.stop();
+    await Promise.all([hosting?.stop(), single?.stop()]);
+  });
+
+  dumpLogsOnFailure(() => [
+    ['apache error log', apache?.errorLog() ?? ''],
+    ['wsgi-fcgi (hosting)', hosting?.output() ?? ''],
+    ['wsgi-fcgi (single)', single?.output() ?? ''],
+    ['app log', app?.log() ?? ''],
+  ]);
+
+  async function get(path: string, args: string[] = []): Promise<Seen> {
+    const res = await curl(apache.url + path, args);
+    if (res.status !== 200) throw new Error(`${path}: ${res.status}\n${res.body}`);
+    return JSON.parse(res.body) as Seen;
+  }
+
+  it('SetHandler for .wsgi files: SCRIPT_NAME is the .wsgi, PATH_INFO what follows it', async () => {
+    expect(await get('/app.wsgi/foo?x=1')).toMatchObject({
+      SCRIPT_NAME: '/app.wsgi',
+      PATH_INFO: '/foo',
+      QUERY_STRING: 'x=1',
+      REQUEST_METHOD: 'GET',
+      url_scheme: 'http',
+    });
+    expect(await get('/sub/app.wsgi/a/b/?q=%20y')).toMatchObject({
+      SCRIPT_NAME: '/sub/app.wsgi',
+      PATH_INFO: '/a/b/',
+      QUERY_STRING: 'q=%20y',
+    });
+    expect(await get('/app.wsgi/caf%C3%A9')).toMatchObject({ SCRIPT_NAME: '/app.wsgi', PATH_INFO_UTF8: '/café' });
+  });
+
+  // Bug in src/environ/repair.ts, rule proxy-fcgi-no-pathinfo: with SetHandler and no PATH_INFO,
+  // SCRIPT_FILENAME is "proxy:fcgi://alice/DOCROOT/app.wsgi", the backend path is the app itself
+  // (tail ""), and the rule falls back to the end SCRIPT_NAME shares with it: SCRIPT_NAME "",
+  // PATH_INFO "/app.wsgi". The pair Apache sent was right. Remove .fails once the rule keeps it.
+  it.fails('SetHandler, a .wsgi with no PATH_INFO: SCRIPT_NAME is the .wsgi, PATH_INFO empty', async () => {
+    expect(await get('/app.wsgi')).toMatchObject({ SCRIPT_NAME: '/app.wsgi', PATH_INFO: '' });
+  });
+
+  it('does not serve the settings file beside an app', async () => {
+    expect((await curl(apache.url + '/app.wsgi.toml')).status).toBe(403);
+  });
+
+  it('ProxyPass /p/ to a backend URL naming the app: SCRIPT_NAME /p, PATH_INFO the rest', async () => {
+    expect(await get('/p/foo/bar?y=2')).toMatchObject({ SCRIPT_NAME: '/p', PATH_INFO: '/foo/bar', QUERY_STRING: 'y=2' });
+    expect(await get('/p/')).toMatchObject({ SCRIPT_NAME: '/p', PATH_INFO: '/' });
+    const body = randomBytes(200 * 1024);
+    const file = join(dir, 'body.bin');
+    writeFileSync(file, body);
+    expect(await get('/p/upload', ['--data-binary', `@${file}`])).toMatchObject({
+      REQUEST_METHOD: 'POST',
+      CONTENT_LENGTH: String(body.length),
+      body_length: body.length,
+      body_sha256: createHash('sha256').update(body).digest('hex'),
+    });
+  });
+
+  it('ProxyPass /q/ to a single-app wsgi-fcgi: SCRIPT_NAME /q, PATH_INFO the rest', async () => {
+    expect(await get('/q/foo?z')).toMatchObject({ SCRIPT_NAME: '/q', PATH_INFO: '/foo', QUERY_STRING: 'z' });
+    expect(await get('/q/')).toMatchObject({ SCRIPT_NAME: '/q', PATH_INFO: '/' });
+    expect(await get('/q/a/b/c')).toMatchObject({ SCRIPT_NAME: '/q', PATH_INFO: '/a/b/c' });
+  });
+
+  it('an exception: a 500 page with an incident id, the traceback in the app log only', async () => {
+    const res = await curl(apache.url + '/app.wsgi/x', ['-H', 'X-E2E: boom', '-H', 'Accept: text/html']);
+    expect(res.status).toBe(500);
+    const incident = INCIDENT.exec(res.body)?.[0];
+    expect(incident).toBeTruthy();
+    for (const secret of ['e2e secret detail', 'Traceback', 'fail_here']) expect(res.body).not.toContain(secret);
+    await eventually(() => {
+      const log = app.log();
+      return log.includes(incident!) && log.includes('e2e secret detail 7f3a') && log.includes('fail_here');
+    }, 'the traceback in the app log');
+  });
+});
