@@ -131,9 +131,14 @@ export function configFromGuide(guide: string, name: string, replacements: Array
   const marker = `<!-- e2e: ${name} -->`;
   const at = text.indexOf(marker);
   if (at === -1) throw new Error(`docs/${guide} has no ${marker}`);
-  const m = /```[^\n]*\n([\s\S]*?)\n```/.exec(text.slice(at + marker.length));
+  // A block may be indented (inside a list item): the indent of its fence is taken off each line.
+  const m = /^([ \t]*)```[^\n]*\n([\s\S]*?)\n\1```/m.exec(text.slice(at + marker.length));
   if (!m) throw new Error(`docs/${guide}: no fenced block after ${marker}`);
-  let block = m[1]!;
+  const indent = m[1]!;
+  let block = m[2]!
+    .split('\n')
+    .map((line) => (line.startsWith(indent) ? line.slice(indent.length) : line))
+    .join('\n');
   for (const [from, to] of replacements) {
     if (!block.includes(from)) throw new Error(`docs/${guide} ${name}: the block no longer contains ${from}`);
     block = block.split(from).join(to);
@@ -381,24 +386,25 @@ ${site}
 
 /** lighttpd in the foreground (-D) as www-data on 127.0.0.1, from `site`: the guide's lines. */
 export async function startLighttpd(dir: string, port: number, docroot: string, site: string): Promise<WebServer> {
-  const errorLog = join(dir, 'lighttpd-error.log');
+  // lighttpd opens its error log after it has become www-data: its files live in a folder of its own.
+  const own = join(dir, 'lighttpd');
+  const errorLog = join(own, 'error.log');
   const config = join(dir, 'lighttpd.conf');
-  const uploads = join(dir, 'lighttpd-uploads');
-  mkdirs(uploads);
+  const uploads = join(own, 'uploads');
+  mkdirs(own, uploads);
   const www = userIds('www-data');
-  if (www) chownSync(uploads, www.uid, www.gid);
+  if (www) for (const d of [own, uploads]) chownSync(d, www.uid, www.gid);
   writeFileSync(
     config,
-    `# Test harness: foreground, pid, logs and uploads under ${dir}, 127.0.0.1 only.
+    `# Test harness: foreground, pid, logs and uploads under ${own}, 127.0.0.1 only.
 server.document-root = "${docroot}"
 server.bind = "127.0.0.1"
 server.port = ${port}
-server.pid-file = "${dir}/lighttpd.pid"
+server.pid-file = "${own}/lighttpd.pid"
 server.errorlog = "${errorLog}"
 server.username = "www-data"
 server.groupname = "www-data"
 server.upload-dirs = ( "${uploads}" )
-server.modules += ( "mod_fastcgi" )
 
 ${site}
 `,
