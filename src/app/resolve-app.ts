@@ -36,8 +36,7 @@ export interface ResolvedApp {
 
 export function resolveApp(appFile: string, options: ResolveOptions): ResolvedApp {
   const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
-  const roots =
-    options.allowedRoots ?? (options.host.allowedRoots.length > 0 ? options.host.allowedRoots : [homeOf(uid)]);
+  const roots = options.allowedRoots ?? defaultRoots(options.host);
   const checked = checkedOrReported(appFile, roots, options.onRefused);
   const settings = loadAppSettings(checked.file, options.host, options.overrides);
   const python = choosePython(checked.file, settings, options.host, options.pythonOverride);
@@ -52,6 +51,11 @@ export function resolveApp(appFile: string, options: ResolveOptions): ResolvedAp
     );
   }
   return { checked, settings, python, logFile };
+}
+
+/** Where apps may live when the caller names no folders: the host's allowed_roots, else the owner's home. */
+export function defaultRoots(host: HostSettings): string[] {
+  return host.allowedRoots.length > 0 ? host.allowedRoots : [homeOf(process.getuid?.() ?? -1)];
 }
 
 function checkedOrReported(

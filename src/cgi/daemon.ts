@@ -56,8 +56,9 @@ export interface DaemonStart {
   env: NodeJS.ProcessEnv;
   /** Where the daemon's own output goes (the app's log): never our stdout, which the server waits on. */
   logFile: string;
-  /** The host settings file the CGI side used: the daemon must resolve the app exactly alike. */
+  /** The host settings file and allowed roots the CGI side used: the daemon must check the app alike. */
   hostSettings: string | null;
+  roots: string[];
 }
 
 /**
@@ -136,6 +137,7 @@ function launch(start: DaemonStart): void {
         '--idle-exit',
         String(Math.max(1, Math.round(start.idleExit))),
         ...(start.hostSettings ? ['--host-settings', start.hostSettings] : []),
+        ...start.roots.flatMap((root) => ['--root', root]),
       ],
       // Its own session, and none of our fds: the server waits for EOF on our stdout.
       { detached: true, stdio: ['ignore', log, log], env: start.env },

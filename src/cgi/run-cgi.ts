@@ -5,9 +5,9 @@
 
 import { existsSync } from 'node:fs';
 import { isOwnerRequest } from '../app/owner.js';
-import { appEnvironment, resolveApp, type ResolvedApp } from '../app/resolve-app.js';
+import { appEnvironment, defaultRoots, resolveApp, type ResolvedApp } from '../app/resolve-app.js';
 import { homeOf } from '../app/locate.js';
-import { DEFAULT_HOST_SETTINGS_FILE, emptyHostSettings, loadHostSettings } from '../app/settings.js';
+import { DEFAULT_HOST_SETTINGS_FILE, emptyHostSettings, loadHostSettings, type HostSettings } from '../app/settings.js';
 import { isWsgikitError, WsgikitError } from '../errors.js';
 import type { Readable } from 'node:stream';
 import type { Environ } from '../exchange.js';
@@ -32,11 +32,12 @@ export async function runCgi(options: CgiOptions): Promise<number> {
   let resolved: ResolvedApp;
   let environ: Environ;
   let hostFile: string | null = null;
+  let host: HostSettings;
   try {
     const first = repairEnvironOnDisk({ vars, mount: null });
     const appFile = options.appArgument ?? first.appFile ?? fromServer(vars);
     hostFile = options.hostSettings ?? (existsSync(DEFAULT_HOST_SETTINGS_FILE) ? DEFAULT_HOST_SETTINGS_FILE : null);
-    const host = hostFile ? loadHostSettings(hostFile) : emptyHostSettings();
+    host = hostFile ? loadHostSettings(hostFile) : emptyHostSettings();
     resolved = resolveApp(appFile, { host, documentRoot: vars.DOCUMENT_ROOT || undefined });
     const { settings } = resolved;
     environ = settings.mount === null ? first.environ : repairEnvironOnDisk({ vars, mount: settings.mount }).environ;
@@ -60,6 +61,7 @@ export async function runCgi(options: CgiOptions): Promise<number> {
         env: baseEnv,
         logFile,
         hostSettings: hostFile,
+        roots: defaultRoots(host),
       });
       const result = await relay(socket, environ, body.stream, process.stdout);
       if (result.ok) return 0;

@@ -6,7 +6,7 @@
 
 import { chmodSync, chownSync, existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { emptyHostSettings, loadHostSettings, DEFAULT_HOST_SETTINGS_FILE, type AppSettings } from '../app/settings.js';
 import { isWsgikitError } from '../errors.js';
@@ -65,9 +65,13 @@ async function main(options: FcgiOptions): Promise<void> {
         : emptyHostSettings();
     const overrides: Partial<AppSettings> = {};
     if (options.processes !== undefined) overrides.processes = options.processes;
+    // An app named on the command line is the operator's explicit choice: without --root, its
+    // own folder is the root. Hosting mode falls back to the host's roots, else the owner's home.
+    const roots =
+      options.root.length > 0 ? options.root : options.app !== undefined ? [dirname(resolve(options.app))] : [];
     directory = new AppDirectory({
       host,
-      allowedRoots: options.root.map((dir) => resolve(dir)),
+      allowedRoots: roots.map((dir) => resolve(dir)),
       baseEnv: appBaseEnv(),
       ops,
       overrides,

@@ -1,0 +1,267 @@
+// wsgi-fcgi as a process: how it listens (fd 0 from spawn-fcgi, a Unix socket, TCP with an
+// address allowlist), how it stops and reloads (SIGTERM drains, SIGHUP recycles), and how it
+// treats aborts, malformed records and apps outside its roots. The client is our own FastCGI
+// client (the codec tests prove it against libfcgi's cgi-fcgi).
+
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { collectResponse, fastcgiRequest, type FastcgiTarget } from '../../src/fastcgi/client.js';
+import { abortRequest } from '../../src/fastcgi/protocol.js';
+import { appFolder, eventually, type AppFolder } from '../helpers/wsgi-run.js';
+
+const WSGI_FCGI = fileURLToPath(new URL('../../dist/cli/wsgi-fcgi.js', import.meta.url));
+
+const APP = `
+import os, sys, time
+
+class Endless(object):
+    def __iter__(self):
+        while True:
+            yield b'x' * 1024
+            time.sleep(0.01)
+    def close(self):
+        print('endless closed')
+        sys.stdout.flush()
+
+def application(environ, start_response):
+    path = environ['PATH_INFO']
+    if path == '/slow':
+        gate = environ['QUERY_STRING']
+        print('slow started')
+        sys.stdout.flush()
+        while not os.path.exists(gate):
+            time.sleep(0.02)
+    if path == '/endless':
+        start_response('200 OK', [('Content-Type', 'application/octet-stream')])
+        return Endless()
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [('%s %d %d' % (path, os.getpid(), os.getuid())).encode()]
+`;
+
+interface Daemon {
+  child: ChildProcess;
+  output(): string;
+  exited: Promise<number | null>;
+}
+
+function startFcgi(
+  args: string[],
+  env: Record<string, string> = {},
+  command = process.execPath,
+  pre: string[] = [],
+): Daemon {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  delete childEnv.NODE_EXTRA_CA_CERTS;
+  const child = spawn(command, [...pre, WSGI_FCGI, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output: () => out, exited };
+}
+
+async function ready(daemon: Daemon): Promise<void> {
+  await eventually(() => daemon.output().includes('wsgi-fcgi ready') || daemon.child.exitCode !== null, 'ready');
+  if (daemon.child.exitCode !== null) throw new Error(`wsgi-fcgi exited:\n${daemon.output()}`);
+}
+
+function params(folder: AppFolder, path: string, query = ''): Record<string, string> {
+  return {
+    GATEWAY_INTERFACE: 'CGI/1.1',
+    REQUEST_METHOD: 'GET',
+    SCRIPT_FILENAME: folder.app,
+    SCRIPT_NAME: '/app.wsgi',
+    PATH_INFO: path,
+    QUERY_STRING: query,
+    REQUEST_URI: `/app.wsgi${path}${query ? '?' + query : ''}`,
+    SERVER_NAME: 'localhost',
+    SERVER_PORT: '80',
+    SERVER_PROTOCOL: 'HTTP/1.1',
+    REMOTE_ADDR: '127.0.0.1',
+    HTTP_ACCEPT: 'text/plain',
+  };
+}
+
+async function get(target: FastcgiTarget, p: Record<string, string>): Promise<{ status: number; body: string }> {
+  const result = await collectResponse(fastcgiRequest(target, { params: p }));
+  const text = result.stdout.toString('latin1');
+  const split = text.indexOf('\r\n\r\n');
+  const status = /^Status: (\d{3})/m.exec(text.slice(0, split));
+  return { status: status ? Number(status[1]) : 200, body: text.slice(split + 4) };
+}
+
+describe('wsgi-fcgi on a Unix socket, hosting mode', () => {
+  let folder: AppFolder;
+  let daemon: Daemon;
+  let socket: string;
+  beforeAll(async () => {
+    folder = appFolder(APP, { processes: 2 });
+    socket = join(folder.dir, 'fcgi.sock');
+    daemon = startFcgi(['--listen', socket, '--root', folder.dir]);
+    await ready(daemon);
+  });
+  afterAll(async () => {
+    if (daemon.child.exitCode === null) daemon.child.kill('SIGKILL');
+    await daemon.exited;
+  });
+
+  it('creates the socket owner-only and serves the .wsgi SCRIPT_FILENAME names', async () => {
+    const mode = execFileSync('stat', ['-c', '%a', socket], { encoding: 'utf8' }).trim();
+    expect(mode).toBe('600');
+    const res = await get(socket, params(folder, '/hello'));
+    expect(res.body).toMatch(/^\/hello \d+ \d+$/);
+  });
+
+  it('refuses a .wsgi outside its --root folders', async () => {
+    const outside = appFolder(APP);
+    const res = await get(socket, { ...params(folder, '/'), SCRIPT_FILENAME: outside.app });
+    expect(res.status).toBe(403);
+    expect(res.body).not.toContain(outside.app);
+  });
+
+  it('stops the app on FCGI_ABORT_REQUEST: the iterable is closed and the worker serves again', async () => {
+    const sock = connect(socket);
+    await new Promise((r) => sock.once('connect', r));
+    const response = fastcgiRequest(sock, { params: params(folder, '/endless'), keepConn: true });
+    response.on('error', () => {}); // we cut the connection ourselves below
+    let received = 0;
+    await new Promise<void>((resolve) => {
+      response.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received > 8192 && received - chunk.length <= 8192) {
+          sock.write(abortRequest(1));
+          resolve();
+        }
+      });
+    });
+    await eventually(() => folder.log().includes('endless closed'), 'close() of the aborted iterable');
+    sock.destroy();
+    expect((await get(socket, params(folder, '/after'))).body).toMatch(/^\/after /);
+  });
+
+  it('closes a connection that sends a malformed record, and keeps serving others', async () => {
+    const bad = connect(socket);
+    await new Promise((r) => bad.once('connect', r));
+    const closed = new Promise((r) => bad.once('close', r));
+    bad.write(Buffer.from([9, 9, 9, 9, 9, 9, 9, 9, 9, 9]));
+    await closed;
+    expect((await get(socket, params(folder, '/still'))).body).toMatch(/^\/still /);
+  });
+
+  it('SIGHUP recycles the workers without dropping the request in flight', async () => {
+    const before = Number((await get(socket, params(folder, '/a'))).body.split(' ')[1]);
+    const gate = join(folder.dir, 'gate-hup');
+    const slow = get(socket, params(folder, '/slow', gate));
+    await eventually(() => folder.log().includes('slow started'), 'the slow request');
+    daemon.child.kill('SIGHUP');
+    await eventually(() => daemon.output().includes('SIGHUP'), 'the SIGHUP');
+    const after = Number((await get(socket, params(folder, '/b'))).body.split(' ')[1]);
+    expect(after).not.toBe(before);
+    writeFileSync(gate, '');
+    expect((await slow).body).toMatch(/^\/slow /);
+  });
+
+  it('SIGTERM finishes the request in flight, then exits 0', async () => {
+    const gate = join(folder.dir, 'gate-term');
+    const count = (folder.log().match(/slow started/g) ?? []).length;
+    const slow = get(socket, params(folder, '/slow', gate));
+    await eventually(() => (folder.log().match(/slow started/g) ?? []).length > count, 'the slow request');
+    daemon.child.kill('SIGTERM');
+    await eventually(() => daemon.output().includes('stopping'), 'the stop');
+    writeFileSync(gate, '');
+    expect((await slow).body).toMatch(/^\/slow /);
+    expect(await daemon.exited).toBe(0);
+  });
+});
+
+describe('wsgi-fcgi listening', () => {
+  it('takes the listening socket on fd 0 from spawn-fcgi', async () => {
+    if (!existsSync('/usr/bin/spawn-fcgi')) return;
+    const folder = appFolder(APP);
+    const socket = join(folder.dir, 'fd0.sock');
+    const daemon = startFcgi(['--app', folder.app], {}, '/usr/bin/spawn-fcgi', [
+      '-n',
+      '-s',
+      socket,
+      '--',
+      process.execPath,
+    ]);
+    try {
+      await ready(daemon);
+      expect((await get(socket, params(folder, '/fd0'))).body).toMatch(/^\/fd0 /);
+    } finally {
+      daemon.child.kill('SIGTERM');
+      await daemon.exited;
+    }
+  });
+
+  it('replaces a stale socket file and refuses a path another process serves', async () => {
+    const folder = appFolder(APP);
+    const socket = join(folder.dir, 'stale.sock');
+    // A socket file whose server is gone.
+    const gone = createServer();
+    await new Promise<void>((r) => gone.listen(socket, r));
+    // Closing removes the file; recreate a dead one by hand.
+    await new Promise((r) => gone.close(r));
+    writeFileSync(socket, '');
+    const first = startFcgi(['--listen', socket, '--app', folder.app]);
+    await ready(first);
+    const second = startFcgi(['--listen', socket, '--app', folder.app]);
+    expect(await second.exited).toBe(1);
+    expect(second.output()).toContain('already served by another process');
+    expect((await get(socket, params(folder, '/live'))).body).toMatch(/^\/live /);
+    first.child.kill('SIGTERM');
+    await first.exited;
+  });
+
+  it('on TCP, closes connections from addresses not in FCGI_WEB_SERVER_ADDRS', async () => {
+    const folder = appFolder(APP);
+    const port = 20000 + (process.pid % 20000);
+    const daemon = startFcgi(['--listen', `127.0.0.1:${port}`, '--app', folder.app], {
+      FCGI_WEB_SERVER_ADDRS: '127.0.0.2',
+    });
+    try {
+      await ready(daemon);
+      await expect(get({ host: '127.0.0.1', port }, params(folder, '/'))).rejects.toThrow();
+      expect(daemon.output()).toContain('not in FCGI_WEB_SERVER_ADDRS');
+    } finally {
+      daemon.child.kill('SIGTERM');
+      await daemon.exited;
+    }
+  });
+});
+
+describe.skipIf(process.getuid?.() !== 0)('wsgi-fcgi --user', () => {
+  const user = `wsgift${process.pid % 100000}`;
+  let created = false;
+  beforeAll(() => {
+    execFileSync('useradd', ['-m', '-s', '/usr/sbin/nologin', user]);
+    created = true;
+  });
+  afterAll(() => {
+    if (created) execFileSync('userdel', ['-r', user], { stdio: 'ignore' });
+  });
+
+  it('drops root before any app code runs: the app and the socket belong to the user', async () => {
+    const home = `/home/${user}`;
+    const folder = appFolder(APP);
+    execFileSync('chown', ['-R', `${user}:${user}`, folder.dir]);
+    const socket = join(home, 'fcgi.sock');
+    const daemon = startFcgi(['--listen', socket, '--app', folder.app, '--user', user, '--root', folder.dir]);
+    try {
+      await ready(daemon);
+      const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }));
+      expect(execFileSync('stat', ['-c', '%u', socket], { encoding: 'utf8' }).trim()).toBe(String(uid));
+      const res = await get(socket, params(folder, '/who'));
+      expect(res.body.split(' ')[2]).toBe(String(uid));
+      expect(Number(execFileSync('stat', ['-c', '%u', `/proc/${daemon.child.pid}`], { encoding: 'utf8' }))).toBe(uid);
+    } finally {
+      daemon.child.kill('SIGTERM');
+      await daemon.exited;
+    }
+  });
+});
