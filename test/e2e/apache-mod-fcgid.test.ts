@@ -20,6 +20,7 @@ import {
   hasApacheModules,
   isRoot,
   mkdirs,
+  removeTempDirs,
   startApache,
   userIds,
   type WebServer,
@@ -87,6 +88,7 @@ describe.skipIf(!available)('Apache mod_fcgid → .fcgi stub → wsgi-fcgi on fd
 
   afterAll(async () => {
     await apache?.stop();
+    removeTempDirs();
   });
 
   dumpLogsOnFailure(() => [

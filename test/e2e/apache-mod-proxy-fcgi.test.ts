@@ -21,6 +21,7 @@ import {
   hasApacheModules,
   isRoot,
   mkdirs,
+  removeTempDirs,
   ownedAppFolder,
   startApache,
   startWsgiFcgi,
@@ -94,6 +95,7 @@ describe.skipIf(!available)('Apache mod_proxy_fcgi → wsgi-fcgi (docs/apache-mo
   afterAll(async () => {
     await apache?.stop();
     await Promise.all([hosting?.stop(), single?.stop()]);
+    removeTempDirs();
   });
 
   dumpLogsOnFailure(() => [
@@ -138,7 +140,11 @@ describe.skipIf(!available)('Apache mod_proxy_fcgi → wsgi-fcgi (docs/apache-mo
   });
 
   it('ProxyPass /p/ to a backend URL naming the app: SCRIPT_NAME /p, PATH_INFO the rest', async () => {
-    expect(await get('/p/foo/bar?y=2')).toMatchObject({ SCRIPT_NAME: '/p', PATH_INFO: '/foo/bar', QUERY_STRING: 'y=2' });
+    expect(await get('/p/foo/bar?y=2')).toMatchObject({
+      SCRIPT_NAME: '/p',
+      PATH_INFO: '/foo/bar',
+      QUERY_STRING: 'y=2',
+    });
     expect(await get('/p/')).toMatchObject({ SCRIPT_NAME: '/p', PATH_INFO: '/' });
     const body = randomBytes(200 * 1024);
     const file = join(dir, 'body.bin');

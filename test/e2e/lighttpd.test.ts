@@ -20,6 +20,7 @@ import {
   groupId,
   isRoot,
   mkdirs,
+  removeTempDirs,
   ownedAppFolder,
   startLighttpd,
   startWsgiFcgi,
@@ -108,6 +109,7 @@ ${rootMount(sock('root'))}
   afterAll(async () => {
     await lighttpd?.stop();
     await Promise.all(fcgis.map((f) => f.stop()));
+    removeTempDirs();
   });
 
   dumpLogsOnFailure(() => [

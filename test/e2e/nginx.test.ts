@@ -21,6 +21,7 @@ import {
   groupId,
   isRoot,
   mkdirs,
+  removeTempDirs,
   ownedAppFolder,
   startNginx,
   startWsgiFcgi,
@@ -122,6 +123,7 @@ server {
   afterAll(async () => {
     await nginx?.stop();
     await Promise.all([unixFcgi?.stop(), tcpFcgi?.stop()]);
+    removeTempDirs();
   });
 
   dumpLogsOnFailure(() => [
@@ -208,6 +210,8 @@ server {
     expect(JSON.parse(res.body)).toEqual({
       name: 'one',
       link: '/flask.wsgi/page/other',
+      // Absolute links carry the port: HTTP_HOST is set to $host:$server_port in the guide.
+      external: `${nginx.url}/flask.wsgi/page/other`,
       script_root: '/flask.wsgi',
       path: '/page/one',
     });

@@ -9,7 +9,17 @@
 // (foreground, pid, logs, port) come from here.
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -71,7 +81,17 @@ export function groupId(group: string): number | null {
 export function e2eDir(name: string): string {
   const dir = mkdtempSync(join(tmpdir(), `wsgikit-e2e-${name}-`));
   chmodSync(dir, 0o755);
+  made.push(dir);
   return dir;
+}
+
+/** The temp dirs this file made (e2eDir, ownedAppFolder), for removeTempDirs. */
+const made: string[] = [];
+
+/** In afterAll, once the servers are stopped. WSGIKIT_KEEP_E2E=1 keeps them to look at. */
+export function removeTempDirs(): void {
+  if (process.env.WSGIKIT_KEEP_E2E) return;
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 export function mkdirs(...dirs: string[]): void {
@@ -91,6 +111,7 @@ export function fixture(name: string): string {
  */
 export function ownedAppFolder(source: string, settings: Record<string, string | number>, user: string): AppFolder {
   const folder = appFolder(source, settings);
+  made.push(folder.dir);
   const ids = userIds(user);
   if (ids === null) throw new Error(`no user ${user}`);
   chownSync(folder.logDir, ids.uid, ids.gid);
@@ -338,7 +359,12 @@ ${site}
   );
   const nginx = findBinary('nginx')!;
   const proc = startProc(nginx, ['-c', config, '-p', dir, '-e', errorLog], cleanEnv());
-  await waitFor(() => answersHttp(port), 'nginx', proc, () => readIf(errorLog));
+  await waitFor(
+    () => answersHttp(port),
+    'nginx',
+    proc,
+    () => readIf(errorLog),
+  );
   return webServer('nginx', dir, config, port, proc, errorLog, 'SIGTERM');
 }
 
@@ -380,7 +406,12 @@ ${site}
   const apache = findBinary('apache2')!;
   // -X would serialise everything in one process; -DFOREGROUND keeps the real process model.
   const proc = startProc(apache, ['-f', config, '-DFOREGROUND'], cleanEnv({ APACHE_RUN_DIR: dir }));
-  await waitFor(() => answersHttp(port), 'apache2', proc, () => readIf(errorLog));
+  await waitFor(
+    () => answersHttp(port),
+    'apache2',
+    proc,
+    () => readIf(errorLog),
+  );
   return webServer('apache2', dir, config, port, proc, errorLog, 'SIGTERM');
 }
 
@@ -411,7 +442,12 @@ ${site}
   );
   const lighttpd = findBinary('lighttpd')!;
   const proc = startProc(lighttpd, ['-D', '-f', config], cleanEnv());
-  await waitFor(() => answersHttp(port), 'lighttpd', proc, () => readIf(errorLog));
+  await waitFor(
+    () => answersHttp(port),
+    'lighttpd',
+    proc,
+    () => readIf(errorLog),
+  );
   return webServer('lighttpd', dir, config, port, proc, errorLog, 'SIGTERM');
 }
 
@@ -479,10 +515,7 @@ export function commandFromGuide(
   name: string,
   replacements: Array<[string, string]>,
 ): { env: Record<string, string>; program: string; args: string[] } {
-  const words = configFromGuide(guide, name, replacements)
-    .replace(/\\\n/g, ' ')
-    .split(/\s+/)
-    .filter(Boolean);
+  const words = configFromGuide(guide, name, replacements).replace(/\\\n/g, ' ').split(/\s+/).filter(Boolean);
   const env: Record<string, string> = {};
   while (words.length > 0 && /^[A-Z_][A-Z0-9_]*=/.test(words[0]!)) {
     const word = words.shift()!;
