@@ -93,6 +93,11 @@ export interface AppSettings {
    * process per request (false). Hosts that forbid background processes force it off.
    */
   cgiDaemon: boolean;
+  /**
+   * Write, per request, what the server sent, which SCRIPT_NAME/PATH_INFO rule fired and what
+   * the app got, into the app's log: for finding out why links come out wrong on a new host.
+   */
+  explain: boolean;
   /** What was lowered to a host cap or set by the host, one line each. */
   warnings: string[];
   /** The sidecar path, if one was read. */
@@ -155,6 +160,7 @@ export const BUILTIN_DEFAULTS: Readonly<SettingValues> = Object.freeze({
   env: {},
   reloadCheckInterval: 1,
   cgiDaemon: true,
+  explain: false,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -221,6 +227,7 @@ const SPECS: Record<string, Spec> = {
   env: other('env'),
   reload_check_interval: num('reloadCheckInterval', 0, 3600, 'seconds', { integer: false }),
   cgi_daemon: other('cgiDaemon'),
+  explain: other('explain'),
 };
 
 const TOML_NAME = new Map<keyof SettingValues, string>(
@@ -486,6 +493,7 @@ function convert(ctx: Ctx, name: string, spec: Spec, raw: unknown): unknown {
       if (raw !== 'owner' && raw !== 'never') throw wrongType(ctx, name, '"owner" or "never"', raw);
       return raw;
     case 'cgiDaemon':
+    case 'explain':
       if (typeof raw !== 'boolean') throw wrongType(ctx, name, 'true or false', raw);
       return raw;
     case 'ownerAddresses': {

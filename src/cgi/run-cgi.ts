@@ -40,7 +40,9 @@ export async function runCgi(options: CgiOptions): Promise<number> {
     host = hostFile ? loadHostSettings(hostFile) : emptyHostSettings();
     resolved = resolveApp(appFile, { host, documentRoot: vars.DOCUMENT_ROOT || undefined });
     const { settings } = resolved;
-    environ = settings.mount === null ? first.environ : repairEnvironOnDisk({ vars, mount: settings.mount }).environ;
+    const repair = settings.mount === null ? first : repairEnvironOnDisk({ vars, mount: settings.mount });
+    environ = repair.environ;
+    if (settings.explain) explainTo(resolved, repair.explain);
     const owner = settings.tracebacks === 'owner' && isOwnerRequest(settings, vars.REMOTE_ADDR ?? '', vars.HTTP_COOKIE);
     sink.view = { owner, logFile: resolved.logFile, maxBodyBytes: settings.maxBodyBytes };
   } catch (error) {
@@ -134,6 +136,16 @@ function processEnvironment(): NodeJS.ProcessEnv {
     if (!isRequestVariable(key) && !key.startsWith('NODE_')) env[key] = value;
   }
   return env;
+}
+
+function explainTo(resolved: ResolvedApp, lines: string[]): void {
+  const appLog = AppLog.open({
+    file: resolved.logFile,
+    maxBytes: resolved.settings.logMaxBytes,
+    keep: resolved.settings.logKeep,
+  });
+  appLog.write('explain', lines.join('\n'));
+  appLog.close();
 }
 
 function appendIncident(resolved: ResolvedApp, summary: string): string | undefined {

@@ -54,14 +54,16 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
         `The request's ${request.droppedParams.join(', ')} held a NUL byte, which no app can be given.`,
       );
     }
-    const first = options.repaired ? { environ: vars, appFile: null } : repairEnvironOnDisk({ vars, mount: null });
+    const first = options.repaired
+      ? { environ: vars, appFile: null, explain: [] }
+      : repairEnvironOnDisk({ vars, mount: null });
     const appFile = options.fixedApp ?? first.appFile ?? scriptFilename(vars);
     served = options.directory.lookup(appFile, vars.DOCUMENT_ROOT || undefined);
     const { settings } = served.resolved;
-    const environ: Environ =
-      settings.mount === null || options.repaired
-        ? first.environ
-        : repairEnvironOnDisk({ vars, mount: settings.mount }).environ;
+    const repair =
+      settings.mount === null || options.repaired ? first : repairEnvironOnDisk({ vars, mount: settings.mount });
+    const environ: Environ = repair.environ;
+    if (settings.explain && !options.repaired) served.pool.log.write('explain', repair.explain.join('\n'));
     const owner = settings.tracebacks === 'owner' && isOwnerRequest(settings, vars.REMOTE_ADDR ?? '', vars.HTTP_COOKIE);
     sink.view = { owner, logFile: served.resolved.logFile, maxBodyBytes: settings.maxBodyBytes };
     const empty = request.stdinComplete && request.stdin.readableLength === 0;

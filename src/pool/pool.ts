@@ -79,6 +79,8 @@ const MAX_RETRY_MS = 30_000;
 export class Pool {
   readonly appFile: string;
   readonly python: string;
+  /** The app's log, owned by the pool; front ends add their own lines (explain mode). */
+  readonly log: AppLog;
   readonly #options: PoolOptions;
   readonly #limits: PoolLimits;
   readonly #log: AppLog;
@@ -97,6 +99,7 @@ export class Pool {
     this.#options = options;
     this.appFile = options.appFile;
     this.python = options.python;
+    this.log = options.log;
     this.#limits = options.limits;
     this.#log = options.log;
     this.#ops = options.ops;

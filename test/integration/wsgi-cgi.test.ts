@@ -233,6 +233,23 @@ describe('wsgi-cgi layouts and refusals', () => {
     expect(result).toMatchObject({ script_name: '/app.wsgi', path_info: '/foo/bar' });
   });
 
+  it('with explain = true, logs what the server sent, the rule that fired and what the app got', async () => {
+    const explained = site('cgi_daemon = false\nexplain = true\n');
+    await cgi(explained, {
+      SCRIPT_NAME: '/cgi-bin/wsgi-cgi',
+      SCRIPT_FILENAME: '/usr/lib/cgi-bin/wsgi-cgi',
+      PATH_INFO: '/app.wsgi/explained',
+      PATH_TRANSLATED: join(explained.docroot, 'app.wsgi/explained'),
+      REQUEST_URI: '/app.wsgi/explained',
+      REDIRECT_URL: '/app.wsgi/explained',
+      REDIRECT_STATUS: '200',
+    });
+    const log = explained.log();
+    expect(log).toContain('[explain]');
+    expect(log).toContain('action-handler');
+    expect(log).toContain('/cgi-bin/wsgi-cgi');
+  });
+
   it('refuses a .wsgi that others may write, with the fix in the log and no detail on the page', async () => {
     const other = site('cgi_daemon = false\n');
     chmodSync(other.app, 0o666);
