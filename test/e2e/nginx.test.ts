@@ -153,6 +153,7 @@ server {
     expect(await get('/app.wsgi/caf%C3%A9/x%2By')).toMatchObject({
       SCRIPT_NAME: '/app.wsgi',
       PATH_INFO_UTF8: '/café/x+y',
+      QUERY_STRING: '',
     });
   });
 
@@ -166,7 +167,7 @@ server {
       PATH_INFO: '/foo/bar',
       QUERY_STRING: 'y=2',
     });
-    expect(await get('/app/')).toMatchObject({ SCRIPT_NAME: '/app', PATH_INFO: '/' });
+    expect(await get('/app/')).toMatchObject({ SCRIPT_NAME: '/app', PATH_INFO: '/', QUERY_STRING: '' });
     const body = randomBytes(5000);
     const file = join(dir, 'small.bin');
     writeFileSync(file, body);
