@@ -1,0 +1,151 @@
+#!/bin/sh
+# Installs wsgikit's CGI entry stub (suexec/wsgi-cgi) into a user's cgi-bin so that suEXEC runs
+# it, then verifies every check suexec.c makes of it, in suexec.c's order (suexec/README.md).
+#
+#   install-stub.sh USER [DIR]           as root: install DIR/wsgi-cgi (default DIR: ~USER/public_html/cgi-bin)
+#   install-stub.sh --check USER [DIR]   only verify; any user may run it
+#
+# Exit status: 0 all checks pass, 1 a check failed (each failure printed with its fix), 2 usage.
+# The limits are Debian's suEXEC (apache2-suexec-pristine); override them to match another build
+# (`/usr/lib/apache2/suexec -V` as root prints them):
+#   AP_DOC_ROOT (/var/www)  AP_USERDIR_SUFFIX (public_html)  AP_UID_MIN (100)  AP_GID_MIN (100)
+#   AP_SAFE_PATH (/usr/local/bin:/usr/bin:/bin)  WSGI_CGI (/usr/local/bin/wsgi-cgi)
+
+set -u
+
+AP_DOC_ROOT=${AP_DOC_ROOT:-/var/www}
+AP_USERDIR_SUFFIX=${AP_USERDIR_SUFFIX:-public_html}
+AP_UID_MIN=${AP_UID_MIN:-100}
+AP_GID_MIN=${AP_GID_MIN:-100}
+AP_SAFE_PATH=${AP_SAFE_PATH:-/usr/local/bin:/usr/bin:/bin}
+WSGI_CGI=${WSGI_CGI:-/usr/local/bin/wsgi-cgi}
+STUB_NAME=wsgi-cgi
+
+usage() {
+  echo "usage: $0 [--check] USER [DIR]" >&2
+  echo "  installs (or with --check only verifies) DIR/$STUB_NAME; DIR defaults to ~USER/$AP_USERDIR_SUFFIX/cgi-bin" >&2
+  exit 2
+}
+
+check_only=false
+if [ "${1:-}" = "--check" ]; then
+  check_only=true
+  shift
+fi
+[ $# -ge 1 ] && [ $# -le 2 ] || usage
+case "$1" in -*) usage ;; esac
+
+user=$1
+entry=$(getent passwd "$user") || {
+  echo "install-stub: no user $user" >&2
+  exit 1
+}
+uid=$(echo "$entry" | cut -d: -f3)
+gid=$(echo "$entry" | cut -d: -f4)
+home=$(echo "$entry" | cut -d: -f6)
+group=$(getent group "$gid" | cut -d: -f1)
+[ -n "$group" ] || group=$gid
+dir=${2:-$home/$AP_USERDIR_SUFFIX/cgi-bin}
+case "$dir" in /*) ;; *) dir=$(pwd)/$dir ;; esac
+stub=$dir/$STUB_NAME
+here=$(cd "$(dirname "$0")" && pwd)
+
+if ! $check_only; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "install-stub: run as root to install (it sets the owner to $user:$group); --check only verifies" >&2
+    exit 1
+  fi
+  # The folder: created if missing, owned by the user, 0755. A symlink in its place is replaced
+  # by nothing: suEXEC compares the real path, so the folder itself must be real.
+  if [ -L "$dir" ]; then
+    echo "install-stub: $dir is a symlink; suEXEC checks the real folder. Remove it or give a real folder." >&2
+    exit 1
+  fi
+  mkdir -p "$dir" && chown "$uid:$gid" "$dir" && chmod 0755 "$dir" || exit 1
+  # The stub: a fresh regular file (never a symlink to the shared copy), user:group, 0755.
+  rm -f "$stub" && cp "$here/$STUB_NAME" "$stub" && chown "$uid:$gid" "$stub" && chmod 0755 "$stub" || exit 1
+fi
+
+failures=0
+ok() { echo "ok    $1"; }
+fail() {
+  echo "FAIL  $1" >&2
+  echo "      fix: $2" >&2
+  failures=$((failures + 1))
+}
+# mode bits of a path as a number (lstat: a symlink's own bits)
+mode_of() { echo $((0$(stat -c '%a' "$1"))); }
+
+# suexec.c check 4 [107/108]: the target user and group may be switched to.
+if [ "$uid" -ne 0 ] && [ "$uid" -ge "$AP_UID_MIN" ]; then
+  ok "uid $uid of $user is not 0 and >= AP_UID_MIN $AP_UID_MIN"
+else
+  fail "uid $uid of $user is 0 or below AP_UID_MIN $AP_UID_MIN: suEXEC refuses it" "serve the site as an ordinary user"
+fi
+if [ "$gid" -ne 0 ] && [ "$gid" -ge "$AP_GID_MIN" ]; then
+  ok "gid $gid ($group) is not 0 and >= AP_GID_MIN $AP_GID_MIN"
+else
+  fail "gid $gid ($group) is 0 or below AP_GID_MIN $AP_GID_MIN: suEXEC refuses it" "give $user a primary group with gid >= $AP_GID_MIN"
+fi
+
+# check 6 [111-114]: the folder (suEXEC's cwd) lies under ~user/public_html (userdir requests) or
+# AP_DOC_ROOT (virtual hosts with SuexecUserGroup), compared as real paths.
+if [ -d "$dir" ]; then
+  real_dir=$(cd "$dir" && pwd -P)
+  real_userdir=$( (cd "$home/$AP_USERDIR_SUFFIX" 2>/dev/null && pwd -P) || echo "$home/$AP_USERDIR_SUFFIX")
+  real_docroot=$( (cd "$AP_DOC_ROOT" 2>/dev/null && pwd -P) || echo "$AP_DOC_ROOT")
+  case "$real_dir/" in
+    "$real_userdir"/*) ok "$dir is under $home/$AP_USERDIR_SUFFIX (userdir requests)" ;;
+    "$real_docroot"/*) ok "$dir is under AP_DOC_ROOT $AP_DOC_ROOT (SuexecUserGroup virtual hosts)" ;;
+    *) fail "$dir (really $real_dir) is under neither $home/$AP_USERDIR_SUFFIX nor $AP_DOC_ROOT" "put the cgi-bin inside the site's document root" ;;
+  esac
+else
+  fail "$dir does not exist" "run $0 $user${2:+ $2} as root"
+fi
+
+# check 7 [115/116]: the folder is a directory, not writable by group or others.
+if [ -d "$dir" ] && [ ! -L "$dir" ]; then
+  ok "$dir is a directory"
+  if [ $(($(mode_of "$dir") & 022)) -eq 0 ]; then
+    ok "$dir is not writable by group or others"
+  else
+    fail "$dir is writable by group or others" "chmod go-w $dir"
+  fi
+fi
+
+# check 8 [117-119]: the program exists, is no symlink, not group/other-writable, not setuid/setgid.
+if [ -L "$stub" ]; then
+  fail "$stub is a symlink: suEXEC refuses symlinks" "rm $stub and run $0 $user as root (it copies the file)"
+elif [ -f "$stub" ]; then
+  ok "$stub is a regular file, not a symlink"
+  mode=$(mode_of "$stub")
+  if [ $((mode & 022)) -eq 0 ]; then ok "$stub is not writable by group or others"; else fail "$stub is writable by group or others" "chmod go-w $stub"; fi
+  if [ $((mode & 06000)) -eq 0 ]; then ok "$stub is not setuid or setgid"; else fail "$stub is setuid or setgid" "chmod ug-s $stub"; fi
+else
+  fail "$stub does not exist" "run $0 $user${2:+ $2} as root"
+fi
+
+# check 9 [120]: the folder and the program are owned by the target uid AND gid.
+for path in "$dir" "$stub"; do
+  [ -e "$path" ] || continue
+  owner=$(stat -c '%u:%g' "$path")
+  if [ "$owner" = "$uid:$gid" ]; then ok "$path is owned by $user:$group"; else fail "$path is owned by $owner, not $uid:$gid ($user:$group)" "chown $user:$group $path"; fi
+done
+
+# check 10 [121]: the owner may execute the program.
+if [ -f "$stub" ] && [ ! -L "$stub" ]; then
+  if [ $(($(mode_of "$stub") & 0100)) -ne 0 ]; then ok "$stub is executable by its owner"; else fail "$stub is not executable by its owner" "chmod 0755 $stub"; fi
+fi
+
+# check 12-13: the environment is cleaned and PATH becomes AP_SAFE_PATH; the stub names
+# wsgi-cgi by absolute path, and wsgi-cgi's own "#!/usr/bin/env node" searches only AP_SAFE_PATH.
+if [ -x "$WSGI_CGI" ]; then ok "$WSGI_CGI is installed"; else fail "$WSGI_CGI is missing or not executable" "ln -s /usr/lib/node_modules/wsgikit/dist/wsgi-cgi.cjs $WSGI_CGI (suexec/README.md, step 1)"; fi
+node=$(PATH=$AP_SAFE_PATH command -v node 2>/dev/null)
+if [ -n "$node" ]; then ok "node is on AP_SAFE_PATH: $node"; else fail "no node in AP_SAFE_PATH $AP_SAFE_PATH (suEXEC's only PATH)" "install Node 20+ as /usr/bin/node, or ln -s \$(command -v node) /usr/local/bin/node"; fi
+
+if [ "$failures" -eq 0 ]; then
+  echo "$stub passes every suEXEC check"
+  exit 0
+fi
+echo "$failures check(s) failed" >&2
+exit 1

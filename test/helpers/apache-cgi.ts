@@ -1,0 +1,184 @@
+// What the Apache CGI end-to-end tests need beyond test/helpers/servers.ts: wsgi-cgi installed
+// where a host installs it, a throwaway unprivileged user for suEXEC, the processes that user
+// runs, and the suEXEC log. Everything here undoes only what it did itself.
+
+import { execFileSync } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import {
+  existsSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { REPO, userIds } from './servers.js';
+
+/** Where a host installs wsgi-cgi: on suEXEC's AP_SAFE_PATH, as the stub and the shebangs name it. */
+export const WSGI_CGI_LINK = '/usr/local/bin/wsgi-cgi';
+export const WSGI_CGI_BUILT = join(REPO, 'dist', 'wsgi-cgi.cjs');
+export const SUEXEC_BIN = '/usr/lib/apache2/suexec';
+export const SUEXEC_LOG = '/var/log/apache2/suexec.log';
+export const STUB = join(REPO, 'suexec', 'wsgi-cgi');
+export const INSTALL_STUB = join(REPO, 'suexec', 'install-stub.sh');
+
+/**
+ * Installs wsgi-cgi as suexec/README.md says (a symlink /usr/local/bin/wsgi-cgi to the built
+ * dist/wsgi-cgi.cjs); returns the undo, which removes the link only if this call made it. A link
+ * that is already there must point at this checkout's build, or the tests would run another one.
+ */
+export function installWsgiCgi(): () => void {
+  if (existsSync(WSGI_CGI_LINK) || isSymlink(WSGI_CGI_LINK)) {
+    const target = isSymlink(WSGI_CGI_LINK) ? readlinkSync(WSGI_CGI_LINK) : null;
+    if (target !== WSGI_CGI_BUILT) {
+      throw new Error(
+        `${WSGI_CGI_LINK} exists and is not a symlink to ${WSGI_CGI_BUILT}; remove it to run these tests`,
+      );
+    }
+    return () => {};
+  }
+  symlinkSync(WSGI_CGI_BUILT, WSGI_CGI_LINK);
+  return () => {
+    if (isSymlink(WSGI_CGI_LINK) && readlinkSync(WSGI_CGI_LINK) === WSGI_CGI_BUILT) unlinkSync(WSGI_CGI_LINK);
+  };
+}
+
+function isSymlink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+export interface TestUser {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+  /** Kills what still runs as the user (daemons wsgi-cgi started for it), then `userdel -r`. */
+  remove(): void;
+}
+
+/** A fresh user `wsgitestNNNNN` with a free uid ≥ 20000, its own group and a home in /home. */
+export function createTestUser(): TestUser {
+  let uid = 0;
+  for (let attempt = 0; attempt < 50 && uid === 0; attempt++) {
+    const candidate = randomInt(20_000, 60_000);
+    if (!passwdHas(candidate)) uid = candidate;
+  }
+  if (uid === 0) throw new Error('no free uid found');
+  const name = `wsgitest${uid}`;
+  execFileSync('useradd', ['-m', '-U', '-u', String(uid), '-s', '/bin/sh', name], { stdio: 'pipe' });
+  const ids = userIds(name)!;
+  const home = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .map((line) => line.split(':'))
+    .find((f) => f[0] === name)![5]!;
+  return {
+    name,
+    uid: ids.uid,
+    gid: ids.gid,
+    home,
+    remove() {
+      for (const pid of processesOf(ids.uid)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+      // The kernel reaps them asynchronously; userdel refuses while any is left.
+      for (let i = 0; i < 50 && processesOf(ids.uid).length > 0; i++) execFileSync('sleep', ['0.1']);
+      execFileSync('userdel', ['-r', name], { stdio: 'pipe' });
+    },
+  };
+}
+
+function passwdHas(uid: number): boolean {
+  const groups = readFileSync('/etc/group', 'utf8');
+  return (
+    readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .some((line) => line.split(':')[2] === String(uid)) ||
+    groups.split('\n').some((l) => l.split(':')[2] === String(uid))
+  );
+}
+
+export interface ProcessInfo {
+  pid: number;
+  uid: number;
+  cmdline: string[];
+}
+
+/** Every process whose real uid is `uid`, from /proc. */
+export function processesOf(uid: number): number[] {
+  return listProcesses()
+    .filter((p) => p.uid === uid)
+    .map((p) => p.pid);
+}
+
+export function listProcesses(): ProcessInfo[] {
+  const out: ProcessInfo[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const status = readFileSync(`/proc/${entry}/status`, 'utf8');
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      out.push({ pid: Number(entry), uid, cmdline });
+    } catch {
+      // exited while we looked
+    }
+  }
+  return out;
+}
+
+/** The wsgi-fcgi daemons running as `uid` (started by wsgi-cgi on demand), for one app if named. */
+export function daemonsOf(uid: number, appFile?: string): number[] {
+  return listProcesses()
+    .filter(
+      (p) =>
+        p.uid === uid &&
+        p.cmdline.some((arg) => arg.endsWith('/wsgi-fcgi.js')) &&
+        (appFile === undefined || p.cmdline[p.cmdline.indexOf('--app') + 1] === appFile),
+    )
+    .map((p) => p.pid);
+}
+
+/** The suEXEC log's size now: `suexecLogSince(mark)` returns what was logged after it. */
+export function suexecLogMark(): number {
+  try {
+    return statSync(SUEXEC_LOG).size;
+  } catch {
+    return 0;
+  }
+}
+
+export function suexecLogSince(mark: number): string {
+  try {
+    return readFileSync(SUEXEC_LOG).subarray(mark).toString('utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Runs suexec/install-stub.sh (as root); returns its output, throws with it on a failed check. */
+export function installStub(args: string[]): string {
+  try {
+    return execFileSync(INSTALL_STUB, args, { encoding: 'utf8', stdio: 'pipe' });
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`install-stub.sh ${args.join(' ')} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+  }
+}
+
+/** Mode and owner of a path, for the assertions. */
+export function modeOf(path: string): { mode: number; uid: number; gid: number; type: string } {
+  const st = lstatSync(path);
+  const type = st.isSocket() ? 'socket' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other';
+  return { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, type };
+}
