@@ -7,13 +7,17 @@ import { randomInt } from 'node:crypto';
 import {
   existsSync,
   lstatSync,
+  mkdirSync,
   readdirSync,
   readFileSync,
   readlinkSync,
+  rmSync,
   statSync,
   symlinkSync,
   unlinkSync,
+  writeFileSync,
 } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO, userIds } from './servers.js';
 
@@ -25,25 +29,47 @@ export const SUEXEC_LOG = '/var/log/apache2/suexec.log';
 export const STUB = join(REPO, 'suexec', 'wsgi-cgi');
 export const INSTALL_STUB = join(REPO, 'suexec', 'install-stub.sh');
 
+/** Who is using the link: a file per test process (its pid), and `created` when a test made it. */
+const LINK_USERS = join(tmpdir(), 'wsgikit-e2e-wsgi-cgi-link');
+
 /**
  * Installs wsgi-cgi as suexec/README.md says (a symlink /usr/local/bin/wsgi-cgi to the built
- * dist/wsgi-cgi.cjs); returns the undo, which removes the link only if this call made it. A link
- * that is already there must point at this checkout's build, or the tests would run another one.
+ * dist/wsgi-cgi.cjs); returns the undo. The link is removed only if a test made it, and only by
+ * the last test process using it (runs of this file may overlap). A link that was already there
+ * must point at this checkout's build, or the tests would run another one.
  */
 export function installWsgiCgi(): () => void {
+  mkdirSync(LINK_USERS, { recursive: true, mode: 0o700 });
+  const mine = join(LINK_USERS, String(process.pid));
+  writeFileSync(mine, '');
   if (existsSync(WSGI_CGI_LINK) || isSymlink(WSGI_CGI_LINK)) {
     const target = isSymlink(WSGI_CGI_LINK) ? readlinkSync(WSGI_CGI_LINK) : null;
     if (target !== WSGI_CGI_BUILT) {
+      rmSync(mine, { force: true });
       throw new Error(
         `${WSGI_CGI_LINK} exists and is not a symlink to ${WSGI_CGI_BUILT}; remove it to run these tests`,
       );
     }
-    return () => {};
+  } else {
+    symlinkSync(WSGI_CGI_BUILT, WSGI_CGI_LINK);
+    writeFileSync(join(LINK_USERS, 'created'), '');
   }
-  symlinkSync(WSGI_CGI_BUILT, WSGI_CGI_LINK);
   return () => {
+    rmSync(mine, { force: true });
+    const others = readdirSync(LINK_USERS).filter((f) => /^\d+$/.test(f) && isAlive(Number(f)));
+    if (others.length > 0 || !existsSync(join(LINK_USERS, 'created'))) return;
     if (isSymlink(WSGI_CGI_LINK) && readlinkSync(WSGI_CGI_LINK) === WSGI_CGI_BUILT) unlinkSync(WSGI_CGI_LINK);
+    rmSync(LINK_USERS, { recursive: true, force: true });
   };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function isSymlink(path: string): boolean {
