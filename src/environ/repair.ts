@@ -199,9 +199,20 @@ function proxyFcgiNoPathInfo(req: Request): Decision | null {
   const proxied = proxyPath(req);
   if (proxied === null) return null;
   const s = req.scriptName;
+  if (proxied.found !== null && proxied.found.tail === '') {
+    // The backend path is the app itself (SetHandler on a .wsgi with nothing after its name, or
+    // ProxyPassMatch ^/shop$ …/shop.wsgi): the URL named the app whole, so the pair is right as sent.
+    return alignWithRequestUri(req, {
+      scriptName: s,
+      pathInfo: '',
+      appFile: proxied.appFile,
+      why: [proxied.why, `the backend path is the app ${show(proxied.found.file)} itself: nothing follows it`],
+      set: { SCRIPT_FILENAME: proxied.path },
+    });
+  }
   let tail: string;
   let how: string;
-  if (proxied.found !== null && proxied.found.tail !== '') {
+  if (proxied.found !== null) {
     tail = proxied.found.tail;
     how = `the backend path names the app ${show(proxied.found.file)}; what follows it is PATH_INFO`;
   } else {

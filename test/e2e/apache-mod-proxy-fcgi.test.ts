@@ -127,11 +127,9 @@ describe.skipIf(!available)('Apache mod_proxy_fcgi → wsgi-fcgi (docs/apache-mo
     expect(await get('/app.wsgi/caf%C3%A9')).toMatchObject({ SCRIPT_NAME: '/app.wsgi', PATH_INFO_UTF8: '/café' });
   });
 
-  // Bug in src/environ/repair.ts, rule proxy-fcgi-no-pathinfo: with SetHandler and no PATH_INFO,
-  // SCRIPT_FILENAME is "proxy:fcgi://alice/DOCROOT/app.wsgi", the backend path is the app itself
-  // (tail ""), and the rule falls back to the end SCRIPT_NAME shares with it: SCRIPT_NAME "",
-  // PATH_INFO "/app.wsgi". The pair Apache sent was right. Remove .fails once the rule keeps it.
-  it.fails('SetHandler, a .wsgi with no PATH_INFO: SCRIPT_NAME is the .wsgi, PATH_INFO empty', async () => {
+  // With SetHandler and no PATH_INFO, SCRIPT_FILENAME is "proxy:fcgi://alice/DOCROOT/app.wsgi":
+  // the backend path is the app itself, and the pair Apache sent is right as it is.
+  it('SetHandler, a .wsgi with no PATH_INFO: SCRIPT_NAME is the .wsgi, PATH_INFO empty', async () => {
     expect(await get('/app.wsgi')).toMatchObject({ SCRIPT_NAME: '/app.wsgi', PATH_INFO: '' });
   });
 

@@ -410,6 +410,17 @@ const ROWS: Row[] = [
     },
   },
   {
+    // Captured from Apache 2.4.71 (test/e2e/apache-mod-proxy-fcgi.test.ts): SetHandler on a .wsgi
+    // requested with nothing after its name sends no PATH_INFO and the app itself as the backend path.
+    name: '#9 mod_proxy_fcgi through SetHandler, the .wsgi requested with nothing after it',
+    vars: apache({
+      SCRIPT_NAME: '/app.wsgi',
+      REQUEST_URI: '/app.wsgi',
+      SCRIPT_FILENAME: `proxy:fcgi://alice${D}/app.wsgi`,
+    }),
+    out: { SCRIPT_NAME: '/app.wsgi', PATH_INFO: '', appFile: `${D}/app.wsgi`, rule: 'proxy-fcgi-no-pathinfo' },
+  },
+  {
     name: '#9 mod_proxy_fcgi through SetHandler "proxy:fcgi://…": PATH_INFO set',
     vars: apache({
       SCRIPT_NAME: '/app.wsgi',
