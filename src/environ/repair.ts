@@ -526,14 +526,21 @@ function finish(req: Request, d: Decided): RepairResult {
     }
   }
 
-  const shownIn = SHOWN_IN.filter((k) => k in req.vars).map((k) => `${k}=${show(req.vars[k]!)}`);
-  const explain = [
-    `in: ${shownIn.join(' ') || '(no path variables)'}` + (req.mount === null ? '' : ` mount=${show(req.mount)}`),
-    ...req.notes,
-    ...d.why.map((line, i) => (i === 0 ? `rule ${d.rule}: ${line}` : `  ${line}`)),
-    `out: SCRIPT_NAME=${show(scriptName)} PATH_INFO=${show(pathInfo)}` +
-      ('PATH_TRANSLATED' in environ ? ` PATH_TRANSLATED=${show(environ.PATH_TRANSLATED!)}` : '') +
-      ` app=${d.appFile === null ? '(from the front end)' : JSON.stringify(d.appFile)}`,
-  ];
-  return { environ, appFile: d.appFile, rule: d.rule, explain };
+  return {
+    environ,
+    appFile: d.appFile,
+    rule: d.rule,
+    // Built only when asked for (explain mode, wsgi-check): formatting it costs more than the repair.
+    get explain(): string[] {
+      const shownIn = SHOWN_IN.filter((k) => k in req.vars).map((k) => `${k}=${show(req.vars[k]!)}`);
+      return [
+        `in: ${shownIn.join(' ') || '(no path variables)'}` + (req.mount === null ? '' : ` mount=${show(req.mount)}`),
+        ...req.notes,
+        ...d.why.map((line, i) => (i === 0 ? `rule ${d.rule}: ${line}` : `  ${line}`)),
+        `out: SCRIPT_NAME=${show(scriptName)} PATH_INFO=${show(pathInfo)}` +
+          ('PATH_TRANSLATED' in environ ? ` PATH_TRANSLATED=${show(environ.PATH_TRANSLATED!)}` : '') +
+          ` app=${d.appFile === null ? '(from the front end)' : JSON.stringify(d.appFile)}`,
+      ];
+    },
+  };
 }
