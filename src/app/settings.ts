@@ -345,6 +345,8 @@ export function loadAppSettings(
   appFile: string,
   host: HostSettings,
   overrides: Partial<AppSettings> = {},
+  /** Whose sidecar it must be (root-owned is accepted too); default: this process's uid. wsgi-check --as-user. */
+  expectedUid?: number,
 ): AppSettings {
   const values: SettingValues = { ...BUILTIN_DEFAULTS, ...host.defaults };
   values.env = { ...BUILTIN_DEFAULTS.env, ...(host.defaults.env ?? {}) };
@@ -354,7 +356,7 @@ export function loadAppSettings(
 
   // 1. The sidecar.
   const sidecar = sidecarPath(path.resolve(appFile));
-  const text = readIfExists(sidecar, true);
+  const text = readIfExists(sidecar, true, expectedUid);
   if (text !== null) {
     const ctx: Ctx = { file: sidecar, text, baseDir: path.dirname(sidecar), section: '' };
     const doc = parseToml(sidecar, text);
@@ -600,7 +602,7 @@ function convertPython(ctx: Ctx, name: string, raw: unknown): string {
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 
-function readIfExists(file: string, ownedByApp: boolean): string | null {
+function readIfExists(file: string, ownedByApp: boolean, expectedUid?: number): string | null {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -622,7 +624,7 @@ function readIfExists(file: string, ownedByApp: boolean): string | null {
       );
     }
     // Settings decide which program runs, so they obey the same rule as the .wsgi itself.
-    if (ownedByApp) checkOwnedFile(file, st);
+    if (ownedByApp) checkOwnedFile(file, st, expectedUid);
     else if ((st.mode & 0o022) !== 0) {
       throw new WsgikitError(
         'WSGIKIT_SETTINGS_INVALID',

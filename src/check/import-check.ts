@@ -1,0 +1,165 @@
+// Imports the app the way the host will: the chosen Python, the bridge in persistent mode (the
+// very code that serves requests), the environment suEXEC leaves (its whitelist, PATH set to
+// AP_SAFE_PATH, no HOME) plus the settings' [env], the .wsgi's folder as cwd. Times the import
+// and reports a failure with the bridge's summary and the head of the traceback.
+
+import path from 'node:path';
+import { SAFE_PATH } from '../app/python.js';
+import { AppLoadError, BridgeProcess } from '../python-bridge/bridge-process.js';
+import { isWsgikitError } from '../errors.js';
+import { shellQuote } from './fs-util.js';
+import { finding, type Finding } from './types.js';
+
+export interface ImportReport {
+  ok: boolean;
+  /** The bridge's own import time, ms. */
+  ms: number | null;
+  version: string | null;
+  implementation: string | null;
+  /** On failure: the bridge's kind (syntax, import, no-application, …) and summary. */
+  kind: string | null;
+  summary: string | null;
+  traceback: string | null;
+  /** Names of the variables the app got (values may be secrets). */
+  env: string[];
+}
+
+/**
+ * The environment a CGI app starts with under suEXEC, less the request's own variables (which the
+ * import cannot depend on): PATH = AP_SAFE_PATH, no HOME, nothing from this shell, then [env].
+ */
+export function hostEnvironment(settingsEnv: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = { PATH: SAFE_PATH.join(':') };
+  return Object.assign(env, settingsEnv);
+}
+
+const TRACEBACK_LINES = 12;
+
+export async function importApp(
+  appFile: string,
+  python: string,
+  env: Record<string, string>,
+  timeoutSeconds: number,
+  /** Wraps the start: run-check.ts starts it with the target user's effective ids. */
+  wrapStart: (start: () => BridgeProcess) => BridgeProcess = (start) => start(),
+): Promise<{ report: ImportReport; findings: Finding[] }> {
+  const output: string[] = [];
+  const report: ImportReport = {
+    ok: false,
+    ms: null,
+    version: null,
+    implementation: null,
+    kind: null,
+    summary: null,
+    traceback: null,
+    env: Object.keys(env).sort(),
+  };
+  const bridge = wrapStart(() =>
+    BridgeProcess.start({
+      python,
+      appFile,
+      mode: 'persistent',
+      env,
+      onOutput: (_stream, line) => {
+        if (output.length < 200) output.push(line);
+      },
+    }),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutSeconds * 1000);
+  });
+  try {
+    const result = await Promise.race([bridge.ready, timeout]);
+    if (result === 'timeout') {
+      report.kind = 'timeout';
+      report.summary = `the import did not finish within ${timeoutSeconds} s`;
+      return {
+        report,
+        findings: [
+          finding(
+            'import.timeout',
+            'error',
+            appFile,
+            `Importing the app took longer than startup_timeout (${timeoutSeconds} s); the host would give up the same way.` +
+              tail(output),
+            `make the import faster (defer work to the first request), or raise startup_timeout in ${path.basename(appFile)}.toml`,
+          ),
+        ],
+      };
+    }
+    report.ok = true;
+    report.ms = result.importMs;
+    report.version = result.version;
+    report.implementation = result.implementation;
+    return { report, findings: [] };
+  } catch (error) {
+    if (!isWsgikitError(error)) throw error;
+    report.summary = error.message;
+    report.traceback = error.ownerDetail ?? null;
+    if (error instanceof AppLoadError) {
+      report.kind = error.loadKind;
+      const tb = (error.ownerDetail ?? '').trimEnd().split('\n').slice(-TRACEBACK_LINES);
+      return {
+        report,
+        findings: [
+          finding(
+            `import.${error.loadKind}`,
+            'error',
+            appFile,
+            `The app fails to load: ${error.message}` + (tb.join('') === '' ? '' : `\n${tb.join('\n')}`),
+            loadFix(error.loadKind, error.message, appFile, python),
+          ),
+        ],
+      };
+    }
+    report.kind = 'start-failed';
+    return {
+      report,
+      findings: [
+        finding(
+          'import.start-failed',
+          'error',
+          appFile,
+          `${python} could not start the bridge: ${error.message}${tail(output)}`,
+          `${shellQuote(python)} -c pass   (run it by hand to see why)`,
+        ),
+      ],
+    };
+  } finally {
+    clearTimeout(timer);
+    bridge.stop();
+    const exited = await Promise.race([bridge.exited.then(() => true), sleep(3000).then(() => false)]);
+    if (!exited) bridge.kill();
+  }
+}
+
+function loadFix(kind: string, summary: string, appFile: string, python: string): string {
+  const name = path.basename(appFile);
+  switch (kind) {
+    case 'syntax': {
+      return `correct the line named above, then check with: ${shellQuote(python)} -m py_compile ${shellQuote(appFile)}`;
+    }
+    case 'import': {
+      const m = /No module named '([^'.]+)/.exec(summary);
+      return m
+        ? `${shellQuote(python)} -m pip install ${m[1]}   (into the Python the app runs on; a venv beside ${name} is used first)`
+        : `install what the traceback names into ${python}, or add its folder to sys.path at the top of ${name}`;
+    }
+    case 'no-application':
+      return `define application in ${name}, e.g. "from myproject.wsgi import application" or "application = app" (Flask)`;
+    case 'not-callable':
+      return `make application in ${name} the WSGI callable itself (Flask: application = app; Django: get_wsgi_application())`;
+    default:
+      return `check that ${appFile} is a readable Python file`;
+  }
+}
+
+function tail(lines: string[]): string {
+  const last = lines.slice(-6);
+  return last.length === 0 ? '' : `\nIts output:\n${last.join('\n')}`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

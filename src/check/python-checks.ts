@@ -1,0 +1,91 @@
+// Which Python the app gets and why (src/app/python.ts decides; this reports), which version that
+// is (asked of the interpreter itself, in the host's environment), and whether it is end of life:
+// CPython before 3.9 is, as of 2026; 2.7 long since, and the bridge needs 3.6 or later.
+
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { choosePython, type PythonChoice } from '../app/python.js';
+import { isWsgikitError } from '../errors.js';
+import { finding, splitFix, type CheckContext, type Finding } from './types.js';
+
+export interface PythonReport {
+  path: string | null;
+  reason: string | null;
+  version: string | null;
+  implementation: string | null;
+}
+
+export function pickPython(ctx: CheckContext): { choice: PythonChoice | null; findings: Finding[] } {
+  if (ctx.real === null || ctx.settings === null) return { choice: null, findings: [] };
+  try {
+    return { choice: choosePython(ctx.real, ctx.settings, ctx.host), findings: [] };
+  } catch (error) {
+    if (!isWsgikitError(error)) throw error;
+    const { message, fix } = splitFix(error.message);
+    return { choice: null, findings: [finding('python.not-found', 'error', ctx.real, message, fix)] };
+  }
+}
+
+const PROBE =
+  'import sys, platform; sys.stdout.write("%s %d.%d.%d" % ((platform.python_implementation(),) + tuple(sys.version_info[:3])))';
+
+/** The interpreter's own answer, with the host's environment; null and a finding when it cannot answer. */
+export function probePython(
+  python: string,
+  env: Record<string, string>,
+): { implementation: string; version: string } | { error: string } {
+  try {
+    const out = execFileSync(python, ['-c', PROBE], {
+      env,
+      timeout: 15_000,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const m = /^(\S+) (\d+\.\d+\.\d+)$/.exec(out.trim());
+    if (m === null) return { error: `it printed ${JSON.stringify(out.slice(0, 200))}` };
+    return { implementation: m[1]!, version: m[2]! };
+  } catch (error) {
+    const e = error as { stderr?: string; message: string };
+    const last = (e.stderr ?? '').trim().split('\n').slice(-3).join(' | ');
+    return { error: last || e.message };
+  }
+}
+
+export function versionChecks(python: string, reason: string, version: string, implementation: string): Finding[] {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  const named = `${implementation} ${version} (${python}, ${reason})`;
+  const fix = pythonFix(reason, python);
+  if (major < 3 || (major === 3 && minor < 6)) {
+    return [
+      finding(
+        major < 3 ? 'python.eol' : 'python.unsupported',
+        'error',
+        python,
+        `The app would run on ${named}: end of life${major < 3 ? ' since 2020' : ''}, and wsgikit's bridge needs Python 3.6 or later.`,
+        fix,
+      ),
+    ];
+  }
+  if (major === 3 && minor < 9) {
+    return [
+      finding(
+        'python.eol',
+        'warning',
+        python,
+        `The app would run on ${named}, which is end of life (CPython before 3.9 gets no security fixes).`,
+        fix,
+      ),
+    ];
+  }
+  return [];
+}
+
+function pythonFix(reason: string, python: string): string {
+  if (reason.startsWith('venv')) {
+    const venv = path.dirname(path.dirname(python));
+    return `rm -rf ${venv} && /usr/bin/python3 -m venv ${venv} (with a newer Python), then reinstall the app's packages`;
+  }
+  if (reason.startsWith('settings')) return 'python = "/usr/bin/python3" (a newer one) in the app\'s .wsgi.toml';
+  if (reason.startsWith('shebang')) return 'change the first line of the .wsgi to a newer Python, or remove it';
+  return 'python = "/path/to/python3.12" in the app\'s .wsgi.toml (or ask the host for a newer default_python)';
+}
