@@ -52,11 +52,18 @@ export function shebangInterpreter(line: string): { path: string; lookup: string
   return { path: first, lookup: null };
 }
 
-function isWsgiCgiShebang(line: string): boolean {
+/** python, python3.12, pypy3: a shebang naming one only chooses the app's Python (src/app/python.ts). */
+const PYTHON_NAME = /^(?:python|pypy)(?:\d+(?:\.\d+)*t?)?$/;
+
+/**
+ * Whether the server execs the .wsgi itself: its first line names a program that is not a Python
+ * (normally wsgi-cgi: `#!/usr/local/bin/wsgi-cgi`, `#!/usr/bin/env wsgi-cgi`).
+ */
+function isProgramShebang(line: string): boolean {
   const interp = shebangInterpreter(line);
   if (interp === null) return false;
   const name = interp.lookup ?? interp.path;
-  return /(^|\/)wsgi-cgi(\.cjs)?$/.test(name);
+  return !PYTHON_NAME.test(path.basename(name));
 }
 
 /** `Action NAME URL` lines in .htaccess files from the app's folder up to the docroot. */
@@ -85,7 +92,7 @@ export function detectLayout(
   stubOption: string | undefined,
 ): ProgramLayout {
   const shebang = readShebang(realApp);
-  if (shebang !== null && isWsgiCgiShebang(shebang)) return { kind: 'shebang', program: realApp, shebang };
+  if (shebang !== null && isProgramShebang(shebang)) return { kind: 'shebang', program: realApp, shebang };
   if (stubOption !== undefined) return { kind: 'stub', program: path.resolve(stubOption), how: '--stub' };
 
   const candidates: { file: string; how: string }[] = [];
