@@ -21,7 +21,26 @@ Options:
   -h, --help              print this help
 `;
 
+/**
+ * RFC 3875 §4.4: for a query string without "=", the server also passes its words (split on "+",
+ * percent-decoded) as command-line arguments, after the script. They are not ours to parse.
+ */
+function withoutSearchWords(argv: string[], query: string | undefined): string[] {
+  if (!query || query.includes('=')) return argv;
+  let words: string[];
+  try {
+    words = query.split('+').map((word) => decodeURIComponent(word));
+  } catch {
+    return argv;
+  }
+  const tail = argv.slice(-words.length);
+  return tail.length === words.length && tail.every((arg, i) => arg === words[i])
+    ? argv.slice(0, argv.length - words.length)
+    : argv;
+}
+
 async function main(argv: string[]): Promise<number> {
+  if (process.env.GATEWAY_INTERFACE !== undefined) argv = withoutSearchWords(argv, process.env.QUERY_STRING);
   let app: string | null = null;
   let hostSettings: string | undefined;
   for (let i = 0; i < argv.length; i++) {

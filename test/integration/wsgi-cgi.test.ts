@@ -79,7 +79,7 @@ interface CgiResult {
   stderr: string;
 }
 
-function cgi(s: Site, vars: Record<string, string>, body?: Buffer): Promise<CgiResult> {
+function cgi(s: Site, vars: Record<string, string>, body?: Buffer, args: string[] = []): Promise<CgiResult> {
   const env: Record<string, string> = {
     PATH: '/usr/local/bin:/usr/bin:/bin',
     GATEWAY_INTERFACE: 'CGI/1.1',
@@ -97,7 +97,7 @@ function cgi(s: Site, vars: Record<string, string>, body?: Buffer): Promise<CgiR
     ...vars,
   };
   env.REQUEST_URI ??= env.SCRIPT_NAME + (env.PATH_INFO ?? '');
-  const child = spawn(process.execPath, [WSGI_CGI, '--host-settings', s.hostSettings], { env });
+  const child = spawn(process.execPath, [WSGI_CGI, '--host-settings', s.hostSettings, ...args], { env });
   const out: Buffer[] = [];
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => out.push(d));
@@ -231,6 +231,11 @@ describe('wsgi-cgi layouts and refusals', () => {
       }),
     );
     expect(result).toMatchObject({ script_name: '/app.wsgi', path_info: '/foo/bar' });
+  });
+
+  it('ignores the search words a server passes as arguments for a query without "=" (RFC 3875 §4.4)', async () => {
+    const result = await cgi(s, { PATH_INFO: '/find', QUERY_STRING: 'caf%C3%A9+bar' }, undefined, ['café', 'bar']);
+    expect(json(result)).toMatchObject({ path_info: '/find' });
   });
 
   it('with explain = true, logs what the server sent, the rule that fired and what the app got', async () => {
