@@ -3,12 +3,15 @@
 // tracebacks in the browser, the app's log on the terminal, and a reload when its code changes.
 
 import { watch } from 'node:fs';
-import { dirname } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { basename, dirname } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { isWsgikitError } from '../errors.js';
 import { appEnvironment, resolveApp } from '../app/resolve-app.js';
 import { emptyHostSettings, loadHostSettings, type AppSettings } from '../app/settings.js';
 import { createHttpFrontEnd } from '../http/server.js';
+import { LAYOUTS, layoutVars, type LayoutName } from '../environ/layouts.js';
+import { repairEnvironOnDisk } from '../environ/repair-fs.js';
+import type { AppRequest, ResponseSink } from '../exchange.js';
 import { AppLog } from '../logs/app-log.js';
 import type { OpsLog } from '../ops-log.js';
 import { Pool } from '../pool/pool.js';
@@ -23,6 +26,7 @@ interface RunOptions {
   cgi?: boolean;
   hostSettings?: string;
   reload: boolean;
+  layout?: LayoutName;
 }
 
 const program = new Command()
@@ -35,6 +39,11 @@ const program = new Command()
   .option('--processes <n>', 'most worker processes at once', positive)
   .option('--mount <prefix>', 'serve the app under this URL prefix (SCRIPT_NAME), e.g. /blog', mountPrefix)
   .option('--cgi', 'one process per request, as a CGI host runs it')
+  .addOption(
+    new Option('--layout <name>', 'replay how a host layout presents each request, and explain the repair').choices(
+      Object.keys(LAYOUTS),
+    ),
+  )
   .option('--host-settings <file>', 'host settings to apply, as on the host (default: none)')
   .option('--no-reload', 'do not reload when a .py file under the app folder changes')
   .version(VERSION)
@@ -87,12 +96,29 @@ async function run(app: string, options: RunOptions): Promise<void> {
   });
 
   const mount = settings.mount ?? '';
+  const layout = options.layout;
+  // With a layout, the request is presented as that host would present it and repaired as there
+  // (mount included); without, wsgi-run mounts the app itself.
+  const handle = layout
+    ? (request: AppRequest, sink: ResponseSink) => {
+        try {
+          const vars = layoutVars(layout, request.environ, checked.file);
+          const repaired = repairEnvironOnDisk({ vars, mount: settings.mount });
+          for (const line of repaired.explain) say(`  explain: ${line}`);
+          pool.handle({ ...request, environ: repaired.environ }, sink);
+        } catch (error) {
+          if (!isWsgikitError(error)) throw error;
+          sink.fail(error);
+        }
+      }
+    : (request: AppRequest, sink: ResponseSink) => pool.handle(request, sink);
   const server = createHttpFrontEnd({
-    handle: (request, sink) => pool.handle(request, sink),
-    mount,
+    handle,
+    mount: layout ? '' : mount,
     serverSoftware: `wsgikit/${VERSION} (wsgi-run)`,
     isOwner: () => true,
     view: { logFile },
+    status: { pool, ownerTokenSha256: settings.ownerTokenSha256 },
     onDone: (req, status, ms) => say(`${req.method} ${req.url} → ${status} (${ms} ms)`),
   });
   server.on('error', (error: NodeJS.ErrnoException) => {
@@ -106,12 +132,15 @@ async function run(app: string, options: RunOptions): Promise<void> {
     const port = typeof address === 'object' && address ? address.port : options.port;
     const shown = options.host.includes(':') ? `[${options.host}]` : options.host;
     say(`wsgikit ${VERSION}: serving ${checked.file}`);
-    say(`  URL:     http://${shown}:${port}${mount}/`);
+    const urlPath =
+      layout === 'action' || layout === 'nginx-split' ? `/${basename(checked.file)}` : layout ? '' : mount;
+    say(`  URL:     http://${shown}:${port}${urlPath}/`);
     say(`  Python:  ${python.path} (${python.reason})`);
     say(`  Log:     ${logFile} (shown here too)`);
     say(
       `  Mode:    ${options.cgi ? 'one process per request (--cgi)' : `up to ${settings.processes} worker processes`}`,
     );
+    if (layout) say(`  Layout:  ${layout}: ${LAYOUTS[layout]}`);
     say(
       `  Reload:  touch ${checked.file} or restart.txt beside it${options.reload ? ', or change any .py under its folder' : ''}`,
     );

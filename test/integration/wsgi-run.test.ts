@@ -319,3 +319,27 @@ function postStatus(url: string, headers: Record<string, string>, megabytes: num
     pump();
   });
 }
+
+describe('wsgi-run --layout', () => {
+  const SHOW = `
+def application(environ, start_response):
+    body = ('%s|%s' % (environ['SCRIPT_NAME'], environ['PATH_INFO'])).encode()
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [body]
+`;
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startWsgiRun(appFolder(SHOW).app, ['--no-reload', '--layout', 'action']);
+  });
+  afterAll(() => server?.stop());
+
+  it('replays the Action-handler layout through the host repair and explains it', async () => {
+    expect(server.url).toMatch(/\/app\.wsgi$/);
+    expect(await (await fetch(server.url + '/foo/bar')).text()).toBe('/app.wsgi|/foo/bar');
+    await eventually(() => server.output().includes('explain: rule action-handler'), 'the explain lines');
+    const outside = await fetch(server.url.replace(/\/app\.wsgi$/, '/elsewhere'), {
+      headers: { accept: 'text/plain' },
+    });
+    expect(outside.status).toBe(404);
+  });
+});
