@@ -98,7 +98,7 @@ export function cgiwrapChecks(ctx: CheckContext): Finding[] {
         'cgiwrap.stderr',
         'info',
         program,
-        'cgiwrap sends stderr into the response by default; wsgikit sends the app\'s stdout and stderr to its log, so ' +
+        "cgiwrap sends stderr into the response by default; wsgikit sends the app's stdout and stderr to its log, so " +
           'this only matters for output before wsgi-cgi starts (a missing node prints there).',
       ),
     );

@@ -5,6 +5,7 @@
 import path from 'node:path';
 import type { Environ } from '../exchange.js';
 import { repairEnvironOnDisk } from '../environ/repair-fs.js';
+import { isWsgikitError } from '../errors.js';
 
 export interface ExplainLayout {
   layout: 'direct' | 'action-handler' | 'rewrite';
@@ -12,7 +13,8 @@ export interface ExplainLayout {
   /** The URL path a visitor types. */
   url: string;
   sent: { SCRIPT_NAME: string; PATH_INFO: string };
-  got: { SCRIPT_NAME: string; PATH_INFO: string };
+  /** null: the request is refused (explain says why). */
+  got: { SCRIPT_NAME: string; PATH_INFO: string } | null;
   rule: string;
   explain: string[];
 }
@@ -41,7 +43,8 @@ export function explainLayouts(options: {
   // The path inside the app: after the .wsgi's URL, after its folder's, or the whole path.
   let tail: string;
   if (pathPart === appUrl || pathPart.startsWith(appUrl + '/')) tail = pathPart.slice(appUrl.length);
-  else if (dirUrl !== '' && (pathPart === dirUrl || pathPart.startsWith(dirUrl + '/'))) tail = pathPart.slice(dirUrl.length);
+  else if (dirUrl !== '' && (pathPart === dirUrl || pathPart.startsWith(dirUrl + '/')))
+    tail = pathPart.slice(dirUrl.length);
   else tail = pathPart;
 
   const stubFile = options.stubFile ?? '/usr/lib/cgi-bin/wsgi-cgi';
@@ -98,16 +101,23 @@ export function explainLayouts(options: {
   ];
   return layouts.map(({ layout, title, url, vars }) => {
     const vs: Environ = { ...base, ...vars };
-    const r = repairEnvironOnDisk({ vars: vs, mount: options.mount });
-    return {
-      layout,
-      title,
-      url,
-      sent: { SCRIPT_NAME: text(vs.SCRIPT_NAME ?? ''), PATH_INFO: text(vs.PATH_INFO ?? '') },
-      got: { SCRIPT_NAME: text(r.environ.SCRIPT_NAME ?? ''), PATH_INFO: text(r.environ.PATH_INFO ?? '') },
-      rule: r.rule,
-      explain: r.explain.map(text),
-    };
+    const sent = { SCRIPT_NAME: text(vs.SCRIPT_NAME ?? ''), PATH_INFO: text(vs.PATH_INFO ?? '') };
+    try {
+      const r = repairEnvironOnDisk({ vars: vs, mount: options.mount });
+      return {
+        layout,
+        title,
+        url,
+        sent,
+        got: { SCRIPT_NAME: text(r.environ.SCRIPT_NAME ?? ''), PATH_INFO: text(r.environ.PATH_INFO ?? '') },
+        rule: r.rule,
+        explain: r.explain.map(text),
+      };
+    } catch (error) {
+      // A URL outside the mount setting: the front end answers 404 with this reason.
+      if (!isWsgikitError(error)) throw error;
+      return { layout, title, url, sent, got: null, rule: 'refused', explain: [error.message] };
+    }
   });
 }
 
@@ -116,8 +126,14 @@ export function formatExplain(layouts: ExplainLayout[]): string {
   for (const l of layouts) {
     lines.push(`${l.layout}: ${l.title}`);
     lines.push(`  URL:          ${l.url}`);
-    lines.push(`  server sends: SCRIPT_NAME=${JSON.stringify(l.sent.SCRIPT_NAME)} PATH_INFO=${JSON.stringify(l.sent.PATH_INFO)}`);
-    lines.push(`  app gets:     SCRIPT_NAME=${JSON.stringify(l.got.SCRIPT_NAME)} PATH_INFO=${JSON.stringify(l.got.PATH_INFO)}  (rule ${l.rule})`);
+    lines.push(
+      `  server sends: SCRIPT_NAME=${JSON.stringify(l.sent.SCRIPT_NAME)} PATH_INFO=${JSON.stringify(l.sent.PATH_INFO)}`,
+    );
+    lines.push(
+      l.got === null
+        ? `  app gets:     nothing: refused`
+        : `  app gets:     SCRIPT_NAME=${JSON.stringify(l.got.SCRIPT_NAME)} PATH_INFO=${JSON.stringify(l.got.PATH_INFO)}  (rule ${l.rule})`,
+    );
     for (const e of l.explain) lines.push(`    ${e}`);
     lines.push('');
   }

@@ -103,7 +103,10 @@ export function detectLayout(
     if (user !== null && userdir !== null) candidates.push({ file: path.join(userdir, user[2]!), how });
     if (docroot !== null) {
       candidates.push({ file: path.join(docroot, url), how });
-      candidates.push({ file: path.join(path.dirname(docroot), url), how: `${how}, as a ScriptAlias beside the docroot` });
+      candidates.push({
+        file: path.join(path.dirname(docroot), url),
+        how: `${how}, as a ScriptAlias beside the docroot`,
+      });
     }
   }
   const guesses = [

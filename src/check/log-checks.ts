@@ -139,4 +139,3 @@ function writableFor(ctx: CheckContext, dir: string, what: 'log' | 'daemon'): Fi
     fix,
   );
 }
-

@@ -78,7 +78,8 @@ export function formatText(result: CheckResult): string {
     );
   }
   if (result.log.file !== null) {
-    const where = result.log.underDocroot === null ? '' : result.log.underDocroot ? ', UNDER the docroot' : ', outside the docroot';
+    const where =
+      result.log.underDocroot === null ? '' : result.log.underDocroot ? ', UNDER the docroot' : ', outside the docroot';
     const w = result.log.writable === false ? 'NOT writable' : 'writable';
     lines.push(`  Log:      ${result.log.file} (${w}${where})`);
   }
@@ -90,7 +91,9 @@ export function formatText(result: CheckResult): string {
     lines.push(
       `  CGI:      ${result.settings.cgiDaemon ? 'daemon mode: the first request starts a per-app daemon, later ones reuse it' : 'one-shot: one Python process per request (cgi_daemon = false)'}`,
     );
-    lines.push(`  Settings: ${result.settings.source ?? 'none (built-in defaults)'}${result.hostSettings ? `, host ${result.hostSettings}` : ''}`);
+    lines.push(
+      `  Settings: ${result.settings.source ?? 'none (built-in defaults)'}${result.hostSettings ? `, host ${result.hostSettings}` : ''}`,
+    );
   }
   lines.push('');
   const errors = result.findings.filter((f) => f.severity === 'error').length;

@@ -50,7 +50,20 @@ export interface CheckResult {
   pythonPath: string | null;
 }
 
-const FAMILY_ORDER = ['app', 'settings', 'python', 'import', 'suexec', 'shebang', 'stub', 'cgiwrap', 'log', 'daemon', 'limits', 'docroot'];
+const FAMILY_ORDER = [
+  'app',
+  'settings',
+  'python',
+  'import',
+  'suexec',
+  'shebang',
+  'stub',
+  'cgiwrap',
+  'log',
+  'daemon',
+  'limits',
+  'docroot',
+];
 
 export function buildContext(options: CheckOptions): { ctx: CheckContext; findings: Finding[] } {
   const findings: Finding[] = [];
@@ -59,7 +72,8 @@ export function buildContext(options: CheckOptions): { ctx: CheckContext; findin
   const st = real === null ? null : statOrNull(real);
   const target = resolveTarget(options.asUser, st === null ? null : { uid: st.uid, gid: st.gid });
 
-  let hostFile: string | null = options.hostSettings ?? (fs.existsSync(DEFAULT_HOST_SETTINGS_FILE) ? DEFAULT_HOST_SETTINGS_FILE : null);
+  let hostFile: string | null =
+    options.hostSettings ?? (fs.existsSync(DEFAULT_HOST_SETTINGS_FILE) ? DEFAULT_HOST_SETTINGS_FILE : null);
   let host: HostSettings = emptyHostSettings();
   if (hostFile !== null) {
     try {
@@ -85,7 +99,8 @@ export function buildContext(options: CheckOptions): { ctx: CheckContext; findin
   if (real !== null && st?.isFile()) {
     try {
       settings = asTarget(target, () => loadAppSettings(real, host, {}, target.uid));
-      for (const w of settings.warnings) findings.push(finding('settings.capped', 'warning', settings.source ?? real, w));
+      for (const w of settings.warnings)
+        findings.push(finding('settings.capped', 'warning', settings.source ?? real, w));
     } catch (error) {
       const { message, fix } = splitFix(isWsgikitError(error) ? error.message : String((error as Error).message));
       findings.push(finding('settings.invalid', 'error', `${real}.toml`, message, fix));
@@ -105,9 +120,7 @@ export function buildContext(options: CheckOptions): { ctx: CheckContext; findin
     roots,
     settings,
     layout:
-      real !== null && st?.isFile()
-        ? detectLayout(real, docroot, target, options.stub)
-        : { kind: 'none', looked: [] },
+      real !== null && st?.isFile() ? detectLayout(real, docroot, target, options.stub) : { kind: 'none', looked: [] },
   };
   if (roots.length === 0) {
     findings.push(
@@ -167,12 +180,8 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
       python.reason = picked.choice.reason;
       const env = hostEnvironment(ctx.settings.env);
       if (options.importApp !== false) {
-        const result = await importApp(
-          ctx.real,
-          picked.choice.path,
-          env,
-          ctx.settings.startupTimeout,
-          (start) => asTarget(ctx.target, start),
+        const result = await importApp(ctx.real, picked.choice.path, env, ctx.settings.startupTimeout, (start) =>
+          asTarget(ctx.target, start),
         );
         imported = result.report;
         findings.push(...result.findings);

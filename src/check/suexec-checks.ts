@@ -230,7 +230,8 @@ function interpreterChecks(program: string, sev: Severity, depth: number): Findi
     return out;
   }
   if (interp.lookup === null) {
-    if (depth === 0 && ['sh', 'bash', 'dash'].includes(path.basename(interp.path))) out.push(...stubTarget(program, sev, depth));
+    if (depth === 0 && ['sh', 'bash', 'dash'].includes(path.basename(interp.path)))
+      out.push(...stubTarget(program, sev, depth));
     else if (depth === 0) out.push(...interpreterChecks(interp.path, sev, depth + 1));
     return out;
   }

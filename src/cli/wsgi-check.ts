@@ -44,10 +44,19 @@ const program = new Command()
       'fcgi',
     ]),
   )
-  .option('--docroot <dir>', 'the document root (default: the nearest folder above named public_html, www, htdocs or html)')
+  .option(
+    '--docroot <dir>',
+    'the document root (default: the nearest folder above named public_html, www, htdocs or html)',
+  )
   .option('--suexec-docroot <dir>', "suEXEC's AP_DOC_ROOT (`suexec -V` as root shows it)", '/var/www')
-  .option('--as-user <user>', 'check for this user (NAME, UID or UID:GID); default: you, or the .wsgi\'s owner when run as root')
-  .option('--stub <file>', 'the CGI program an Action handler runs (default: looked for in .htaccess and the usual cgi-bin)')
+  .option(
+    '--as-user <user>',
+    "check for this user (NAME, UID or UID:GID); default: you, or the .wsgi's owner when run as root",
+  )
+  .option(
+    '--stub <file>',
+    'the CGI program an Action handler runs (default: looked for in .htaccess and the usual cgi-bin)',
+  )
   .option('--explain <url-path>', 'print how SCRIPT_NAME and PATH_INFO come out for this URL in each layout, and stop')
   .option('--json', 'print one JSON object (for panels and scripts)')
   .option('--no-import', 'do not import the app')
@@ -139,7 +148,10 @@ async function startDaemon(result: CheckResult): Promise<Record<string, unknown>
   if (!ctx.settings.cgiDaemon) return { ok: false, message: 'Daemon not started: cgi_daemon = false in the settings.' };
   const uid = process.getuid?.() ?? -1;
   if (ctx.target.uid !== uid || ctx.target.home === null) {
-    return { ok: false, message: `Daemon not started: run --start as uid ${ctx.target.uid} itself (the daemon runs as its starter).` };
+    return {
+      ok: false,
+      message: `Daemon not started: run --start as uid ${ctx.target.uid} itself (the daemon runs as its starter).`,
+    };
   }
   const logFile = logFileOf(ctx);
   if (logFile === null) return { ok: false, message: 'Daemon not started: no log file.' };
@@ -185,4 +197,3 @@ function usage(message: string): never {
   process.stderr.write(`wsgi-check: ${message}\n`);
   process.exit(2);
 }
-

@@ -211,7 +211,9 @@ describe.runIf(isRoot)('wsgi-check gallery', () => {
     const s = site('import no_such_module_xyz\n\ndef application(e, s):\n    return []\n');
     const { code, ids, report } = await check(s);
     expect(ids).toContain('import.import');
-    expect(report.findings.find((f) => f.id === 'import.import')?.fix).toContain(`${PY} -m pip install no_such_module_xyz`);
+    expect(report.findings.find((f) => f.id === 'import.import')?.fix).toContain(
+      `${PY} -m pip install no_such_module_xyz`,
+    );
     expect(code).toBe(1);
   });
 
@@ -286,10 +288,15 @@ describe.runIf(isRoot)('wsgi-check gallery', () => {
 
   it('SetEnv in a .htaccess that suEXEC drops', async () => {
     const s = site();
-    writeFileSync(join(s.docroot, '.htaccess'), 'SetEnv GREETING hello\nSetEnv DJANGO_SETTINGS_MODULE mysite.settings\n');
+    writeFileSync(
+      join(s.docroot, '.htaccess'),
+      'SetEnv GREETING hello\nSetEnv DJANGO_SETTINGS_MODULE mysite.settings\n',
+    );
     const { ids, report } = await check(s);
     const dropped = report.findings.filter((f) => f.id === 'suexec.env-dropped');
-    expect(dropped.map((f) => f.fix)).toEqual([expect.stringContaining('[env] DJANGO_SETTINGS_MODULE = "mysite.settings"')]);
+    expect(dropped.map((f) => f.fix)).toEqual([
+      expect.stringContaining('[env] DJANGO_SETTINGS_MODULE = "mysite.settings"'),
+    ]);
     expect(ids).toContain('suexec.env-dropped');
   });
 

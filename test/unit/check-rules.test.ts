@@ -1,0 +1,163 @@
+// wsgi-check's pure pieces: fix splitting, severities by mode, shebangs, docroot guess, .htaccess
+// SetEnv parsing, suEXEC's environment whitelist, end-of-life versions, body limits, ordering.
+
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { emptyHostSettings, loadAppSettings } from '../../src/app/settings.js';
+import { mayAccess } from '../../src/check/identity.js';
+import { guessDocroot, shebangInterpreter } from '../../src/check/layout.js';
+import { limitsChecks } from '../../src/check/limits-checks.js';
+import { versionChecks } from '../../src/check/python-checks.js';
+import { sortFindings } from '../../src/check/run-check.js';
+import { htaccessEnv, suexecKeeps } from '../../src/check/suexec-checks.js';
+import { finding, splitFix, wrapperSeverity, type CheckContext } from '../../src/check/types.js';
+import type { Stats } from 'node:fs';
+
+const tmp = mkdtempSync(join(tmpdir(), 'check-unit-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('splitFix', () => {
+  it('splits wsgikit messages at the last "Fix: " and drops the full stop', () => {
+    expect(splitFix('The file /a is writable by its group. Fix: chmod go-w /a')).toEqual({
+      message: 'The file /a is writable by its group.',
+      fix: 'chmod go-w /a',
+    });
+    expect(splitFix('no python. Fix: set python = "/usr/bin/python3" in x.toml.').fix).toBe(
+      'set python = "/usr/bin/python3" in x.toml',
+    );
+    expect(splitFix('plain')).toEqual({ message: 'plain', fix: null });
+  });
+});
+
+describe('wrapperSeverity', () => {
+  it('warns for both wrappers by default, errs for the one chosen, skips the others', () => {
+    expect(wrapperSeverity(null, 'suexec')).toBe('warning');
+    expect(wrapperSeverity(null, 'cgiwrap')).toBe('warning');
+    expect(wrapperSeverity('suexec', 'suexec')).toBe('error');
+    expect(wrapperSeverity('suexec', 'cgiwrap')).toBeNull();
+    expect(wrapperSeverity('cgiwrap', 'cgiwrap')).toBe('error');
+    expect(wrapperSeverity('cgi', 'suexec')).toBeNull();
+    expect(wrapperSeverity('fcgi', 'cgiwrap')).toBeNull();
+  });
+});
+
+describe('shebangs and docroots', () => {
+  it('reads the interpreter and the name env looks up', () => {
+    expect(shebangInterpreter('#!/usr/bin/env wsgi-cgi')).toEqual({ path: '/usr/bin/env', lookup: 'wsgi-cgi' });
+    expect(shebangInterpreter('#!/usr/bin/env -S node --no-warnings')).toEqual({
+      path: '/usr/bin/env',
+      lookup: 'node',
+    });
+    expect(shebangInterpreter('#! /usr/local/bin/wsgi-cgi')).toEqual({ path: '/usr/local/bin/wsgi-cgi', lookup: null });
+    expect(shebangInterpreter('#!')).toBeNull();
+  });
+
+  it('guesses the nearest public_html, www, htdocs or html', () => {
+    expect(guessDocroot('/home/u/public_html/blog/app.wsgi')).toBe('/home/u/public_html');
+    expect(guessDocroot('/var/www/site/htdocs/app.wsgi')).toBe('/var/www/site/htdocs');
+    expect(guessDocroot('/srv/apps/app.wsgi')).toBeNull();
+  });
+});
+
+describe('environment', () => {
+  it('keeps what suEXEC keeps and nothing else', () => {
+    for (const kept of ['HTTP_HOST', 'SSL_CLIENT_S_DN', 'TZ', 'REQUEST_URI', 'DOCUMENT_ROOT'])
+      expect(suexecKeeps(kept)).toBe(true);
+    for (const dropped of ['HTTP_PROXY', 'PYTHONPATH', 'HOME', 'WSGI_ENV', 'DJANGO_SETTINGS_MODULE', 'LANG']) {
+      expect(suexecKeeps(dropped)).toBe(false);
+    }
+  });
+
+  it('parses SetEnv and PassEnv from .htaccess files up to the docroot', () => {
+    const docroot = join(tmp, 'public_html');
+    mkdirSync(join(docroot, 'blog'), { recursive: true });
+    writeFileSync(join(docroot, '.htaccess'), 'SetEnv A "one two"\n  passenv B C\n# SetEnv D x\n');
+    writeFileSync(join(docroot, 'blog', '.htaccess'), 'SetEnv E 5\n');
+    writeFileSync(join(tmp, '.htaccess'), 'SetEnv OUTSIDE 1\n');
+    const found = htaccessEnv(join(docroot, 'blog'), docroot).map((e) => [e.name, e.value, e.line]);
+    expect(found).toEqual([
+      ['E', '5', 1],
+      ['A', 'one two', 1],
+      ['B', null, 2],
+      ['C', null, 2],
+    ]);
+  });
+});
+
+describe('versions', () => {
+  it('2.7 and 3.5 are errors, 3.6-3.8 end-of-life warnings, 3.9+ fine', () => {
+    expect(versionChecks('/p', 'x', '2.7.18', 'CPython')).toMatchObject([{ id: 'python.eol', severity: 'error' }]);
+    expect(versionChecks('/p', 'x', '3.5.10', 'CPython')).toMatchObject([
+      { id: 'python.unsupported', severity: 'error' },
+    ]);
+    expect(versionChecks('/p', 'x', '3.8.20', 'CPython')).toMatchObject([{ id: 'python.eol', severity: 'warning' }]);
+    expect(versionChecks('/p', 'x', '3.9.0', 'CPython')).toEqual([]);
+    expect(versionChecks('/p', 'x', '3.13.1', 'PyPy')).toEqual([]);
+  });
+
+  it('the fix for an old venv recreates it', () => {
+    const [f] = versionChecks(
+      '/h/app/venv/bin/python',
+      'venv beside the app: /h/app/venv/bin/python',
+      '3.7.1',
+      'CPython',
+    );
+    expect(f?.fix).toContain('rm -rf /h/app/venv && /usr/bin/python3 -m venv /h/app/venv');
+  });
+});
+
+describe('body limits', () => {
+  const app = join(tmp, 'limits.wsgi');
+  writeFileSync(app, '');
+  const ctx = (mode: CheckContext['mode'], maxMb: number | null): CheckContext => {
+    writeFileSync(`${app}.toml`, maxMb === null ? '' : `max_body_mb = ${maxMb}\n`);
+    const settings = loadAppSettings(app, emptyHostSettings());
+    return { real: app, mode, settings } as CheckContext;
+  };
+
+  it('warn under fcgi, note on any host, skip under plain CGI', () => {
+    expect(limitsChecks(ctx('fcgi', null)).map((f) => [f.id, f.severity])).toEqual([
+      ['limits.fcgid-max-request-len', 'warning'],
+      ['limits.nginx-client-max-body-size', 'warning'],
+    ]);
+    expect(limitsChecks(ctx(null, null)).map((f) => f.severity)).toEqual(['info', 'info']);
+    expect(limitsChecks(ctx('suexec', null))).toEqual([]);
+  });
+
+  it('say nothing when the app stays under them; name the exact lines otherwise', () => {
+    expect(limitsChecks(ctx('fcgi', 0.1))).toEqual([]);
+    const [, nginx] = limitsChecks(ctx('fcgi', 2.5));
+    expect(nginx?.fix).toMatch(/^client_max_body_size 3m;/);
+    const big = limitsChecks(ctx('cgi', 2048));
+    expect(big.map((f) => f.id)).toEqual(['limits.apache-limit-request-body']);
+    expect(big[0]?.fix).toMatch(/^LimitRequestBody 2147483648/);
+  });
+});
+
+describe('identity', () => {
+  const st = (mode: number, uid: number, gid: number) =>
+    ({ mode, uid, gid, isDirectory: () => true }) as unknown as Stats;
+  it('answers from the owner, group or other bits', () => {
+    const t = { uid: 4242, gid: 4242, name: null, home: null, why: '' };
+    expect(mayAccess(t, st(0o700, 4242, 1), 'w')).toBe(true);
+    expect(mayAccess(t, st(0o577, 4242, 4242), 'w')).toBe(false);
+    expect(mayAccess(t, st(0o070, 1, 4242), 'w')).toBe(true);
+    expect(mayAccess(t, st(0o755, 1, 1), 'w')).toBe(false);
+    expect(mayAccess(t, st(0o757, 1, 1), 'w')).toBe(true);
+  });
+});
+
+describe('sortFindings', () => {
+  it('groups by family in report order, errors before warnings', () => {
+    const ids = sortFindings([
+      finding('limits.x', 'warning', '', ''),
+      finding('suexec.a', 'warning', '', ''),
+      finding('app.b', 'warning', '', ''),
+      finding('suexec.b', 'error', '', ''),
+      finding('app.a', 'error', '', ''),
+    ]).map((f) => f.id);
+    expect(ids).toEqual(['app.a', 'app.b', 'suexec.b', 'suexec.a', 'limits.x']);
+  });
+});
