@@ -15,6 +15,7 @@ import { isRequestVariable, readCgiEnviron } from '../environ/cgi.js';
 import { repairEnvironOnDisk } from '../environ/repair-fs.js';
 import { AppLog, defaultLogFile } from '../logs/app-log.js';
 import { stderrOpsLog } from '../ops-log.js';
+import { answerStatusRoute } from '../pages/status-route.js';
 import { Pool } from '../pool/pool.js';
 import { daemonPaths, daemonSocket, relay } from './daemon.js';
 import { StdoutSink } from './stdout-sink.js';
@@ -84,6 +85,14 @@ export async function runCgi(options: CgiOptions): Promise<number> {
     }
   }
 
+  // One-shot: no pool outlives this request, so the status URLs can only say there is none to show.
+  const request = { environ, body: body.stream, contentLength: body.contentLength, owner: sink.view.owner };
+  const answered = new Promise<void>((resolve) => sink.onAnswered(resolve));
+  if (answerStatusRoute(request, null, settings.ownerTokenSha256, sink)) {
+    await answered;
+    return 0;
+  }
+
   // One-shot: the same pool as everywhere, one process for this one request.
   const appLog = AppLog.open({ file: logFile, maxBytes: settings.logMaxBytes, keep: settings.logKeep });
   if (daemonProblem) {
@@ -98,8 +107,7 @@ export async function runCgi(options: CgiOptions): Promise<number> {
     ops: stderrOpsLog('wsgi-cgi'),
     oneshot: true,
   });
-  const answered = new Promise<void>((resolve) => sink.onAnswered(resolve));
-  pool.handle({ environ, body: body.stream, contentLength: body.contentLength, owner: sink.view.owner }, sink);
+  pool.handle(request, sink);
   await answered;
   await pool.close();
   return 0;

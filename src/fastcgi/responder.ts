@@ -11,6 +11,7 @@ import { repairEnvironOnDisk } from '../environ/repair-fs.js';
 import { newIncidentId } from '../logs/app-log.js';
 import type { OpsLog } from '../ops-log.js';
 import { errorPage, pageFormat, type PageView } from '../pages/error-page.js';
+import { answerStatusRoute } from '../pages/status-route.js';
 import type { AppDirectory } from '../pool/app-directory.js';
 import { FastcgiConnection, type FastcgiRequest } from './connection.js';
 
@@ -79,6 +80,7 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
     sink.fail(failure);
     return;
   }
+  if (answerStatusRoute(appRequest, served.pool, served.resolved.settings.ownerTokenSha256, sink)) return;
   served.pool.handle(appRequest, sink);
 }
 

@@ -5,6 +5,8 @@ import { isWsgikitError, WsgikitError } from '../errors.js';
 import type { AppRequest, ResponseSink } from '../exchange.js';
 import { environFromHttp } from '../environ/http.js';
 import type { PageView } from '../pages/error-page.js';
+import { answerStatusRoute } from '../pages/status-route.js';
+import type { Pool } from '../pool/pool.js';
 import { HttpSink } from './http-sink.js';
 
 export interface HttpFrontEndOptions {
@@ -14,6 +16,8 @@ export interface HttpFrontEndOptions {
   /** Who sees tracebacks; wsgi-run: everyone (it serves the developer). */
   isOwner(req: IncomingMessage): boolean;
   view: Omit<PageView, 'owner'>;
+  /** Shown on the owner's status page (SCRIPT_NAME/.wsgikit/status); absent: no status URLs. */
+  status?: { pool: Pool; ownerTokenSha256: string | null };
   /** Called once per request when its answer is complete or cut off. */
   onDone?(req: IncomingMessage, status: number, ms: number): void;
 }
@@ -46,6 +50,7 @@ function serve(options: HttpFrontEndOptions, req: IncomingMessage, res: ServerRe
     sink.fail(isWsgikitError(error) ? error : new WsgikitError('WSGIKIT_BAD_REQUEST', String(error)));
     return;
   }
+  if (options.status && answerStatusRoute(request, options.status.pool, options.status.ownerTokenSha256, sink)) return;
   options.handle(request, sink);
 }
 

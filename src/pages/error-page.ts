@@ -119,7 +119,7 @@ function renderText(error: WsgikitError, view: PageView): string {
 }
 
 // Readable on a phone and in dark mode, no fonts or images to fetch.
-const STYLE = [
+export const STYLE = [
   ':root{color-scheme:light dark;font-family:system-ui,-apple-system,"Segoe UI",sans-serif;line-height:1.5}',
   'body{margin:0;padding:2rem 1rem}',
   'main{max-width:46rem;margin:0 auto}',

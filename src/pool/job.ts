@@ -4,6 +4,7 @@
 
 import type { WsgikitError } from '../errors.js';
 import type { AppRequest, ResponseSink } from '../exchange.js';
+import type { PoolMetrics } from './pool-metrics.js';
 
 export class Job implements ResponseSink {
   readonly request: AppRequest;
@@ -13,14 +14,19 @@ export class Job implements ResponseSink {
   timer: NodeJS.Timeout | null = null;
   readonly #sink: ResponseSink;
   #onGone: (() => void) | null = null;
+  readonly #metrics: PoolMetrics | undefined;
+  /** First digit of the status the app started with (0: not started). */
+  #statusClass = 0;
 
-  constructor(request: AppRequest, sink: ResponseSink, now: number) {
+  constructor(request: AppRequest, sink: ResponseSink, now: number, metrics?: PoolMetrics) {
     this.request = request;
     this.#sink = sink;
     this.enqueuedAt = now;
+    this.#metrics = metrics;
     sink.onClose(() => {
       if (this.finished) return;
       this.finished = true;
+      this.#metrics?.requestEnded(Date.now() - this.enqueuedAt, 0);
       this.clearTimer();
       const gone = this.#onGone;
       this.#onGone = null;
@@ -39,7 +45,9 @@ export class Job implements ResponseSink {
   }
 
   start(status: string, headers: Array<[string, string]>): void {
-    if (!this.finished) this.#sink.start(status, headers);
+    if (this.finished) return;
+    this.#statusClass = status.charCodeAt(0) - 48;
+    this.#sink.start(status, headers);
   }
 
   write(chunk: Buffer): boolean {
@@ -55,13 +63,17 @@ export class Job implements ResponseSink {
     this.finished = true;
     this.clearTimer();
     this.#sink.end();
+    this.#metrics?.requestEnded(Date.now() - this.enqueuedAt, this.#statusClass);
   }
 
   fail(error: WsgikitError): void {
     if (this.finished) return;
     this.finished = true;
     this.clearTimer();
+    // Cut off after its head, an answer counts as a failure whatever its status said.
+    const statusClass = this.#sink.started ? 5 : Math.floor(error.status / 100);
     this.#sink.fail(error);
+    this.#metrics?.requestEnded(Date.now() - this.enqueuedAt, statusClass);
   }
 
   /** The client went away before an answer. Only one listener: whoever holds the job now. */

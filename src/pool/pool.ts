@@ -15,6 +15,7 @@ import type { AppLog } from '../logs/app-log.js';
 import type { OpsLog } from '../ops-log.js';
 import { BridgeProcess, type RunOutcome } from '../python-bridge/bridge-process.js';
 import { Job } from './job.js';
+import { PoolMetrics, type PoolMetricsSnapshot } from './pool-metrics.js';
 import { residentBytes } from './process-stats.js';
 import { ReloadTrigger } from './reload-trigger.js';
 import { Worker } from './worker.js';
@@ -65,6 +66,8 @@ export interface PoolSnapshot {
     current: string | null;
     currentMs: number | null;
   }>;
+  limits: { processes: number; queueSize: number };
+  metrics: PoolMetricsSnapshot;
 }
 
 /** How often the pool looks at its workers (memory, idle time) while it has any. */
@@ -81,6 +84,8 @@ export class Pool {
   readonly python: string;
   /** The app's log, owned by the pool; front ends add their own lines (explain mode). */
   readonly log: AppLog;
+  /** Requests, restarts and incidents of the last minutes, for the status page. */
+  readonly #metrics = new PoolMetrics();
   readonly #options: PoolOptions;
   readonly #limits: PoolLimits;
   readonly #log: AppLog;
@@ -113,7 +118,7 @@ export class Pool {
 
   handle(request: AppRequest, sink: ResponseSink): void {
     const now = Date.now();
-    const job = new Job(request, sink, now);
+    const job = new Job(request, sink, now, this.#metrics);
     if (this.#closing) {
       job.fail(new WsgikitError('WSGIKIT_SHUTTING_DOWN', 'The app is restarting; try again in a moment.'));
       return;
@@ -157,6 +162,7 @@ export class Pool {
     this.#generation++;
     this.#failure = null;
     this.#log.write('wsgikit', `reloading the app: ${reason}`);
+    this.#metrics.restarted(null, reason);
     this.#ops.info({ app: this.appFile, reason }, 'reloading');
     for (const worker of this.#workers) {
       if (worker.state === 'idle' || worker.state === 'starting') worker.stop('reload');
@@ -211,6 +217,8 @@ export class Pool {
         current: w.job ? w.job.label : null,
         currentMs: w.job ? now - w.job.enqueuedAt : null,
       })),
+      limits: { processes: this.#limits.processes, queueSize: this.#limits.queueSize },
+      metrics: this.#metrics.snapshot(now),
     };
   }
 
@@ -321,7 +329,7 @@ export class Pool {
         // The client's body broke off (it went away, or sent a bad one): not the app's failure.
         this.#log.write('wsgikit', `${job.label}: ${error.message}`);
       } else if (!job.finished) {
-        error.incident = this.#log.incident(`${job.label}: ${error.message}`, error.ownerDetail);
+        error.incident = this.#incident(`${job.label}: ${error.message}`, error.ownerDetail);
       }
       job.fail(error);
     }
@@ -330,16 +338,17 @@ export class Pool {
       worker.state = 'stopping';
     } else if (outcome.exitReason) {
       worker.state = 'stopping';
-      this.#log.write(
-        'wsgikit',
-        `worker ${worker.pid} recycled: ${describeExitReason(outcome.exitReason, this.#limits)}`,
-      );
+      const why = describeExitReason(outcome.exitReason, this.#limits);
+      this.#log.write('wsgikit', `worker ${worker.pid} recycled: ${why}`);
+      this.#metrics.restarted(worker.pid, why);
     } else if (!outcome.ok && outcome.error.code === 'WSGIKIT_WORKER_CRASHED') {
       worker.state = 'stopping';
+      this.#metrics.restarted(worker.pid, outcome.error.message);
     } else if (worker.retire || worker.generation !== this.#generation) {
       worker.stop(worker.retire ?? 'reload');
     } else if (this.#limits.maxRequests > 0 && worker.requests >= this.#limits.maxRequests) {
       this.#log.write('wsgikit', `worker ${worker.pid} recycled after ${worker.requests} requests (max_requests)`);
+      this.#metrics.restarted(worker.pid, `${worker.requests} requests (max_requests)`);
       worker.stop('max_requests');
     } else {
       worker.state = 'idle';
@@ -365,9 +374,10 @@ export class Pool {
    * thread (the evidence), then the kill once the dump has had time to reach the log.
    */
   #stopMidRequest(worker: Worker, job: Job, why: string, code: ErrorCode, message: string): void {
-    const incident = this.#log.incident(
+    const incident = this.#incident(
       `${job.label}: ${why}; the Python stack follows, then worker ${worker.pid} is stopped`,
     );
+    this.#metrics.restarted(worker.pid, why);
     worker.state = 'stopping';
     worker.bridge.dumpStacks();
     setTimeout(() => worker.bridge.kill('SIGKILL'), DUMP_GRACE_MS).unref();
@@ -385,7 +395,7 @@ export class Pool {
   #reportLoadFailure(error: WsgikitError): void {
     if (this.#failure?.error === error) return;
     const count = (this.#failure?.count ?? 0) + 1;
-    error.incident = this.#log.incident(`the app failed to load: ${error.message}`, error.ownerDetail);
+    error.incident = this.#incident(`the app failed to load: ${error.message}`, error.ownerDetail);
     this.#ops.warn({ app: this.appFile, incident: error.incident, code: error.code }, 'app failed to load');
     const delay = Math.min(MAX_RETRY_MS, 1000 * 2 ** (count - 1));
     this.#failure = { error, retryAt: Date.now() + delay, count };
@@ -399,6 +409,7 @@ export class Pool {
     if (was === 'idle' || was === 'busy') {
       const how = status.signal ? `signal ${status.signal}` : `exit code ${status.code}`;
       this.#log.write('wsgikit', `worker ${worker.pid} ended unexpectedly (${how})`);
+      this.#metrics.restarted(worker.pid, `ended unexpectedly (${how})`);
       this.#ops.warn({ app: this.appFile, worker: worker.pid, ...status }, 'worker ended unexpectedly');
     }
     if (this.#workers.size === 0) this.#stopTick();
@@ -445,6 +456,7 @@ export class Pool {
         'wsgikit',
         `worker ${worker.pid} recycled: ${mb(rss)} resident, over memory_limit_mb ${mb(limitBytes)}`,
       );
+      this.#metrics.restarted(worker.pid, `${mb(rss)} resident, over memory_limit_mb ${mb(limitBytes)}`);
       worker.stop('memory');
     } else if (worker.state === 'busy' && rss > limitBytes * HARD_MEMORY_FACTOR && worker.job) {
       this.#stopMidRequest(
@@ -457,11 +469,19 @@ export class Pool {
       );
     } else if (worker.state === 'busy' && !worker.retire) {
       this.#log.write('wsgikit', `worker ${worker.pid} will be recycled after its request: ${mb(rss)} resident`);
+      this.#metrics.restarted(worker.pid, `${mb(rss)} resident, over memory_limit_mb ${mb(limitBytes)}`);
       worker.retire = 'memory';
     }
   }
 
   // --- helpers --------------------------------------------------------------------------------
+
+  /** Writes an incident to the app's log and keeps it for the status page. */
+  #incident(summary: string, detail?: string): string {
+    const id = this.#log.incident(summary, detail);
+    this.#metrics.incident(id, summary);
+    return id;
+  }
 
   #idleWorker(): Worker | null {
     for (const worker of this.#workers) {
