@@ -39,6 +39,7 @@ const LINK_USERS = join(tmpdir(), 'wsgikit-e2e-wsgi-cgi-link');
  * must point at this checkout's build, or the tests would run another one.
  */
 export function installWsgiCgi(): () => void {
+  if (!existsSync(WSGI_CGI_BUILT)) throw new Error(`${WSGI_CGI_BUILT} is missing: npm run build first`);
   mkdirSync(LINK_USERS, { recursive: true, mode: 0o700 });
   const mine = join(LINK_USERS, String(process.pid));
   writeFileSync(mine, '');
