@@ -886,6 +886,12 @@ class Server(object):
         for key, value in self.defaults:
             if key not in environ:
                 environ[key] = value
+        # PEP 3333 forbids these two: some servers (lighttpd) pass the headers along as well.
+        for key in ('HTTP_CONTENT_LENGTH', 'HTTP_CONTENT_TYPE'):
+            if key in environ:
+                value = environ.pop(key)
+                if key[5:] not in environ:
+                    environ[key[5:]] = value
         environ.update(self.base)
         https = environ.get('HTTPS', '').lower()
         if https in ('on', '1', 'yes') or environ.get('REQUEST_SCHEME') == 'https':
