@@ -22,21 +22,15 @@ Options:
 `;
 
 /**
- * RFC 3875 §4.4: for a query string without "=", the server also passes its words (split on "+",
- * percent-decoded) as command-line arguments, after the script. They are not ours to parse.
+ * RFC 3875 §4.4: for a query string without "=", the server also passes its words as command-line
+ * arguments, after the script. Apache's mod_cgid shell-escapes each (so they cannot be matched by
+ * value) and skips empty ones; they are always the last ones, so as many are dropped as there are
+ * non-empty words. They are never ours to parse: the app reads QUERY_STRING.
  */
 function withoutSearchWords(argv: string[], query: string | undefined): string[] {
   if (!query || query.includes('=')) return argv;
-  let words: string[];
-  try {
-    words = query.split('+').map((word) => decodeURIComponent(word));
-  } catch {
-    return argv;
-  }
-  const tail = argv.slice(-words.length);
-  return tail.length === words.length && tail.every((arg, i) => arg === words[i])
-    ? argv.slice(0, argv.length - words.length)
-    : argv;
+  const words = query.split('+').filter((word) => word !== '').length;
+  return argv.slice(0, Math.max(0, argv.length - words));
 }
 
 async function main(argv: string[]): Promise<number> {

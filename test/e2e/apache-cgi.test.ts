@@ -258,13 +258,11 @@ describe.skipIf(!available)('Apache CGI → wsgi-cgi (docs/apache-cgi.md, docs/s
       }
     });
 
-    // BUG (src/cli/wsgi-cgi.ts withoutSearchWords): Apache (mod_cgid create_argv) passes each word
-    // through ap_escape_shell_cmd, so `?debug&verbose` arrives as the argument `debug\&verbose`,
-    // which matches no decoded word: wsgi-cgi exits 2 and the visitor gets Apache's 500. Likewise
-    // `?a;b`, `?it's`, `?a|b`, `?*`, and `?100%` (decodeURIComponent throws). Remove `.fails` once
-    // wsgi-cgi drops the words by count rather than by value.
-    it.fails('passes a query string without "=" holding shell metacharacters (?debug&verbose)', async () => {
+    // Apache (mod_cgid create_argv) passes each word through ap_escape_shell_cmd: `?debug&verbose`
+    // arrives as the argument `debug\\&verbose`, so wsgi-cgi drops the words by count, not by value.
+    it('passes a query string without "=" holding shell metacharacters (?debug&verbose, ?100%)', async () => {
       expect(await seen('/dir/app.wsgi/foo?debug&verbose')).toMatchObject({ query_string: 'debug&verbose' });
+      expect(await seen('/dir/app.wsgi/foo?100%')).toMatchObject({ query_string: '100%' });
     });
   });
 

@@ -236,6 +236,9 @@ describe('wsgi-cgi layouts and refusals', () => {
   it('ignores the search words a server passes as arguments for a query without "=" (RFC 3875 §4.4)', async () => {
     const result = await cgi(s, { PATH_INFO: '/find', QUERY_STRING: 'caf%C3%A9+bar' }, undefined, ['café', 'bar']);
     expect(json(result)).toMatchObject({ path_info: '/find' });
+    // mod_cgid shell-escapes the words: "debug&verbose" arrives as debug\&verbose.
+    const escaped = await cgi(s, { PATH_INFO: '/find', QUERY_STRING: 'debug&verbose' }, undefined, ['debug\\&verbose']);
+    expect(json(escaped)).toMatchObject({ path_info: '/find' });
   });
 
   it('with explain = true, logs what the server sent, the rule that fired and what the app got', async () => {
