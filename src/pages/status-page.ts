@@ -65,15 +65,21 @@ export function messagePage(
 ): Page {
   if (format === 'json') {
     const body = Buffer.from(JSON.stringify({ status, title, message: sentences.join(' ') }) + '\n', 'utf8');
-    return { status, headers: [...pageHeaders('application/json; charset=utf-8', body), ...extraHeaders], body };
+    return { status, headers: withHeaders(pageHeaders('application/json; charset=utf-8', body), extraHeaders), body };
   }
   if (format === 'text') {
     const body = Buffer.from(`${status} ${title}\n\n${sentences.join('\n')}\n`, 'utf8');
-    return { status, headers: [...pageHeaders('text/plain; charset=utf-8', body), ...extraHeaders], body };
+    return { status, headers: withHeaders(pageHeaders('text/plain; charset=utf-8', body), extraHeaders), body };
   }
   const main = [`<h1>${escapeHtml(title)}</h1>`, ...sentences.map((s) => `<p>${escapeHtml(s)}</p>`)].join('\n');
   const page = htmlPage(status, title, main, 0, extraHead);
-  return { ...page, headers: [...page.headers, ...extraHeaders] };
+  return { ...page, headers: withHeaders(page.headers, extraHeaders) };
+}
+
+/** `extra` added to `base`, each replacing a header of the same name. */
+function withHeaders(base: Array<[string, string]>, extra: Array<[string, string]>): Array<[string, string]> {
+  const names = new Set(extra.map(([name]) => name.toLowerCase()));
+  return [...base.filter(([name]) => !names.has(name.toLowerCase())), ...extra];
 }
 
 // --- the page -----------------------------------------------------------------------------------
@@ -123,10 +129,6 @@ function renderStatus(s: PoolSnapshot, view: StatusView): string {
     `<dt>Generation</dt><dd>${s.generation} (one more per reload)</dd>`,
     s.failure === null ? '' : `<dt>Failing</dt><dd class="bad">${escapeHtml(s.failure)}</dd>`,
     '</dl>',
-    '<h2>Requests per second, last 10 minutes</h2>',
-    requestsChart(m.series, m.step),
-    '<h2>Latency, last 10 minutes</h2>',
-    latencyChart(m.series),
     '<h2>Workers</h2>',
     workersTable(s.workers),
   ];
@@ -140,6 +142,10 @@ function renderStatus(s: PoolSnapshot, view: StatusView): string {
     );
   }
   parts.push(
+    '<h2>Requests per second, last 10 minutes</h2>',
+    requestsChart(m.series, m.step),
+    '<h2>Latency, last 10 minutes</h2>',
+    latencyChart(m.series),
     `<h2>Restarts <span class="muted">(${m.totals.restarts} in all)</span></h2>`,
     eventList(
       m.restarts.map((r) => ({
@@ -181,8 +187,8 @@ function workersTable(workers: PoolSnapshot['workers']): string {
   );
   return [
     '<table class="workers">',
-    '<thead><tr><th>PID</th><th>State</th><th>Gen.</th><th>Requests</th><th>Memory</th>' +
-      '<th>Current request</th><th>For</th></tr></thead>',
+    '<thead><tr><th>PID</th><th>State</th><th class="num">Gen.</th><th class="num">Requests</th>' +
+      '<th class="num">Memory</th><th>Current request</th><th class="num">For</th></tr></thead>',
     '<tbody>',
     ...rows,
     '</tbody>',
@@ -210,7 +216,7 @@ function eventList(
 // --- charts -------------------------------------------------------------------------------------
 
 const W = 720;
-const H = 170;
+const H = 150;
 const LEFT = 48;
 const RIGHT = 8;
 const TOP = 10;
@@ -358,12 +364,12 @@ const STATUS_STYLE = [
   'h2{margin-top:1.5rem}',
   'table{border-collapse:collapse;width:100%;font-size:.95rem}',
   'th,td{text-align:left;padding:.3rem .6rem;border-bottom:1px solid rgba(127,127,127,.3);vertical-align:top}',
-  'td.num{text-align:right;font-variant-numeric:tabular-nums}',
+  '.num{text-align:right;font-variant-numeric:tabular-nums}',
   '.state{padding:0 .4rem;border-radius:4px;background:rgba(127,127,127,.15)}',
   '.state.busy{background:rgba(59,130,246,.25)}',
   '.state.idle{background:rgba(34,197,94,.25)}',
   '.state.stopping,.state.dead{background:rgba(220,38,38,.2)}',
-  'svg.chart{display:block;max-width:100%;height:auto;color:inherit}',
+  'svg.chart{display:block;width:100%;height:auto;color:inherit}',
   'svg .grid{stroke:currentColor;stroke-opacity:.2;stroke-width:1}',
   'svg .axis{fill:currentColor;fill-opacity:.7;font-size:11px}',
   'svg .ok{fill:#3b82f6}svg .c4{fill:#d97706}svg .c5{fill:#dc2626}svg .gone{fill:#9ca3af}',
