@@ -1,6 +1,12 @@
 // One request on its way through the pool. It owns the answer: whatever finishes first (the app,
 // a timeout, the queue limit, a body over the limit) answers through the job, and everything
 // after that is dropped, so a client never gets two answers or a page spliced into a body.
+//
+// The answer and the worker end apart: a response is complete once its declared Content-Length
+// has been delivered, and is ended then, in the same write as its last bytes (nginx keeps its
+// FastCGI connection only if END_REQUEST comes before the client is done); the worker is free
+// only when the bridge says so, after the iterable's close(). The request timer is the pool's and
+// runs until the worker is free.
 
 import type { WsgikitError } from '../errors.js';
 import type { AppRequest, ResponseSink } from '../exchange.js';
@@ -9,9 +15,14 @@ import type { PoolMetrics } from './pool-metrics.js';
 export class Job implements ResponseSink {
   readonly request: AppRequest;
   readonly enqueuedAt: number;
-  /** Set once an answer has been given (end or fail). */
+  /** Set once an answer has been given (end or fail), or the client has gone. */
   finished = false;
+  /** The pool stopped the worker over this request (timeout, memory) and has reported it. */
+  stopped = false;
+  /** The pool's timer: the queue wait, then the request timeout. */
   timer: NodeJS.Timeout | null = null;
+  /** Bytes of a declared Content-Length still to come, or null. */
+  #remaining: number | null = null;
   readonly #sink: ResponseSink;
   #onGone: (() => void) | null = null;
   readonly #metrics: PoolMetrics | undefined;
@@ -27,7 +38,6 @@ export class Job implements ResponseSink {
       if (this.finished) return;
       this.finished = true;
       this.#metrics?.requestEnded(Date.now() - this.enqueuedAt, 0);
-      this.clearTimer();
       const gone = this.#onGone;
       this.#onGone = null;
       gone?.();
@@ -47,11 +57,15 @@ export class Job implements ResponseSink {
   start(status: string, headers: Array<[string, string]>): void {
     if (this.finished) return;
     this.#statusClass = status.charCodeAt(0) - 48;
+    this.#remaining = declaredLength(status, headers, this.request.environ.REQUEST_METHOD);
     this.#sink.start(status, headers);
   }
 
   write(chunk: Buffer): boolean {
-    return this.finished ? true : this.#sink.write(chunk);
+    if (this.finished) return true;
+    const more = this.#sink.write(chunk);
+    if (this.#remaining !== null && (this.#remaining -= chunk.length) <= 0) this.end();
+    return more;
   }
 
   onDrain(callback: () => void): void {
@@ -61,7 +75,6 @@ export class Job implements ResponseSink {
   end(): void {
     if (this.finished) return;
     this.finished = true;
-    this.clearTimer();
     this.#sink.end();
     this.#metrics?.requestEnded(Date.now() - this.enqueuedAt, this.#statusClass);
   }
@@ -69,7 +82,6 @@ export class Job implements ResponseSink {
   fail(error: WsgikitError): void {
     if (this.finished) return;
     this.finished = true;
-    this.clearTimer();
     // Cut off after its head, an answer counts as a failure whatever its status said.
     const statusClass = this.#sink.started ? 5 : Math.floor(error.status / 100);
     this.#sink.fail(error);
@@ -85,4 +97,15 @@ export class Job implements ResponseSink {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
   }
+}
+
+/** A body length the response promises, when there must be a body of that length. */
+function declaredLength(status: string, headers: Array<[string, string]>, method: string | undefined): number | null {
+  if (method === 'HEAD' || status[0] === '1' || status.startsWith('204') || status.startsWith('304')) return null;
+  for (const [name, value] of headers) {
+    if (name.length === 14 && name.toLowerCase() === 'content-length') {
+      return /^\d{1,15}$/.test(value) ? Number(value) : null;
+    }
+  }
+  return null;
 }

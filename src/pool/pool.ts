@@ -149,7 +149,10 @@ export class Pool {
       return;
     }
     this.#queue.push(job);
-    job.onClose(() => this.#unqueue(job));
+    job.onClose(() => {
+      this.#unqueue(job);
+      job.clearTimer();
+    });
     job.timer = setTimeout(() => {
       this.#unqueue(job);
       this.#overloaded(job, `it waited ${this.#limits.queueTimeout} s for a free worker`);
@@ -178,6 +181,7 @@ export class Pool {
   async close(graceMs = this.#limits.requestTimeout * 1000): Promise<void> {
     this.#closing = true;
     for (const job of this.#queue.splice(0)) {
+      job.clearTimer();
       job.fail(new WsgikitError('WSGIKIT_SHUTTING_DOWN', 'The service is stopping; try again in a moment.'));
     }
     const exits: Array<Promise<unknown>> = [];
@@ -328,7 +332,7 @@ export class Pool {
       } else if (error.code === 'WSGIKIT_BAD_REQUEST') {
         // The client's body broke off (it went away, or sent a bad one): not the app's failure.
         this.#log.write('wsgikit', `${job.label}: ${error.message}`);
-      } else if (!job.finished) {
+      } else if (!job.stopped) {
         error.incident = this.#incident(`${job.label}: ${error.message}`, error.ownerDetail);
       }
       job.fail(error);
@@ -358,12 +362,14 @@ export class Pool {
   }
 
   #timedOut(worker: Worker, job: Job): void {
-    if (worker.job !== job || job.finished) return;
+    if (worker.job !== job) return;
     const seconds = this.#limits.requestTimeout;
+    // Also when the answer is complete or the client has gone: a worker stuck in close(), or in a
+    // loop nobody waits for any more, is still stuck.
     this.#stopMidRequest(
       worker,
       job,
-      `timed out after ${seconds} s (request_timeout)`,
+      `timed out after ${seconds} s (request_timeout)${job.finished ? ', after its answer was complete or the client had gone' : ''}`,
       'WSGIKIT_REQUEST_TIMEOUT',
       `The request ran longer than ${seconds} s (request_timeout) and was stopped; the log shows where it was stuck.`,
     );
@@ -378,6 +384,7 @@ export class Pool {
       `${job.label}: ${why}; the Python stack follows, then worker ${worker.pid} is stopped`,
     );
     this.#metrics.restarted(worker.pid, why);
+    job.stopped = true;
     worker.state = 'stopping';
     worker.bridge.dumpStacks();
     setTimeout(() => worker.bridge.kill('SIGKILL'), DUMP_GRACE_MS).unref();
@@ -388,7 +395,10 @@ export class Pool {
   #loadFailed(worker: Worker, error: WsgikitError): void {
     worker.state = 'stopping';
     this.#reportLoadFailure(error);
-    for (const job of this.#queue.splice(0)) job.fail(error);
+    for (const job of this.#queue.splice(0)) {
+      job.clearTimer();
+      job.fail(error);
+    }
     this.#reconcile();
   }
 

@@ -118,6 +118,19 @@ def application(environ, start_response):
     const after = await fetch(`${server.url}/`);
     expect(await after.text()).toBe('ok');
   });
+
+  it('still stops a stuck request whose client went away, and serves the next one', async () => {
+    const controller = new AbortController();
+    const gone = fetch(`${server.url}/stuck`, { signal: controller.signal }).catch(() => 'aborted');
+    await new Promise((r) => setTimeout(r, 300));
+    controller.abort();
+    expect(await gone).toBe('aborted');
+    await eventually(
+      () => folder.log().includes('after its answer was complete or the client had gone'),
+      'the timeout',
+    );
+    expect(await (await fetch(`${server.url}/`)).text()).toBe('ok');
+  });
 });
 
 describe('wsgi-run: reload and load failures', () => {
