@@ -40,8 +40,8 @@ export async function importApp(
   python: string,
   env: Record<string, string>,
   timeoutSeconds: number,
-  /** Wraps the start: run-check.ts starts it with the target user's effective ids. */
-  wrapStart: (start: () => BridgeProcess) => BridgeProcess = (start) => start(),
+  /** The user to import as (wsgi-check run as root for another user): real and effective ids. */
+  user: { uid: number; gid: number } | null = null,
 ): Promise<{ report: ImportReport; findings: Finding[] }> {
   const output: string[] = [];
   const report: ImportReport = {
@@ -54,17 +54,16 @@ export async function importApp(
     traceback: null,
     env: Object.keys(env).sort(),
   };
-  const bridge = wrapStart(() =>
-    BridgeProcess.start({
-      python,
-      appFile,
-      mode: 'persistent',
-      env,
-      onOutput: (_stream, line) => {
-        if (output.length < 200) output.push(line);
-      },
-    }),
-  );
+  const bridge = BridgeProcess.start({
+    python,
+    appFile,
+    mode: 'persistent',
+    env,
+    ...(user === null ? {} : { uid: user.uid, gid: user.gid }),
+    onOutput: (_stream, line) => {
+      if (output.length < 200) output.push(line);
+    },
+  });
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), timeoutSeconds * 1000);

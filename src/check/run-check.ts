@@ -180,8 +180,12 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
       python.reason = picked.choice.reason;
       const env = hostEnvironment(ctx.settings.env);
       if (options.importApp !== false) {
-        const result = await importApp(ctx.real, picked.choice.path, env, ctx.settings.startupTimeout, (start) =>
-          asTarget(ctx.target, start),
+        const result = await importApp(
+          ctx.real,
+          picked.choice.path,
+          env,
+          ctx.settings.startupTimeout,
+          asUser(ctx.target),
         );
         imported = result.report;
         findings.push(...result.findings);
@@ -285,6 +289,12 @@ export function sortFindings(findings: Finding[]): Finding[] {
     .map((f, i) => ({ f, i }))
     .sort((a, b) => family(a.f.id) - family(b.f.id) || rank[a.f.severity] - rank[b.f.severity] || a.i - b.i)
     .map(({ f }) => f);
+}
+
+/** The target's ids for processes started on its behalf, when wsgi-check runs as root for another user. */
+function asUser(target: Target): { uid: number; gid: number } | null {
+  if (process.geteuid?.() !== 0 || target.uid === 0) return null;
+  return { uid: target.uid, gid: target.gid ?? 65534 }; // no group known: nogroup, never root's
 }
 
 /**

@@ -37,6 +37,12 @@ export interface BridgeOptions {
   addressSpaceLimitMb?: number;
   /** Every line the app or the bridge writes to fd 1/2, newline stripped. */
   onOutput(stream: 'stdout' | 'stderr', line: string): void;
+  /**
+   * Run as this user and group (real and effective ids, supplementary groups dropped); only a
+   * root front end may ask. wsgi-check uses it to import an app exactly as its owner would.
+   */
+  uid?: number;
+  gid?: number;
 }
 
 export interface BridgeInfo {
@@ -138,6 +144,8 @@ export class BridgeProcess {
       env: options.env,
       stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
       detached: false,
+      ...(options.uid === undefined ? {} : { uid: options.uid }),
+      ...(options.gid === undefined ? {} : { gid: options.gid }),
     });
     this.pid = this.child.pid;
     this.toBridge = this.child.stdio[3] as Writable;
