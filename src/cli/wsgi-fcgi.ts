@@ -143,14 +143,19 @@ async function main(options: FcgiOptions): Promise<void> {
 async function listen(server: Server, options: FcgiOptions, ops: OpsLog): Promise<void> {
   const where = options.listen;
   if (where === undefined) {
+    // systemd socket activation hands the socket over as fd 3 (LISTEN_FDS); mod_fcgid, spawn-fcgi
+    // and the FastCGI spec's own convention as fd 0.
+    const activated = process.env.LISTEN_FDS === '1' && process.env.LISTEN_PID === String(process.pid);
+    const fd = activated ? 3 : 0;
     await new Promise<void>((done) => {
       server.once('error', (error: NodeJS.ErrnoException) =>
         fatalMessage(
-          `no --listen given and fd 0 is not a listening socket (${error.code}); ` +
-            'pass --listen /path/to.sock or --listen 127.0.0.1:9000, or start it from mod_fcgid or spawn-fcgi',
+          `no --listen given and fd ${fd} is not a listening socket (${error.code}); ` +
+            'pass --listen /path/to.sock or --listen 127.0.0.1:9000, or start it from systemd (a .socket unit), ' +
+            'mod_fcgid or spawn-fcgi',
         ),
       );
-      server.listen({ fd: 0 }, done);
+      server.listen({ fd }, done);
     });
     return;
   }
@@ -226,7 +231,10 @@ function userIds(user: string): { uid: number; gid: number } {
 /** The environment apps inherit: ours, less what only concerns this Node process. */
 function appBaseEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const key of Object.keys(env)) if (key.startsWith('NODE_') || key === 'FCGI_WEB_SERVER_ADDRS') delete env[key];
+  for (const key of Object.keys(env)) {
+    // Ours, not the apps': Node's settings, the allowlist, and systemd's socket hand-over.
+    if (key.startsWith('NODE_') || key.startsWith('LISTEN_') || key === 'FCGI_WEB_SERVER_ADDRS') delete env[key];
+  }
   return env;
 }
 

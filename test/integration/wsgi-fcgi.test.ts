@@ -179,8 +179,7 @@ describe('wsgi-fcgi on a Unix socket, hosting mode', () => {
 });
 
 describe('wsgi-fcgi listening', () => {
-  it('takes the listening socket on fd 0 from spawn-fcgi', async () => {
-    if (!existsSync('/usr/bin/spawn-fcgi')) return;
+  it.skipIf(!existsSync('/usr/bin/spawn-fcgi'))('takes the listening socket on fd 0 from spawn-fcgi', async () => {
     const folder = appFolder(APP);
     const socket = join(folder.dir, 'fd0.sock');
     const daemon = startFcgi(['--app', folder.app], {}, '/usr/bin/spawn-fcgi', [
@@ -198,6 +197,29 @@ describe('wsgi-fcgi listening', () => {
       await daemon.exited;
     }
   });
+
+  it.skipIf(!existsSync('/usr/bin/systemd-socket-activate'))(
+    'takes the socket systemd activation hands over on fd 3 (LISTEN_FDS), and keeps LISTEN_* from the app',
+    async () => {
+      const folder = appFolder(
+        "import os\ndef application(e, s):\n    s('200 OK', [('Content-Type', 'text/plain')])\n    return [repr(sorted(k for k in os.environ if k.startswith('LISTEN'))).encode()]\n",
+      );
+      const socket = join(folder.dir, 'activated.sock');
+      const daemon = startFcgi(['--app', folder.app], {}, '/usr/bin/systemd-socket-activate', [
+        '-l',
+        socket,
+        process.execPath,
+      ]);
+      try {
+        // systemd-socket-activate starts the program on the first connection.
+        await eventually(() => existsSync(socket), 'the socket');
+        expect((await get(socket, params(folder, '/'))).body).toBe('[]');
+      } finally {
+        daemon.child.kill('SIGTERM');
+        await daemon.exited;
+      }
+    },
+  );
 
   it('replaces a stale socket file and refuses a path another process serves', async () => {
     const folder = appFolder(APP);
