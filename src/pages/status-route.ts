@@ -84,8 +84,9 @@ function status(request: AppRequest, pool: Pool | null): Page {
       [
         'This request ran in a one-shot CGI process: the app is started for each request and nothing keeps ' +
           'running in between, so there are no workers, counters or charts to show.',
-        'Turn on cgi_daemon in the settings (or serve the app with wsgi-fcgi) to get a pool and its status page. ' +
-          'To restart the app, touch its .wsgi file or restart.txt beside it.',
+        'That happens when the settings say cgi_daemon = false, or when the daemon could not be started (the ' +
+          "app's log says why). With the daemon, or under wsgi-fcgi, this page shows the app's workers. " +
+          'Each request already runs the latest code, so there is nothing to restart.',
       ],
       format,
     );
