@@ -92,6 +92,11 @@ export class PairDecoder {
   /** Decode complete pairs in buf[0, end); returns the offset of the first incomplete one. */
   private decode(buf: Buffer, end: number): number {
     let pos = 0;
+    // One latin-1 decode of the block, then substrings: a byte is a character, so offsets agree,
+    // and a substring of a one-byte string costs far less than a Buffer.toString per name and value.
+    let text: string | null = null;
+    /** The next NUL at or after the current pair (-1: none left), found once, not per pair. */
+    let nul = -2;
     for (;;) {
       if (pos >= end) return pos;
       let at = pos;
@@ -129,11 +134,13 @@ export class PairDecoder {
       }
       const nameEnd = at + nameLength;
       const valueEnd = nameEnd + valueLength;
-      const name = buf.toString('latin1', at, nameEnd);
-      if (hasNul(buf, at, valueEnd)) {
+      text ??= buf.toString('latin1', 0, end);
+      const name = text.substring(at, nameEnd);
+      if (nul !== -1 && nul < at) nul = text.indexOf('\0', at);
+      if (nul !== -1 && nul < valueEnd) {
         this.dropped = this.dropped === NO_NAMES ? [name] : [...this.dropped, name];
       } else {
-        this.params[name] = buf.toString('latin1', nameEnd, valueEnd);
+        this.params[name] = text.substring(nameEnd, valueEnd);
       }
       pos = valueEnd;
     }
@@ -160,11 +167,6 @@ export class PairDecoder {
     if (this.held !== 0) this.buffer.copy(next, 0, 0, this.held);
     this.buffer = next;
   }
-}
-
-function hasNul(buf: Buffer, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (buf[i] === 0) return true;
-  return false;
 }
 
 /** Decode a complete block of pairs (e.g. one GET_VALUES record). */
