@@ -91,6 +91,12 @@ export function relay(
   return new Promise((resolve) => {
     let wrote = false;
     const response = fastcgiRequest(socket, { params: environ, stdin: body, keepConn: false });
+    // The server closing our stdout (the client went away): stop the request upstream; the
+    // daemon sees its connection close and aborts the app's request.
+    out.once('error', () => {
+      response.destroy();
+      resolve({ ok: true });
+    });
     response.on('data', (chunk: Buffer) => {
       wrote = true;
       if (!out.write(chunk)) {
