@@ -230,11 +230,17 @@ const SPECS: Record<string, Spec> = {
   explain: other('explain'),
 };
 
+/** The schema, read-only: key → type, range, unit (docs/settings.md is checked against it). */
+export type SettingSpec = Spec;
+export const SETTING_SPECS: Readonly<Record<string, Readonly<SettingSpec>>> = SPECS;
+
 const TOML_NAME = new Map<keyof SettingValues, string>(
   Object.entries(SPECS).map(([name, spec]): [keyof SettingValues, string] => [spec.ts, name]),
 );
 
 const HOST_TOP_KEYS = ['defaults', 'forced', 'limits', 'allowed_roots', 'default_python', 'log_root'];
+/** The top-level keys and tables of the host file. */
+export const HOST_FILE_KEYS: readonly string[] = HOST_TOP_KEYS;
 
 // ---------------------------------------------------------------------------------------------
 // Host settings.
