@@ -4,9 +4,11 @@
 // client (the codec tests prove it against libfcgi's cgi-fcgi).
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectResponse, fastcgiRequest, type FastcgiTarget } from '../../src/fastcgi/client.js';
@@ -285,5 +287,68 @@ describe.skipIf(process.getuid?.() !== 0)('wsgi-fcgi --user', () => {
       daemon.child.kill('SIGTERM');
       await daemon.exited;
     }
+  });
+});
+
+describe('wsgi-fcgi: 100 MB up and down with flat memory', () => {
+  const STREAM_APP = `
+import hashlib
+
+def application(environ, start_response):
+    if environ['PATH_INFO'] == '/upload':
+        digest, total, stream = hashlib.sha256(), 0, environ['wsgi.input']
+        while True:
+            block = stream.read(65536)
+            if not block:
+                break
+            total += len(block)
+            digest.update(block)
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return [('%d %s' % (total, digest.hexdigest())).encode()]
+    block = b'y' * 65536
+    start_response('200 OK', [('Content-Type', 'application/octet-stream'), ('Content-Length', str(1600 * 65536))])
+    return (block for _ in range(1600))
+`;
+  let folder: AppFolder;
+  let daemon: Daemon;
+  let socket: string;
+  beforeAll(async () => {
+    folder = appFolder(STREAM_APP, { max_body_mb: 200 });
+    socket = join(folder.dir, 'big.sock');
+    daemon = startFcgi(['--listen', socket, '--app', folder.app]);
+    await ready(daemon);
+  });
+  afterAll(async () => {
+    daemon.child.kill('SIGTERM');
+    await daemon.exited;
+  });
+
+  it('streams both ways through STDIN and STDOUT records while its own peak RSS stays low', async () => {
+    const total = 100 * 1024 * 1024;
+    const block = Buffer.alloc(1024 * 1024, 3);
+    const digest = createHash('sha256');
+    for (let i = 0; i < 100; i++) digest.update(block);
+    const body = Readable.from(
+      (function* () {
+        for (let i = 0; i < 100; i++) yield block;
+      })(),
+    );
+    const up = await collectResponse(
+      fastcgiRequest(socket, {
+        params: { ...params(folder, '/upload'), REQUEST_METHOD: 'POST', CONTENT_LENGTH: String(total) },
+        stdin: body,
+      }),
+    );
+    expect(up.stdout.toString('latin1').split('\r\n\r\n')[1]).toBe(`${total} ${digest.digest('hex')}`);
+
+    let received = 0;
+    const down = fastcgiRequest(socket, { params: params(folder, '/download') });
+    for await (const chunk of down as AsyncIterable<Buffer>) received += chunk.length;
+    expect(received).toBeGreaterThan(total); // the body and its CGI head
+
+    const status = readFileSync(`/proc/${daemon.child.pid}/status`, 'utf8');
+    const peakKb = Number(/VmHWM:\s+(\d+)/.exec(status)![1]);
+    // Node itself takes ~50-70 MB; holding either body would add 100 MB.
+    expect(peakKb).toBeLessThan(150 * 1024);
   });
 });
