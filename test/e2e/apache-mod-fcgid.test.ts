@@ -18,6 +18,7 @@ import {
   fixture,
   freePort,
   hasApacheModules,
+  hasSystemFlask,
   isRoot,
   mkdirs,
   removeTempDirs,
@@ -28,6 +29,7 @@ import {
 
 const GUIDE = 'apache-mod-fcgid.md';
 const available = hasApacheModules('fcgid') && isRoot() && userIds('www-data') !== null;
+const flask = hasSystemFlask();
 
 interface Seen {
   SCRIPT_NAME: string;
@@ -69,18 +71,26 @@ describe.skipIf(!available)('Apache mod_fcgid → .fcgi stub → wsgi-fcgi on fd
       return configFromGuide(GUIDE, name, [...extra, ...used(raw)]);
     };
 
-    writeFileSync(join(apps, 'site.wsgi'), fixture('environ.wsgi'), { mode: 0o644 });
-    writeFileSync(join(apps, 'site.wsgi.toml'), guided('fcgid-settings'), { mode: 0o644 });
-    writeFileSync(
-      join(www, 'app.fcgi'),
-      guided('fcgi-stub', [
-        ['/usr/bin/node', NODE],
-        ['/usr/lib/node_modules/wsgikit/dist/cli/wsgi-fcgi.js', WSGI_FCGI],
-      ]),
-      { mode: 0o755 },
-    );
+    // One stub per app, as the guide shows: app.fcgi runs site.wsgi, flask.fcgi the Flask app.
+    for (const [stub, app, source] of [
+      ['app.fcgi', 'site.wsgi', 'environ.wsgi'],
+      ['flask.fcgi', 'flask.wsgi', 'flask.wsgi'],
+    ] as const) {
+      writeFileSync(join(apps, app), fixture(source), { mode: 0o644 });
+      writeFileSync(join(apps, `${app}.toml`), guided('fcgid-settings'), { mode: 0o644 });
+      writeFileSync(
+        join(www, stub),
+        guided('fcgi-stub', [
+          ['/usr/bin/node', NODE],
+          ['/usr/lib/node_modules/wsgikit/dist/cli/wsgi-fcgi.js', WSGI_FCGI],
+          ['/home/alice/apps/site.wsgi', join(apps, app)],
+        ]),
+        { mode: 0o755 },
+      );
+    }
     appLog = () => {
-      const name = readdirSync(logDir).find((f) => f.endsWith('.log'));
+      // site.wsgi's log (the Flask app logs beside it): the file name ends "site-HASH.log".
+      const name = readdirSync(logDir).find((f) => /(^|_)site-[0-9a-f]+\.log$/.test(f));
       return name ? readFileSync(join(logDir, name), 'utf8') : '';
     };
     apache = await startApache(dir, await freePort(), ['fcgid'], guided('apache-fcgid'));
@@ -162,6 +172,19 @@ describe.skipIf(!available)('Apache mod_fcgid → .fcgi stub → wsgi-fcgi on fd
       const log = appLog();
       return log.includes(incident!) && log.includes('e2e secret detail 7f3a') && log.includes('fail_here');
     }, 'the traceback in the app log');
+  });
+
+  it.skipIf(!flask)('Flask, from its own stub, builds its links under SCRIPT_NAME', async () => {
+    const res = await curl(apache.url + '/flask.fcgi/page/one');
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toEqual({
+      name: 'one',
+      link: '/flask.fcgi/page/other',
+      // Absolute links carry the port: mod_fcgid passes the Host header as HTTP_HOST.
+      external: `${apache.url}/flask.fcgi/page/other`,
+      script_root: '/flask.fcgi',
+      path: '/page/one',
+    });
   });
 
   it('serves 20 sequential requests from the spawned process', async () => {

@@ -19,6 +19,7 @@ import {
   freePort,
   groupId,
   hasApacheModules,
+  hasSystemFlask,
   isRoot,
   mkdirs,
   removeTempDirs,
@@ -34,6 +35,7 @@ const GUIDE = 'apache-mod-proxy-fcgi.md';
 /** Stands in for the hosting user "alice" of the guide. */
 const APP_USER = 'nobody';
 const available = hasApacheModules('proxy', 'proxy_fcgi') && isRoot() && userIds(APP_USER) !== null;
+const flask = hasSystemFlask();
 
 interface Seen {
   SCRIPT_NAME: string;
@@ -63,6 +65,7 @@ describe.skipIf(!available)('Apache mod_proxy_fcgi → wsgi-fcgi (docs/apache-mo
     const environ = fixture('environ.wsgi');
     app = docrootApp(www, 'app.wsgi', environ, {}, APP_USER);
     docrootApp(join(www, 'sub'), 'app.wsgi', environ, {}, APP_USER);
+    docrootApp(www, 'flask.wsgi', fixture('flask.wsgi'), {}, APP_USER);
     const shop = ownedAppFolder(environ, {}, APP_USER);
     const report = ownedAppFolder(environ, {}, APP_USER);
     const sock = join(run, 'fcgi.sock');
@@ -135,6 +138,19 @@ describe.skipIf(!available)('Apache mod_proxy_fcgi → wsgi-fcgi (docs/apache-mo
 
   it('does not serve the settings file beside an app', async () => {
     expect((await curl(apache.url + '/app.wsgi.toml')).status).toBe(403);
+  });
+
+  it.skipIf(!flask)('Flask builds its links under SCRIPT_NAME', async () => {
+    const res = await curl(apache.url + '/flask.wsgi/page/one');
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toEqual({
+      name: 'one',
+      link: '/flask.wsgi/page/other',
+      // Absolute links carry the port: mod_proxy_fcgi passes the Host header as HTTP_HOST.
+      external: `${apache.url}/flask.wsgi/page/other`,
+      script_root: '/flask.wsgi',
+      path: '/page/one',
+    });
   });
 
   it('ProxyPass /p/ to a backend URL naming the app: SCRIPT_NAME /p, PATH_INFO the rest', async () => {

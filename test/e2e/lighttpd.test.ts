@@ -18,6 +18,7 @@ import {
   fixture,
   freePort,
   groupId,
+  hasSystemFlask,
   isRoot,
   mkdirs,
   removeTempDirs,
@@ -33,6 +34,7 @@ const GUIDE = 'lighttpd.md';
 /** Stands in for the hosting user "alice" of the guide. */
 const APP_USER = 'nobody';
 const available = findBinary('lighttpd') !== null && isRoot() && userIds(APP_USER) !== null;
+const flask = hasSystemFlask();
 
 interface Seen {
   SCRIPT_NAME: string;
@@ -53,6 +55,8 @@ describe.skipIf(!available)('lighttpd mod_fastcgi → wsgi-fcgi (docs/lighttpd.m
   /** Ports of the second and third site: "/" with mount = "", and "/" with neither fix. */
   let mountUrl: string;
   let neitherUrl: string;
+  /** A fourth: the guide's site with a Flask app as the "/app" one. */
+  let flaskUrl: string;
 
   beforeAll(async () => {
     dir = e2eDir('lighttpd');
@@ -66,6 +70,7 @@ describe.skipIf(!available)('lighttpd mod_fastcgi → wsgi-fcgi (docs/lighttpd.m
     root = ownedAppFolder(environ, {}, APP_USER);
     const shop = ownedAppFolder(environ, {}, APP_USER);
     const site = ownedAppFolder(environ, { mount: '' }, APP_USER);
+    const flaskApp = ownedAppFolder(fixture('flask.wsgi'), {}, APP_USER);
     const sock = (name: string) => join(run, `${name}.sock`);
 
     const command = (block: string, name: string, app: AppFolder) =>
@@ -80,21 +85,36 @@ describe.skipIf(!available)('lighttpd mod_fastcgi → wsgi-fcgi (docs/lighttpd.m
       ['wsgi-fcgi-shop', 'shop', shop],
       // The mount = "" app runs from the same command line as the root one.
       ['wsgi-fcgi-root', 'site', site],
+      // The Flask app runs from the same command line as the "/app" one.
+      ...(flask ? ([['wsgi-fcgi-shop', 'flask', flaskApp]] as const) : []),
     ] as const) {
       const { args, env } = command(block, name, app);
       fcgis.push(await startWsgiFcgi(sock(name), args.slice(2), env));
     }
 
-    const [port, mountPort, neitherPort] = [await freePort(), await freePort(), await freePort()];
+    const [port, mountPort, neitherPort, flaskPort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
     mountUrl = `http://127.0.0.1:${mountPort}`;
     neitherUrl = `http://127.0.0.1:${neitherPort}`;
+    flaskUrl = `http://127.0.0.1:${flaskPort}`;
     const main = configFromGuide(GUIDE, 'lighttpd-site', [
       ['/run/wsgikit/alice/shop.sock', sock('shop')],
       ['/run/wsgikit/alice/root.sock', sock('root')],
     ]);
     const rootMount = (socket: string) =>
       configFromGuide(GUIDE, 'lighttpd-root-mount', [['/run/wsgikit/alice/site.sock', socket]]);
-    // Test only: the second form on a second port, and on a third the root app (no mount) with neither fix.
+    // Test only: the second form on a second port, on a third the root app (no mount) with neither
+    // fix, and on a fourth the guide's site again with the Flask app at "/app" (the module line
+    // is left out: lighttpd loads modules at the top level only).
+    const flaskSite = configFromGuide(GUIDE, 'lighttpd-site', [
+      ['server.modules += ( "mod_fastcgi" )\n', ''],
+      ['/run/wsgikit/alice/shop.sock', sock('flask')],
+      ['/run/wsgikit/alice/root.sock', sock('root')],
+    ]);
     const extra = `
 $SERVER["socket"] == "127.0.0.1:${mountPort}" {
 ${rootMount(sock('site'))}
@@ -102,7 +122,7 @@ ${rootMount(sock('site'))}
 $SERVER["socket"] == "127.0.0.1:${neitherPort}" {
 ${rootMount(sock('root'))}
 }
-`;
+${flask ? `$SERVER["socket"] == "127.0.0.1:${flaskPort}" {\n${flaskSite}}\n` : ''}`;
     lighttpd = await startLighttpd(dir, port, www, main + extra);
   });
 
@@ -158,6 +178,19 @@ ${rootMount(sock('root'))}
 
   it('"/" with neither: the app sees lighttpd’s split at the first segment (what the guide warns of)', async () => {
     expect(await get(neitherUrl + '/foo/bar')).toMatchObject({ SCRIPT_NAME: '/foo', PATH_INFO: '/bar' });
+  });
+
+  it.skipIf(!flask)('Flask at the "/app" prefix builds its links under SCRIPT_NAME', async () => {
+    const res = await curl(flaskUrl + '/app/page/one');
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toEqual({
+      name: 'one',
+      link: '/app/page/other',
+      // Absolute links carry the port: lighttpd passes the Host header as HTTP_HOST.
+      external: `${flaskUrl}/app/page/other`,
+      script_root: '/app',
+      path: '/page/one',
+    });
   });
 
   it('a POST body, declared and chunked, reaches the app whole', async () => {

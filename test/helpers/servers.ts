@@ -8,7 +8,7 @@
 // configuration a guide shows is the one its test runs. Only the harness lines around it
 // (foreground, pid, logs, port) come from here.
 
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
@@ -51,6 +51,16 @@ export const APACHE_MODULES = '/usr/lib/apache2/modules';
 
 export function hasApacheModules(...names: string[]): boolean {
   return findBinary('apache2') !== null && names.every((n) => existsSync(join(APACHE_MODULES, `mod_${n}.so`)));
+}
+
+/** Debian's /usr/bin/python3 can import Flask (python3-flask): what the Flask cases need. */
+export function hasSystemFlask(): boolean {
+  try {
+    execFileSync('/usr/bin/python3', ['-c', 'import flask'], { stdio: 'ignore', timeout: 20_000 });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function isRoot(): boolean {
