@@ -2,16 +2,20 @@
 // bundles the CGI entry into one CommonJS file: it starts once per request, and loading one file
 // instead of a graph of ES modules is most of its start-up (reference: fastcgi-and-node.md §3b).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
 const root = new URL('..', import.meta.url).pathname;
-const dist = join(root, 'dist');
+// Built beside dist/ (one folder per build, so two builds at once cannot mix) and swapped in at
+// the end, so a running server or test never sees dist/ half-built or missing.
+const dist = join(root, `dist.building-${process.pid}`);
 rmSync(dist, { recursive: true, force: true });
-execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')], {
-  stdio: 'inherit',
-});
+execFileSync(
+  process.execPath,
+  [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json'), '--outDir', dist],
+  { stdio: 'inherit' },
+);
 for (const file of readdirSync(join(root, 'src/python-bridge'))) {
   if (file.endsWith('.py')) cpSync(join(root, 'src/python-bridge', file), join(dist, 'python-bridge', file));
 }
@@ -35,3 +39,10 @@ const executables = [join(dist, 'wsgi-cgi.cjs')];
 const cli = join(dist, 'cli');
 if (existsSync(cli)) for (const file of readdirSync(cli)) if (file.endsWith('.js')) executables.push(join(cli, file));
 for (const file of executables) chmodSync(file, 0o755);
+
+const live = join(root, 'dist');
+const old = join(root, `dist.old-${process.pid}`);
+rmSync(old, { recursive: true, force: true });
+if (existsSync(live)) renameSync(live, old);
+renameSync(dist, live);
+rmSync(old, { recursive: true, force: true });
