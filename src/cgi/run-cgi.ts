@@ -13,7 +13,8 @@ import type { Readable } from 'node:stream';
 import type { Environ } from '../exchange.js';
 import { isRequestVariable, readCgiEnviron } from '../environ/cgi.js';
 import { repairEnvironOnDisk } from '../environ/repair-fs.js';
-import { AppLog, defaultLogFile } from '../logs/app-log.js';
+import { AppLog } from '../logs/app-log.js';
+import { logRefusal } from '../logs/refusal-log.js';
 import { stderrOpsLog } from '../ops-log.js';
 import { answerStatusRoute } from '../pages/status-route.js';
 import { Pool } from '../pool/pool.js';
@@ -179,20 +180,7 @@ function appendIncident(resolved: ResolvedApp, summary: string): string | undefi
  */
 function refuse(error: unknown, sink: StdoutSink, appFile: string | null): number {
   const failure = isWsgikitError(error) ? error : new WsgikitError('WSGIKIT_BAD_REQUEST', String(error));
-  let incident: string | null = null;
-  if (appFile) {
-    try {
-      const appLog = AppLog.open({
-        file: defaultLogFile(appFile, homeOf(process.getuid?.() ?? -1)),
-        maxBytes: 10 * 1024 * 1024,
-        keep: 3,
-      });
-      incident = appLog.incident(failure.message);
-      appLog.close();
-    } catch {
-      // no log of the owner's: stderr below still has it
-    }
-  }
+  const incident = appFile ? logRefusal(appFile, () => homeOf(process.getuid?.() ?? -1), failure.message) : null;
   failure.incident = incident ?? undefined;
   process.stderr.write(`wsgi-cgi: ${incident ? `incident ${incident}: ` : ''}${failure.message}\n`);
   sink.fail(failure);

@@ -8,7 +8,13 @@ import { chmodSync, chownSync, existsSync, readFileSync, unlinkSync } from 'node
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { emptyHostSettings, loadHostSettings, DEFAULT_HOST_SETTINGS_FILE, type AppSettings } from '../app/settings.js';
+import {
+  emptyHostSettings,
+  loadHostSettings,
+  DEFAULT_HOST_SETTINGS_FILE,
+  type AppSettings,
+  type HostSettings,
+} from '../app/settings.js';
 import { isWsgikitError } from '../errors.js';
 import { serveConnection } from '../fastcgi/responder.js';
 import { pinoOpsLog, type OpsLog } from '../ops-log.js';
@@ -58,11 +64,7 @@ async function main(options: FcgiOptions): Promise<void> {
   const ops = await pinoOpsLog('wsgi-fcgi');
   let directory: AppDirectory;
   try {
-    const host = options.hostSettings
-      ? loadHostSettings(options.hostSettings)
-      : existsSync(DEFAULT_HOST_SETTINGS_FILE)
-        ? loadHostSettings()
-        : emptyHostSettings();
+    const host = readHostSettings(options);
     const overrides: Partial<AppSettings> = {};
     if (options.processes !== undefined) overrides.processes = options.processes;
     // An app named on the command line is the operator's explicit choice: without --root, its
@@ -105,9 +107,9 @@ async function main(options: FcgiOptions): Promise<void> {
   });
   server.maxConnections = options.maxConns;
 
-  await listen(server, options, ops);
+  const listening = await listen(server, options, ops);
   if (options.user) dropPrivileges(options.user, ops);
-  ops.info({ listen: options.listen ?? 'fd 0', app: fixedApp, version: VERSION }, 'wsgi-fcgi ready');
+  ops.info({ listen: listening, app: fixedApp, version: VERSION }, 'wsgi-fcgi ready');
 
   let stopping = false;
   const stop = (why: string) => {
@@ -125,6 +127,12 @@ async function main(options: FcgiOptions): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => {
     ops.info({}, 'SIGHUP: re-reading settings and recycling workers');
+    try {
+      directory.setHost(readHostSettings(options));
+    } catch (error) {
+      // A broken host file must not take the service down: keep serving with the last good one.
+      ops.error({ err: (error as Error).message }, 'SIGHUP: host settings not reloaded; the previous ones stay');
+    }
     directory.reloadAll('SIGHUP');
   });
 
@@ -140,7 +148,8 @@ async function main(options: FcgiOptions): Promise<void> {
 }
 
 /** fd 0 when it is a listening socket; else --listen. Tried, not guessed from fstat (see fastcgi-and-node.md §3a). */
-async function listen(server: Server, options: FcgiOptions, ops: OpsLog): Promise<void> {
+/** Listens where told; returns where, for the log. */
+async function listen(server: Server, options: FcgiOptions, ops: OpsLog): Promise<string> {
   const where = options.listen;
   if (where === undefined) {
     // systemd socket activation hands the socket over as fd 3 (LISTEN_FDS); mod_fcgid, spawn-fcgi
@@ -157,7 +166,7 @@ async function listen(server: Server, options: FcgiOptions, ops: OpsLog): Promis
       );
       server.listen({ fd }, done);
     });
-    return;
+    return activated ? 'fd 3 (systemd socket activation)' : 'fd 0';
   }
   const tcp = /^(\[[^\]]+\]|[^/:]+):(\d+)$/.exec(where);
   if (tcp) {
@@ -171,7 +180,7 @@ async function listen(server: Server, options: FcgiOptions, ops: OpsLog): Promis
     if (!webServerAddresses()) {
       ops.warn({ listen: where }, 'listening on TCP without FCGI_WEB_SERVER_ADDRS: any local process may connect');
     }
-    return;
+    return where;
   }
   const path = resolve(where);
   if (existsSync(path)) {
@@ -194,6 +203,12 @@ async function listen(server: Server, options: FcgiOptions, ops: OpsLog): Promis
     const { uid, gid } = userIds(options.user);
     chownSync(path, uid, gid);
   }
+  return path;
+}
+
+function readHostSettings(options: FcgiOptions): HostSettings {
+  if (options.hostSettings) return loadHostSettings(options.hostSettings);
+  return existsSync(DEFAULT_HOST_SETTINGS_FILE) ? loadHostSettings() : emptyHostSettings();
 }
 
 function answers(path: string): Promise<boolean> {

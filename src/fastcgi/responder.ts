@@ -9,6 +9,8 @@ import { WsgikitError, isWsgikitError } from '../errors.js';
 import type { AppRequest, Environ, ResponseSink } from '../exchange.js';
 import { repairEnvironOnDisk } from '../environ/repair-fs.js';
 import { newIncidentId } from '../logs/app-log.js';
+import { logRefusal } from '../logs/refusal-log.js';
+import { homeOf } from '../app/locate.js';
 import type { OpsLog } from '../ops-log.js';
 import { errorPage, pageFormat, type PageView } from '../pages/error-page.js';
 import { answerStatusRoute } from '../pages/status-route.js';
@@ -47,6 +49,7 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
   const sink = new FastcgiSink(connection, request, options.onActivity);
   let appRequest: AppRequest;
   let served;
+  let appFile: string | null = null;
   try {
     const vars = request.params;
     if (request.droppedParams.length > 0) {
@@ -58,7 +61,7 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
     const first = options.repaired
       ? { environ: vars, appFile: null, explain: [] }
       : repairEnvironOnDisk({ vars, mount: null });
-    const appFile = options.fixedApp ?? first.appFile ?? scriptFilename(vars);
+    appFile = options.fixedApp ?? first.appFile ?? scriptFilename(vars);
     served = options.directory.lookup(appFile, vars.DOCUMENT_ROOT || undefined);
     const { settings } = served.resolved;
     const repair =
@@ -71,8 +74,10 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
     appRequest = { environ, owner, body: empty ? null : request.stdin, contentLength: request.contentLength };
   } catch (error) {
     const failure = isWsgikitError(error) ? error : new WsgikitError('WSGIKIT_BAD_REQUEST', String(error));
-    // No app log to write to yet (the app was not found or refused): the server's log gets it.
-    failure.incident = newIncidentId();
+    // The app's own log is not known (it was refused, or its settings did not load): its owner's
+    // default log, when the .wsgi exists, and the server's log.
+    failure.incident =
+      (appFile && logRefusal(appFile, () => homeOf(process.getuid?.() ?? -1), failure.message)) || newIncidentId();
     options.ops.warn(
       { incident: failure.incident, code: failure.code, script: request.params.SCRIPT_FILENAME },
       failure.message,

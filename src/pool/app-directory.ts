@@ -37,7 +37,7 @@ interface Entry {
 
 export class AppDirectory {
   readonly manager = new PoolManager();
-  readonly #options: AppDirectoryOptions;
+  #options: AppDirectoryOptions;
   readonly #entries = new Map<string, Entry>();
   readonly #uid = typeof process.getuid === 'function' ? process.getuid() : -1;
 
@@ -55,6 +55,11 @@ export class AppDirectory {
     if (!entry || Date.now() >= entry.checkAt) entry = this.#refresh(appFile, documentRoot, entry);
     const { resolved } = entry;
     return { resolved, pool: this.manager.pool(this.#identity(resolved), () => this.#newPool(resolved)) };
+  }
+
+  /** New host settings (SIGHUP): every app is resolved again against them on its next request. */
+  setHost(host: HostSettings): void {
+    this.#options = { ...this.#options, host };
   }
 
   /** SIGHUP: settings are read again on the next request, and every pool starts fresh workers. */

@@ -242,6 +242,25 @@ describe('wsgi-fcgi listening', () => {
     await first.exited;
   });
 
+  it('SIGHUP re-reads the host settings: an app the new allowed_roots exclude is refused', async () => {
+    const folder = appFolder(APP);
+    const hostFile = join(folder.dir, 'host.toml');
+    writeFileSync(hostFile, `allowed_roots = ["${folder.dir}"]\n`);
+    const socket = join(folder.dir, 'hup.sock');
+    const daemon = startFcgi(['--listen', socket, '--host-settings', hostFile]);
+    try {
+      await ready(daemon);
+      expect((await get(socket, params(folder, '/before'))).status).toBe(200);
+      writeFileSync(hostFile, 'allowed_roots = ["/nonexistent-wsgikit-root"]\n');
+      daemon.child.kill('SIGHUP');
+      await eventually(() => daemon.output().includes('SIGHUP'), 'the SIGHUP');
+      expect((await get(socket, params(folder, '/after'))).status).toBe(403);
+    } finally {
+      daemon.child.kill('SIGTERM');
+      await daemon.exited;
+    }
+  });
+
   it('on TCP, closes connections from addresses not in FCGI_WEB_SERVER_ADDRS', async () => {
     const folder = appFolder(APP);
     const port = 20000 + (process.pid % 20000);
