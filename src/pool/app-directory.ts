@@ -105,7 +105,23 @@ export class AppDirectory {
 
   #newPool(resolved: ResolvedApp): Pool {
     const { checked, settings, python, logFile } = resolved;
-    const log = AppLog.open({ file: logFile, maxBytes: settings.logMaxBytes, keep: settings.logKeep });
+    let reportedAt = 0;
+    const log = AppLog.open({
+      file: logFile,
+      maxBytes: settings.logMaxBytes,
+      keep: settings.logKeep,
+      // The owner cannot read about it in a log that cannot be written: the server's log says it,
+      // once a minute at most, not once per lost line.
+      onError: (error) => {
+        const now = Date.now();
+        if (now - reportedAt < 60_000) return;
+        reportedAt = now;
+        this.#options.ops.warn(
+          { app: checked.file, log: logFile, err: error.message, lost: log.failures },
+          "the app's log cannot be written; its lines are lost until it can",
+        );
+      },
+    });
     for (const warning of settings.warnings) log.write('wsgikit', `settings: ${warning}`);
     return new Pool({
       appFile: checked.file,
