@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'dist.building-*/', 'dist.old-*/', 'node_modules/'] },
+  { ignores: ['bench/results/', 'dist/', 'dist.building-*/', 'dist.old-*/', 'node_modules/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
