@@ -1,19 +1,5 @@
-// Runs the TypeScript benchmark: bundles bench/main.ts with esbuild (already a dev dependency)
-// into a temporary module and imports it.
-import { build } from 'esbuild';
+// npm run bench: runs the TypeScript benchmark (bench/main.ts).
 import { join } from 'node:path';
+import { importTs } from './import-ts.mjs';
 
-const root = new URL('..', import.meta.url).pathname;
-const outfile = join(root, 'bench/results/.bench.mjs');
-await build({
-  entryPoints: [join(root, 'bench/main.ts')],
-  outfile,
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  packages: 'external',
-  define: { 'import.meta.url': JSON.stringify(new URL('../bench/main.ts', import.meta.url).href) },
-  logLevel: 'warning',
-});
-await import(outfile);
+await importTs(join(new URL('..', import.meta.url).pathname, 'bench/main.ts'));

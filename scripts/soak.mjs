@@ -1,13 +1,13 @@
 // The long soak: the suite's test/reliability/soak.test.ts for as long as you like.
 //   npm run build && node scripts/soak.mjs --minutes 30 [--clients 4] [--no-apache] [--no-nginx]
-// Needs root, nginx and Apache as the end-to-end tests do. Bundles test/reliability/soak-run.ts
-// with esbuild (as scripts/run-bench.mjs does) and prints the counts; exits 1 on any failed or
+// Needs root, nginx and Apache as the end-to-end tests do. Runs test/reliability/soak-run.ts
+// (through scripts/import-ts.mjs) and prints the counts; exits 1 on any failed or
 // corrupted response or an RSS spread of 30 MB or more after warm-up.
-import { build } from 'esbuild';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { importTs } from './import-ts.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -21,24 +21,11 @@ const minutes = Number(values.minutes);
 if (!(minutes > 0)) throw new Error('--minutes N: a number above 0');
 
 const root = new URL('..', import.meta.url).pathname;
-const work = mkdtempSync(join(tmpdir(), 'wsgikit-soak-'));
 // The helpers import vitest for their afterEach hooks; outside the runner those are no-ops.
+const work = mkdtempSync(join(tmpdir(), 'wsgikit-soak-'));
 const stub = join(work, 'vitest-stub.mjs');
 writeFileSync(stub, 'export const afterEach = () => {};\nexport const onTestFinished = () => {};\n');
-const outfile = join(work, 'soak.mjs');
-await build({
-  entryPoints: [join(root, 'test/reliability/soak-run.ts')],
-  outfile,
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  packages: 'external',
-  alias: { vitest: stub },
-  define: { 'import.meta.url': JSON.stringify(new URL('../test/reliability/soak-run.ts', import.meta.url).href) },
-  logLevel: 'warning',
-});
-const { runSoak, describeSoak } = await import(outfile);
+const { runSoak, describeSoak } = await importTs(join(root, 'test/reliability/soak-run.ts'), { vitest: stub });
 rmSync(work, { recursive: true, force: true });
 
 const result = await runSoak(

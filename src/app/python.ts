@@ -167,7 +167,7 @@ export function findInSafePath(name: string): string | null {
 }
 
 /** The first line of the file if it starts with `#!`; reads at most 256 bytes. */
-function readShebang(file: string): string | null {
+export function readShebang(file: string): string | null {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');

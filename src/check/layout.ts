@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ProgramLayout, Target } from './types.js';
+import { readShebang } from '../app/python.js';
 
 const DOCROOT_NAMES = new Set(['public_html', 'www', 'htdocs', 'html']);
 
@@ -17,26 +18,6 @@ export function guessDocroot(file: string): string | null {
     const up = path.dirname(dir);
     if (up === dir) return null;
     dir = up;
-  }
-}
-
-/** The first line if it starts with `#!` (at most 256 bytes read). */
-export function readShebang(file: string): string | null {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch {
-    return null;
-  }
-  try {
-    const buf = Buffer.alloc(256);
-    const n = fs.readSync(fd, buf, 0, buf.length, 0);
-    if (n < 2 || buf[0] !== 0x23 || buf[1] !== 0x21) return null;
-    const text = buf.subarray(0, n).toString('utf8');
-    const end = text.search(/\r?\n/);
-    return (end === -1 ? text : text.slice(0, end)).trimEnd();
-  } finally {
-    fs.closeSync(fd);
   }
 }
 

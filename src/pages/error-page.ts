@@ -8,6 +8,7 @@ import type { WsgikitError } from '../errors.js';
 import { escapeHtml, withoutControls } from './escape.js';
 import type { PageFormat } from './format.js';
 import { INCIDENT_SENTENCE, visitorSentence } from './wording.js';
+import { documentHead } from './document-head.js';
 
 export { pageFormat, type PageFormat } from './format.js';
 
@@ -61,15 +62,7 @@ function heading(error: WsgikitError, view: PageView): string {
 
 function renderHtml(error: WsgikitError, view: PageView): string {
   const parts = [
-    '<!doctype html>',
-    '<html lang="en">',
-    '<head>',
-    '<meta charset="utf-8">',
-    '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    '<meta name="robots" content="noindex">',
-    `<title>${escapeHtml(heading(error, view))}</title>`,
-    `<style>${STYLE}</style>`,
-    '</head>',
+    ...documentHead(heading(error, view), STYLE),
     '<body>',
     '<main>',
     `<h1>${escapeHtml(error.title)}</h1>`,

@@ -10,6 +10,7 @@ import type { Page } from './error-page.js';
 import { STYLE } from './error-page.js';
 import { escapeHtml } from './escape.js';
 import { formatBytes } from './wording.js';
+import { documentHead } from './document-head.js';
 
 export interface StatusView {
   /** SCRIPT_NAME of the app: links and the restart form are made under it. */
@@ -86,17 +87,10 @@ function withHeaders(base: Array<[string, string]>, extra: Array<[string, string
 
 function htmlPage(status: number, title: string, main: string, refreshSeconds: number, extraHead = ''): Page {
   const html = [
-    '<!doctype html>',
-    '<html lang="en">',
-    '<head>',
-    '<meta charset="utf-8">',
-    '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    '<meta name="robots" content="noindex">',
-    refreshSeconds > 0 ? `<meta http-equiv="refresh" content="${refreshSeconds}">` : '',
-    extraHead,
-    `<title>${escapeHtml(title)}</title>`,
-    `<style>${STYLE}${STATUS_STYLE}</style>`,
-    '</head>',
+    ...documentHead(title, STYLE + STATUS_STYLE, [
+      refreshSeconds > 0 ? `<meta http-equiv="refresh" content="${refreshSeconds}">` : '',
+      extraHead,
+    ]),
     '<body>',
     '<main>',
     main,
