@@ -33,6 +33,8 @@ interface FcgiOptions {
   idleExit?: number;
   maxConns: number;
   relay?: boolean;
+  preload?: boolean;
+  preloadApp: string[];
 }
 
 const program = new Command()
@@ -53,6 +55,8 @@ const program = new Command()
   .option('--user <name>', 'when started as root: the user to serve as (privileges are dropped before any app runs)')
   .option('--idle-exit <seconds>', 'exit after this long without requests or workers (on-demand daemons)', positive)
   .option('--max-conns <n>', 'reported as FCGI_MAX_CONNS', positive, 100)
+  .option('--preload', 'import the --app and start its workers now, not on the first request')
+  .option('--preload-app <file>', 'in hosting mode: an app to import at start; repeat for more', collect, [])
   .addOption(new Option('--relay', 'the daemon behind wsgi-cgi: requests arrive already repaired').hideHelp())
   .version(VERSION)
   .showHelpAfterError()
@@ -110,6 +114,9 @@ async function main(options: FcgiOptions): Promise<void> {
   const listening = await listen(server, options, ops);
   if (options.user) dropPrivileges(options.user, ops);
   ops.info({ listen: listening, app: fixedApp, version: VERSION }, 'wsgi-fcgi ready');
+  // After the privileges are dropped: importing runs the apps' own code.
+  const preload = [...(options.preload && fixedApp ? [fixedApp] : []), ...options.preloadApp.map((f) => resolve(f))];
+  for (const file of preload) preloadApp(directory, file, ops);
 
   let stopping = false;
   const stop = (why: string) => {
@@ -148,6 +155,19 @@ async function main(options: FcgiOptions): Promise<void> {
 }
 
 /** fd 0 when it is a listening socket; else --listen. Tried, not guessed from fstat (see fastcgi-and-node.md §3a). */
+/**
+ * Imports an app at start. A failure is logged (the traceback in the app's log, under an incident
+ * id its first visitor's page will show) and never stops the service from serving the others.
+ */
+function preloadApp(directory: AppDirectory, file: string, ops: OpsLog): void {
+  try {
+    directory.lookup(file, undefined).pool.preload(1);
+    ops.info({ app: file }, 'preloading');
+  } catch (error) {
+    ops.error({ app: file, err: (error as Error).message }, 'preload refused: the app is not served until fixed');
+  }
+}
+
 /** Listens where told; returns where, for the log. */
 async function listen(server: Server, options: FcgiOptions, ops: OpsLog): Promise<string> {
   const where = options.listen;

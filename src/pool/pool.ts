@@ -111,8 +111,13 @@ export class Pool {
     this.#trigger = new ReloadTrigger(options.appFile, options.limits.reloadCheckInterval);
   }
 
-  /** Starts the minimum number of workers now instead of on the first request. */
-  preload(): void {
+  /**
+   * Starts workers now instead of on the first request, so the first visitor does not wait for
+   * the import: at least `count` of them, and never fewer than min_processes.
+   */
+  preload(count = this.#limits.minProcesses): void {
+    const target = Math.min(this.#limits.processes, Math.max(count, this.#limits.minProcesses));
+    if (!this.#options.oneshot) while (this.#live() < target) this.#spawn();
     this.#reconcile();
   }
 

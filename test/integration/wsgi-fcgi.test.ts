@@ -371,3 +371,40 @@ def application(environ, start_response):
     expect(peakKb).toBeLessThan(150 * 1024);
   });
 });
+
+describe('wsgi-fcgi --preload', () => {
+  it('imports apps at start; a failing one is logged and only its own visitors get the load-failure page', async () => {
+    const good = appFolder(APP);
+    const broken = appFolder('import no_such_module_for_preload\n');
+    const socket = join(good.dir, 'preload.sock');
+    const daemon = startFcgi([
+      '--listen',
+      socket,
+      '--root',
+      good.dir,
+      '--root',
+      broken.dir,
+      '--preload-app',
+      good.app,
+      '--preload-app',
+      broken.app,
+    ]);
+    try {
+      await ready(daemon);
+      // Both imports happen with no request made.
+      await eventually(() => good.log().includes('app loaded'), 'the good app loaded at start');
+      const incident = await eventually(
+        () => /incident (\S+): the app failed to load/.exec(broken.log())?.[1],
+        'the broken app logged at start',
+      );
+      expect(broken.log()).toContain('no_such_module_for_preload');
+      expect((await get(socket, params(good, '/first'))).body).toMatch(/^\/first /);
+      const page = await get(socket, { ...params(good, '/'), SCRIPT_FILENAME: broken.app });
+      expect(page.status).toBe(500);
+      expect(page.body).toContain(incident);
+    } finally {
+      daemon.child.kill('SIGTERM');
+      await daemon.exited;
+    }
+  });
+});
