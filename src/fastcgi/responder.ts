@@ -15,7 +15,9 @@ import type { OpsLog } from '../ops-log.js';
 import { errorPage, pageFormat, type PageView } from '../pages/error-page.js';
 import { answerStatusRoute } from '../pages/status-route.js';
 import type { AppDirectory } from '../pool/app-directory.js';
+import { SERVED_ROLES, authorizerEnviron } from './authorizer.js';
 import { FastcgiConnection, type FastcgiRequest } from './connection.js';
+import { Role } from './protocol.js';
 
 export interface ResponderOptions {
   directory: AppDirectory;
@@ -33,6 +35,7 @@ export interface ResponderOptions {
 export function serveConnection(socket: Socket, options: ResponderOptions): FastcgiConnection {
   const connection: FastcgiConnection = new FastcgiConnection(socket, {
     maxConns: options.maxConns,
+    roles: SERVED_ROLES,
     onRequest: (request) => {
       // After this turn of the parser: a GET's empty STDIN usually sits in the same read as its
       // PARAMS, and knowing the body is empty saves the bridge a round of frames.
@@ -50,6 +53,7 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
   let appRequest: AppRequest;
   let served;
   let appFile: string | null = null;
+  const authorizer = request.role === Role.Authorizer;
   try {
     const vars = request.params;
     if (request.droppedParams.length > 0) {
@@ -66,12 +70,13 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
     const { settings } = served.resolved;
     const repair =
       settings.mount === null || options.repaired ? first : repairEnvironOnDisk({ vars, mount: settings.mount });
-    const environ: Environ = repair.environ;
+    const environ: Environ = authorizer ? authorizerEnviron(repair.environ) : repair.environ;
     if (settings.explain && !options.repaired) served.pool.log.write('explain', repair.explain.join('\n'));
     const owner = settings.tracebacks === 'owner' && isOwnerRequest(settings, vars.REMOTE_ADDR ?? '', vars.HTTP_COOKIE);
     sink.view = { owner, logFile: served.resolved.logFile, maxBodyBytes: settings.maxBodyBytes };
-    const empty = request.stdinComplete && request.stdin.readableLength === 0;
-    appRequest = { environ, owner, body: empty ? null : request.stdin, contentLength: request.contentLength };
+    const empty = authorizer || (request.stdinComplete && request.stdin.readableLength === 0);
+    const contentLength = authorizer ? null : request.contentLength;
+    appRequest = { environ, owner, body: empty ? null : request.stdin, contentLength };
   } catch (error) {
     const failure = isWsgikitError(error) ? error : new WsgikitError('WSGIKIT_BAD_REQUEST', String(error));
     // The app's own log is not known (it was refused, or its settings did not load): its owner's
@@ -85,7 +90,9 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
     sink.fail(failure);
     return;
   }
-  if (answerStatusRoute(appRequest, served.pool, served.resolved.settings.ownerTokenSha256, sink)) return;
+  // An authorizer's answer decides access to something else: never the status page's.
+  const token = served.resolved.settings.ownerTokenSha256;
+  if (!authorizer && answerStatusRoute(appRequest, served.pool, token, sink)) return;
   served.pool.handle(appRequest, sink);
 }
 
