@@ -92,18 +92,20 @@ export function decodeFields(payload: Buffer, encoding: 'latin1' | 'utf8' = 'lat
  * skipped (the bridge adds its own). Throws WSGIKIT_BAD_REQUEST if a name or value holds NUL.
  */
 export function requestFrame(environ: Environ, body: Buffer | null = null, end = false): Buffer {
-  let payloadSize = 0;
-  let count = 0;
+  // One string, written with one latin-1 write: a write per name and value costs a crossing into
+  // C++ each, which was most of this function's time.
+  let payload = '';
+  let first = true;
   for (const name in environ) {
     if (name.startsWith('wsgi.')) continue;
     const value = environ[name]!;
     if (name.includes('\0') || value.includes('\0')) {
       throw new WsgikitError('WSGIKIT_BAD_REQUEST', `request variable ${name} contains a NUL character`);
     }
-    payloadSize += name.length + value.length + 2;
-    count++;
+    payload = first ? name + '\0' + value : payload + '\0' + name + '\0' + value;
+    first = false;
   }
-  if (count > 0) payloadSize -= 1; // no trailing NUL
+  const payloadSize = payload.length; // byte strings: one byte per character
   if (payloadSize > MAX_PAYLOAD) {
     throw new WsgikitError(
       'WSGIKIT_BAD_REQUEST',
@@ -117,16 +119,7 @@ export function requestFrame(environ: Environ, body: Buffer | null = null, end =
   );
   out[0] = FrameType.Request;
   out.writeUInt32BE(payloadSize, 1);
-  let at = HEADER_SIZE;
-  let first = true;
-  for (const name in environ) {
-    if (name.startsWith('wsgi.')) continue;
-    if (!first) out[at++] = 0;
-    first = false;
-    at += out.write(name, at, 'latin1');
-    out[at++] = 0;
-    at += out.write(environ[name]!, at, 'latin1');
-  }
+  let at = HEADER_SIZE + out.write(payload, HEADER_SIZE, payloadSize, 'latin1');
   for (let start = 0; start < bodySize; start += MAX_PAYLOAD) {
     const size = Math.min(MAX_PAYLOAD, bodySize - start);
     out[at] = FrameType.Body;
