@@ -3,6 +3,7 @@
 
 import type { Readable } from 'node:stream';
 import type { WsgikitError } from './errors.js';
+import type { HostPages } from './pages/host-pages.js';
 
 /**
  * CGI-style variables of one request (REQUEST_METHOD, SCRIPT_NAME, PATH_INFO, QUERY_STRING,
@@ -20,6 +21,8 @@ export interface AppRequest {
   contentLength: number | null;
   /** Whether this client may see tracebacks and owner-only detail on error pages. */
   owner: boolean;
+  /** The host's error pages, when host.toml sets error_pages (override_app_errors acts in the Job). */
+  hostPages?: HostPages | undefined;
 }
 
 /** Where a response goes. Implemented by each front end; driven by the pool. */

@@ -34,7 +34,8 @@
 //   reload_check_interval  1                0..3600 s, 0 = every request
 //
 // Host file: [defaults], [forced] (same keys but python; use default_python), [limits] (numeric
-// keys; 0 for a "0 = none" key means no cap), and top-level allowed_roots, default_python, log_root.
+// keys; 0 for a "0 = none" key means no cap), and top-level allowed_roots, default_python, log_root,
+// error_pages (absolute folder of the host's error page templates) and override_app_errors.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -123,6 +124,10 @@ export interface HostSettings {
   defaultPython: string | null;
   /** When set, an app's log_dir must lie inside this folder. */
   logRoot: string | null;
+  /** Absolute folder of the host's error page templates (src/pages/host-pages.ts), or null. */
+  errorPages: string | null;
+  /** Strangers get the host's page in place of an app's own 4xx/5xx body. */
+  overrideAppErrors: boolean;
   /** The host file, if one was read. */
   source: string | null;
 }
@@ -134,7 +139,17 @@ export function sidecarPath(appFile: string): string {
 }
 
 export function emptyHostSettings(): HostSettings {
-  return { defaults: {}, forced: {}, limits: {}, allowedRoots: [], defaultPython: null, logRoot: null, source: null };
+  return {
+    defaults: {},
+    forced: {},
+    limits: {},
+    allowedRoots: [],
+    defaultPython: null,
+    logRoot: null,
+    errorPages: null,
+    overrideAppErrors: false,
+    source: null,
+  };
 }
 
 export const BUILTIN_DEFAULTS: Readonly<SettingValues> = Object.freeze({
@@ -238,7 +253,16 @@ const TOML_NAME = new Map<keyof SettingValues, string>(
   Object.entries(SPECS).map(([name, spec]): [keyof SettingValues, string] => [spec.ts, name]),
 );
 
-const HOST_TOP_KEYS = ['defaults', 'forced', 'limits', 'allowed_roots', 'default_python', 'log_root'];
+const HOST_TOP_KEYS = [
+  'defaults',
+  'forced',
+  'limits',
+  'allowed_roots',
+  'default_python',
+  'log_root',
+  'error_pages',
+  'override_app_errors',
+];
 /** The top-level keys and tables of the host file. */
 export const HOST_FILE_KEYS: readonly string[] = HOST_TOP_KEYS;
 
@@ -304,10 +328,17 @@ export function loadHostSettings(file: string = DEFAULT_HOST_SETTINGS_FILE): Hos
         break;
       }
       case 'default_python':
-      case 'log_root': {
+      case 'log_root':
+      case 'error_pages': {
         if (typeof value !== 'string' || !path.isAbsolute(value)) throw wrongType(ctx, key, 'an absolute path', value);
         if (key === 'default_python') host.defaultPython = path.resolve(value);
-        else host.logRoot = path.resolve(value);
+        else if (key === 'log_root') host.logRoot = path.resolve(value);
+        else host.errorPages = path.resolve(value);
+        break;
+      }
+      case 'override_app_errors': {
+        if (typeof value !== 'boolean') throw wrongType(ctx, key, 'true or false', value);
+        host.overrideAppErrors = value;
         break;
       }
       default:

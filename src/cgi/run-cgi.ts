@@ -16,6 +16,7 @@ import { repairEnvironOnDisk } from '../environ/repair-fs.js';
 import { AppLog } from '../logs/app-log.js';
 import { logRefusal } from '../logs/refusal-log.js';
 import { stderrOpsLog } from '../ops-log.js';
+import { hostPagesFor, hostView } from '../pages/host-pages.js';
 import { answerStatusRoute } from '../pages/status-route.js';
 import { Pool } from '../pool/pool.js';
 import { daemonPaths, daemonSocket, relay } from './daemon.js';
@@ -40,13 +41,15 @@ export async function runCgi(options: CgiOptions): Promise<number> {
     const appFile = options.appArgument ?? first.appFile ?? fromServer(vars);
     hostFile = options.hostSettings ?? (existsSync(DEFAULT_HOST_SETTINGS_FILE) ? DEFAULT_HOST_SETTINGS_FILE : null);
     host = hostFile ? loadHostSettings(hostFile) : emptyHostSettings();
+    // The host's error pages, for a refusal below as much as for the app's answer.
+    sink.view = { owner: false, ...hostView(hostPagesFor(host, stderrOpsLog('wsgi-cgi')), vars) };
     resolved = resolveApp(appFile, { host, documentRoot: vars.DOCUMENT_ROOT || undefined });
     const { settings } = resolved;
     const repair = settings.mount === null ? first : repairEnvironOnDisk({ vars, mount: settings.mount });
     environ = repair.environ;
     if (settings.explain) explainTo(resolved, repair.explain);
     const owner = settings.tracebacks === 'owner' && isOwnerRequest(settings, vars.REMOTE_ADDR ?? '', vars.HTTP_COOKIE);
-    sink.view = { owner, logFile: resolved.logFile, maxBodyBytes: settings.maxBodyBytes };
+    sink.view = { ...sink.view, owner, logFile: resolved.logFile, maxBodyBytes: settings.maxBodyBytes };
   } catch (error) {
     return refuse(error, sink, options.appArgument ?? vars.SCRIPT_FILENAME ?? null);
   }
@@ -87,7 +90,13 @@ export async function runCgi(options: CgiOptions): Promise<number> {
   }
 
   // One-shot: no pool outlives this request, so the status URLs can only say there is none to show.
-  const request = { environ, body: body.stream, contentLength: body.contentLength, owner: sink.view.owner };
+  const request = {
+    environ,
+    body: body.stream,
+    contentLength: body.contentLength,
+    owner: sink.view.owner,
+    hostPages: sink.view.hostPages,
+  };
   const answered = new Promise<void>((resolve) => sink.onAnswered(resolve));
   if (answerStatusRoute(request, null, settings.ownerTokenSha256, sink)) {
     await answered;

@@ -13,6 +13,7 @@ import { logRefusal } from '../logs/refusal-log.js';
 import { homeOf } from '../app/locate.js';
 import type { OpsLog } from '../ops-log.js';
 import { errorPage, pageFormat, type PageView } from '../pages/error-page.js';
+import { hostView } from '../pages/host-pages.js';
 import { answerStatusRoute } from '../pages/status-route.js';
 import type { AppDirectory } from '../pool/app-directory.js';
 import { SERVED_ROLES, authorizerEnviron } from './authorizer.js';
@@ -50,6 +51,8 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
   if (request.aborted) return;
   options.onActivity?.(1);
   const sink = new FastcgiSink(connection, request, options.onActivity);
+  const host = hostView(options.directory.hostPages, request.params);
+  sink.view = { owner: false, ...host };
   let appRequest: AppRequest;
   let served;
   let appFile: string | null = null;
@@ -73,7 +76,7 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
     const environ: Environ = authorizer ? authorizerEnviron(repair.environ) : repair.environ;
     if (settings.explain && !options.repaired) served.pool.log.write('explain', repair.explain.join('\n'));
     const owner = settings.tracebacks === 'owner' && isOwnerRequest(settings, vars.REMOTE_ADDR ?? '', vars.HTTP_COOKIE);
-    sink.view = { owner, logFile: served.resolved.logFile, maxBodyBytes: settings.maxBodyBytes };
+    sink.view = { owner, logFile: served.resolved.logFile, maxBodyBytes: settings.maxBodyBytes, ...host };
     const empty = authorizer || (request.stdinComplete && request.stdin.readableLength === 0);
     const contentLength = authorizer ? null : request.contentLength;
     appRequest = { environ, owner, body: empty ? null : request.stdin, contentLength };
@@ -93,7 +96,7 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
   // An authorizer's answer decides access to something else: never the status page's.
   const token = served.resolved.settings.ownerTokenSha256;
   if (!authorizer && answerStatusRoute(appRequest, served.pool, token, sink)) return;
-  served.pool.handle(appRequest, sink);
+  served.pool.handle({ ...appRequest, hostPages: host.hostPages }, sink);
 }
 
 function scriptFilename(vars: Environ): string {

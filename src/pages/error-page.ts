@@ -9,6 +9,7 @@ import { escapeHtml, withoutControls } from './escape.js';
 import type { PageFormat } from './format.js';
 import { INCIDENT_SENTENCE, visitorSentence } from './wording.js';
 import { documentHead } from './document-head.js';
+import type { HostPages } from './host-pages.js';
 
 export { pageFormat, type PageFormat } from './format.js';
 
@@ -29,6 +30,8 @@ export interface PageView {
   format?: PageFormat;
   /** The body limit, so that a 413 tells everyone how much is accepted. */
   maxBodyBytes?: number;
+  /** The host's templates (host.toml error_pages): used for strangers' HTML pages. */
+  hostPages?: HostPages | undefined;
 }
 
 /** What a 503 asks clients to wait before trying again, in seconds. */
@@ -36,15 +39,26 @@ export const RETRY_AFTER_SECONDS = 5;
 
 export function errorPage(error: WsgikitError, view: PageView): Page {
   const format = view.format ?? 'html';
-  const body = Buffer.from(format === 'html' ? renderHtml(error, view) : renderText(error, view), 'utf8');
+  // Strangers get the host's page when it has a usable one; the owner keeps the details.
+  const hostBody =
+    format === 'html' && !view.owner && view.hostPages
+      ? view.hostPages.render({
+          status: error.status,
+          title: error.title,
+          incident: error.incident,
+          site: view.siteName,
+        })
+      : null;
+  const body = hostBody ?? Buffer.from(format === 'html' ? renderHtml(error, view) : renderText(error, view), 'utf8');
   const headers: Array<[string, string]> = [
     ['Content-Type', format === 'html' ? 'text/html; charset=utf-8' : 'text/plain; charset=utf-8'],
     ['Content-Length', String(body.length)],
     ['Cache-Control', 'no-store'],
     ['X-Content-Type-Options', 'nosniff'],
-    // The page needs its inline style and nothing else; this holds even if escaping were wrong.
-    ['Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'"],
   ];
+  // The built-in page needs its inline style and nothing else; this holds even if escaping were
+  // wrong. A host's page may load the host's own styles and images.
+  if (hostBody === null) headers.push(['Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'"]);
   if (error.status === 503) headers.push(['Retry-After', String(RETRY_AFTER_SECONDS)]);
   return { status: error.status, headers, body };
 }

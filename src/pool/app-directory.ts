@@ -8,6 +8,7 @@ import { appEnvironment, resolveApp, type ResolvedApp } from '../app/resolve-app
 import type { AppSettings, HostSettings } from '../app/settings.js';
 import { AppLog } from '../logs/app-log.js';
 import type { OpsLog } from '../ops-log.js';
+import { hostPagesFor, type HostPages } from '../pages/host-pages.js';
 import { Pool } from './pool.js';
 import { PoolManager, type AppIdentity } from './pool-manager.js';
 
@@ -40,9 +41,12 @@ export class AppDirectory {
   #options: AppDirectoryOptions;
   readonly #entries = new Map<string, Entry>();
   readonly #uid = typeof process.getuid === 'function' ? process.getuid() : -1;
+  /** The host's error pages (host.toml error_pages), or null: the built-in pages only. */
+  hostPages: HostPages | null;
 
   constructor(options: AppDirectoryOptions) {
     this.#options = options;
+    this.hostPages = hostPagesFor(options.host, options.ops);
   }
 
   /**
@@ -60,6 +64,7 @@ export class AppDirectory {
   /** New host settings (SIGHUP): every app is resolved again against them on its next request. */
   setHost(host: HostSettings): void {
     this.#options = { ...this.#options, host };
+    this.hostPages = hostPagesFor(host, this.#options.ops, this.hostPages);
   }
 
   /** SIGHUP: settings are read again on the next request, and every pool starts fresh workers. */

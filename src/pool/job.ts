@@ -10,6 +10,7 @@
 
 import type { WsgikitError } from '../errors.js';
 import type { AppRequest, ResponseSink } from '../exchange.js';
+import { replaceAppError } from '../pages/host-pages.js';
 import type { PoolMetrics } from './pool-metrics.js';
 
 export class Job implements ResponseSink {
@@ -57,6 +58,15 @@ export class Job implements ResponseSink {
   start(status: string, headers: Array<[string, string]>): void {
     if (this.finished) return;
     this.#statusClass = status.charCodeAt(0) - 48;
+    // override_app_errors: a stranger gets the host's page with the app's status and headers. The
+    // answer is complete with it; the app's body is dropped as it comes, and the app runs on.
+    const replaced = replaceAppError(this.request, status, headers);
+    if (replaced !== null) {
+      this.#sink.start(status, replaced.headers);
+      if (this.request.environ.REQUEST_METHOD !== 'HEAD') this.#sink.write(replaced.body);
+      this.end();
+      return;
+    }
     this.#remaining = declaredLength(status, headers, this.request.environ.REQUEST_METHOD);
     this.#sink.start(status, headers);
   }
