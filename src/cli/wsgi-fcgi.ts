@@ -200,7 +200,9 @@ async function listen(server: Server, options: FcgiOptions, ops: OpsLog): Promis
     if (!webServerAddresses()) {
       ops.warn({ listen: where }, 'listening on TCP without FCGI_WEB_SERVER_ADDRS: any local process may connect');
     }
-    return where;
+    const address = server.address();
+    // Port 0 asks for any free port: say which one.
+    return typeof address === 'object' && address ? `${tcp[1]}:${address.port}` : where;
   }
   const path = resolve(where);
   if (existsSync(path)) {

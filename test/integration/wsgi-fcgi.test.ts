@@ -263,12 +263,12 @@ describe('wsgi-fcgi listening', () => {
 
   it('on TCP, closes connections from addresses not in FCGI_WEB_SERVER_ADDRS', async () => {
     const folder = appFolder(APP);
-    const port = 20000 + (process.pid % 20000);
-    const daemon = startFcgi(['--listen', `127.0.0.1:${port}`, '--app', folder.app], {
+    const daemon = startFcgi(['--listen', '127.0.0.1:0', '--app', folder.app], {
       FCGI_WEB_SERVER_ADDRS: '127.0.0.2',
     });
     try {
       await ready(daemon);
+      const port = Number(/"listen":"127\.0\.0\.1:(\d+)"/.exec(daemon.output())![1]);
       await expect(get({ host: '127.0.0.1', port }, params(folder, '/'))).rejects.toThrow();
       expect(daemon.output()).toContain('not in FCGI_WEB_SERVER_ADDRS');
     } finally {
