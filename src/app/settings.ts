@@ -99,6 +99,11 @@ export interface AppSettings {
    * the app got, into the app's log: for finding out why links come out wrong on a new host.
    */
   explain: boolean;
+  /**
+   * wsgi-fcgi with --app: import the app and start its workers when the service starts, as
+   * --preload does, so the first visitor does not wait for the import.
+   */
+  preload: boolean;
   /** What was lowered to a host cap or set by the host, one line each. */
   warnings: string[];
   /** The sidecar path, if one was read. */
@@ -176,6 +181,7 @@ export const BUILTIN_DEFAULTS: Readonly<SettingValues> = Object.freeze({
   reloadCheckInterval: 1,
   cgiDaemon: true,
   explain: false,
+  preload: false,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -243,6 +249,7 @@ const SPECS: Record<string, Spec> = {
   reload_check_interval: num('reloadCheckInterval', 0, 3600, 'seconds', { integer: false }),
   cgi_daemon: other('cgiDaemon'),
   explain: other('explain'),
+  preload: other('preload'),
 };
 
 /** The schema, read-only: key → type, range, unit (docs/settings.md is checked against it). */
@@ -533,6 +540,7 @@ function convert(ctx: Ctx, name: string, spec: Spec, raw: unknown): unknown {
       return raw;
     case 'cgiDaemon':
     case 'explain':
+    case 'preload':
       if (typeof raw !== 'boolean') throw wrongType(ctx, name, 'true or false', raw);
       return raw;
     case 'ownerAddresses': {

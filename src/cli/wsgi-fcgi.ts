@@ -115,7 +115,10 @@ async function main(options: FcgiOptions): Promise<void> {
   if (options.user) dropPrivileges(options.user, ops);
   ops.info({ listen: listening, app: fixedApp, version: VERSION }, 'wsgi-fcgi ready');
   // After the privileges are dropped: importing runs the apps' own code.
-  const preload = [...(options.preload && fixedApp ? [fixedApp] : []), ...options.preloadApp.map((f) => resolve(f))];
+  const preload = [
+    ...(fixedApp && (options.preload || wantsPreload(directory, fixedApp)) ? [fixedApp] : []),
+    ...options.preloadApp.map((f) => resolve(f)),
+  ];
   for (const file of preload) preloadApp(directory, file, ops);
 
   let stopping = false;
@@ -155,6 +158,15 @@ async function main(options: FcgiOptions): Promise<void> {
 }
 
 /** fd 0 when it is a listening socket; else --listen. Tried, not guessed from fstat (see fastcgi-and-node.md §3a). */
+/** The app's own settings ask for preloading (`preload = true`); false when they cannot be read. */
+function wantsPreload(directory: AppDirectory, file: string): boolean {
+  try {
+    return directory.lookup(file, undefined).resolved.settings.preload;
+  } catch {
+    return true; // preloadApp then logs why it cannot serve the app, at start rather than on a request
+  }
+}
+
 /**
  * Imports an app at start. A failure is logged (the traceback in the app's log, under an incident
  * id its first visitor's page will show) and never stops the service from serving the others.

@@ -18,7 +18,7 @@ export interface AppFolder {
 }
 
 /** A folder holding `app.wsgi` (and its settings), with the log kept inside the folder too. */
-export function appFolder(source: string, settings: Record<string, string | number> = {}): AppFolder {
+export function appFolder(source: string, settings: Record<string, string | number | boolean> = {}): AppFolder {
   const dir = mkdtempSync(join(tmpdir(), 'wsgikit-test-'));
   chmodSync(dir, 0o755);
   const app = join(dir, 'app.wsgi');

@@ -373,6 +373,19 @@ def application(environ, start_response):
 });
 
 describe('wsgi-fcgi --preload', () => {
+  it('preloads an --app whose settings say preload = true, without the flag', async () => {
+    const folder = appFolder(APP, { preload: true });
+    const socket = join(folder.dir, 'preload-setting.sock');
+    const daemon = startFcgi(['--listen', socket, '--app', folder.app]);
+    try {
+      await ready(daemon);
+      await eventually(() => folder.log().includes('app loaded'), 'the app loaded with no request');
+    } finally {
+      daemon.child.kill('SIGTERM');
+      await daemon.exited;
+    }
+  });
+
   it('imports apps at start; a failing one is logged and only its own visitors get the load-failure page', async () => {
     const good = appFolder(APP);
     const broken = appFolder('import no_such_module_for_preload\n');
