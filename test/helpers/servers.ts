@@ -25,8 +25,8 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach } from 'vitest';
-import { appFolder, type AppFolder } from './wsgi-run.js';
+import { afterEach, expect } from 'vitest';
+import { appFolder, eventually, type AppFolder } from './wsgi-run.js';
 
 export const WSGI_FCGI = fileURLToPath(new URL('../../dist/cli/wsgi-fcgi.js', import.meta.url));
 export const REPO = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
@@ -503,6 +503,45 @@ export function curl(url: string, args: string[] = []): Promise<CurlResult> {
 }
 
 export const INCIDENT = /[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{2}/;
+
+/**
+ * The Flask fixture (test/fixtures/e2e/flask.wsgi) at `scriptName` behind the server at `base`:
+ * its url_for links sit under SCRIPT_NAME, and its absolute links carry the server's host and port.
+ */
+export async function expectFlaskLinks(base: string, scriptName: string): Promise<void> {
+  const res = await curl(`${base}${scriptName}/page/one`);
+  expect(res.status).toBe(200);
+  expect(JSON.parse(res.body)).toEqual({
+    name: 'one',
+    link: `${scriptName}/page/other`,
+    external: `${base}${scriptName}/page/other`,
+    script_root: scriptName,
+    path: '/page/one',
+  });
+}
+
+/**
+ * The environ fixture raising (X-E2E: boom) at `url`: a visitor gets a 500 with an incident id and
+ * nothing of the failure (nor any of `alsoHidden`); the app's log has the traceback under that id.
+ * Returns the log's text.
+ */
+export async function expectHiddenException(
+  url: string,
+  appLog: () => string,
+  alsoHidden: string[] = [],
+): Promise<string> {
+  const res = await curl(url, ['-H', 'X-E2E: boom', '-H', 'Accept: text/html']);
+  expect(res.status).toBe(500);
+  const incident = INCIDENT.exec(res.body)?.[0];
+  expect(incident).toBeTruthy();
+  for (const secret of ['e2e secret detail', 'Traceback', 'fail_here', ...alsoHidden]) {
+    expect(res.body).not.toContain(secret);
+  }
+  return eventually(() => {
+    const log = appLog();
+    return log.includes(incident!) && log.includes('e2e secret detail 7f3a') && log.includes('fail_here') ? log : null;
+  }, 'the traceback in the app log');
+}
 
 /** The inodes of the connected (accepted) sockets bound to a Unix socket path, from /proc/net/unix. */
 export function acceptedConnections(socketPath: string): Set<string> {
