@@ -2,9 +2,11 @@
 // real HTTP, and makes throwaway app folders with their settings and logs inside.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
 export const WSGI_RUN = fileURLToPath(new URL('../../dist/cli/wsgi-run.js', import.meta.url));
@@ -99,4 +101,17 @@ export async function eventually<T>(check: () => T | null | undefined | false, w
     if (Date.now() > until) throw new Error(`gave up waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A request body of `megabytes` MiB streamed from one reused block, with its size and SHA-256. */
+export function streamedBody(megabytes: number): { stream: Readable; size: number; sha256: string } {
+  const block = Buffer.alloc(1024 * 1024, 7);
+  const digest = createHash('sha256');
+  for (let i = 0; i < megabytes; i++) digest.update(block);
+  const stream = Readable.from(
+    (function* () {
+      for (let i = 0; i < megabytes; i++) yield block;
+    })(),
+  );
+  return { stream, size: megabytes * block.length, sha256: digest.digest('hex') };
 }

@@ -4,16 +4,15 @@
 // client (the codec tests prove it against libfcgi's cgi-fcgi).
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectResponse, fastcgiRequest, type FastcgiTarget } from '../../src/fastcgi/client.js';
 import { abortRequest } from '../../src/fastcgi/protocol.js';
-import { appFolder, eventually, type AppFolder } from '../helpers/wsgi-run.js';
+import { memoryOf } from '../helpers/pythons.js';
+import { appFolder, eventually, streamedBody, type AppFolder } from '../helpers/wsgi-run.js';
 
 const WSGI_FCGI = fileURLToPath(new URL('../../dist/cli/wsgi-fcgi.js', import.meta.url));
 
@@ -343,32 +342,22 @@ def application(environ, start_response):
   });
 
   it('streams both ways through STDIN and STDOUT records while its own peak RSS stays low', async () => {
-    const total = 100 * 1024 * 1024;
-    const block = Buffer.alloc(1024 * 1024, 3);
-    const digest = createHash('sha256');
-    for (let i = 0; i < 100; i++) digest.update(block);
-    const body = Readable.from(
-      (function* () {
-        for (let i = 0; i < 100; i++) yield block;
-      })(),
-    );
+    const { stream: body, size: total, sha256 } = streamedBody(100);
     const up = await collectResponse(
       fastcgiRequest(socket, {
         params: { ...params(folder, '/upload'), REQUEST_METHOD: 'POST', CONTENT_LENGTH: String(total) },
         stdin: body,
       }),
     );
-    expect(up.stdout.toString('latin1').split('\r\n\r\n')[1]).toBe(`${total} ${digest.digest('hex')}`);
+    expect(up.stdout.toString('latin1').split('\r\n\r\n')[1]).toBe(`${total} ${sha256}`);
 
     let received = 0;
     const down = fastcgiRequest(socket, { params: params(folder, '/download') });
     for await (const chunk of down as AsyncIterable<Buffer>) received += chunk.length;
     expect(received).toBeGreaterThan(total); // the body and its CGI head
 
-    const status = readFileSync(`/proc/${daemon.child.pid}/status`, 'utf8');
-    const peakKb = Number(/VmHWM:\s+(\d+)/.exec(status)![1]);
     // Node itself takes ~50-70 MB; holding either body would add 100 MB.
-    expect(peakKb).toBeLessThan(150 * 1024);
+    expect(memoryOf(daemon.child.pid!).peakMb).toBeLessThan(150);
   });
 });
 

@@ -2,13 +2,20 @@
 // Each block starts its own wsgi-run with the settings it needs, once.
 
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appFolder, eventually, startWsgiRun, type AppFolder, type RunningServer } from '../helpers/wsgi-run.js';
+import { memoryOf } from '../helpers/pythons.js';
+import {
+  appFolder,
+  eventually,
+  startWsgiRun,
+  streamedBody,
+  type AppFolder,
+  type RunningServer,
+} from '../helpers/wsgi-run.js';
 
 const GATED_APP = `
 import os, sys, time
@@ -231,32 +238,22 @@ def application(environ, start_response):
   });
 
   it('streams a 100 MB upload and a 100 MB download with flat front-end memory', async () => {
-    const total = 100 * 1024 * 1024;
-    const block = Buffer.alloc(1024 * 1024, 7);
-    const digest = createHash('sha256');
-    for (let i = 0; i < 100; i++) digest.update(block);
-    const body = Readable.from(
-      (function* () {
-        for (let i = 0; i < 100; i++) yield block;
-      })(),
-    );
+    const { stream: body, size: total, sha256 } = streamedBody(100);
     const up = await fetch(server.url + '/upload', {
       method: 'POST',
       body: Readable.toWeb(body) as ReadableStream,
       headers: { 'content-length': String(total) },
       duplex: 'half',
     } as RequestInit);
-    expect(await up.text()).toBe(`${total} ${digest.digest('hex')}`);
+    expect(await up.text()).toBe(`${total} ${sha256}`);
 
     const down = await fetch(server.url + '/download?1600');
     let received = 0;
     for await (const chunk of down.body as unknown as AsyncIterable<Uint8Array>) received += chunk.length;
     expect(received).toBe(total);
 
-    const status = readFileSync(`/proc/${server.pid}/status`, 'utf8');
-    const peakKb = Number(/VmHWM:\s+(\d+)/.exec(status)![1]);
     // Node itself takes ~50-70 MB; holding either body would add 100 MB.
-    expect(peakKb).toBeLessThan(150 * 1024);
+    expect(memoryOf(server.pid).peakMb).toBeLessThan(150);
   });
 
   it('answers 413 for a body over the limit, declared or chunked', async () => {

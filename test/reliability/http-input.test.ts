@@ -3,10 +3,9 @@
 // %0a, non-UTF-8 bytes (PEP 3333: PATH_INFO is the bytes as latin-1), header injection from the
 // app; and a client gone mid-download (the iterable is closed, the worker serves on).
 
-import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appFolder, eventually, startWsgiRun, type AppFolder, type RunningServer } from '../helpers/wsgi-run.js';
-import { dechunk, rawHttp } from './lib.js';
+import { dechunk, rawHttp, hangUpAfter } from './lib.js';
 
 const APP = `
 import json, os, sys, time
@@ -131,19 +130,7 @@ describe('wsgi-run: bad input over raw HTTP', () => {
   });
 
   it('a client gone mid-download: close() is called and the same worker serves the next request', async () => {
-    const socket = connect(port, '127.0.0.1');
-    let received = 0;
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.on('data', (d: Buffer) => {
-        received += d.length;
-        if (received > 512 * 1024) {
-          socket.destroy();
-          resolve();
-        }
-      });
-      socket.write('GET /endless HTTP/1.1\r\nHost: x\r\n\r\n');
-    });
+    await hangUpAfter(port, 'GET /endless HTTP/1.1\r\nHost: x\r\n\r\n', 512 * 1024);
     inputs++;
     const log = await eventually(() => (/endless closed (\d+)/.exec(folder.log()) ? folder.log() : null), 'close()');
     const closedPid = Number(/endless closed (\d+)/.exec(log)![1]);

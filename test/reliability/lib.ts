@@ -159,6 +159,23 @@ export interface RawAnswer {
 }
 
 /** Sends `request` as raw bytes to 127.0.0.1:port and reads until the server closes (≤ 10 s). */
+/** A client that sends `request` and hangs up once `bytes` of the answer have arrived (a download cut short). */
+export function hangUpAfter(port: number, request: string, bytes: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let received = 0;
+    socket.once('error', reject);
+    socket.on('data', (d: Buffer) => {
+      received += d.length;
+      if (received > bytes) {
+        socket.destroy();
+        resolve();
+      }
+    });
+    socket.write(request);
+  });
+}
+
 export function rawHttp(port: number, request: Buffer | string): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');

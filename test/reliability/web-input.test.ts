@@ -4,12 +4,11 @@
 // from the app, a client gone mid-download, other-writable and symlinked .wsgi files.
 
 import { chmodSync, symlinkSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/wsgi-run.js';
 import { dumpLogsOnFailure, e2eDir, removeTempDirs } from '../helpers/servers.js';
-import { dechunk, rawHttp, type RawAnswer } from './lib.js';
+import { dechunk, rawHttp, type RawAnswer, hangUpAfter } from './lib.js';
 import {
   apacheAvailable,
   nginxAvailable,
@@ -167,19 +166,7 @@ describe.skipIf(!nginxAvailable)('nginx → wsgi-fcgi: bad input', () => {
   });
 
   it('nginx: a client gone mid-download: close() is called and the worker serves the next request', async () => {
-    const socket = connect(stack.nginx.port, '127.0.0.1');
-    let received = 0;
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.on('data', (d: Buffer) => {
-        received += d.length;
-        if (received > 1024 * 1024) {
-          socket.destroy();
-          resolve();
-        }
-      });
-      socket.write('GET /probe.wsgi/endless HTTP/1.1\r\nHost: x\r\n\r\n');
-    });
+    await hangUpAfter(stack.nginx.port, 'GET /probe.wsgi/endless HTTP/1.1\r\nHost: x\r\n\r\n', 1024 * 1024);
     inputs++;
     const closed = await eventually(() => /endless closed (\d+)/.exec(logsIn(probe.logDir)), 'close()', 15_000);
     const res = await rawHttp(
