@@ -11,6 +11,7 @@ import { encodePairs, encodeRecord, beginRequest, RecordType, Role } from '../..
 import { appFolder, type AppFolder } from '../helpers/wsgi-run.js';
 import { dumpLogsOnFailure, startWsgiFcgi, type WsgiFcgi } from '../helpers/servers.js';
 import { fcgi, fcgiParams, rssKb, sleep } from './lib.js';
+import { mulberry32 } from '../helpers/mulberry32.js';
 
 const APP = `
 import os
@@ -19,18 +20,6 @@ def application(environ, start_response):
     start_response('200 OK', [('Content-Type', 'text/plain')])
     return [('ok %d %d' % (len(body), os.getpid())).encode()]
 `;
-
-/** mulberry32: a small PRNG with a fixed seed, so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = 0x5eed2026;
 const INPUTS = 400;
@@ -129,7 +118,7 @@ describe('wsgi-fcgi under fuzzed FastCGI input (fixed seed)', () => {
   dumpLogsOnFailure(() => [['wsgi-fcgi', server?.output() ?? '']]);
 
   it(`keeps serving through ${INPUTS} bad inputs`, async () => {
-    const rand = prng(SEED);
+    const rand = mulberry32(SEED);
     const params = fcgiParams(folder.app, '/', { REQUEST_METHOD: 'POST', CONTENT_LENGTH: '3' });
     const valid = Buffer.concat([
       beginRequest(1, Role.Responder, false),

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { removeTempDirs } from '../helpers/servers.js';
 import { rssKb } from './lib.js';
 import { startApacheStack, startNginxStack } from './stack.js';
+import { mulberry32 } from '../helpers/mulberry32.js';
 
 export const SOAK_APP = `
 import hashlib, os, sys
@@ -71,17 +72,6 @@ export interface StackStats {
 export interface SoakResult {
   nginx: StackStats | null;
   apache: StackStats | null;
-}
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface Reply {
@@ -181,7 +171,7 @@ function sample(stats: StackStats, name: string, pid: number): void {
 
 export async function runSoak(options: SoakOptions, stacks: { nginx: boolean; apache: boolean }): Promise<SoakResult> {
   const say = options.log ?? (() => {});
-  const rand = prng(options.seed ?? 0x50a6);
+  const rand = mulberry32(options.seed ?? 0x50a6);
   const nginx = stacks.nginx ? await startNginxStack('rel-soak') : null;
   const apache = stacks.apache ? await startApacheStack('rel-soak', true) : null;
   const result: SoakResult = { nginx: nginx ? emptyStats() : null, apache: apache ? emptyStats() : null };
@@ -201,11 +191,11 @@ export async function runSoak(options: SoakOptions, stacks: { nginx: boolean; ap
     for (let c = 0; c < options.clientsPerStack; c++) {
       if (nginx)
         clients.push(
-          client(nginx.nginx.port, '/soak.wsgi', deadline, prng(Math.floor(rand() * 2 ** 31)), result.nginx!),
+          client(nginx.nginx.port, '/soak.wsgi', deadline, mulberry32(Math.floor(rand() * 2 ** 31)), result.nginx!),
         );
       if (apache)
         clients.push(
-          client(apache.apache.port, '/soak.wsgi', deadline, prng(Math.floor(rand() * 2 ** 31)), result.apache!),
+          client(apache.apache.port, '/soak.wsgi', deadline, mulberry32(Math.floor(rand() * 2 ** 31)), result.apache!),
         );
     }
     const progress = setInterval(() => {

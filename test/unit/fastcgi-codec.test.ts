@@ -21,6 +21,7 @@ import {
   writeHeader,
 } from '../../src/fastcgi/protocol.js';
 import { RecordParser } from '../../src/fastcgi/record-parser.js';
+import { mulberry32 } from '../helpers/mulberry32.js';
 
 interface Parsed {
   type: number;
@@ -72,18 +73,6 @@ function paddedRecord(type: number, id: number, content: Buffer, padding: number
   writeHeader(out, 0, type, id, content.length, padding);
   content.copy(out, HEADER_SIZE);
   return out;
-}
-
-/** mulberry32: a tiny seeded PRNG, so the fuzz cases are the same on every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const ALL_TYPES = Object.values(RecordType);
