@@ -2,16 +2,12 @@
 // read from stdout. Covers one-shot and daemon mode (start on demand, reuse, a race of first
 // requests, a killed daemon), the Action-handler layout, error pages and refusals.
 
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { cgi, site, type CgiResult, type Site } from '../helpers/cgi-site.js';
 import { eventually } from '../helpers/wsgi-run.js';
-
-const WSGI_CGI = fileURLToPath(new URL('../../dist/wsgi-cgi.cjs', import.meta.url));
 
 const APP = `
 import hashlib, json, os
@@ -33,92 +29,7 @@ def application(environ, start_response):
     return [out]
 `;
 
-interface Site {
-  root: string;
-  docroot: string;
-  app: string;
-  hostSettings: string;
-  log(): string;
-}
-
 const daemons = new Set<number>();
-
-function site(settings: string): Site {
-  const root = mkdtempSync(join(tmpdir(), 'wsgikit-cgi-'));
-  chmodSync(root, 0o755);
-  const docroot = join(root, 'www');
-  mkdirSync(docroot, { mode: 0o755 });
-  const app = join(docroot, 'app.wsgi');
-  writeFileSync(app, APP, { mode: 0o644 });
-  writeFileSync(app + '.toml', `log_dir = "${root}/logs"\nidle_timeout = 5\n${settings}`, { mode: 0o644 });
-  const hostSettings = join(root, 'host.toml');
-  writeFileSync(hostSettings, `allowed_roots = ["${root}"]\n`, { mode: 0o644 });
-  return {
-    root,
-    docroot,
-    app,
-    hostSettings,
-    log() {
-      try {
-        const dir = join(root, 'logs');
-        return readdirSync(dir)
-          .filter((f) => f.endsWith('.log'))
-          .map((f) => readFileSync(join(dir, f), 'utf8'))
-          .join('');
-      } catch {
-        return '';
-      }
-    },
-  };
-}
-
-interface CgiResult {
-  status: number;
-  headers: Record<string, string>;
-  body: Buffer;
-  stderr: string;
-}
-
-function cgi(s: Site, vars: Record<string, string>, body?: Buffer, args: string[] = []): Promise<CgiResult> {
-  const env: Record<string, string> = {
-    PATH: '/usr/local/bin:/usr/bin:/bin',
-    GATEWAY_INTERFACE: 'CGI/1.1',
-    SERVER_SOFTWARE: 'Apache/2.4',
-    SERVER_NAME: 'localhost',
-    SERVER_PORT: '80',
-    SERVER_PROTOCOL: 'HTTP/1.1',
-    REMOTE_ADDR: '192.0.2.10',
-    REQUEST_METHOD: body ? 'POST' : 'GET',
-    QUERY_STRING: '',
-    DOCUMENT_ROOT: s.docroot,
-    SCRIPT_NAME: '/app.wsgi',
-    SCRIPT_FILENAME: s.app,
-    ...(body ? { CONTENT_LENGTH: String(body.length), CONTENT_TYPE: 'application/octet-stream' } : {}),
-    ...vars,
-  };
-  env.REQUEST_URI ??= env.SCRIPT_NAME + (env.PATH_INFO ?? '');
-  const child = spawn(process.execPath, [WSGI_CGI, '--host-settings', s.hostSettings, ...args], { env });
-  const out: Buffer[] = [];
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => out.push(d));
-  child.stderr.on('data', (d: Buffer) => (stderr += d));
-  child.stdin.end(body);
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => {
-      const all = Buffer.concat(out);
-      const split = all.indexOf('\r\n\r\n');
-      if (code !== 0 || split === -1) return reject(new Error(`wsgi-cgi exit ${code}: ${all}\n${stderr}`));
-      const headers: Record<string, string> = {};
-      for (const line of all.subarray(0, split).toString('latin1').split('\r\n')) {
-        const colon = line.indexOf(':');
-        headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
-      }
-      const status = headers.status ? Number(headers.status.slice(0, 3)) : headers.location ? 302 : 200;
-      resolve({ status, headers, body: all.subarray(split + 4), stderr });
-    });
-  });
-}
 
 function json(result: CgiResult): Record<string, unknown> {
   return JSON.parse(result.body.toString('utf8'));
@@ -142,7 +53,7 @@ afterAll(() => {
 });
 
 describe('wsgi-cgi one-shot', () => {
-  const s = site('cgi_daemon = false\n');
+  const s = site(APP, 'cgi_daemon = false\n');
 
   it('runs the app in a fresh process per request, with wsgi.run_once', async () => {
     const a = json(await cgi(s, { PATH_INFO: '/x' }));
@@ -170,7 +81,7 @@ describe('wsgi-cgi one-shot', () => {
 });
 
 describe('wsgi-cgi daemon mode', () => {
-  const s = site('owner_addresses = ["127.0.0.1"]\n');
+  const s = site(APP, 'owner_addresses = ["127.0.0.1"]\n');
 
   it('starts a daemon on the first request and reuses it', async () => {
     const first = json(await cgi(s, { PATH_INFO: '/one' }));
@@ -205,7 +116,7 @@ describe('wsgi-cgi daemon mode', () => {
 });
 
 describe('wsgi-cgi daemon start race', () => {
-  const s = site('');
+  const s = site(APP, '');
 
   it('starts exactly one daemon for a burst of first requests', async () => {
     const results = await Promise.all(Array.from({ length: 6 }, (_, i) => cgi(s, { PATH_INFO: `/r${i}` })));
@@ -215,7 +126,7 @@ describe('wsgi-cgi daemon start race', () => {
 });
 
 describe('wsgi-cgi layouts and refusals', () => {
-  const s = site('cgi_daemon = false\n');
+  const s = site(APP, 'cgi_daemon = false\n');
 
   it('serves the Apache Action-handler layout: the .wsgi arrives in PATH_INFO / PATH_TRANSLATED', async () => {
     const result = json(
@@ -242,7 +153,7 @@ describe('wsgi-cgi layouts and refusals', () => {
   });
 
   it('with explain = true, logs what the server sent, the rule that fired and what the app got', async () => {
-    const explained = site('cgi_daemon = false\nexplain = true\n');
+    const explained = site(APP, 'cgi_daemon = false\nexplain = true\n');
     await cgi(explained, {
       SCRIPT_NAME: '/cgi-bin/wsgi-cgi',
       SCRIPT_FILENAME: '/usr/lib/cgi-bin/wsgi-cgi',
@@ -259,7 +170,7 @@ describe('wsgi-cgi layouts and refusals', () => {
   });
 
   it('refuses a .wsgi that others may write, with the fix in the log and no detail on the page', async () => {
-    const other = site('cgi_daemon = false\n');
+    const other = site(APP, 'cgi_daemon = false\n');
     chmodSync(other.app, 0o666);
     const result = await cgi(other, { PATH_INFO: '/', HTTP_ACCEPT: 'text/plain' });
     expect(result.status).toBe(403);
