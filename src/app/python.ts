@@ -12,10 +12,13 @@
 //   6. /usr/bin/python3, then /usr/local/bin/python3
 // The winner must be executable; if it is not, that is an error naming the source, not a quiet
 // fall-through to the next: a broken venv should be fixed, not silently bypassed.
+// With `root` (the host's chroot), every path is the one seen inside that folder and is looked up
+// there, symlinks resolved as the chrooted process resolves them.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { WsgikitError } from '../errors.js';
+import { resolveInChroot } from './chroot.js';
 
 export interface PythonChoice {
   path: string;
@@ -38,11 +41,15 @@ export function choosePython(
   settings: { python: string | null },
   host: { defaultPython: string | null },
   override?: string,
+  /** The chroot folder: appFile and every Python are paths inside it. */
+  root?: string,
 ): PythonChoice {
   const appDir = path.dirname(path.resolve(appFile));
+  const inRoot = root === undefined ? '' : ` in the chroot ${root}`;
+  const verified = (file: string, reason: string, fix: string) => verifiedIn(root, file, reason + inRoot, fix);
 
   if (override !== undefined && override !== '') {
-    const resolved = resolveCommandLine(override);
+    const resolved = resolveCommandLine(override, root);
     return verified(
       resolved,
       `--python ${override}`,
@@ -60,7 +67,7 @@ export function choosePython(
 
   for (const candidate of VENV_CANDIDATES) {
     const venvPython = path.join(appDir, candidate);
-    if (lexists(venvPython)) {
+    if (lexists(root === undefined ? venvPython : resolveInChroot(root, venvPython, false))) {
       const venv = path.dirname(path.dirname(venvPython));
       return verified(
         venvPython,
@@ -70,17 +77,17 @@ export function choosePython(
     }
   }
 
-  const shebang = readShebang(appFile);
+  const shebang = readShebang(root === undefined ? appFile : (resolveInChroot(root, appFile) ?? appFile));
   if (shebang !== null) {
     const named = pythonFromShebang(shebang);
     if (named !== null) {
       const name = path.basename(appFile);
       const fix = `change the first line of ${name} to name an installed Python, e.g. #!/usr/bin/python3`;
       if (named.lookup) {
-        const found = findInSafePath(named.name);
+        const found = findInSafePath(named.name, root);
         if (found === null) {
           throw notFound(
-            `shebang of ${name}: ${shebang} names ${named.name}, which is not in ${SAFE_PATH.join(':')} (the only places searched). Fix: ${fix}.`,
+            `shebang of ${name}: ${shebang} names ${named.name}, which is not in ${SAFE_PATH.join(':')}${inRoot} (the only places searched). Fix: ${fix}.`,
           );
         }
         return verified(found, `shebang of ${name}: ${shebang} (found ${found})`, fix);
@@ -98,25 +105,28 @@ export function choosePython(
   }
 
   for (const candidate of BUILTIN_PYTHONS) {
-    if (isExecutable(candidate)) return { path: candidate, reason: `built-in default ${candidate}` };
+    if (isExecutable(candidate, root)) return { path: candidate, reason: `built-in default ${candidate}${inRoot}` };
   }
   throw notFound(
     `No Python found: the app names none (settings, venv/ or .venv/ beside it, shebang), the host sets no default_python, ` +
-      `and neither ${BUILTIN_PYTHONS.join(' nor ')} exists. ${foundPythons()} ` +
+      `and neither ${BUILTIN_PYTHONS.join(' nor ')} exists${inRoot}. ${foundPythons(root)} ` +
       `Fix: set python = "/path/to/python3" in ${path.basename(appFile)}.toml.`,
   );
 }
 
 // ---------------------------------------------------------------------------------------------
 
-function verified(file: string, reason: string, fix: string): PythonChoice {
-  if (isExecutable(file)) return { path: file, reason };
+function verifiedIn(root: string | undefined, file: string, reason: string, fix: string): PythonChoice {
+  if (isExecutable(file, root)) return { path: file, reason };
   let problem = 'does not exist';
   try {
-    const lst = fs.lstatSync(file);
-    if (lst.isSymbolicLink() && !fs.existsSync(file)) {
-      problem = `is a broken symlink (to ${fs.readlinkSync(file)})`;
-    } else if (fs.statSync(file).isDirectory()) {
+    const link = root === undefined ? file : resolveInChroot(root, file, false);
+    const seen = root === undefined ? file : resolveInChroot(root, file);
+    if (link === null) throw new Error('missing');
+    const lst = fs.lstatSync(link);
+    if (lst.isSymbolicLink() && (seen === null || !fs.existsSync(seen))) {
+      problem = `is a broken symlink (to ${fs.readlinkSync(link)})`;
+    } else if (seen !== null && fs.statSync(seen).isDirectory()) {
       problem = 'is a folder';
     } else {
       problem = 'is not executable';
@@ -124,19 +134,22 @@ function verified(file: string, reason: string, fix: string): PythonChoice {
   } catch {
     // does not exist
   }
-  throw notFound(`${reason}: ${file} ${problem}. ${foundPythons()} Fix: ${fix}.`);
+  throw notFound(`${reason}: ${file} ${problem}. ${foundPythons(root)} Fix: ${fix}.`);
 }
 
-function isExecutable(file: string): boolean {
+function isExecutable(file: string, root?: string): boolean {
+  const seen = root === undefined ? file : resolveInChroot(root, file);
+  if (seen === null) return false;
   try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return fs.statSync(file).isFile();
+    fs.accessSync(seen, fs.constants.X_OK);
+    return fs.statSync(seen).isFile();
   } catch {
     return false;
   }
 }
 
-function lexists(file: string): boolean {
+function lexists(file: string | null): boolean {
+  if (file === null) return false;
   try {
     fs.lstatSync(file);
     return true;
@@ -145,23 +158,23 @@ function lexists(file: string): boolean {
   }
 }
 
-function resolveCommandLine(value: string): string {
+function resolveCommandLine(value: string, root: string | undefined): string {
   if (value.includes('/')) return path.resolve(value);
   // A bare name: the safe path, as a shebang's env would, never $PATH.
-  const found = findInSafePath(value);
+  const found = findInSafePath(value, root);
   if (found === null) {
     throw notFound(
-      `--python ${value}: not found in ${SAFE_PATH.join(':')} (the only places searched; $PATH is not used). ${foundPythons()} Fix: give an absolute path, e.g. --python /usr/bin/python3.`,
+      `--python ${value}: not found in ${SAFE_PATH.join(':')} (the only places searched; $PATH is not used). ${foundPythons(root)} Fix: give an absolute path, e.g. --python /usr/bin/python3.`,
     );
   }
   return found;
 }
 
-/** The first executable `name` in SAFE_PATH, or null. */
-export function findInSafePath(name: string): string | null {
+/** The first executable `name` in SAFE_PATH (inside `root` when given), or null. */
+export function findInSafePath(name: string, root?: string): string | null {
   for (const dir of SAFE_PATH) {
     const candidate = path.join(dir, name);
-    if (isExecutable(candidate)) return candidate;
+    if (isExecutable(candidate, root)) return candidate;
   }
   return null;
 }
@@ -203,25 +216,30 @@ function pythonFromShebang(line: string): { name: string; lookup: boolean } | nu
 }
 
 /** "Found: /usr/bin/python3.11, /usr/bin/python3." — what the error path can offer instead. */
-function foundPythons(): string {
+function foundPythons(root?: string): string {
   const found: string[] = [];
   const seenDirs = new Set<string>();
   for (const dir of SAFE_PATH) {
     let names: string[];
     try {
-      const real = fs.realpathSync(dir); // /bin is often a link to /usr/bin
+      const seen = root === undefined ? dir : resolveInChroot(root, dir);
+      if (seen === null) continue;
+      const real = fs.realpathSync(seen); // /bin is often a link to /usr/bin
       if (seenDirs.has(real)) continue;
       seenDirs.add(real);
-      names = fs.readdirSync(dir);
+      names = fs.readdirSync(seen);
     } catch {
       continue;
     }
     for (const name of names.sort()) {
       const file = path.join(dir, name);
-      if (PYTHON_NAME.test(name) && isExecutable(file) && !found.includes(file)) found.push(file);
+      if (PYTHON_NAME.test(name) && isExecutable(file, root) && !found.includes(file)) found.push(file);
     }
   }
-  return found.length === 0 ? `No Python found in ${SAFE_PATH.join(':')}.` : `Found: ${found.join(', ')}.`;
+  const where = `${SAFE_PATH.join(':')}${root === undefined ? '' : ` in the chroot ${root}`}`;
+  return found.length === 0
+    ? `No Python found in ${where}.`
+    : `Found${root === undefined ? '' : ` in the chroot`}: ${found.join(', ')}.`;
 }
 
 function notFound(message: string): WsgikitError {

@@ -7,6 +7,7 @@ import { realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { WsgikitError } from '../errors.js';
 import { defaultLogFile, isUnder } from '../logs/app-log.js';
+import { planChroot, toInside, type AppChroot } from './chroot.js';
 import { checkAppFile, homeOf, type CheckedApp } from './locate.js';
 import { choosePython, type PythonChoice } from './python.js';
 import { loadAppSettings, type AppSettings, type HostSettings } from './settings.js';
@@ -30,8 +31,11 @@ export interface ResolveOptions {
 export interface ResolvedApp {
   checked: CheckedApp;
   settings: AppSettings;
+  /** With the host's chroot: a path inside it. */
   python: PythonChoice;
   logFile: string;
+  /** The host's chroot for this app's workers (src/app/chroot.ts), or null. */
+  chroot: AppChroot | null;
 }
 
 export function resolveApp(appFile: string, options: ResolveOptions): ResolvedApp {
@@ -39,7 +43,18 @@ export function resolveApp(appFile: string, options: ResolveOptions): ResolvedAp
   const roots = options.allowedRoots ?? defaultRoots(options.host);
   const checked = checkedOrReported(appFile, roots, options.onRefused);
   const settings = loadAppSettings(checked.file, options.host, options.overrides);
-  const python = choosePython(checked.file, settings, options.host, options.pythonOverride);
+  const chroot =
+    options.host.chroot === null ? null : planChroot(options.host.chroot, checked.file, uid, options.host.source);
+  const python =
+    chroot === null
+      ? choosePython(checked.file, settings, options.host, options.pythonOverride)
+      : choosePython(
+          chroot.appFile,
+          { python: settings.python === null ? null : toInside(chroot.dir, settings.python) },
+          options.host,
+          options.pythonOverride,
+          chroot.dir,
+        );
   const home = homeOf(uid);
   const fallback = defaultLogFile(checked.file, home);
   const logFile = settings.logDir ? join(settings.logDir, basename(fallback)) : fallback;
@@ -50,7 +65,7 @@ export function resolveApp(appFile: string, options: ResolveOptions): ResolvedAp
         `download it. Set log_dir in ${basename(checked.file)}.toml to a folder outside it, e.g. ~/.wsgikit/logs.`,
     );
   }
-  return { checked, settings, python, logFile };
+  return { checked, settings, python, logFile, chroot };
 }
 
 /** Where apps may live when the caller names no folders: the host's allowed_roots, else the owner's home. */

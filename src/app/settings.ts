@@ -35,7 +35,8 @@
 //
 // Host file: [defaults], [forced] (same keys but python; use default_python), [limits] (numeric
 // keys; 0 for a "0 = none" key means no cap), and top-level allowed_roots, default_python, log_root,
-// error_pages (absolute folder of the host's error page templates) and override_app_errors.
+// error_pages (absolute folder of the host's error page templates), override_app_errors and chroot
+// (a folder pattern, %u = the user's name, %U = the uid: every worker runs chrooted there; chroot.ts).
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -133,6 +134,11 @@ export interface HostSettings {
   errorPages: string | null;
   /** Strangers get the host's page in place of an app's own 4xx/5xx body. */
   overrideAppErrors: boolean;
+  /**
+   * Every worker runs chrooted in this folder: an absolute pattern where %u is the user's name,
+   * %U the uid and %% a percent sign (src/app/chroot.ts). null: no chroot.
+   */
+  chroot: string | null;
   /** The host file, if one was read. */
   source: string | null;
 }
@@ -153,6 +159,7 @@ export function emptyHostSettings(): HostSettings {
     logRoot: null,
     errorPages: null,
     overrideAppErrors: false,
+    chroot: null,
     source: null,
   };
 }
@@ -269,6 +276,7 @@ const HOST_TOP_KEYS = [
   'log_root',
   'error_pages',
   'override_app_errors',
+  'chroot',
 ];
 /** The top-level keys and tables of the host file. */
 export const HOST_FILE_KEYS: readonly string[] = HOST_TOP_KEYS;
@@ -348,6 +356,14 @@ export function loadHostSettings(file: string = DEFAULT_HOST_SETTINGS_FILE): Hos
         host.overrideAppErrors = value;
         break;
       }
+      case 'chroot': {
+        const problem = chrootPatternProblem(value);
+        if (problem !== null) {
+          throw invalid(ctx, key, `${problem}, got ${describeValue(value)}. Fix: chroot = "/srv/chroots/%u"`);
+        }
+        host.chroot = value as string;
+        break;
+      }
       default:
         throw unknownKey(ctx, key, HOST_TOP_KEYS);
     }
@@ -380,6 +396,24 @@ export function loadHostSettings(file: string = DEFAULT_HOST_SETTINGS_FILE): Hos
     }
   }
   return host;
+}
+
+/**
+ * Why a host's chroot value is not a usable pattern, or null when it is: an absolute folder with
+ * no "." or ".." part, whose only % escapes are %u (user name), %U (uid) and %%.
+ */
+export function chrootPatternProblem(value: unknown): string | null {
+  if (typeof value !== 'string' || !path.isAbsolute(value)) {
+    return 'expected an absolute folder pattern (%u = the user name, %U = the uid)';
+  }
+  for (const [escape, letter] of value.matchAll(/%(.?)/gs)) {
+    if (letter !== 'u' && letter !== 'U' && letter !== '%') {
+      return `${JSON.stringify(escape)} is not a known escape: only %u, %U and %% are`;
+    }
+  }
+  if (value.split('/').some((part) => part === '.' || part === '..')) return 'it must not contain "." or ".." parts';
+  if (path.resolve(value) === '/') return 'the root folder "/" is no chroot';
+  return null;
 }
 
 // ---------------------------------------------------------------------------------------------

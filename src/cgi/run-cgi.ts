@@ -116,6 +116,7 @@ export async function runCgi(options: CgiOptions): Promise<number> {
     log: appLog,
     ops: stderrOpsLog('wsgi-cgi'),
     oneshot: true,
+    chroot: resolved.chroot,
   });
   pool.handle(request, sink);
   await answered;

@@ -70,7 +70,7 @@ async function run(app: string, options: RunOptions): Promise<void> {
   } catch (error) {
     fatal(error);
   }
-  const { checked, settings, python, logFile } = resolved;
+  const { checked, settings, python, logFile, chroot } = resolved;
   for (const warning of settings.warnings) say(`wsgikit: warning: ${warning}`);
 
   let log: AppLog;
@@ -93,6 +93,7 @@ async function run(app: string, options: RunOptions): Promise<void> {
     log,
     ops,
     oneshot: options.cgi === true,
+    chroot,
   });
 
   const mount = settings.mount ?? '';

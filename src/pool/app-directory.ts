@@ -109,7 +109,7 @@ export class AppDirectory {
   }
 
   #newPool(resolved: ResolvedApp): Pool {
-    const { checked, settings, python, logFile } = resolved;
+    const { checked, settings, python, logFile, chroot } = resolved;
     let reportedAt = 0;
     const log = AppLog.open({
       file: logFile,
@@ -135,12 +135,13 @@ export class AppDirectory {
       limits: settings,
       log,
       ops: this.#options.ops,
+      chroot,
     });
   }
 }
 
 function stampOf(resolved: ResolvedApp): string {
-  const { checked, python, logFile, settings } = resolved;
+  const { checked, python, logFile, settings, chroot } = resolved;
   const { warnings: _warnings, source: _source, ...values } = settings;
-  return JSON.stringify([checked.file, python.path, logFile, values]);
+  return JSON.stringify([checked.file, python.path, logFile, values, chroot]);
 }

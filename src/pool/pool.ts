@@ -9,6 +9,7 @@
 
 import { Transform, type Readable } from 'node:stream';
 import { WsgikitError, type ErrorCode } from '../errors.js';
+import type { AppChroot } from '../app/chroot.js';
 import type { AppSettings } from '../app/settings.js';
 import type { AppRequest, ResponseSink } from '../exchange.js';
 import type { AppLog } from '../logs/app-log.js';
@@ -48,6 +49,8 @@ export interface PoolOptions {
   ops: OpsLog;
   /** One process per request, as under CGI (wsgi-run --cgi). */
   oneshot?: boolean;
+  /** The host's chroot: workers start in it (python is then a path inside it). */
+  chroot?: AppChroot | null;
 }
 
 export interface PoolSnapshot {
@@ -264,6 +267,7 @@ export class Pool {
       mode: this.#options.oneshot ? 'oneshot' : 'persistent',
       env: this.#options.env,
       cpuLimitSeconds: this.#limits.cpuLimit > 0 ? this.#limits.cpuLimit : undefined,
+      chroot: this.#options.chroot ?? undefined,
       onOutput: (stream, line) => this.#log.write(`${bridge.pid ?? '?'} ${stream}`, line),
     });
     const worker = new Worker(bridge, this.#generation, now);

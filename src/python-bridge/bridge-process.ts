@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { dirname } from 'node:path';
 import { BRIDGE_SCRIPT } from '../install-paths.js';
+import { chrootCommand, type AppChroot } from '../app/chroot.js';
 import split2 from 'split2';
 import { WsgikitError } from '../errors.js';
 import type { AppRequest, ResponseSink } from '../exchange.js';
@@ -43,6 +44,11 @@ export interface BridgeOptions {
    */
   uid?: number;
   gid?: number;
+  /**
+   * Start chrooted in this folder, as the current user (src/app/chroot.ts): `python` is then a
+   * path inside it, and the app file, bridge and working folder are the chroot's own.
+   */
+  chroot?: AppChroot;
 }
 
 export interface BridgeInfo {
@@ -134,12 +140,16 @@ export class BridgeProcess {
     this.ready.catch(noop); // a caller that never awaits `ready` must not crash the process
     this.exited = new Promise((resolve) => (this.resolveExited = resolve));
 
-    const args = [BRIDGE_SCRIPT, '--app', options.appFile, '--mode', options.mode];
+    const jail = options.chroot;
+    const args = [jail?.bridge ?? BRIDGE_SCRIPT, '--app', jail?.appFile ?? options.appFile, '--mode', options.mode];
     if (options.cpuLimitSeconds !== undefined) args.push('--cpu-limit', String(Math.ceil(options.cpuLimitSeconds)));
     if (options.addressSpaceLimitMb !== undefined) {
       args.push('--as-limit-mb', String(Math.ceil(options.addressSpaceLimitMb)));
     }
-    this.child = spawn(options.python, args, {
+    // unshare(1) enters the chroot and execs Python in the same process: the pid stays the worker's.
+    const { command, args: argv } =
+      jail === undefined ? { command: options.python, args } : chrootCommand(jail, [options.python, ...args]);
+    this.child = spawn(command, argv, {
       cwd: options.cwd ?? dirname(options.appFile),
       env: options.env,
       stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
@@ -509,7 +519,7 @@ export class BridgeProcess {
       this.fail(
         new WsgikitError(
           'WSGIKIT_WORKER_START_FAILED',
-          `the Python bridge (${this.options.python}) ${how} before the app was loaded`,
+          `the Python bridge (${this.options.python}${this.options.chroot ? ` in the chroot ${this.options.chroot.dir}` : ''}) ${how} before the app was loaded`,
           { ownerDetail: detail },
         ),
       );

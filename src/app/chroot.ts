@@ -1,0 +1,207 @@
+// The host's `chroot` setting: every worker of an app runs chrooted in a folder the host built
+// (scripts/build-chroot.sh, docs/chroot.md), holding its own Python and wsgikit's bridge, with the
+// user's home inside it (a bind mount at the same path, or the home living in it).
+//
+// wsgikit never keeps root while it serves (wsgi-fcgi runs as the user: systemd User=, or --user,
+// which drops root before any app is looked at), so it cannot call chroot(2) itself. Each worker
+// is started through unshare(1) instead: a new user namespace in which the user's own uid is mapped
+// to itself gives the right to chroot (`unshare --user --map-current-user --root=DIR`), then
+// Python is exec'd as the same user with no capability left. A chrooted process may not create a
+// user namespace (the kernel refuses it since Linux 3.9), so the app cannot get the capability
+// back to leave. Paths given to the bridge are the ones seen inside the chroot.
+//
+// Refused, before anything is started: a chroot folder (or a folder above it) that is not root's
+// or that group or others may write (OpenSSH's ChrootDirectory rule; a root-owned sticky folder
+// such as /tmp is accepted above it), a missing or outdated bridge in the chroot, an app that is
+// not the same file inside, a Python that is not there, and a worker that would run as root.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { WsgikitError } from '../errors.js';
+import { BRIDGE_SCRIPT } from '../install-paths.js';
+import { shellQuote } from './locate.js';
+
+/** Where the bridge must be inside every chroot (scripts/build-chroot.sh installs it there). */
+export const CHROOT_BRIDGE = '/usr/lib/wsgikit/wsgi_bridge.py';
+/** The program that enters the chroot (util-linux; Debian package util-linux). */
+export const UNSHARE = '/usr/bin/unshare';
+
+/** How a worker of one app is started in its chroot: every path but `dir` is the inside one. */
+export interface AppChroot {
+  /** The chroot folder, its real path outside. */
+  dir: string;
+  appFile: string;
+  /** The app's folder: the worker's working folder. */
+  cwd: string;
+  bridge: string;
+}
+
+/** The command that starts `argv` (inside paths) chrooted in `chroot.dir`, as the current user. */
+export function chrootCommand(chroot: AppChroot, argv: string[]): { command: string; args: string[] } {
+  return {
+    command: UNSHARE,
+    args: ['--user', '--map-current-user', `--root=${chroot.dir}`, `--wd=${chroot.cwd}`, '--', ...argv],
+  };
+}
+
+/** The pattern with %u (user name), %U (uid) and %% replaced. */
+export function expandChrootPattern(pattern: string, uid: number, userName: () => string): string {
+  return path.resolve(
+    pattern.replace(/%([uU%])/g, (_, c: string) => (c === '%' ? '%' : c === 'U' ? String(uid) : userName())),
+  );
+}
+
+/**
+ * `inside` (an absolute path as a process in the chroot sees it) as a path outside, every symlink
+ * resolved the way the chrooted process would resolve it (absolute targets and ".." stay in
+ * `root`). `followLast: false` leaves a final symlink unresolved. null when a part is missing.
+ */
+export function resolveInChroot(root: string, inside: string, followLast = true): string | null {
+  const pending = inside.split('/').filter((p) => p !== '' && p !== '.');
+  const done: string[] = [];
+  let links = 0;
+  while (pending.length > 0) {
+    const part = pending.shift()!;
+    if (part === '..') {
+      done.pop();
+      continue;
+    }
+    const outside = path.join(root, ...done, part);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(outside);
+    } catch {
+      return null;
+    }
+    if (st.isSymbolicLink() && (followLast || pending.length > 0)) {
+      if (++links > 40) return null; // ELOOP, as the kernel would
+      const target = fs.readlinkSync(outside);
+      if (target.startsWith('/')) done.length = 0;
+      pending.unshift(...target.split('/').filter((p) => p !== '' && p !== '.'));
+      continue;
+    }
+    done.push(part);
+  }
+  return path.join(root, ...done);
+}
+
+/** `outside` as seen inside `root` when it lies in it; else `outside` itself (a bind-mounted path). */
+export function toInside(root: string, outside: string): string {
+  const rel = path.relative(root, outside);
+  if (rel === '') return '/';
+  return rel.startsWith('..') || path.isAbsolute(rel) ? outside : `/${rel}`;
+}
+
+/**
+ * Where the app runs for the host's chroot pattern, or a refusal that says what to fix. `appFile`
+ * is the checked real path outside; `uid` the user the worker runs as.
+ */
+export function planChroot(pattern: string, appFile: string, uid: number, hostFile: string | null): AppChroot {
+  const where = hostFile ?? 'the host settings';
+  if (uid === 0) {
+    throw invalid(
+      `chroot is set in ${where}, but this runs as root, and a chroot does not hold root. Fix: run wsgi-fcgi as the ` +
+        'hosting user (systemd User=, or --user NAME when it starts as root)',
+    );
+  }
+  const given = expandChrootPattern(pattern, uid, () => userName(uid, where));
+  let dir: string;
+  try {
+    dir = fs.realpathSync.native(given);
+  } catch {
+    throw invalid(
+      `the chroot ${given} (chroot = ${JSON.stringify(pattern)} in ${where}) does not exist. ` +
+        `Fix: build it as root: scripts/build-chroot.sh ${shellQuote(given)}`,
+    );
+  }
+  checkChrootFolders(dir, given);
+
+  const state = bridgeState(resolveInChroot(dir, CHROOT_BRIDGE));
+  if (state !== null) {
+    throw invalid(
+      `the bridge ${CHROOT_BRIDGE} in the chroot ${dir} ${state}. Fix: as root, ` +
+        `install -D -m 644 ${shellQuote(BRIDGE_SCRIPT)} ${shellQuote(path.join(dir, CHROOT_BRIDGE))} ` +
+        '(scripts/build-chroot.sh does it; again after each wsgikit upgrade)',
+    );
+  }
+
+  const inside = toInside(dir, appFile);
+  const seen = resolveInChroot(dir, inside);
+  if (seen === null || !sameFile(seen, appFile)) {
+    throw new WsgikitError(
+      'WSGIKIT_APP_REFUSED',
+      `${appFile} is not inside the chroot ${dir}: there, ${inside} ${seen === null ? 'does not exist' : 'is another file'}. ` +
+        `Fix (the host): bind-mount the home into the chroot at the same path (mount --bind /home/USER ${shellQuote(dir)}/home/USER, ` +
+        'and a line in /etc/fstab), or keep the home inside the chroot; see docs/chroot.md',
+    );
+  }
+  return { dir, appFile: inside, cwd: path.posix.dirname(inside), bridge: CHROOT_BRIDGE };
+}
+
+let ourBridge: Buffer | null = null;
+/** Chroot bridges found identical to ours, by path and the stat that said so. */
+const sameBridge = new Map<string, string>();
+
+/** Why the chroot's bridge cannot be used, or null when it is this version's. Read once per change. */
+function bridgeState(file: string | null): string | null {
+  let st: fs.Stats;
+  try {
+    if (file === null) return 'is missing';
+    st = fs.statSync(file);
+  } catch {
+    return 'is missing';
+  }
+  const stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+  if (sameBridge.get(file) === stamp) return null;
+  ourBridge ??= fs.readFileSync(BRIDGE_SCRIPT);
+  if (!st.isFile() || !fs.readFileSync(file).equals(ourBridge)) return 'is not the one of this wsgikit version';
+  sameBridge.set(file, stamp);
+  return null;
+}
+
+/** Every folder from / down to the chroot: root's, and not writable by group or others. */
+function checkChrootFolders(dir: string, given: string): void {
+  const folders = ['/'];
+  for (const part of dir.split('/').filter(Boolean)) folders.push(path.join(folders[folders.length - 1]!, part));
+  for (const folder of folders) {
+    const st = fs.statSync(folder);
+    const sticky = (st.mode & 0o1000) !== 0 && folder !== dir;
+    if (st.uid !== 0) {
+      throw invalid(
+        `the chroot ${given}: ${folder} belongs to uid ${st.uid}, not root, so that user could change what the chroot ` +
+          `holds. Fix: chown root:root ${shellQuote(folder)}`,
+      );
+    }
+    if ((st.mode & 0o022) !== 0 && !sticky) {
+      throw invalid(
+        `the chroot ${given}: ${folder} is writable by group or others, who could replace what the chroot holds. ` +
+          `Fix: chmod go-w ${shellQuote(folder)}`,
+      );
+    }
+  }
+}
+
+function sameFile(a: string, b: string): boolean {
+  try {
+    const sa = fs.statSync(a);
+    const sb = fs.statSync(b);
+    return sa.dev === sb.dev && sa.ino === sb.ino;
+  } catch {
+    return false;
+  }
+}
+
+function userName(uid: number, where: string): string {
+  const me = os.userInfo();
+  if (me.uid === uid) return me.username;
+  for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
+    const f = line.split(':');
+    if (f.length >= 3 && Number(f[2]) === uid && f[0]) return f[0];
+  }
+  throw invalid(`chroot in ${where} names the user (%u), but uid ${uid} has no name. Fix: use %U (the uid) instead`);
+}
+
+function invalid(message: string): WsgikitError {
+  return new WsgikitError('WSGIKIT_SETTINGS_INVALID', `${message}.`);
+}
