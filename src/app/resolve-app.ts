@@ -10,6 +10,7 @@ import { defaultLogFile, isUnder } from '../logs/app-log.js';
 import { checkAppFile, homeOf, type CheckedApp } from './locate.js';
 import { choosePython, type PythonChoice } from './python.js';
 import { loadAppSettings, type AppSettings, type HostSettings } from './settings.js';
+import { offloadPolicy, type OffloadPolicy } from '../pool/file-offload.js';
 
 export interface ResolveOptions {
   host: HostSettings;
@@ -29,6 +30,8 @@ export interface ResolveOptions {
 
 export interface ResolvedApp {
   checked: CheckedApp;
+  /** The roots it was accepted under: the files it names (X-Sendfile) must lie in them too. */
+  roots: string[];
   settings: AppSettings;
   python: PythonChoice;
   logFile: string;
@@ -50,7 +53,12 @@ export function resolveApp(appFile: string, options: ResolveOptions): ResolvedAp
         `download it. Set log_dir in ${basename(checked.file)}.toml to a folder outside it, e.g. ~/.wsgikit/logs.`,
     );
   }
-  return { checked, settings, python, logFile };
+  return { checked, roots, settings, python, logFile };
+}
+
+/** Which files the app may have sent, and by whom: the host's sendfile mode, or `mode` instead. */
+export function appOffloadPolicy(resolved: ResolvedApp, host: HostSettings, mode = host.sendfile): OffloadPolicy {
+  return offloadPolicy(mode, host.sendfileMap, resolved.roots);
 }
 
 /** Where apps may live when the caller names no folders: the host's allowed_roots, else the owner's home. */

@@ -35,7 +35,8 @@
 //
 // Host file: [defaults], [forced] (same keys but python; use default_python), [limits] (numeric
 // keys; 0 for a "0 = none" key means no cap), and top-level allowed_roots, default_python, log_root,
-// error_pages (absolute folder of the host's error page templates) and override_app_errors.
+// error_pages (absolute folder of the host's error page templates), override_app_errors, sendfile
+// and [sendfile_map] (docs/file-offload.md).
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -45,6 +46,14 @@ import { WsgikitError } from '../errors.js';
 import { checkOwnedFile } from './locate.js';
 import { parseAddressRule } from './owner.js';
 import { SAFE_PATH, findInSafePath } from './python.js';
+import {
+  SENDFILE_MODES,
+  isSendfileMode,
+  sendfileMappingProblem,
+  sendfileModeProblem,
+  type SendfileMapping,
+  type SendfileMode,
+} from './sendfile-settings.js';
 
 export interface AppSettings {
   /** Absolute path of the Python to run, or null: choosePython() decides (venv, shebang, host). */
@@ -133,6 +142,10 @@ export interface HostSettings {
   errorPages: string | null;
   /** Strangers get the host's page in place of an app's own 4xx/5xx body. */
   overrideAppErrors: boolean;
+  /** Who sends a file an app names in X-Sendfile: wsgikit itself, or the web server by this header. */
+  sendfile: SendfileMode;
+  /** Filesystem prefix → nginx internal URI prefix, for X-Accel-Redirect; longest `from` first. */
+  sendfileMap: SendfileMapping[];
   /** The host file, if one was read. */
   source: string | null;
 }
@@ -153,6 +166,8 @@ export function emptyHostSettings(): HostSettings {
     logRoot: null,
     errorPages: null,
     overrideAppErrors: false,
+    sendfile: 'none',
+    sendfileMap: [],
     source: null,
   };
 }
@@ -269,6 +284,8 @@ const HOST_TOP_KEYS = [
   'log_root',
   'error_pages',
   'override_app_errors',
+  'sendfile',
+  'sendfile_map',
 ];
 /** The top-level keys and tables of the host file. */
 export const HOST_FILE_KEYS: readonly string[] = HOST_TOP_KEYS;
@@ -348,10 +365,28 @@ export function loadHostSettings(file: string = DEFAULT_HOST_SETTINGS_FILE): Hos
         host.overrideAppErrors = value;
         break;
       }
+      case 'sendfile': {
+        if (!isSendfileMode(value)) throw wrongType(ctx, key, SENDFILE_MODES.map((m) => `"${m}"`).join(' or '), value);
+        host.sendfile = value;
+        break;
+      }
+      case 'sendfile_map': {
+        const table = expectTable(ctx, key, value);
+        const sctx = { ...ctx, section: key };
+        host.sendfileMap = Object.entries(table).map(([from, to]) => {
+          const problem = sendfileMappingProblem(from, to);
+          if (problem !== null) throw invalid(sctx, from, problem);
+          return { from, to: to as string };
+        });
+        host.sendfileMap.sort((a, b) => b.from.length - a.from.length);
+        break;
+      }
       default:
         throw unknownKey(ctx, key, HOST_TOP_KEYS);
     }
   }
+  const unmapped = sendfileModeProblem(host.sendfile, host.sendfileMap);
+  if (unmapped !== null) throw invalid(ctx, 'sendfile', unmapped);
 
   // The host's own values must fit its own caps, or every app would get a warning it cannot fix.
   for (const layer of ['defaults', 'forced'] as const) {

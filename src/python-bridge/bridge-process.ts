@@ -35,6 +35,11 @@ export interface BridgeOptions {
   cwd?: string;
   cpuLimitSeconds?: number;
   addressSpaceLimitMb?: number;
+  /**
+   * The web server sends files: wsgi.file_wrapper over a whole regular file becomes an X-Sendfile
+   * header (checked by the pool like the app's own) instead of the file's bytes.
+   */
+  offloadFiles?: boolean;
   /** Every line the app or the bridge writes to fd 1/2, newline stripped. */
   onOutput(stream: 'stdout' | 'stderr', line: string): void;
   /**
@@ -139,6 +144,7 @@ export class BridgeProcess {
     if (options.addressSpaceLimitMb !== undefined) {
       args.push('--as-limit-mb', String(Math.ceil(options.addressSpaceLimitMb)));
     }
+    if (options.offloadFiles) args.push('--offload-files', '1');
     this.child = spawn(options.python, args, {
       cwd: options.cwd ?? dirname(options.appFile),
       env: options.env,
