@@ -184,8 +184,13 @@ function unreadable(named: string, p: string, uid: number, what: 'read' | 'searc
 export function serverHeader(real: string, policy: OffloadPolicy): [string, string] {
   const bytes = (s: string) => Buffer.from(s, 'utf8').toString('latin1');
   if (policy.mode === 'x-sendfile') {
-    // mod_xsendfile (XSendFileUnescape on, its default) and lighttpd %-decode the value.
-    return ['X-Sendfile', bytes(real.replace(/%/g, '%25'))];
+    // lighttpd %-decodes the value and mod_xsendfile does not: a "%" would name another file on one.
+    if (real.includes('%')) {
+      throw sendfileRefused(
+        `X-Sendfile: ${real} has a "%" in its name, which Apache (mod_xsendfile) and lighttpd read differently. Fix: rename the file without "%".`,
+      );
+    }
+    return ['X-Sendfile', bytes(real)];
   }
   const mapping = policy.map.find((m) => real.startsWith(m.from));
   if (mapping === undefined) {

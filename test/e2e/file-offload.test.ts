@@ -59,6 +59,8 @@ function makeHome(user: string): Home {
   const big = 'wsgikit offload line\n'.repeat(100_000);
   writeFileSync(join(files, 'big.txt'), big, { mode: 0o644 });
   writeFileSync(join(files, 'private.txt'), 'owner only\n', { mode: 0o600 });
+  writeFileSync(join(files, ODD_NAME), 'an odd name\n', { mode: 0o644 });
+  writeFileSync(join(files, PERCENT_NAME), 'a percent\n', { mode: 0o644 });
   chmodSync(join(files, 'private.txt'), 0o600);
   const elsewhere = e2eDir('offload-outside');
   const outside = join(elsewhere, 'secret.txt');
@@ -66,6 +68,10 @@ function makeHome(user: string): Home {
   symlinkSync(outside, join(files, 'link-out.txt'));
   return { folder, files, outside, big };
 }
+
+/** Names with what URIs treat specially: a space and a "?"; and a literal "%41". */
+const ODD_NAME = 'a b?.txt';
+const PERCENT_NAME = 'a%41.txt';
 
 const q = (key: string, value: string) => `?${key}=${encodeURIComponent(value)}`;
 
@@ -110,6 +116,24 @@ function offloadCases(home: () => Home, base: () => string, accel?: string): voi
   it('wsgi.file_wrapper over a regular file is handed to the web server too', async () => {
     await expectServed(q('wrap', join(home().files, 'big.txt')));
   });
+
+  it('a file with a space and a "?" in its name is sent as itself', async () => {
+    const res = await curl(base() + q('x-sendfile', join(home().files, ODD_NAME)));
+    expect(res.status, res.body.slice(0, 400)).toBe(200);
+    expect(res.body).toBe('an odd name\n');
+  });
+
+  if (accel !== undefined) {
+    it('a "%" in a name is %-encoded in the X-Accel-Redirect, and nginx sends that file', async () => {
+      const res = await curl(base() + q('x-sendfile', join(home().files, PERCENT_NAME)));
+      expect(res.status, res.body.slice(0, 400)).toBe(200);
+      expect(res.body).toBe('a percent\n');
+    });
+  } else {
+    it('a "%" in a name is refused: mod_xsendfile takes it as is, lighttpd %-decodes it', async () => {
+      await expectRefused(q('x-sendfile', join(home().files, PERCENT_NAME)), /rename the file without "%"/);
+    });
+  }
 
   if (accel !== undefined) {
     it("the app's own X-Accel-Redirect under the mapped prefix is mapped back, checked and sent", async () => {

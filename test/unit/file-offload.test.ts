@@ -193,11 +193,12 @@ describe('checkFile', () => {
 });
 
 describe('serverHeader', () => {
-  it('x-sendfile: the real path, with % escaped (the servers %-decode it)', () => {
-    expect(serverHeader('/home/alice/a b%.txt', policy({ mode: 'x-sendfile' }))).toEqual([
-      'X-Sendfile',
-      '/home/alice/a b%25.txt',
-    ]);
+  it('x-sendfile: the real path as is, and a refusal for a "%" the servers would read differently', () => {
+    const p = policy({ mode: 'x-sendfile' });
+    expect(serverHeader('/home/alice/a b?.txt', p)).toEqual(['X-Sendfile', '/home/alice/a b?.txt']);
+    expect(syncRefusal(() => serverHeader('/home/alice/a b%41.txt', p)).message).toContain(
+      'rename the file without "%"',
+    );
   });
 
   it('x-accel-redirect: the longest mapped prefix, the rest %-encoded per segment', () => {
