@@ -277,18 +277,13 @@ describe.skipIf(!apacheAvailable)(
         { mode: 0o755 },
       );
       const socket = join(run, 'fcgi.sock');
-      fcgi = await startWsgiFcgi(socket, [
-        '--socket-mode',
-        '666',
-        '--app',
-        proxyHome.folder.app,
-        '--root',
-        proxyHome.folder.dir,
-        '--user',
-        APP_USER,
-        '--sendfile',
-        'x-sendfile',
+      const command = commandFromGuide(GUIDE, 'wsgi-fcgi-x-sendfile', [
+        ['/run/wsgikit/alice/fcgi.sock', socket],
+        ['/home/alice/apps/site.wsgi', proxyHome.folder.app],
+        ['/home/alice', proxyHome.folder.dir],
+        ['--user alice', `--user ${APP_USER}`],
       ]);
+      fcgi = await startWsgiFcgi(socket, command.args.slice(2), command.env);
       // One XSendFilePath per section in the guide; the test's two homes are two folders.
       const site = configFromGuide(GUIDE, 'apache-xsendfile', [
         ['/var/lib/apache2/fcgid', fcgid],
@@ -356,7 +351,7 @@ describe.skipIf(!lighttpdAvailable)('lighttpd x-sendfile (docs/file-offload.md)'
     chownRun(run, userIds(APP_USER)!.uid);
     writeFileSync(join(www, 'hello.txt'), HELLO, { mode: 0o644 });
     const socket = join(run, 'fcgi.sock');
-    const command = commandFromGuide(GUIDE, 'wsgi-fcgi-lighttpd', [
+    const command = commandFromGuide(GUIDE, 'wsgi-fcgi-x-sendfile', [
       ['/run/wsgikit/alice/fcgi.sock', socket],
       ['/home/alice/apps/site.wsgi', home.folder.app],
       ['/home/alice', home.folder.dir],
