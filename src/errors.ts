@@ -6,6 +6,7 @@ export const ERRORS = {
   WSGIKIT_USAGE: { status: 500, title: 'Usage error' },
   WSGIKIT_APP_NOT_FOUND: { status: 404, title: 'Application not found' },
   WSGIKIT_APP_REFUSED: { status: 403, title: 'Application refused' },
+  WSGIKIT_SENDFILE_REFUSED: { status: 403, title: 'File refused' },
   WSGIKIT_SETTINGS_INVALID: { status: 500, title: 'Invalid settings' },
   WSGIKIT_PYTHON_NOT_FOUND: { status: 500, title: 'Python not found' },
   WSGIKIT_APP_LOAD_FAILED: { status: 500, title: 'Application failed to load' },

@@ -129,7 +129,8 @@ function realRoot(root: string): string | null {
   return real;
 }
 
-function findRoot(real: string, roots: string[]): string | null {
+/** The real path of the first root that holds `real` (a path with no symlinks left), or null. */
+export function findRoot(real: string, roots: readonly string[]): string | null {
   for (const root of roots) {
     if (!path.isAbsolute(root)) continue;
     const r = realRoot(root);

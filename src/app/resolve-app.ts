@@ -11,6 +11,7 @@ import { planChroot, toInside, type AppChroot } from './chroot.js';
 import { checkAppFile, homeOf, type CheckedApp } from './locate.js';
 import { choosePython, type PythonChoice } from './python.js';
 import { loadAppSettings, type AppSettings, type HostSettings } from './settings.js';
+import { offloadPolicy, type OffloadPolicy } from '../pool/file-offload.js';
 
 export interface ResolveOptions {
   host: HostSettings;
@@ -30,6 +31,8 @@ export interface ResolveOptions {
 
 export interface ResolvedApp {
   checked: CheckedApp;
+  /** The roots it was accepted under: the files it names (X-Sendfile) must lie in them too. */
+  roots: string[];
   settings: AppSettings;
   /** With the host's chroot: a path inside it. */
   python: PythonChoice;
@@ -65,7 +68,12 @@ export function resolveApp(appFile: string, options: ResolveOptions): ResolvedAp
         `download it. Set log_dir in ${basename(checked.file)}.toml to a folder outside it, e.g. ~/.wsgikit/logs.`,
     );
   }
-  return { checked, settings, python, logFile, chroot };
+  return { checked, roots, settings, python, logFile, chroot };
+}
+
+/** Which files the app may have sent, and by whom: the host's sendfile mode, or `mode` instead. */
+export function appOffloadPolicy(resolved: ResolvedApp, host: HostSettings, mode = host.sendfile): OffloadPolicy {
+  return offloadPolicy(mode, host.sendfileMap, resolved.roots);
 }
 
 /** Where apps may live when the caller names no folders: the host's allowed_roots, else the owner's home. */

@@ -37,6 +37,8 @@
 // keys; 0 for a "0 = none" key means no cap), and top-level allowed_roots, default_python, log_root,
 // error_pages (absolute folder of the host's error page templates), override_app_errors and chroot
 // (a folder pattern, %u = the user's name, %U = the uid: every worker runs chrooted there; chroot.ts).
+// error_pages (absolute folder of the host's error page templates), override_app_errors, sendfile
+// and [sendfile_map] (docs/file-offload.md).
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -46,6 +48,14 @@ import { WsgikitError } from '../errors.js';
 import { checkOwnedFile } from './locate.js';
 import { parseAddressRule } from './owner.js';
 import { SAFE_PATH, findInSafePath } from './python.js';
+import {
+  SENDFILE_MODES,
+  isSendfileMode,
+  sendfileMappingProblem,
+  sendfileModeProblem,
+  type SendfileMapping,
+  type SendfileMode,
+} from './sendfile-settings.js';
 
 export interface AppSettings {
   /** Absolute path of the Python to run, or null: choosePython() decides (venv, shebang, host). */
@@ -139,6 +149,10 @@ export interface HostSettings {
    * %U the uid and %% a percent sign (src/app/chroot.ts). null: no chroot.
    */
   chroot: string | null;
+  /** Who sends a file an app names in X-Sendfile: wsgikit itself, or the web server by this header. */
+  sendfile: SendfileMode;
+  /** Filesystem prefix → nginx internal URI prefix, for X-Accel-Redirect; longest `from` first. */
+  sendfileMap: SendfileMapping[];
   /** The host file, if one was read. */
   source: string | null;
 }
@@ -160,6 +174,8 @@ export function emptyHostSettings(): HostSettings {
     errorPages: null,
     overrideAppErrors: false,
     chroot: null,
+    sendfile: 'none',
+    sendfileMap: [],
     source: null,
   };
 }
@@ -277,6 +293,8 @@ const HOST_TOP_KEYS = [
   'error_pages',
   'override_app_errors',
   'chroot',
+  'sendfile',
+  'sendfile_map',
 ];
 /** The top-level keys and tables of the host file. */
 export const HOST_FILE_KEYS: readonly string[] = HOST_TOP_KEYS;
@@ -364,10 +382,28 @@ export function loadHostSettings(file: string = DEFAULT_HOST_SETTINGS_FILE): Hos
         host.chroot = value as string;
         break;
       }
+      case 'sendfile': {
+        if (!isSendfileMode(value)) throw wrongType(ctx, key, SENDFILE_MODES.map((m) => `"${m}"`).join(' or '), value);
+        host.sendfile = value;
+        break;
+      }
+      case 'sendfile_map': {
+        const table = expectTable(ctx, key, value);
+        const sctx = { ...ctx, section: key };
+        host.sendfileMap = Object.entries(table).map(([from, to]) => {
+          const problem = sendfileMappingProblem(from, to);
+          if (problem !== null) throw invalid(sctx, from, problem);
+          return { from, to: to as string };
+        });
+        host.sendfileMap.sort((a, b) => b.from.length - a.from.length);
+        break;
+      }
       default:
         throw unknownKey(ctx, key, HOST_TOP_KEYS);
     }
   }
+  const unmapped = sendfileModeProblem(host.sendfile, host.sendfileMap);
+  if (unmapped !== null) throw invalid(ctx, 'sendfile', unmapped);
 
   // The host's own values must fit its own caps, or every app would get a warning it cannot fix.
   for (const layer of ['defaults', 'forced'] as const) {

@@ -5,7 +5,7 @@
 
 import { existsSync } from 'node:fs';
 import { isOwnerRequest } from '../app/owner.js';
-import { appEnvironment, defaultRoots, resolveApp, type ResolvedApp } from '../app/resolve-app.js';
+import { appEnvironment, appOffloadPolicy, defaultRoots, resolveApp, type ResolvedApp } from '../app/resolve-app.js';
 import { homeOf } from '../app/locate.js';
 import { DEFAULT_HOST_SETTINGS_FILE, emptyHostSettings, loadHostSettings, type HostSettings } from '../app/settings.js';
 import { isWsgikitError, WsgikitError } from '../errors.js';
@@ -117,6 +117,7 @@ export async function runCgi(options: CgiOptions): Promise<number> {
     ops: stderrOpsLog('wsgi-cgi'),
     oneshot: true,
     chroot: resolved.chroot,
+    offload: appOffloadPolicy(resolved, host),
   });
   pool.handle(request, sink);
   await answered;

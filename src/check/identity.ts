@@ -101,10 +101,21 @@ export type Access = 'r' | 'w' | 'x';
 
 /** Whether uid (with its groups) may access a path with these stat bits; root may do anything but x on no-x files. */
 export function mayAccess(t: Target, st: fs.Stats, what: Access): boolean {
-  const bit = what === 'r' ? 4 : what === 'w' ? 2 : 1;
-  if (t.uid === 0) return what !== 'x' || (st.mode & 0o111) !== 0 || st.isDirectory();
-  if (st.uid === t.uid) return ((st.mode >> 6) & bit) !== 0;
   const groups = new Set([...(t.gid === null ? [] : [t.gid]), ...supplementaryGids(t.name)]);
+  return modeAllows(t.uid, groups, st, what);
+}
+
+/** mayAccess for a uid and its groups already looked up (userGroups), for checks on every request. */
+export function modeAllows(uid: number, groups: ReadonlySet<number>, st: fs.Stats, what: Access): boolean {
+  const bit = what === 'r' ? 4 : what === 'w' ? 2 : 1;
+  if (uid === 0) return what !== 'x' || (st.mode & 0o111) !== 0 || st.isDirectory();
+  if (st.uid === uid) return ((st.mode >> 6) & bit) !== 0;
   if (groups.has(st.gid)) return ((st.mode >> 3) & bit) !== 0;
   return (st.mode & bit) !== 0;
+}
+
+/** The primary and supplementary groups of a uid, from the password and group files. */
+export function userGroups(uid: number): Set<number> {
+  const entry = passwd().find((u) => u.uid === uid);
+  return new Set(entry === undefined ? [] : [entry.gid, ...supplementaryGids(entry.name)]);
 }

@@ -15,7 +15,8 @@ import {
   type AppSettings,
   type HostSettings,
 } from '../app/settings.js';
-import { isWsgikitError } from '../errors.js';
+import { SENDFILE_MODES, sendfileModeProblem, type SendfileMode } from '../app/sendfile-settings.js';
+import { WsgikitError, isWsgikitError } from '../errors.js';
 import { serveConnection } from '../fastcgi/responder.js';
 import { pinoOpsLog, type OpsLog } from '../ops-log.js';
 import { AppDirectory } from '../pool/app-directory.js';
@@ -35,6 +36,7 @@ interface FcgiOptions {
   relay?: boolean;
   preload?: boolean;
   preloadApp: string[];
+  sendfile?: SendfileMode;
 }
 
 const program = new Command()
@@ -57,6 +59,12 @@ const program = new Command()
   .option('--max-conns <n>', 'reported as FCGI_MAX_CONNS', positive, 100)
   .option('--preload', 'import the --app and start its workers now, not on the first request')
   .option('--preload-app <file>', 'in hosting mode: an app to import at start; repeat for more', collect, [])
+  .addOption(
+    new Option(
+      '--sendfile <mode>',
+      'who sends a file an app names in X-Sendfile, for this front end: overrides host.toml sendfile',
+    ).choices(SENDFILE_MODES),
+  )
   .addOption(new Option('--relay', 'the daemon behind wsgi-cgi: requests arrive already repaired').hideHelp())
   .version(VERSION)
   .showHelpAfterError()
@@ -241,8 +249,21 @@ async function listen(server: Server, options: FcgiOptions, ops: OpsLog): Promis
 }
 
 function readHostSettings(options: FcgiOptions): HostSettings {
-  if (options.hostSettings) return loadHostSettings(options.hostSettings);
-  return existsSync(DEFAULT_HOST_SETTINGS_FILE) ? loadHostSettings() : emptyHostSettings();
+  const host = options.hostSettings
+    ? loadHostSettings(options.hostSettings)
+    : existsSync(DEFAULT_HOST_SETTINGS_FILE)
+      ? loadHostSettings()
+      : emptyHostSettings();
+  if (options.sendfile === undefined) return host;
+  // A host may run Apache (X-Sendfile) and nginx (X-Accel-Redirect) side by side: each front end says which.
+  const problem = sendfileModeProblem(options.sendfile, host.sendfileMap);
+  if (problem !== null) {
+    throw new WsgikitError(
+      'WSGIKIT_USAGE',
+      `--sendfile ${options.sendfile}: ${problem} in ${host.source ?? DEFAULT_HOST_SETTINGS_FILE}`,
+    );
+  }
+  return { ...host, sendfile: options.sendfile };
 }
 
 function answers(path: string): Promise<boolean> {

@@ -6,8 +6,8 @@ import { watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isWsgikitError } from '../errors.js';
-import { appEnvironment, resolveApp } from '../app/resolve-app.js';
-import { emptyHostSettings, loadHostSettings, type AppSettings } from '../app/settings.js';
+import { appEnvironment, appOffloadPolicy, resolveApp } from '../app/resolve-app.js';
+import { emptyHostSettings, loadHostSettings, type AppSettings, type HostSettings } from '../app/settings.js';
 import { createHttpFrontEnd } from '../http/server.js';
 import { LAYOUTS, layoutVars, type LayoutName } from '../environ/layouts.js';
 import { repairEnvironOnDisk } from '../environ/repair-fs.js';
@@ -55,8 +55,9 @@ await program.parseAsync();
 async function run(app: string, options: RunOptions): Promise<void> {
   const say = (line: string) => process.stdout.write(line + '\n');
   let resolved;
+  let host: HostSettings;
   try {
-    const host = options.hostSettings ? loadHostSettings(options.hostSettings) : emptyHostSettings();
+    host = options.hostSettings ? loadHostSettings(options.hostSettings) : emptyHostSettings();
     const overrides: Partial<AppSettings> = {};
     if (options.processes !== undefined) overrides.processes = options.processes;
     if (options.mount !== undefined) overrides.mount = options.mount;
@@ -94,6 +95,8 @@ async function run(app: string, options: RunOptions): Promise<void> {
     ops,
     oneshot: options.cgi === true,
     chroot,
+    // No web server in front to hand a file to: wsgikit sends it itself, after the same checks.
+    offload: appOffloadPolicy(resolved, host, 'none'),
   });
 
   const mount = settings.mount ?? '';

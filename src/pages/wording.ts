@@ -7,6 +7,7 @@ const SENTENCES: Record<ErrorCode, string> = {
   WSGIKIT_USAGE: 'The server behind this page is not set up correctly.',
   WSGIKIT_APP_NOT_FOUND: 'There is no application at this address.',
   WSGIKIT_APP_REFUSED: 'The server refused to run the application behind this page.',
+  WSGIKIT_SENDFILE_REFUSED: 'The server refused to send the file the application behind this page named.',
   WSGIKIT_SETTINGS_INVALID: 'The application behind this page could not be started.',
   WSGIKIT_PYTHON_NOT_FOUND: 'The application behind this page could not be started.',
   WSGIKIT_APP_LOAD_FAILED: 'The application behind this page could not be started.',

@@ -4,7 +4,7 @@
 // per reload_check_interval: a file that turns group-writable, a changed sidecar or a new venv is
 // noticed within that interval, and the hot path pays a Map lookup.
 
-import { appEnvironment, resolveApp, type ResolvedApp } from '../app/resolve-app.js';
+import { appEnvironment, appOffloadPolicy, resolveApp, type ResolvedApp } from '../app/resolve-app.js';
 import type { AppSettings, HostSettings } from '../app/settings.js';
 import { AppLog } from '../logs/app-log.js';
 import type { OpsLog } from '../ops-log.js';
@@ -96,7 +96,8 @@ export class AppDirectory {
       }
       throw error;
     }
-    const stamp = stampOf(resolved);
+    const { sendfile, sendfileMap } = this.#options.host;
+    const stamp = JSON.stringify([stampOf(resolved), sendfile, sendfileMap]);
     // Settings, Python or log changed: running requests finish in the old pool, new ones go to a new one.
     if (previous && previous.stamp !== stamp) this.manager.retire(this.#identity(previous.resolved));
     const entry = { resolved, stamp, checkAt: Date.now() + resolved.settings.reloadCheckInterval * 1000 };
@@ -136,6 +137,7 @@ export class AppDirectory {
       log,
       ops: this.#options.ops,
       chroot,
+      offload: appOffloadPolicy(resolved, this.#options.host),
     });
   }
 }

@@ -7,10 +7,14 @@
 // FastCGI connection only if END_REQUEST comes before the client is done); the worker is free
 // only when the bridge says so, after the iterable's close(). The request timer is the pool's and
 // runs until the worker is free.
+//
+// A response that names a file (X-Sendfile and kin) is answered by file-offload.ts once the file is
+// checked: the app's own body is dropped as it comes, and the answer may outlive the worker.
 
 import type { WsgikitError } from '../errors.js';
 import type { AppRequest, ResponseSink } from '../exchange.js';
 import { replaceAppError } from '../pages/host-pages.js';
+import { answerWithFile, hasOffloadHeader, type OffloadPolicy } from './file-offload.js';
 import type { PoolMetrics } from './pool-metrics.js';
 
 export class Job implements ResponseSink {
@@ -29,16 +33,23 @@ export class Job implements ResponseSink {
   readonly #metrics: PoolMetrics | undefined;
   /** First digit of the status the app started with (0: not started). */
   #statusClass = 0;
+  readonly #files: FileAnswers | undefined;
+  /** The app named a file: from now on the answer is the file's, not the app's body. */
+  #toFile = false;
+  /** Stops sending a file when the answer ends early. */
+  #fileAbort: (() => void) | null = null;
 
-  constructor(request: AppRequest, sink: ResponseSink, now: number, metrics?: PoolMetrics) {
+  constructor(request: AppRequest, sink: ResponseSink, now: number, metrics?: PoolMetrics, files?: FileAnswers) {
     this.request = request;
     this.#sink = sink;
     this.enqueuedAt = now;
     this.#metrics = metrics;
+    this.#files = files;
     sink.onClose(() => {
       if (this.finished) return;
       this.finished = true;
       this.#metrics?.requestEnded(Date.now() - this.enqueuedAt, 0);
+      this.#abortFile();
       const gone = this.#onGone;
       this.#onGone = null;
       gone?.();
@@ -56,7 +67,18 @@ export class Job implements ResponseSink {
   }
 
   start(status: string, headers: Array<[string, string]>): void {
-    if (this.finished) return;
+    if (this.finished || this.#toFile) return;
+    if (this.#files !== undefined && hasOffloadHeader(headers)) {
+      this.#toFile = true;
+      const { policy, report } = this.#files;
+      const method = this.request.environ.REQUEST_METHOD;
+      void answerWithFile({ status, headers, method, label: this.label }, policy, this.#fileSink(), report);
+      return;
+    }
+    this.#startAnswer(status, headers);
+  }
+
+  #startAnswer(status: string, headers: Array<[string, string]>): void {
     this.#statusClass = status.charCodeAt(0) - 48;
     // override_app_errors: a stranger gets the host's page with the app's status and headers. The
     // answer is complete with it; the app's body is dropped as it comes, and the app runs on.
@@ -64,7 +86,7 @@ export class Job implements ResponseSink {
     if (replaced !== null) {
       this.#sink.start(status, replaced.headers);
       if (this.request.environ.REQUEST_METHOD !== 'HEAD') this.#sink.write(replaced.body);
-      this.end();
+      this.#end();
       return;
     }
     this.#remaining = declaredLength(status, headers, this.request.environ.REQUEST_METHOD);
@@ -72,9 +94,14 @@ export class Job implements ResponseSink {
   }
 
   write(chunk: Buffer): boolean {
+    if (this.finished || this.#toFile) return true;
+    return this.#write(chunk);
+  }
+
+  #write(chunk: Buffer): boolean {
     if (this.finished) return true;
     const more = this.#sink.write(chunk);
-    if (this.#remaining !== null && (this.#remaining -= chunk.length) <= 0) this.end();
+    if (this.#remaining !== null && (this.#remaining -= chunk.length) <= 0) this.#end();
     return more;
   }
 
@@ -83,6 +110,10 @@ export class Job implements ResponseSink {
   }
 
   end(): void {
+    if (!this.#toFile) this.#end();
+  }
+
+  #end(): void {
     if (this.finished) return;
     this.finished = true;
     this.#sink.end();
@@ -92,6 +123,7 @@ export class Job implements ResponseSink {
   fail(error: WsgikitError): void {
     if (this.finished) return;
     this.finished = true;
+    this.#abortFile();
     // Cut off after its head, an answer counts as a failure whatever its status said.
     const statusClass = this.#sink.started ? 5 : Math.floor(error.status / 100);
     this.#sink.fail(error);
@@ -103,10 +135,43 @@ export class Job implements ResponseSink {
     this.#onGone = callback;
   }
 
+  /** The file's answer: the Job's own delivery, past the app-facing methods that drop the app's body. */
+  #fileSink(): ResponseSink {
+    return {
+      start: (status, headers) => {
+        if (!this.finished) this.#startAnswer(status, headers);
+      },
+      write: (chunk) => this.#write(chunk),
+      onDrain: (callback) => this.#sink.onDrain(callback),
+      end: () => this.#end(),
+      fail: (error) => this.fail(error),
+      onClose: (callback) => {
+        if (this.finished) callback();
+        else this.#fileAbort = callback;
+      },
+      get started() {
+        return false;
+      },
+    };
+  }
+
+  #abortFile(): void {
+    const abort = this.#fileAbort;
+    this.#fileAbort = null;
+    abort?.();
+  }
+
   clearTimer(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
   }
+}
+
+/** What a pool gives its jobs to answer with files: the checks' policy, and where refusals are logged. */
+export interface FileAnswers {
+  policy: OffloadPolicy;
+  /** Writes the line to the app's log; returns its incident id. */
+  report(summary: string): string;
 }
 
 /** A body length the response promises, when there must be a body of that length. */

@@ -15,7 +15,8 @@ import type { AppRequest, ResponseSink } from '../exchange.js';
 import type { AppLog } from '../logs/app-log.js';
 import type { OpsLog } from '../ops-log.js';
 import { BridgeProcess, type RunOutcome } from '../python-bridge/bridge-process.js';
-import { Job } from './job.js';
+import { NO_FILES, type OffloadPolicy } from './file-offload.js';
+import { Job, type FileAnswers } from './job.js';
 import { PoolMetrics, type PoolMetricsSnapshot } from './pool-metrics.js';
 import { residentBytes } from './process-stats.js';
 import { ReloadTrigger } from './reload-trigger.js';
@@ -51,6 +52,8 @@ export interface PoolOptions {
   oneshot?: boolean;
   /** The host's chroot: workers start in it (python is then a path inside it). */
   chroot?: AppChroot | null;
+  /** Which files the app may have sent (X-Sendfile) and who sends them. Default: none at all. */
+  offload?: OffloadPolicy;
 }
 
 export interface PoolSnapshot {
@@ -102,6 +105,7 @@ export class Pool {
   #tick: NodeJS.Timeout | null = null;
   #closing = false;
   #lastInfo: string | null = null;
+  readonly #files: FileAnswers;
 
   constructor(options: PoolOptions) {
     this.#options = options;
@@ -112,6 +116,7 @@ export class Pool {
     this.#log = options.log;
     this.#ops = options.ops;
     this.#trigger = new ReloadTrigger(options.appFile, options.limits.reloadCheckInterval);
+    this.#files = { policy: options.offload ?? NO_FILES, report: (summary) => this.#incident(summary) };
   }
 
   /**
@@ -126,7 +131,7 @@ export class Pool {
 
   handle(request: AppRequest, sink: ResponseSink): void {
     const now = Date.now();
-    const job = new Job(request, sink, now, this.#metrics);
+    const job = new Job(request, sink, now, this.#metrics, this.#files);
     if (this.#closing) {
       job.fail(new WsgikitError('WSGIKIT_SHUTTING_DOWN', 'The app is restarting; try again in a moment.'));
       return;
@@ -268,6 +273,7 @@ export class Pool {
       env: this.#options.env,
       cpuLimitSeconds: this.#limits.cpuLimit > 0 ? this.#limits.cpuLimit : undefined,
       chroot: this.#options.chroot ?? undefined,
+      offloadFiles: this.#files.policy.mode !== 'none',
       onOutput: (stream, line) => this.#log.write(`${bridge.pid ?? '?'} ${stream}`, line),
     });
     const worker = new Worker(bridge, this.#generation, now);

@@ -36,6 +36,11 @@ export interface BridgeOptions {
   cwd?: string;
   cpuLimitSeconds?: number;
   addressSpaceLimitMb?: number;
+  /**
+   * The web server sends files: wsgi.file_wrapper over a whole regular file becomes an X-Sendfile
+   * header (checked by the pool like the app's own) instead of the file's bytes.
+   */
+  offloadFiles?: boolean;
   /** Every line the app or the bridge writes to fd 1/2, newline stripped. */
   onOutput(stream: 'stdout' | 'stderr', line: string): void;
   /**
@@ -146,6 +151,7 @@ export class BridgeProcess {
     if (options.addressSpaceLimitMb !== undefined) {
       args.push('--as-limit-mb', String(Math.ceil(options.addressSpaceLimitMb)));
     }
+    if (options.offloadFiles) args.push('--offload-files', '1');
     // unshare(1) enters the chroot and execs Python in the same process: the pid stays the worker's.
     const { command, args: argv } =
       jail === undefined ? { command: options.python, args } : chrootCommand(jail, [options.python, ...args]);

@@ -2,7 +2,7 @@
 """wsgikit bridge: runs one WSGI application for a wsgikit front end.
 
     PYTHON wsgi_bridge.py --app /abs/path/app.wsgi --mode persistent|oneshot
-                          [--cpu-limit SECONDS] [--as-limit-mb MB]
+                          [--cpu-limit SECONDS] [--as-limit-mb MB] [--offload-files 1]
 
 The front end (TypeScript) sends requests as frames on fd 3 and reads the responses as frames on
 fd 4; fds 1 and 2 are the app's log. PROTOCOL.md next to this file is the contract; this file is
@@ -227,7 +227,7 @@ class Channel(object):
 # ---------------------------------------------------------------------------------------------
 
 USAGE = ('usage: wsgi_bridge.py --app /abs/path/app.wsgi --mode persistent|oneshot '
-         '[--cpu-limit SECONDS] [--as-limit-mb MB]')
+         '[--cpu-limit SECONDS] [--as-limit-mb MB] [--offload-files 1]')
 
 
 class Options(object):
@@ -235,6 +235,7 @@ class Options(object):
     mode = None
     cpu_limit = None
     as_limit_mb = None
+    offload_files = False
 
 
 def parse_args(argv):
@@ -243,13 +244,18 @@ def parse_args(argv):
     args = list(argv)
     while args:
         flag = args.pop(0)
-        if flag not in ('--app', '--mode', '--cpu-limit', '--as-limit-mb') or not args:
+        if flag not in ('--app', '--mode', '--cpu-limit', '--as-limit-mb', '--offload-files') \
+                or not args:
             return None
         value = args.pop(0)
         if flag == '--app':
             opts.app = value
         elif flag == '--mode':
             opts.mode = value
+        elif flag == '--offload-files':
+            if value != '1':
+                return None
+            opts.offload_files = True
         else:
             try:
                 number = int(value)
@@ -347,6 +353,7 @@ def set_limit(resource, which, soft, hard):
 
 class State(object):
     recycle = None  # set to a reason ('cpu-limit'): the next Z carries it, then we exit 0
+    offload_files = False  # --offload-files: the web server sends whole regular files
 
 
 def on_cpu_limit(signum, frame):
@@ -681,13 +688,14 @@ class Response(object):
     iterable, or once at the end for a list/tuple (so a one-piece body goes out with S and Z)."""
 
     __slots__ = ('channel', 'input', 'environ', 'head', 'length', 'sent', 'headers_sent',
-                 'chunks', 'out', 'out_size', 'aborted', 'truncated', 'started', 'poll')
+                 'chunks', 'out', 'out_size', 'aborted', 'truncated', 'started', 'poll', 'given')
 
     def __init__(self, channel, input_, environ):
         self.channel = channel
         self.input = input_
         self.environ = environ
         self.head = None          # the S frame, once start_response was called
+        self.given = None         # (status, headers) as the app gave them, to rebuild the S frame
         self.length = None        # Content-Length the app declared
         self.sent = 0             # body bytes written
         self.headers_sent = False
@@ -711,6 +719,7 @@ class Response(object):
         elif self.started:
             raise BadResponse('start_response() called a second time without exc_info')
         self.head, self.length = check_response_head(status, headers)
+        self.given = (status, headers)
         self.started = True
         return self.write
 
@@ -777,8 +786,11 @@ class Response(object):
 
     def send_iterable(self, result):
         """Write every chunk the app's iterable yields."""
-        if type(result) is FileWrapper and HAVE_SENDFILE and self.send_file(result):
-            return
+        if type(result) is FileWrapper:
+            if State.offload_files and self.offload_file(result):
+                return
+            if HAVE_SENDFILE and self.send_file(result):
+                return
         if result is None:
             raise BadResponse('the app returned None instead of an iterable of bytes; '
                               'return a list such as [body]')
@@ -793,6 +805,36 @@ class Response(object):
                 break
             if not buffered or self.out_size >= MAX_PAYLOAD:
                 self.flush()
+
+    def offload_file(self, wrapper):
+        """A whole regular file becomes an X-Sendfile header and an empty body: the web server sends
+        it, once the front end has checked the path (it trusts nothing from this process). False:
+        send the bytes instead (a pipe, a file read from the middle, a Content-Length that differs,
+        a path that cannot be named)."""
+        if self.headers_sent or self.given is None:
+            return False
+        filelike = wrapper.filelike
+        try:
+            fd = filelike.fileno()
+            import stat
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return False
+            offset = filelike.tell() if hasattr(filelike, 'tell') else os.lseek(fd, 0, os.SEEK_CUR)
+        except (AttributeError, OSError, IOError, ValueError):
+            return False
+        if offset != 0 or (self.length is not None and self.length != st.st_size):
+            return False
+        path = file_path(fd, filelike, st)
+        if path is None:
+            return False
+        status, headers = self.given
+        kept = [h for h in headers if h[0].lower() not in ('content-length', 'x-sendfile')]
+        try:
+            self.head, self.length = check_response_head(status, kept + [('X-Sendfile', path)])
+        except BadResponse:
+            return False
+        return True
 
     def send_file(self, wrapper):
         """os.sendfile for a regular file: B headers from us, the bytes straight from the page
@@ -835,6 +877,30 @@ class Response(object):
             remaining -= size
             self.sent += size
         return True
+
+
+def file_path(fd, filelike, st):
+    """The absolute path of an open file as a header value (latin-1 bytes), if it still names
+    that very file; None otherwise."""
+    candidates = []
+    try:
+        candidates.append(os.readlink('/proc/self/fd/%d' % fd))
+    except (OSError, IOError):
+        pass
+    name = getattr(filelike, 'name', None)
+    if isinstance(name, (bytes, text_type)):
+        candidates.append(name)
+    for path in candidates:
+        if not os.path.isabs(path):
+            continue
+        try:
+            other = os.stat(path)
+        except (OSError, IOError):
+            continue
+        if (other.st_dev, other.st_ino) != (st.st_dev, st.st_ino):
+            continue
+        return native_from_latin1(fsencode(path))
+    return None
 
 
 def body_type_error(data):
@@ -1001,6 +1067,7 @@ def main(argv):
                   'passes frames on fds 3 and 4\n%s' % (fd, USAGE), file=sys.stderr)
             return 2
     setup_process(opts)
+    State.offload_files = opts.offload_files
     channel = Channel(FRAME_IN, FRAME_OUT)
     try:
         application, import_ms = load_app(opts.app)

@@ -201,6 +201,7 @@ export function startBridge(
     ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
     ...(options.cpuLimitSeconds !== undefined ? { cpuLimitSeconds: options.cpuLimitSeconds } : {}),
     ...(options.addressSpaceLimitMb !== undefined ? { addressSpaceLimitMb: options.addressSpaceLimitMb } : {}),
+    ...(options.offloadFiles !== undefined ? { offloadFiles: options.offloadFiles } : {}),
     onOutput(stream, line) {
       (stream === 'stdout' ? stdout : stderr).push(line);
       for (const waiter of waiters) waiter();

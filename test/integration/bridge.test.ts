@@ -497,6 +497,33 @@ describe.skipIf(pythons.length === 0).each(pythons)('bridge on $label', (python)
     }
   });
 
+  it('--offload-files: a whole regular file becomes X-Sendfile and no body; anything else is sent', async () => {
+    const { mkdtempSync, realpathSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = realpathSync(mkdtempSync(join(tmpdir(), 'wsgikit-fw-offload-')));
+    const data = Buffer.from('offloaded by the web server\n'.repeat(1000));
+    const file = join(dir, 'data file.bin');
+    writeFileSync(file, data);
+    const t = startBridge(python, 'filewrapper.wsgi', { offloadFiles: true });
+    const whole = await request(t.bridge, { PATH_INFO: '/file', QUERY_STRING: file });
+    expect(whole.outcome, t.stderr.join('\n')).toEqual({ ok: true, exitReason: null });
+    expect(whole.sink.headers).toEqual([
+      ['Content-Type', 'application/octet-stream'],
+      ['X-Sendfile', file],
+    ]);
+    expect(whole.sink.bytes).toBe(0);
+    for (const [path, expected] of [
+      ['/offset', data.subarray(100)],
+      ['/bytesio', data],
+    ] as const) {
+      const { outcome, sink } = await request(t.bridge, { PATH_INFO: path, QUERY_STRING: file });
+      expect(outcome).toEqual({ ok: true, exitReason: null });
+      expect(sink.headers.map(([name]) => name)).not.toContain('X-Sendfile');
+      expect(sink.sha256).toBe(sha256(expected));
+    }
+  });
+
   it('oneshot mode sets wsgi.run_once and exits 0 after its request', async () => {
     const t = startBridge(python, 'validate.wsgi', { mode: 'oneshot' });
     const { outcome, sink } = await request(t.bridge); // written before the app is loaded

@@ -2,12 +2,13 @@
 // Each block starts its own wsgi-run with the settings it needs, once.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, truncateSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryOf } from '../helpers/pythons.js';
+import { INCIDENT, fixture } from '../helpers/servers.js';
 import {
   appFolder,
   eventually,
@@ -115,7 +116,7 @@ def application(environ, start_response):
   it('gets 504, the Python stack of the stuck request lands in the log, and the next request is served', async () => {
     const res = await fetch(`${server.url}/stuck`, { headers: { accept: 'text/plain' } });
     expect(res.status).toBe(504);
-    const incident = /[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{2}/.exec(await res.text())?.[0];
+    const incident = INCIDENT.exec(await res.text())?.[0];
     expect(incident).toBeTruthy();
     const log = await eventually(() => {
       const text = folder.log();
@@ -261,6 +262,39 @@ def application(environ, start_response):
     expect(await postStatus(server.url + '/upload', { 'content-length': String(300 * 1024 * 1024) }, 0)).toBe(413);
     // Chunked: counted as it streams and cut off once past the limit.
     expect(await postStatus(server.url + '/upload', { 'transfer-encoding': 'chunked' }, 300)).toBe(413);
+  });
+});
+
+describe('wsgi-run: X-Sendfile and wsgi.file_wrapper are sent by wsgikit itself, after the checks', () => {
+  let folder: AppFolder;
+  let server: RunningServer;
+  let big: string;
+  const SIZE = 100 * 1024 * 1024;
+  beforeAll(async () => {
+    folder = appFolder(fixture('sendfile.wsgi'));
+    big = join(folder.dir, 'big.bin');
+    writeFileSync(big, '');
+    truncateSync(big, SIZE);
+    server = await startWsgiRun(folder.app, ['--no-reload']);
+  });
+  afterAll(() => server?.stop());
+
+  it('streams a 100 MB file with its Content-Length, without the app body, with flat memory', async () => {
+    const res = await fetch(`${server.url}/?x-sendfile=${encodeURIComponent(big)}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-length')).toBe(String(SIZE));
+    expect(res.headers.get('x-sendfile')).toBeNull();
+    let received = 0;
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) received += chunk.length;
+    expect(received).toBe(SIZE);
+    expect(memoryOf(server.pid).peakMb).toBeLessThan(150);
+  });
+
+  it('refuses a file outside the app folder with a 403 and an incident in the log', async () => {
+    const res = await fetch(`${server.url}/?x-sendfile=${encodeURIComponent('/etc/hostname')}`);
+    expect(res.status).toBe(403);
+    const incident = INCIDENT.exec(await res.text())?.[0];
+    expect(folder.log()).toContain(`incident ${incident}: GET /: file not sent: X-Sendfile: /etc/hostname`);
   });
 });
 

@@ -435,3 +435,50 @@ tracebacks = "never"
     expect(err.message).toContain(`chmod go-w ${file}`);
   });
 });
+
+describe('loadHostSettings: sendfile and [sendfile_map]', () => {
+  it('defaults to wsgikit sending files itself, with no map', () => {
+    const host = loadHostSettings(hostFile('[limits]\nprocesses = 4\n'));
+    expect([host.sendfile, host.sendfileMap]).toEqual(['none', []]);
+  });
+
+  it('reads the mode and the map, longest filesystem prefix first', () => {
+    const host = loadHostSettings(
+      hostFile(
+        'sendfile = "x-accel-redirect"\n[sendfile_map]\n"/home/" = "/_files/"\n"/home/alice/media/" = "/_media/"\n',
+      ),
+    );
+    expect(host.sendfile).toBe('x-accel-redirect');
+    expect(host.sendfileMap).toEqual([
+      { from: '/home/alice/media/', to: '/_media/' },
+      { from: '/home/', to: '/_files/' },
+    ]);
+  });
+
+  it('refuses an unknown mode, naming the ones there are', () => {
+    const file = hostFile('sendfile = "xsendfile"\n');
+    const err = settingsError(() => loadHostSettings(file));
+    expect(err.code).toBe('WSGIKIT_SETTINGS_INVALID');
+    expect(err.message).toContain(`${file}:1: sendfile: expected "none" or "x-sendfile" or "x-accel-redirect"`);
+  });
+
+  it('refuses x-accel-redirect without a map, with the fix', () => {
+    const err = settingsError(() => loadHostSettings(hostFile('sendfile = "x-accel-redirect"\n')));
+    expect(err.message).toContain('needs [sendfile_map]');
+    expect(err.message).toContain('Fix: add [sendfile_map] with "/home/" = "/_wsgikit_files/"');
+  });
+
+  it('refuses map entries that would match too much or cannot be a location', () => {
+    const noSlash = settingsError(() => loadHostSettings(hostFile('[sendfile_map]\n"/home" = "/_files/"\n')));
+    expect(noSlash.message).toContain(
+      '[sendfile_map] /home: a filesystem prefix must be an absolute folder ending with "/"',
+    );
+    expect(noSlash.message).toContain('Fix: "/home/" = "/_wsgikit_files/"');
+    const dotdot = settingsError(() => loadHostSettings(hostFile('[sendfile_map]\n"/home/../etc/" = "/_files/"\n')));
+    expect(dotdot.message).toContain('without ".."');
+    const query = settingsError(() => loadHostSettings(hostFile('[sendfile_map]\n"/home/" = "/_files?x/"\n')));
+    expect(query.message).toContain('must be a URI path that starts and ends with "/"');
+    const notString = settingsError(() => loadHostSettings(hostFile('[sendfile_map]\n"/home/" = 3\n')));
+    expect(notString.message).toContain('got 3');
+  });
+});

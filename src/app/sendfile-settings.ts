@@ -1,0 +1,42 @@
+// The host's choice of who sends a file an app names (host.toml `sendfile`, `[sendfile_map]`,
+// `wsgi-fcgi --sendfile`), checked here so the host file and the command line say the same thing
+// about the same mistake. What is done with it per request is src/pool/file-offload.ts.
+
+export const SENDFILE_MODES = ['none', 'x-sendfile', 'x-accel-redirect'] as const;
+export type SendfileMode = (typeof SENDFILE_MODES)[number];
+
+/** A filesystem prefix and the nginx internal URI prefix that serves it. Both end with "/". */
+export interface SendfileMapping {
+  from: string;
+  to: string;
+}
+
+export function isSendfileMode(value: unknown): value is SendfileMode {
+  return typeof value === 'string' && (SENDFILE_MODES as readonly string[]).includes(value);
+}
+
+/** Why one `[sendfile_map]` entry is unusable, with the fix; null when it is fine. */
+export function sendfileMappingProblem(from: string, to: unknown): string | null {
+  // A prefix without its trailing slash would also match /home2 for /home: the slash is required.
+  if (!from.startsWith('/') || !from.endsWith('/') || hasDotDot(from)) {
+    const parts = from.split('/').filter((part) => part !== '' && part !== '.' && part !== '..');
+    const fixed = parts.length === 0 ? '/' : `/${parts.join('/')}/`;
+    return `a filesystem prefix must be an absolute folder ending with "/" and without "..", got ${JSON.stringify(from)}. Fix: "${fixed}" = "/_wsgikit_files/"`;
+  }
+  if (typeof to !== 'string' || !to.startsWith('/') || !to.endsWith('/') || hasDotDot(to) || /[?#%\s]/.test(to)) {
+    return `the internal location for ${from} must be a URI path that starts and ends with "/" (no "..", "?", "#", "%" or spaces), got ${JSON.stringify(to)}. Fix: "${from}" = "/_wsgikit_files/", and an nginx "location /_wsgikit_files/ { internal; alias ${from}; }"`;
+  }
+  return null;
+}
+
+/** Why a mode cannot work with this map, with the fix; null when it can. */
+export function sendfileModeProblem(mode: SendfileMode, map: readonly SendfileMapping[]): string | null {
+  if (mode === 'x-accel-redirect' && map.length === 0) {
+    return 'sendfile = "x-accel-redirect" needs [sendfile_map]: nginx serves files by internal URI, not by path. Fix: add [sendfile_map] with "/home/" = "/_wsgikit_files/" and the matching internal location in nginx (docs/file-offload.md)';
+  }
+  return null;
+}
+
+function hasDotDot(p: string): boolean {
+  return p.split('/').includes('..');
+}
