@@ -4,7 +4,7 @@
 
 import { execFile, spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { cleanEnv } from './common.js';
+import { cleanEnv, log } from './common.js';
 
 export interface WrkRun {
   rps: number;
@@ -68,8 +68,13 @@ export function timedGet(url: string, timeoutMs = 60_000): Promise<number> {
  * then a second of load so that every worker has started and loaded the app.
  */
 export async function warmUp(url: string): Promise<void> {
-  await timedGet(url, 60_000);
-  await wrk(url, 1);
+  try {
+    await timedGet(url, 60_000);
+    await wrk(url, 1);
+  } catch (error) {
+    // The rounds will show it failing; a warm-up that fails is only logged.
+    log(`warm-up of ${url} failed: ${(error as Error).message.slice(0, 2000)}`);
+  }
 }
 
 /** `count` GETs one after another; their times in ms. */

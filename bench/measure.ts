@@ -17,6 +17,8 @@ export interface Measured {
   target: Target;
   samples: Sample[];
   memory: MemoryPeaks[];
+  /** Why a round's run failed, one entry per failed round. */
+  failures: string[];
 }
 
 export async function interleaved(
@@ -26,13 +28,19 @@ export async function interleaved(
   options: { rounds?: number; sampleEveryMs?: number } = {},
 ): Promise<Measured[]> {
   const rounds = options.rounds ?? ROUNDS;
-  const results: Measured[] = targets.map((target) => ({ target, samples: [], memory: [] }));
+  const results: Measured[] = targets.map((target) => ({ target, samples: [], memory: [], failures: [] }));
   for (let round = 0; round < rounds; round++) {
     log(`${workload}: round ${round + 1}/${rounds}`);
     for (const result of results) {
       const watch = watchMemory(() => result.target.processes(), options.sampleEveryMs ?? 100);
       try {
         result.samples.push(await run(result.target));
+      } catch (error) {
+        // A failed run counts as no figure for that round; the others go on, and the row says so.
+        const message = (error as Error).message.split('\n')[0]!.slice(0, 160);
+        log(`${workload}: ${result.target.name} failed: ${(error as Error).message.slice(0, 2000)}`);
+        result.samples.push({ value: NaN });
+        result.failures.push(message);
       } finally {
         result.memory.push(watch.stop());
       }
@@ -49,7 +57,7 @@ export function rowsOf(
   value: (samples: Sample[]) => number = (s) => median(s.map((x) => x.value)),
 ): Row[] {
   const reference = value(measured[0]!.samples);
-  return measured.map(({ target, samples, memory }) => {
+  return measured.map(({ target, samples, memory, failures }) => {
     const v = value(samples);
     const max = (pick: (m: MemoryPeaks) => number) => {
       const values = memory.map(pick).filter((x) => !Number.isNaN(x));
@@ -67,6 +75,9 @@ export function rowsOf(
       workerMb: max((m) => m.workerMb),
       frontEndGrowthMb: max((m) => m.frontEndGrowthMb),
       workerGrowthMb: max((m) => m.workerGrowthMb),
+      ...(failures.length > 0
+        ? { note: `${failures.length} of ${samples.length} rounds failed (${failures[0]!.replace(/\|/g, '/')})` }
+        : {}),
     };
   });
 }

@@ -39,6 +39,11 @@ export async function benchMemory(): Promise<Row[]> {
       await warmUp(target.url);
       const workers = target.processes().workers.map(rssMb);
       const worker = Math.max(...workers);
+      if (!(worker > 0)) {
+        const note = 'no worker process found';
+        rows.push({ workload: `memory-${app}`, target: target.name, value: NaN, unit: '', ratio: NaN, note });
+        continue;
+      }
       rows.push({
         workload: `memory-${app}`,
         target: target.name,

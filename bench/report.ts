@@ -32,7 +32,14 @@ export function writeReport(rows: Row[], started: Date, seconds: number): string
         [
           r.workload,
           r.target,
-          r.note ?? `${fixed(r.value, r.unit === 'req/s' ? 0 : r.unit.startsWith('of') ? 0 : 2)} ${r.unit}`,
+          [
+            Number.isNaN(r.value)
+              ? ''
+              : `${fixed(r.value, r.unit === 'req/s' || r.unit.startsWith('of') ? 0 : 2)} ${r.unit}`,
+            r.note ?? '',
+          ]
+            .filter(Boolean)
+            .join(' — '),
           Number.isNaN(r.ratio) ? '' : `${r.ratio.toFixed(2)}×`,
           fixed(r.p50, 2),
           fixed(r.p99, 2),
