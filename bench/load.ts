@@ -96,7 +96,7 @@ export interface Transfer {
  * /dev/null. curl streams both ways, so the client holds no copy of the body.
  */
 export function curlTransfer(url: string, upload?: { file: string; chunked: boolean }): Promise<Transfer> {
-  const args = ['-sS', '--noproxy', '*', '--max-time', '300', '-o', '-', '-w', '\n%{http_code} %{time_total}'];
+  const args = ['-sS', '--noproxy', '*', '--max-time', '60', '-o', '-', '-w', '\n%{http_code} %{time_total}'];
   if (upload) {
     args.push('-X', 'POST', '-H', 'Content-Type: application/octet-stream', '-H', 'Expect:');
     if (upload.chunked) args.push('-H', 'Transfer-Encoding: chunked');
