@@ -19,12 +19,12 @@ export const WORKLOADS = [
   'cgi-flask',
   'fcgi-hello',
   'fcgi-flask',
+  'memory',
   'head-of-line',
   'upload',
   'upload-chunked',
   'download',
   'download-1g',
-  'memory',
 ] as const;
 export type Workload = (typeof WORKLOADS)[number];
 

@@ -26,7 +26,7 @@ const stop = async () => {
 };
 process.once('SIGINT', () => void stop().then(() => process.exit(130)));
 try {
-  for (const part of [benchCgi, benchFastcgi, benchHeadOfLine, benchTransfer, benchMemory]) {
+  for (const part of [benchCgi, benchFastcgi, benchMemory, benchHeadOfLine, benchTransfer]) {
     try {
       rows.push(...(await part()));
     } catch (error) {

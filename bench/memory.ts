@@ -1,5 +1,5 @@
 // What a Python worker costs beyond the app: each target's worker RSS (the largest, after a short
-// load) minus a bare Python process with the same app loaded and one request served through it
+// load; this part runs before the transfers, which leave their buffers behind) minus a bare Python process with the same app loaded and one request served through it
 // (/usr/bin/python3, wsgiref's test environ). The front end's RSS under load is in the FastCGI
 // rows; the growth during large bodies in the transfer rows.
 
