@@ -1,45 +1,57 @@
-// npm run bench: every workload, every target, one run; prints a Markdown table of medians and
-// ratios to the reference target and writes it with the raw rows to bench/results/.
+// npm run bench: every workload (or those BENCH_ONLY names), every target, one run; prints the
+// Markdown table and the issue's targets, and writes them with the raw rows to bench/results/.
+// Knobs: BENCH_ROUNDS (5), BENCH_PER_ROUND (10), BENCH_SECONDS (5), BENCH_ONLY (a comma list of
+// workloads or groups: cgi, fcgi, head-of-line, upload, download, memory, …).
 
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { cleanUpDirs } from './apps.js';
 import { benchCgi } from './cgi.js';
-import { ROOT, type Row } from './common.js';
+import { log, type Row } from './common.js';
 import { benchFastcgi } from './fastcgi.js';
+import { benchHeadOfLine } from './head-of-line.js';
+import { benchMemory } from './memory.js';
+import { writeReport } from './report.js';
+import { stopServers } from './targets.js';
+import { benchTransfer } from './transfer.js';
 
-const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
-const perRound = Number(process.env.BENCH_PER_ROUND ?? 10);
-delete process.env.NODE_EXTRA_CA_CERTS; // web servers do not pass it to CGI programs; it slows Node's start
+// Web servers do not pass it to CGI programs, and it slows Node's start: no process we start has it.
+delete process.env.NODE_EXTRA_CA_CERTS;
 
-const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 ensureTools();
-const rows: Row[] = [...(await benchCgi(rounds, perRound)), ...(await benchFastcgi(rounds, seconds))];
+const started = new Date();
+const rows: Row[] = [];
+const stop = async () => {
+  await stopServers();
+  cleanUpDirs();
+};
+process.once('SIGINT', () => void stop().then(() => process.exit(130)));
+try {
+  for (const part of [benchCgi, benchFastcgi, benchMemory, benchHeadOfLine, benchTransfer]) {
+    try {
+      rows.push(...(await part()));
+    } catch (error) {
+      // One broken part must not lose the others' rows: it gets a row saying what failed.
+      const message = (error as Error).message;
+      log(`${part.name} failed: ${message}`);
+      const note = `failed: ${message.split('\n')[0]!.slice(0, 200).replace(/\|/g, '/')}`;
+      rows.push({ workload: part.name, target: '', value: NaN, unit: '', ratio: NaN, note });
+    }
+  }
+} finally {
+  await stop();
+}
+process.stdout.write(writeReport(rows, started, (Date.now() - started.getTime()) / 1000));
+log('wrote bench/results/latest.md and latest.json');
 
-const lines = [
-  `# wsgikit benchmark (${new Date().toISOString()})`,
-  '',
-  `${rounds} interleaved rounds × ${perRound} requests per target; medians; ratio = target / reference (lower is faster).`,
-  '',
-  '| workload | target | median | ratio |',
-  '|---|---|---|---|',
-  ...rows.map(
-    (r) =>
-      `| ${r.workload} | ${r.target} | ${r.value.toFixed(1)} ${r.unit} | ${Number.isNaN(r.ratio) ? '' : `${r.ratio.toFixed(2)}×`} |`,
-  ),
-];
-const table = lines.join('\n') + '\n';
-process.stdout.write(table);
-const dir = join(ROOT, 'bench/results');
-mkdirSync(dir, { recursive: true });
-writeFileSync(join(dir, 'latest.md'), table);
-writeFileSync(join(dir, 'latest.json'), JSON.stringify({ rounds, perRound, rows }, null, 2) + '\n');
-
-/** On a fresh machine: the anchors and load tools, from Debian (as root, like .ci/run). */
+/** On a fresh machine: the servers, anchors and load tools, from Debian (as root, like .ci/run). */
 function ensureTools(): void {
   const missing = [
     ['wrk', 'wrk'],
-    ['nginx', 'nginx-light'],
+    ['curl', 'curl'],
+    ['/usr/sbin/nginx', 'nginx-light'],
+    ['/usr/sbin/apache2', 'apache2'],
+    ['/usr/lib/apache2/modules/mod_fcgid.so', 'libapache2-mod-fcgid'],
+    ['/usr/lib/apache2/modules/mod_wsgi.so', 'libapache2-mod-wsgi-py3'],
     ['uwsgi', 'uwsgi-core'],
     ['/usr/lib/uwsgi/plugins/python3_plugin.so', 'uwsgi-plugin-python3'],
     ['/usr/lib/python3/dist-packages/flask', 'python3-flask'],
@@ -53,9 +65,12 @@ function ensureTools(): void {
   });
   if (missing.length === 0) return;
   const packages = missing.map(([, pkg]) => pkg!);
-  process.stderr.write(`bench: installing ${packages.join(' ')}\n`);
-  execFileSync('apt-get', ['install', '-y', '-qq', ...packages], {
+  log(`installing ${packages.join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env, timeout: 300_000 });
+  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], {
     stdio: 'inherit',
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    env,
+    timeout: 600_000,
   });
 }

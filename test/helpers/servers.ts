@@ -189,7 +189,7 @@ export interface Proc {
   stop(signal?: NodeJS.Signals, ms?: number): Promise<void>;
 }
 
-function startProc(command: string, args: string[], env: NodeJS.ProcessEnv): Proc {
+export function startProc(command: string, args: string[], env: NodeJS.ProcessEnv): Proc {
   const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));

@@ -1,0 +1,217 @@
+// The Apache targets, on 127.0.0.1, each its own Apache (Debian's apache2, mpm_event) started with
+// the e2e tests' helper (test/helpers/servers.ts startApache), so that each one's processes and
+// memory are its own:
+//   - CGI (mod_cgid, the CGI module Debian enables under mpm_event): the site of
+//     docs/apache-cgi.md (its layout 2, .wsgi files run by wsgi-cgi), and wsgiref's CGIHandler
+//     scripts beside it;
+//   - mod_fcgid starting wsgi-fcgi from the stub of docs/apache-mod-fcgid.md;
+//   - mod_wsgi in daemon mode (processes=2 threads=1 per app), the anchor.
+
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { configFromGuide, freePort, mkdirs, NODE, startApache, WSGI_FCGI } from '../test/helpers/servers.js';
+import { WSGI_CGI_BUILT } from '../test/helpers/apache-cgi.js';
+import { APPS, benchDir, moduleDir, MODULE, wsgiFile, wwwDataDir, type AppName } from './apps.js';
+import { PYTHON } from './common.js';
+import { WORKERS } from './nginx.js';
+import { childrenOf, listProcesses, type ProcessSet } from './proc-memory.js';
+import type { Target } from './targets.js';
+
+export interface Side {
+  stop(): Promise<void>;
+}
+
+/** Processes (and their children) whose command line contains every one of `parts`. */
+function matching(...parts: string[]): number[] {
+  return listProcesses()
+    .filter((p) => parts.every((part) => p.cmdline.includes(part)))
+    .map((p) => p.pid);
+}
+
+/** Sends `sig` to `pid`; false when it is gone. */
+function signal(pid: number, sig: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(pid, sig);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function frontAndChildren(frontEnd: number[]): ProcessSet {
+  return { frontEnd, workers: frontEnd.flatMap(childrenOf) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// CGI
+
+export type CgiKind = 'wsgiref' | 'one-shot' | 'daemon';
+
+export interface CgiSide extends Side {
+  target(kind: CgiKind, app: AppName): Target;
+}
+
+/** ~www-data/.wsgikit: where wsgi-cgi's daemons keep their sockets (made here if missing, and removed after). */
+const WWW_DATA_STATE = '/var/www/.wsgikit';
+
+export async function startApacheCgi(): Promise<CgiSide> {
+  // Apps run as www-data, whose home /var/www is the default allowed root: the site lives there.
+  const base = benchDir('cgi', '/var/www');
+  const www = join(base, 'www');
+  const logs = wwwDataDir(join(base, 'logs'));
+  const modules = moduleDir(join(base, 'modules'));
+  mkdirs(www, join(www, 'dir'), join(www, 'ref'), join(base, 'apps'), join(base, 'cgi-bin'));
+  const madeState = !existsSync(WWW_DATA_STATE);
+  if (madeState) wwwDataDir(WWW_DATA_STATE);
+  // Layout 2 of the guide: the .wsgi is the CGI program, its first line runs wsgi-cgi. The guide's
+  // line names /usr/local/bin/wsgi-cgi, a link to the same file; naming the build directly
+  // leaves the machine's link alone (the e2e tests manage it).
+  const shebang = `#!${NODE} ${WSGI_CGI_BUILT}`;
+  for (const app of Object.keys(APPS) as AppName[]) {
+    wsgiFile(join(www, 'dir', `${app}-one-shot.wsgi`), app, logs, ['cgi_daemon = false'], shebang);
+    wsgiFile(join(www, 'dir', `${app}-daemon.wsgi`), app, logs, ['cgi_daemon = true', 'idle_timeout = 900'], shebang);
+    writeFileSync(
+      join(www, 'ref', `${app}.cgi`),
+      `#!${PYTHON}\nimport sys\nsys.path.insert(0, ${JSON.stringify(modules)})\n` +
+        `from wsgiref.handlers import CGIHandler\nfrom ${MODULE[app]} import application\nCGIHandler().run(application)\n`,
+      { mode: 0o755 },
+    );
+  }
+  const site =
+    configFromGuide('apache-cgi.md', 'apache-cgi-site', [['/var/www/example', base]]) +
+    `
+# The anchor: Python's wsgiref.handlers.CGIHandler, a plain CGI script per app.
+<Directory ${www}/ref>
+    Options +ExecCGI
+    AddHandler cgi-script .cgi
+</Directory>
+`;
+  const dir = benchDir('apache-cgi');
+  const apache = await startApache(dir, await freePort(), ['cgid', 'alias', 'actions', 'rewrite', 'dir'], site);
+  return {
+    target(kind, app) {
+      const file = kind === 'wsgiref' ? join(www, 'ref', `${app}.cgi`) : join(www, 'dir', `${app}-${kind}.wsgi`);
+      return {
+        name: kind === 'wsgiref' ? 'wsgiref CGIHandler (mod_cgid)' : `wsgi-cgi ${kind} (mod_cgid)`,
+        url: `${apache.url}${file.slice(www.length)}/`,
+        processes: (): ProcessSet => {
+          if (kind === 'wsgiref') return { frontEnd: [], workers: matching(file) };
+          // The per-request wsgi-cgi and, in daemon mode, the daemon (a wsgi-fcgi) are the front end.
+          const frontEnd = [...matching(WSGI_CGI_BUILT, file), ...matching('wsgi-fcgi', file)];
+          return { frontEnd, workers: frontEnd.flatMap(childrenOf) };
+        },
+      };
+    },
+    async stop() {
+      await apache.stop();
+      // The daemons wsgi-cgi started for this site: ours, stopped by pid (and waited for).
+      const daemons = matching('wsgi-fcgi', base);
+      for (const pid of daemons) signal(pid, 'SIGTERM');
+      for (let i = 0; i < 50 && daemons.some((pid) => signal(pid, 0)); i++) await sleep(100);
+      for (const pid of daemons) signal(pid, 'SIGKILL');
+      if (madeState) rmSync(WWW_DATA_STATE, { recursive: true, force: true });
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// mod_fcgid
+
+export interface FcgidSide extends Side {
+  target(app: AppName): Target;
+}
+
+export async function startApacheFcgid(): Promise<FcgidSide> {
+  const dir = benchDir('fcgid');
+  const www = join(dir, 'public_html');
+  const apps = join(dir, 'apps');
+  const fcgid = wwwDataDir(join(dir, 'fcgid'));
+  const logs = wwwDataDir(join(dir, 'logs'));
+  mkdirs(www, apps);
+  // mod_fcgid hands a process one request at a time: two processes of one worker each are the
+  // same two Python processes the other targets have.
+  const settings = ['processes = 1', 'min_processes = 1'];
+  for (const app of Object.keys(APPS) as AppName[]) {
+    wsgiFile(join(apps, `${app}.wsgi`), app, logs, settings);
+    writeFileSync(
+      join(www, `${app}.fcgi`),
+      configFromGuide('apache-mod-fcgid.md', 'fcgi-stub', [
+        ['/usr/bin/node', NODE],
+        ['/usr/lib/node_modules/wsgikit/dist/cli/wsgi-fcgi.js', WSGI_FCGI],
+        ['/home/alice/apps/site.wsgi', join(apps, `${app}.wsgi`)],
+        ['/home/alice/apps', apps],
+      ]),
+      { mode: 0o755 },
+    );
+  }
+  const site =
+    configFromGuide('apache-mod-fcgid.md', 'apache-fcgid', [
+      ['/home/alice/public_html', www],
+      ['/var/lib/apache2/fcgid', fcgid],
+      // The transfer workload's 100 MB bodies (mod_fcgid reads a body whole before passing it on).
+      ['FcgidMaxRequestLen 1048576', 'FcgidMaxRequestLen 209715200'],
+    ]) + `FcgidMaxProcessesPerClass ${WORKERS}\n`;
+  const apache = await startApache(dir, await freePort(), ['fcgid'], site);
+  return {
+    target: (app) => ({
+      name: 'wsgikit wsgi-fcgi (mod_fcgid)',
+      url: `${apache.url}/${app}.fcgi/`,
+      processes: () => frontAndChildren(matching(WSGI_FCGI, join(apps, `${app}.wsgi`))),
+    }),
+    stop: () => apache.stop(),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// mod_wsgi
+
+export interface ModWsgiSide extends Side {
+  target(app: AppName): Target;
+}
+
+export async function startApacheModWsgi(): Promise<ModWsgiSide> {
+  const dir = benchDir('mod-wsgi');
+  const modules = moduleDir(join(dir, 'modules'));
+  const run = wwwDataDir(join(dir, 'run'));
+  const groups = (Object.keys(APPS) as AppName[])
+    .map(
+      (
+        app,
+      ) => `WSGIDaemonProcess bench-${app} processes=${WORKERS} threads=1 display-name=%{GROUP} python-path=${modules}
+WSGIScriptAlias /${app} ${modules}/${MODULE[app]}.py process-group=bench-${app} application-group=%{GLOBAL}`,
+    )
+    .join('\n');
+  const site = `# mod_wsgi daemon mode, as its docs recommend: no Python in Apache's own processes.
+WSGIRestrictEmbedded On
+WSGISocketPrefix ${run}/wsgi
+# Chunked request bodies reach the app (mod_wsgi refuses them with 411 otherwise).
+WSGIChunkedRequest On
+${groups}
+<Directory ${modules}>
+    Require all granted
+</Directory>
+`;
+  const apache = await startApache(dir, await freePort(), ['wsgi'], site);
+  const daemons = (app: AppName) =>
+    listProcesses().filter(
+      (p) => p.cmdline.startsWith(`(wsgi:bench-${app} `) || p.cmdline.startsWith(`(wsgi:bench-${app})`),
+    );
+  return {
+    target: (app) => ({
+      name: 'mod_wsgi daemon (Apache)',
+      url: `${apache.url}/${app}/`,
+      processes: () => {
+        const all = listProcesses();
+        const isDaemon = (cmd: string) => cmd.startsWith('(wsgi:');
+        const frontEnd = [
+          apache.pid,
+          ...all.filter((p) => p.ppid === apache.pid && !isDaemon(p.cmdline)).map((p) => p.pid),
+        ];
+        return { frontEnd, workers: daemons(app).map((p) => p.pid) };
+      },
+    }),
+    stop: () => apache.stop(),
+  };
+}

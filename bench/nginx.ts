@@ -1,0 +1,118 @@
+// nginx in front of wsgikit's wsgi-fcgi and of uWSGI's FastCGI mode, on 127.0.0.1. wsgi-fcgi runs
+// as docs/nginx.md says (hosting mode, one service for every app, as www-data) behind the guide's
+// own nginx site; uWSGI runs one instance per app (master + 2 processes, as www-data) behind a
+// second server block of the same nginx. Built with the e2e tests' helpers (test/helpers/servers.ts).
+
+import { chownSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  commandFromGuide,
+  configFromGuide,
+  freePort,
+  mkdirs,
+  startNginx,
+  startProc,
+  startWsgiFcgi,
+  type Proc,
+  type WebServer,
+} from '../test/helpers/servers.js';
+import { benchDir, moduleDir, MODULE, WWW_DATA, wsgiFile, wwwDataDir, type AppName } from './apps.js';
+import { cleanEnv } from './common.js';
+import { childrenOf, listProcesses, type ProcessSet } from './proc-memory.js';
+import type { Target } from './targets.js';
+
+/** Python processes per app for every target. */
+export const WORKERS = 2;
+
+export interface NginxSide {
+  wsgikit(app: AppName | 'default'): Target;
+  uwsgi(app: AppName): Target;
+  stop(): Promise<void>;
+}
+
+export async function startNginxSide(): Promise<NginxSide> {
+  const dir = benchDir('nginx');
+  const www = join(dir, 'public_html');
+  const run = join(dir, 'run');
+  mkdirs(www, run);
+  if (WWW_DATA) chownSync(run, WWW_DATA.uid, WWW_DATA.gid);
+  const logs = wwwDataDir(join(dir, 'logs'));
+  const apps = moduleDir(join(dir, 'apps'));
+  const fixed = [`processes = ${WORKERS}`, `min_processes = ${WORKERS}`];
+  wsgiFile(join(www, 'hello.wsgi'), 'hello', logs, fixed);
+  wsgiFile(join(www, 'flask.wsgi'), 'flask', logs, fixed);
+  // The head-of-line workload runs wsgikit with its default settings.
+  wsgiFile(join(www, 'default.wsgi'), 'hello', logs);
+
+  const socket = join(run, 'fcgi.sock');
+  const [port, uwPort] = [await freePort(), await freePort()];
+  const procs: Proc[] = [];
+  let nginx: WebServer | null = null;
+  try {
+    const command = commandFromGuide('nginx.md', 'wsgi-fcgi-unix', [
+      ['/run/wsgikit/alice/fcgi.sock', socket],
+      ['/home/alice/public_html', www],
+      ['--root /home/alice/apps', `--root ${apps}`],
+      ['--user alice', '--user www-data'],
+    ]);
+    const fcgi = await startWsgiFcgi(socket, command.args.slice(2), command.env);
+    procs.push(fcgi);
+    const uwsgiSocket = (app: AppName) => join(run, `uwsgi-${app}.sock`);
+    const masters = new Map<AppName, Proc>();
+    for (const app of ['hello', 'flask'] as const) {
+      const args = ['--plugin', 'python3', '--fastcgi-socket', uwsgiSocket(app), '--chmod-socket=666'];
+      args.push('--wsgi-file', join(apps, `${MODULE[app]}.py`), '--master', '--processes', String(WORKERS));
+      args.push('--uid', 'www-data', '--gid', 'www-data', '--die-on-term', '--need-app', '--disable-logging');
+      const proc = startProc('uwsgi', args, cleanEnv());
+      procs.push(proc);
+      masters.set(app, proc);
+    }
+    const site = configFromGuide('nginx.md', 'nginx-site', [
+      ['/run/wsgikit/alice/fcgi.sock', socket],
+      ['127.0.0.1:9000', `unix:${socket}`],
+      ['listen 80;', `listen 127.0.0.1:${port};`],
+      ['/home/alice/public_html', www],
+      ['/home/alice/apps/shop.wsgi', join(www, 'hello.wsgi')],
+    ]);
+    // uWSGI as its docs deploy it behind nginx: fastcgi_params, no keep-alive (it closes each
+    // connection), nginx's default request buffering; the same body limit as the guide's site.
+    const uwsgiSite = `
+server {
+    listen 127.0.0.1:${uwPort};
+    client_max_body_size 100m;
+    location /hello/ { include fastcgi_params; fastcgi_param PATH_INFO $uri; fastcgi_pass unix:${uwsgiSocket('hello')}; }
+    location /flask/ { include fastcgi_params; fastcgi_param PATH_INFO $uri; fastcgi_pass unix:${uwsgiSocket('flask')}; }
+}
+`;
+    nginx = await startNginx(dir, port, site + uwsgiSite);
+    const ng = nginx;
+    return {
+      wsgikit: (app) => ({
+        name: 'wsgikit wsgi-fcgi (nginx)',
+        url: `http://127.0.0.1:${port}/${app}.wsgi/`,
+        processes: (): ProcessSet => ({
+          frontEnd: [fcgi.pid],
+          workers: listProcesses()
+            .filter((p) => p.ppid === fcgi.pid && p.cmdline.includes(`/${app}.wsgi`))
+            .map((p) => p.pid),
+        }),
+      }),
+      uwsgi: (app) => {
+        const master = masters.get(app)!;
+        return {
+          name: 'uWSGI --fastcgi-socket (nginx)',
+          url: `http://127.0.0.1:${uwPort}/${app}/`,
+          processes: () => ({ frontEnd: [master.pid], workers: childrenOf(master.pid) }),
+        };
+      },
+      async stop() {
+        await ng.stop();
+        for (const proc of procs) await proc.stop();
+      },
+    };
+  } catch (error) {
+    await nginx?.stop();
+    for (const proc of procs) await proc.stop();
+    throw error;
+  }
+}

@@ -1,0 +1,122 @@
+// Memory of processes by pid, from /proc: VmRSS now, VmHWM (the peak) since it was last reset, and
+// a watcher that samples a target's front-end and worker processes while a load runs.
+
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+
+const MB = 1024; // /proc/PID/status gives kB
+
+function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+export function rssMb(pid: number): number {
+  return statusKb(pid, 'VmRSS') / MB;
+}
+
+/** Resets the peak (VmHWM) to the current RSS (Linux ≥ 4.0, as root or the owner). */
+function resetPeak(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Every pid whose parent is `pid`. */
+export function childrenOf(pid: number): number[] {
+  return listProcesses()
+    .filter((p) => p.ppid === pid)
+    .map((p) => p.pid);
+}
+
+export interface ProcInfo {
+  pid: number;
+  ppid: number;
+  cmdline: string;
+}
+
+export function listProcesses(): ProcInfo[] {
+  const out: ProcInfo[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').trim();
+      out.push({ pid: Number(entry), ppid, cmdline });
+    } catch {
+      // exited while we looked
+    }
+  }
+  return out;
+}
+
+/** The processes of one target: its front end(s) and its Python workers, looked up afresh each time. */
+export interface ProcessSet {
+  frontEnd: number[];
+  workers: number[];
+}
+
+export interface MemoryPeaks {
+  /** Largest peak RSS of one front-end process / one worker, MB. */
+  frontEndMb: number;
+  workerMb: number;
+  /**
+   * Largest growth of one process over its RSS when the watch began, MB. Only processes that were
+   * running then count: one started during the run (a CGI request's) is seen while it starts up.
+   */
+  frontEndGrowthMb: number;
+  workerGrowthMb: number;
+}
+
+/**
+ * Samples the processes `find` names every `everyMs` until stop(): each process's RSS when first
+ * seen, then its peak (VmHWM after a reset where the kernel allows, else the sampled maximum).
+ */
+export function watchMemory(find: () => ProcessSet, everyMs = 100): { stop(): MemoryPeaks } {
+  const seen = new Map<
+    number,
+    { role: 'frontEnd' | 'workers'; first: number; peak: number; hwm: boolean; before: boolean }
+  >();
+  let before = true;
+  const sample = () => {
+    const set = find();
+    for (const role of ['frontEnd', 'workers'] as const) {
+      for (const pid of set[role]) {
+        const rss = rssMb(pid);
+        if (Number.isNaN(rss)) continue;
+        let entry = seen.get(pid);
+        if (!entry) {
+          entry = { role, first: rss, peak: rss, hwm: resetPeak(pid), before };
+          seen.set(pid, entry);
+        }
+        const hwm = entry.hwm ? statusKb(pid, 'VmHWM') / MB : NaN;
+        entry.peak = Math.max(entry.peak, rss, Number.isNaN(hwm) ? 0 : hwm);
+      }
+    }
+  };
+  sample();
+  before = false;
+  const timer = setInterval(sample, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      const of = (role: 'frontEnd' | 'workers', what: (e: { first: number; peak: number }) => number, old = false) => {
+        const values = [...seen.values()].filter((e) => e.role === role && (e.before || !old)).map(what);
+        return values.length ? Math.max(...values) : NaN;
+      };
+      return {
+        frontEndMb: of('frontEnd', (e) => e.peak),
+        workerMb: of('workers', (e) => e.peak),
+        frontEndGrowthMb: of('frontEnd', (e) => e.peak - e.first, true),
+        workerGrowthMb: of('workers', (e) => e.peak - e.first, true),
+      };
+    },
+  };
+}
