@@ -12,7 +12,7 @@
 //
 //   key                    default          range / form
 //   python                 (see python.ts)  path; relative = from the .wsgi's folder; bare name = safe path
-//   processes              2                1..64 (max workers)
+//   processes              5                1..64 (max workers; grown on demand)
 //   min_processes          0                0..processes
 //   queue_size             100              0..10000 requests waiting for a worker
 //   queue_timeout          30               0..3600 s
@@ -182,7 +182,7 @@ export function emptyHostSettings(): HostSettings {
 
 export const BUILTIN_DEFAULTS: Readonly<SettingValues> = Object.freeze({
   python: null,
-  processes: 2,
+  processes: 5,
   minProcesses: 0,
   queueSize: 100,
   queueTimeout: 30,

@@ -62,7 +62,7 @@ describe('loadAppSettings defaults', () => {
   it('gives the built-in defaults when there is no sidecar and no host file', () => {
     const s = loadAppSettings(app, emptyHostSettings());
     expect(s).toEqual({ ...BUILTIN_DEFAULTS, warnings: [], source: null });
-    expect(s.processes).toBe(2);
+    expect(s.processes).toBe(5);
     expect(s.minProcesses).toBe(0);
     expect(s.queueSize).toBe(100);
     expect(s.queueTimeout).toBe(30);
