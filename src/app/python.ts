@@ -13,8 +13,20 @@
 // The winner must be executable; if it is not, that is an error naming the source, not a quiet
 // fall-through to the next: a broken venv should be fixed, not silently bypassed.
 
-import fs from 'node:fs';
-import path from 'node:path';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  lstatSync,
+  openSync,
+  readSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+  statSync,
+} from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { WsgikitError } from '../errors.js';
 
 export interface PythonChoice {
@@ -39,7 +51,7 @@ export function choosePython(
   host: { defaultPython: string | null },
   override?: string,
 ): PythonChoice {
-  const appDir = path.dirname(path.resolve(appFile));
+  const appDir = dirname(resolve(appFile));
 
   if (override !== undefined && override !== '') {
     const resolved = resolveCommandLine(override);
@@ -54,14 +66,14 @@ export function choosePython(
     return verified(
       settings.python,
       `settings python = ${settings.python}`,
-      `set python in ${path.basename(appFile)}.toml to an installed Python, or remove the line`,
+      `set python in ${basename(appFile)}.toml to an installed Python, or remove the line`,
     );
   }
 
   for (const candidate of VENV_CANDIDATES) {
-    const venvPython = path.join(appDir, candidate);
+    const venvPython = join(appDir, candidate);
     if (lexists(venvPython)) {
-      const venv = path.dirname(path.dirname(venvPython));
+      const venv = dirname(dirname(venvPython));
       return verified(
         venvPython,
         `venv beside the app: ${venvPython}`,
@@ -74,7 +86,7 @@ export function choosePython(
   if (shebang !== null) {
     const named = pythonFromShebang(shebang);
     if (named !== null) {
-      const name = path.basename(appFile);
+      const name = basename(appFile);
       const fix = `change the first line of ${name} to name an installed Python, e.g. #!/usr/bin/python3`;
       if (named.lookup) {
         const found = findInSafePath(named.name);
@@ -103,7 +115,7 @@ export function choosePython(
   throw notFound(
     `No Python found: the app names none (settings, venv/ or .venv/ beside it, shebang), the host sets no default_python, ` +
       `and neither ${BUILTIN_PYTHONS.join(' nor ')} exists. ${foundPythons()} ` +
-      `Fix: set python = "/path/to/python3" in ${path.basename(appFile)}.toml.`,
+      `Fix: set python = "/path/to/python3" in ${basename(appFile)}.toml.`,
   );
 }
 
@@ -113,10 +125,10 @@ function verified(file: string, reason: string, fix: string): PythonChoice {
   if (isExecutable(file)) return { path: file, reason };
   let problem = 'does not exist';
   try {
-    const lst = fs.lstatSync(file);
-    if (lst.isSymbolicLink() && !fs.existsSync(file)) {
-      problem = `is a broken symlink (to ${fs.readlinkSync(file)})`;
-    } else if (fs.statSync(file).isDirectory()) {
+    const lst = lstatSync(file);
+    if (lst.isSymbolicLink() && !existsSync(file)) {
+      problem = `is a broken symlink (to ${readlinkSync(file)})`;
+    } else if (statSync(file).isDirectory()) {
       problem = 'is a folder';
     } else {
       problem = 'is not executable';
@@ -129,8 +141,8 @@ function verified(file: string, reason: string, fix: string): PythonChoice {
 
 function isExecutable(file: string): boolean {
   try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return fs.statSync(file).isFile();
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
   } catch {
     return false;
   }
@@ -138,7 +150,7 @@ function isExecutable(file: string): boolean {
 
 function lexists(file: string): boolean {
   try {
-    fs.lstatSync(file);
+    lstatSync(file);
     return true;
   } catch {
     return false;
@@ -146,7 +158,7 @@ function lexists(file: string): boolean {
 }
 
 function resolveCommandLine(value: string): string {
-  if (value.includes('/')) return path.resolve(value);
+  if (value.includes('/')) return resolve(value);
   // A bare name: the safe path, as a shebang's env would, never $PATH.
   const found = findInSafePath(value);
   if (found === null) {
@@ -160,7 +172,7 @@ function resolveCommandLine(value: string): string {
 /** The first executable `name` in SAFE_PATH, or null. */
 export function findInSafePath(name: string): string | null {
   for (const dir of SAFE_PATH) {
-    const candidate = path.join(dir, name);
+    const candidate = join(dir, name);
     if (isExecutable(candidate)) return candidate;
   }
   return null;
@@ -170,19 +182,19 @@ export function findInSafePath(name: string): string | null {
 export function readShebang(file: string): string | null {
   let fd: number;
   try {
-    fd = fs.openSync(file, 'r');
+    fd = openSync(file, 'r');
   } catch {
     return null;
   }
   try {
     const buf = Buffer.alloc(256);
-    const n = fs.readSync(fd, buf, 0, buf.length, 0);
+    const n = readSync(fd, buf, 0, buf.length, 0);
     if (n < 2 || buf[0] !== 0x23 /* # */ || buf[1] !== 0x21 /* ! */) return null;
     const text = buf.subarray(0, n).toString('utf8');
     const end = text.search(/\r?\n/);
     return (end === -1 ? text : text.slice(0, end)).trimEnd();
   } finally {
-    fs.closeSync(fd);
+    closeSync(fd);
   }
 }
 
@@ -190,16 +202,16 @@ export function readShebang(file: string): string | null {
 function pythonFromShebang(line: string): { name: string; lookup: boolean } | null {
   const words = line.slice(2).trim().split(/\s+/).filter(Boolean);
   const interpreter = words[0];
-  if (interpreter === undefined || !path.isAbsolute(interpreter)) return null;
-  if (path.basename(interpreter) === 'env') {
+  if (interpreter === undefined || !isAbsolute(interpreter)) return null;
+  if (basename(interpreter) === 'env') {
     // #!/usr/bin/env python3, #!/usr/bin/env -S python3 -u: the first word that is not an option.
     const name = words.slice(1).find((w) => !w.startsWith('-') && !w.includes('='));
     if (name === undefined) return null;
     if (name.includes('/'))
-      return PYTHON_NAME.test(path.basename(name)) && path.isAbsolute(name) ? { name, lookup: false } : null;
+      return PYTHON_NAME.test(basename(name)) && isAbsolute(name) ? { name, lookup: false } : null;
     return PYTHON_NAME.test(name) ? { name, lookup: true } : null;
   }
-  return PYTHON_NAME.test(path.basename(interpreter)) ? { name: interpreter, lookup: false } : null;
+  return PYTHON_NAME.test(basename(interpreter)) ? { name: interpreter, lookup: false } : null;
 }
 
 /** "Found: /usr/bin/python3.11, /usr/bin/python3." — what the error path can offer instead. */
@@ -209,15 +221,15 @@ function foundPythons(): string {
   for (const dir of SAFE_PATH) {
     let names: string[];
     try {
-      const real = fs.realpathSync(dir); // /bin is often a link to /usr/bin
+      const real = realpathSync(dir); // /bin is often a link to /usr/bin
       if (seenDirs.has(real)) continue;
       seenDirs.add(real);
-      names = fs.readdirSync(dir);
+      names = readdirSync(dir);
     } catch {
       continue;
     }
     for (const name of names.sort()) {
-      const file = path.join(dir, name);
+      const file = join(dir, name);
       if (PYTHON_NAME.test(name) && isExecutable(file) && !found.includes(file)) found.push(file);
     }
   }
