@@ -21,19 +21,25 @@ for (const file of readdirSync(join(root, 'src/python-bridge'))) {
 }
 
 // At the top of dist/, beside install-paths.js, so the paths it resolves hold in the bundle too.
-await build({
-  entryPoints: [join(root, 'src/cli/wsgi-cgi.ts')],
-  outfile: join(dist, 'wsgi-cgi.cjs'),
+// dist/wsgi-cgi.cjs is only the entry that runs the bundle through V8's code cache
+// (src/cli/wsgi-cgi-entry.ts); the bundle, dist/wsgi-cgi-main.cjs, is the program.
+const common = {
   bundle: true,
   platform: 'node',
   format: 'cjs',
   target: 'node20',
   define: { 'import.meta.url': 'importMetaUrl' },
   inject: [join(root, 'scripts/import-meta-url.cjs')],
+  logLevel: 'warning',
+};
+await build({
+  ...common,
+  entryPoints: [join(root, 'src/cli/wsgi-cgi.ts')],
+  outfile: join(dist, 'wsgi-cgi-main.cjs'),
   // pino is loaded only by the long-running front ends; never by a CGI request.
   external: ['pino'],
-  logLevel: 'warning',
 });
+await build({ ...common, entryPoints: [join(root, 'src/cli/wsgi-cgi-entry.ts')], outfile: join(dist, 'wsgi-cgi.cjs') });
 
 const executables = [join(dist, 'wsgi-cgi.cjs')];
 const cli = join(dist, 'cli');

@@ -1,5 +1,6 @@
 // Files wsgikit runs by path. Resolved from this module, which sits at the top of dist/ both as a
-// module of its own and inside the bundled CGI entry (dist/wsgi-cgi.cjs), so one rule holds for both.
+// module of its own and inside the bundled CGI program (dist/wsgi-cgi-main.cjs), so one rule holds
+// for both.
 
 import { fileURLToPath } from 'node:url';
 
