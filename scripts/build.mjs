@@ -48,7 +48,7 @@ const mainBundle = join(dist, 'wsgi-cgi-main.cjs');
 writeFileSync(
   mainBundle,
   readFileSync(mainBundle, 'utf8').replace(
-    /[^\x00-\x7f]/g,
+    /[\u0080-\uffff]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   ),
 );
