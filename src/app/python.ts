@@ -150,8 +150,8 @@ function isExecutable(file: string): boolean {
 
 function lexists(file: string): boolean {
   try {
-    lstatSync(file);
-    return true;
+    // Most of these are misses (the venv/ and .venv/ candidates): no error object for ENOENT.
+    return lstatSync(file, { throwIfNoEntry: false }) !== undefined;
   } catch {
     return false;
   }
