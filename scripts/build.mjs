@@ -19,6 +19,17 @@ execFileSync(
 for (const file of readdirSync(join(root, 'src/python-bridge'))) {
   if (file.endsWith('.py')) cpSync(join(root, 'src/python-bridge', file), join(dist, 'python-bridge', file));
 }
+// The bridge's compiled code, in dist/python-bridge/__pycache__/ for the Pythons at hand, so that a
+// bridge started as a user who cannot write to dist/ does not compile wsgi_bridge.py at every
+// start. Other Python versions compile it on their first start if they may write there, else at
+// every start as before; without a Python here, nothing is cached.
+for (const python of new Set(['/usr/bin/python3', 'python3'])) {
+  try {
+    execFileSync(python, ['-m', 'compileall', '-q', join(dist, 'python-bridge')], { stdio: 'ignore' });
+  } catch {
+    // not installed here
+  }
+}
 
 // At the top of dist/, beside install-paths.js, so the paths it resolves hold in the bundle too.
 // dist/wsgi-cgi.cjs is only the entry that runs the bundle through V8's code cache

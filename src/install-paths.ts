@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = (relative: string) => fileURLToPath(new URL(relative, import.meta.url));
 
-/** The Python half of the bridge. */
-export const BRIDGE_SCRIPT = here('./python-bridge/wsgi_bridge.py');
+/** The Python half of the bridge: the script that imports and runs wsgi_bridge.py. */
+export const BRIDGE_SCRIPT = here('./python-bridge/wsgi_bridge_start.py');
 /** The FastCGI responder, started as the per-app daemon behind wsgi-cgi. */
 export const WSGI_FCGI_SCRIPT = here('./cli/wsgi-fcgi.js');
