@@ -58,22 +58,18 @@ function cachePath(): string | null {
 }
 
 function readCache(file: string): Buffer | undefined {
-  let fd: number;
+  let fd: number | undefined;
   try {
     fd = openSync(file, 'r');
-  } catch {
-    return undefined;
-  }
-  try {
     const st = fstatSync(fd);
     if (st.uid !== process.getuid?.() || (st.mode & 0o022) !== 0) return undefined;
     const data = readFileSync(fd);
     if (data.subarray(0, stamp.length).toString('latin1') !== stamp) return undefined;
     return data.subarray(stamp.length);
   } catch {
-    return undefined;
+    return undefined; // none yet, or unreadable: compiled from source
   } finally {
-    closeSync(fd);
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
