@@ -2,7 +2,7 @@
 // bundles the CGI entry into one CommonJS file: it starts once per request, and loading one file
 // instead of a graph of ES modules is most of its start-up (reference: fastcgi-and-node.md §3b).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
@@ -19,21 +19,50 @@ execFileSync(
 for (const file of readdirSync(join(root, 'src/python-bridge'))) {
   if (file.endsWith('.py')) cpSync(join(root, 'src/python-bridge', file), join(dist, 'python-bridge', file));
 }
+// The bridge's compiled code, in dist/python-bridge/__pycache__/ for the Pythons at hand, so that a
+// bridge started as a user who cannot write to dist/ does not compile wsgi_bridge.py at every
+// start. Other Python versions compile it on their first start if they may write there, else at
+// every start as before; without a Python here, nothing is cached.
+for (const python of new Set(['/usr/bin/python3', 'python3'])) {
+  try {
+    execFileSync(python, ['-m', 'compileall', '-q', join(dist, 'python-bridge')], { stdio: 'ignore' });
+  } catch {
+    // not installed here
+  }
+}
 
 // At the top of dist/, beside install-paths.js, so the paths it resolves hold in the bundle too.
-await build({
-  entryPoints: [join(root, 'src/cli/wsgi-cgi.ts')],
-  outfile: join(dist, 'wsgi-cgi.cjs'),
+// dist/wsgi-cgi.cjs is only the entry that runs the bundle through V8's code cache
+// (src/cli/wsgi-cgi-entry.ts); the bundle, dist/wsgi-cgi-main.cjs, is the program.
+const common = {
   bundle: true,
   platform: 'node',
   format: 'cjs',
   target: 'node20',
   define: { 'import.meta.url': 'importMetaUrl' },
   inject: [join(root, 'scripts/import-meta-url.cjs')],
+  logLevel: 'warning',
+};
+await build({
+  ...common,
+  entryPoints: [join(root, 'src/cli/wsgi-cgi.ts')],
+  outfile: join(dist, 'wsgi-cgi-main.cjs'),
   // pino is loaded only by the long-running front ends; never by a CGI request.
   external: ['pino'],
-  logLevel: 'warning',
 });
+await build({ ...common, entryPoints: [join(root, 'src/cli/wsgi-cgi-entry.ts')], outfile: join(dist, 'wsgi-cgi.cjs') });
+// The entry reads an ASCII bundle as latin1, which V8 takes as it is; UTF-8 costs a decoding pass
+// and, with a single non-ASCII character, a two-byte copy of the whole source. esbuild already
+// escapes non-ASCII characters in code, so the rest are in comments: \uXXXX spells them out there,
+// and would mean the same character anywhere else (string, template, regular expression, name).
+const mainBundle = join(dist, 'wsgi-cgi-main.cjs');
+writeFileSync(
+  mainBundle,
+  readFileSync(mainBundle, 'utf8').replace(
+    /[\u0080-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  ),
+);
 
 const executables = [join(dist, 'wsgi-cgi.cjs')];
 const cli = join(dist, 'cli');

@@ -15,11 +15,11 @@
 // such as /tmp is accepted above it), a missing or outdated bridge in the chroot, an app that is
 // not the same file inside, a Python that is not there, and a worker that would run as root.
 
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { lstatSync, readFileSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { userInfo } from 'node:os';
+import { isAbsolute, join, posix, relative, resolve } from 'node:path';
 import { WsgikitError } from '../errors.js';
-import { BRIDGE_SCRIPT } from '../install-paths.js';
+import { BRIDGE_MODULE } from '../install-paths.js';
 import { shellQuote } from './locate.js';
 
 /** Where the bridge must be inside every chroot (scripts/build-chroot.sh installs it there). */
@@ -47,7 +47,7 @@ export function chrootCommand(chroot: AppChroot, argv: string[]): { command: str
 
 /** The pattern with %u (user name), %U (uid) and %% replaced. */
 export function expandChrootPattern(pattern: string, uid: number, userName: () => string): string {
-  return path.resolve(
+  return resolve(
     pattern.replace(/%([uU%])/g, (_, c: string) => (c === '%' ? '%' : c === 'U' ? String(uid) : userName())),
   );
 }
@@ -67,30 +67,30 @@ export function resolveInChroot(root: string, inside: string, followLast = true)
       done.pop();
       continue;
     }
-    const outside = path.join(root, ...done, part);
-    let st: fs.Stats;
+    const outside = join(root, ...done, part);
+    let st: Stats;
     try {
-      st = fs.lstatSync(outside);
+      st = lstatSync(outside);
     } catch {
       return null;
     }
     if (st.isSymbolicLink() && (followLast || pending.length > 0)) {
       if (++links > 40) return null; // ELOOP, as the kernel would
-      const target = fs.readlinkSync(outside);
+      const target = readlinkSync(outside);
       if (target.startsWith('/')) done.length = 0;
       pending.unshift(...target.split('/').filter((p) => p !== '' && p !== '.'));
       continue;
     }
     done.push(part);
   }
-  return path.join(root, ...done);
+  return join(root, ...done);
 }
 
 /** `outside` as seen inside `root` when it lies in it; else `outside` itself (a bind-mounted path). */
 export function toInside(root: string, outside: string): string {
-  const rel = path.relative(root, outside);
+  const rel = relative(root, outside);
   if (rel === '') return '/';
-  return rel.startsWith('..') || path.isAbsolute(rel) ? outside : `/${rel}`;
+  return rel.startsWith('..') || isAbsolute(rel) ? outside : `/${rel}`;
 }
 
 /**
@@ -108,7 +108,7 @@ export function planChroot(pattern: string, appFile: string, uid: number, hostFi
   const given = expandChrootPattern(pattern, uid, () => userName(uid, where));
   let dir: string;
   try {
-    dir = fs.realpathSync.native(given);
+    dir = realpathSync.native(given);
   } catch {
     throw invalid(
       `the chroot ${given} (chroot = ${JSON.stringify(pattern)} in ${where}) does not exist. ` +
@@ -121,7 +121,7 @@ export function planChroot(pattern: string, appFile: string, uid: number, hostFi
   if (state !== null) {
     throw invalid(
       `the bridge ${CHROOT_BRIDGE} in the chroot ${dir} ${state}. Fix: as root, ` +
-        `install -D -m 644 ${shellQuote(BRIDGE_SCRIPT)} ${shellQuote(path.join(dir, CHROOT_BRIDGE))} ` +
+        `install -D -m 644 ${shellQuote(BRIDGE_MODULE)} ${shellQuote(join(dir, CHROOT_BRIDGE))} ` +
         '(scripts/build-chroot.sh does it; again after each wsgikit upgrade)',
     );
   }
@@ -136,7 +136,7 @@ export function planChroot(pattern: string, appFile: string, uid: number, hostFi
         'and a line in /etc/fstab), or keep the home inside the chroot; see docs/chroot.md',
     );
   }
-  return { dir, appFile: inside, cwd: path.posix.dirname(inside), bridge: CHROOT_BRIDGE };
+  return { dir, appFile: inside, cwd: posix.dirname(inside), bridge: CHROOT_BRIDGE };
 }
 
 let ourBridge: Buffer | null = null;
@@ -145,17 +145,17 @@ const sameBridge = new Map<string, string>();
 
 /** Why the chroot's bridge cannot be used, or null when it is this version's. Read once per change. */
 function bridgeState(file: string | null): string | null {
-  let st: fs.Stats;
+  let st: Stats;
   try {
     if (file === null) return 'is missing';
-    st = fs.statSync(file);
+    st = statSync(file);
   } catch {
     return 'is missing';
   }
   const stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
   if (sameBridge.get(file) === stamp) return null;
-  ourBridge ??= fs.readFileSync(BRIDGE_SCRIPT);
-  if (!st.isFile() || !fs.readFileSync(file).equals(ourBridge)) return 'is not the one of this wsgikit version';
+  ourBridge ??= readFileSync(BRIDGE_MODULE);
+  if (!st.isFile() || !readFileSync(file).equals(ourBridge)) return 'is not the one of this wsgikit version';
   sameBridge.set(file, stamp);
   return null;
 }
@@ -163,9 +163,9 @@ function bridgeState(file: string | null): string | null {
 /** Every folder from / down to the chroot: root's, and not writable by group or others. */
 function checkChrootFolders(dir: string, given: string): void {
   const folders = ['/'];
-  for (const part of dir.split('/').filter(Boolean)) folders.push(path.join(folders[folders.length - 1]!, part));
+  for (const part of dir.split('/').filter(Boolean)) folders.push(join(folders[folders.length - 1]!, part));
   for (const folder of folders) {
-    const st = fs.statSync(folder);
+    const st = statSync(folder);
     const sticky = (st.mode & 0o1000) !== 0 && folder !== dir;
     if (st.uid !== 0) {
       throw invalid(
@@ -184,8 +184,8 @@ function checkChrootFolders(dir: string, given: string): void {
 
 function sameFile(a: string, b: string): boolean {
   try {
-    const sa = fs.statSync(a);
-    const sb = fs.statSync(b);
+    const sa = statSync(a);
+    const sb = statSync(b);
     return sa.dev === sb.dev && sa.ino === sb.ino;
   } catch {
     return false;
@@ -193,9 +193,9 @@ function sameFile(a: string, b: string): boolean {
 }
 
 function userName(uid: number, where: string): string {
-  const me = os.userInfo();
+  const me = userInfo();
   if (me.uid === uid) return me.username;
-  for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
+  for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
     const f = line.split(':');
     if (f.length >= 3 && Number(f[2]) === uid && f[0]) return f[0];
   }

@@ -5,9 +5,9 @@
 // owned by the user it runs as (or root), no setuid/setgid bits. Runs once per CGI request:
 // one realpath, one stat per folder below the root, one stat of the file.
 
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { type Stats, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { WsgikitError } from '../errors.js';
 
 export interface AppCheckOptions {
@@ -27,10 +27,10 @@ export interface CheckedApp {
 }
 
 export function checkAppFile(appFile: string, options: AppCheckOptions): CheckedApp {
-  const given = path.resolve(appFile);
+  const given = resolve(appFile);
   const expectedUid = options.expectedUid ?? currentUid();
   const real = realpathOrThrow(given);
-  const st = fs.statSync(real);
+  const st = statSync(real);
 
   if (!st.isFile()) {
     const what = st.isDirectory() ? 'a folder' : 'not a regular file';
@@ -46,17 +46,17 @@ export function checkAppFile(appFile: string, options: AppCheckOptions): Checked
   // Every folder from the root down to the file, then the file: a folder writable by others lets
   // them swap the file, so the folders count as much as the file itself. `real` has no symlinks
   // left, so stat of each prefix is the stat of that very folder.
-  const dir = path.dirname(real);
+  const dir = dirname(real);
   const folders = [root];
   if (dir !== root) {
     let current = root;
-    for (const part of path.relative(root, dir).split(path.sep)) {
-      current = path.join(current, part);
+    for (const part of relative(root, dir).split(sep)) {
+      current = join(current, part);
       folders.push(current);
     }
   }
   for (const folder of folders) {
-    const fst = fs.statSync(folder);
+    const fst = statSync(folder);
     checkWritable(folder, fst, 'folder');
     checkOwner(folder, fst, expectedUid, 'folder');
   }
@@ -74,7 +74,7 @@ export function checkAppFile(appFile: string, options: AppCheckOptions): Checked
  * The same write and owner rules for one file that steers the app (the settings sidecar):
  * refuses it when group or others may write it, or when it belongs to another non-root user.
  */
-export function checkOwnedFile(file: string, st: fs.Stats, expectedUid: number = currentUid()): void {
+export function checkOwnedFile(file: string, st: Stats, expectedUid: number = currentUid()): void {
   checkWritable(file, st, 'file');
   checkOwner(file, st, expectedUid, 'file');
 }
@@ -83,13 +83,13 @@ export function checkOwnedFile(file: string, st: fs.Stats, expectedUid: number =
 
 function realpathOrThrow(given: string): string {
   try {
-    return fs.realpathSync.native(given);
+    return realpathSync.native(given);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
       let note = '';
       try {
-        const target = fs.readlinkSync(given);
+        const target = readlinkSync(given);
         note = ` (it is a symlink to ${target}, which does not exist)`;
       } catch {
         // not a dangling symlink: plainly missing
@@ -120,7 +120,7 @@ function realRoot(root: string): string | null {
   let real = realRoots.get(root);
   if (real === undefined) {
     try {
-      real = fs.realpathSync.native(root);
+      real = realpathSync.native(root);
     } catch {
       real = null; // a root that does not exist holds nothing
     }
@@ -132,7 +132,7 @@ function realRoot(root: string): string | null {
 /** The real path of the first root that holds `real` (a path with no symlinks left), or null. */
 export function findRoot(real: string, roots: readonly string[]): string | null {
   for (const root of roots) {
-    if (!path.isAbsolute(root)) continue;
+    if (!isAbsolute(root)) continue;
     const r = realRoot(root);
     if (r !== null && isInside(real, r)) return r;
   }
@@ -140,14 +140,14 @@ export function findRoot(real: string, roots: readonly string[]): string | null 
 }
 
 function isInside(file: string, folder: string): boolean {
-  if (folder === path.sep) return true;
-  return file.startsWith(folder + path.sep);
+  if (folder === sep) return true;
+  return file.startsWith(folder + sep);
 }
 
 function outsideRootsMessage(given: string, real: string, roots: string[]): string {
   const list = roots.join(', ');
   if (given !== real) {
-    const lexicalRoot = roots.find((root) => isInside(given, path.resolve(root)));
+    const lexicalRoot = roots.find((root) => isInside(given, resolve(root)));
     if (lexicalRoot !== undefined) {
       return (
         `${given} lies in the allowed root ${lexicalRoot}, but through a symlink it points to ${real}, outside every allowed root (${list}). ` +
@@ -159,7 +159,7 @@ function outsideRootsMessage(given: string, real: string, roots: string[]): stri
   return `${real} is outside every allowed root (${list}). Fix: move the app into an allowed root, or ask the host to add its folder to allowed_roots.`;
 }
 
-function checkWritable(p: string, st: fs.Stats, kind: 'file' | 'folder'): void {
+function checkWritable(p: string, st: Stats, kind: 'file' | 'folder'): void {
   const bits = st.mode & 0o022;
   if (bits === 0) return;
   const who = bits === 0o022 ? 'group and others' : bits === 0o020 ? 'its group' : 'others';
@@ -167,7 +167,7 @@ function checkWritable(p: string, st: fs.Stats, kind: 'file' | 'folder'): void {
   throw refused(`The ${kind} ${p} is writable by ${who}${why}. Fix: chmod go-w ${shellQuote(p)}`);
 }
 
-function checkOwner(p: string, st: fs.Stats, expectedUid: number, kind: 'file' | 'folder'): void {
+function checkOwner(p: string, st: Stats, expectedUid: number, kind: 'file' | 'folder'): void {
   if (st.uid === expectedUid || st.uid === 0) return;
   throw refused(
     `The ${kind} ${p} is owned by uid ${st.uid}, but this runs as uid ${expectedUid}; it runs only what its own user (or root) wrote. ` +
@@ -189,10 +189,10 @@ function currentUid(): number {
 
 /** The home folder of a uid from the password database, not from $HOME (suEXEC does not set it). */
 export function homeOf(uid: number): string {
-  const me = os.userInfo();
+  const me = userInfo();
   if (me.uid === uid) return me.homedir;
   try {
-    for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
       const fields = line.split(':');
       if (fields.length >= 6 && Number(fields[2]) === uid && fields[5]) return fields[5];
     }

@@ -5,7 +5,7 @@
 // parsed once per settings object, and node:crypto is loaded only when a token is configured.
 
 import { isIP } from 'node:net';
-import { lazyCrypto } from '../lazy-crypto.js';
+import { lazyCrypto } from '../lazy-builtins.js';
 
 export interface OwnerSettings {
   ownerAddresses: readonly string[];

@@ -15,8 +15,20 @@
 // With `root` (the host's chroot), every path is the one seen inside that folder and is looked up
 // there, symlinks resolved as the chrooted process resolves them.
 
-import fs from 'node:fs';
-import path from 'node:path';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  lstatSync,
+  openSync,
+  readSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+  statSync,
+} from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { WsgikitError } from '../errors.js';
 import { resolveInChroot } from './chroot.js';
 
@@ -44,7 +56,7 @@ export function choosePython(
   /** The chroot folder: appFile and every Python are paths inside it. */
   root?: string,
 ): PythonChoice {
-  const appDir = path.dirname(path.resolve(appFile));
+  const appDir = dirname(resolve(appFile));
   const inRoot = root === undefined ? '' : ` in the chroot ${root}`;
   const verified = (file: string, reason: string, fix: string) => verifiedIn(root, file, reason + inRoot, fix);
 
@@ -61,14 +73,14 @@ export function choosePython(
     return verified(
       settings.python,
       `settings python = ${settings.python}`,
-      `set python in ${path.basename(appFile)}.toml to an installed Python, or remove the line`,
+      `set python in ${basename(appFile)}.toml to an installed Python, or remove the line`,
     );
   }
 
   for (const candidate of VENV_CANDIDATES) {
-    const venvPython = path.join(appDir, candidate);
+    const venvPython = join(appDir, candidate);
     if (lexists(root === undefined ? venvPython : resolveInChroot(root, venvPython, false))) {
-      const venv = path.dirname(path.dirname(venvPython));
+      const venv = dirname(dirname(venvPython));
       return verified(
         venvPython,
         `venv beside the app: ${venvPython}`,
@@ -81,7 +93,7 @@ export function choosePython(
   if (shebang !== null) {
     const named = pythonFromShebang(shebang);
     if (named !== null) {
-      const name = path.basename(appFile);
+      const name = basename(appFile);
       const fix = `change the first line of ${name} to name an installed Python, e.g. #!/usr/bin/python3`;
       if (named.lookup) {
         const found = findInSafePath(named.name, root);
@@ -110,7 +122,7 @@ export function choosePython(
   throw notFound(
     `No Python found: the app names none (settings, venv/ or .venv/ beside it, shebang), the host sets no default_python, ` +
       `and neither ${BUILTIN_PYTHONS.join(' nor ')} exists${inRoot}. ${foundPythons(root)} ` +
-      `Fix: set python = "/path/to/python3" in ${path.basename(appFile)}.toml.`,
+      `Fix: set python = "/path/to/python3" in ${basename(appFile)}.toml.`,
   );
 }
 
@@ -123,10 +135,10 @@ function verifiedIn(root: string | undefined, file: string, reason: string, fix:
     const link = root === undefined ? file : resolveInChroot(root, file, false);
     const seen = root === undefined ? file : resolveInChroot(root, file);
     if (link === null) throw new Error('missing');
-    const lst = fs.lstatSync(link);
-    if (lst.isSymbolicLink() && (seen === null || !fs.existsSync(seen))) {
-      problem = `is a broken symlink (to ${fs.readlinkSync(link)})`;
-    } else if (seen !== null && fs.statSync(seen).isDirectory()) {
+    const lst = lstatSync(link);
+    if (lst.isSymbolicLink() && (seen === null || !existsSync(seen))) {
+      problem = `is a broken symlink (to ${readlinkSync(link)})`;
+    } else if (seen !== null && statSync(seen).isDirectory()) {
       problem = 'is a folder';
     } else {
       problem = 'is not executable';
@@ -141,8 +153,8 @@ function isExecutable(file: string, root?: string): boolean {
   const seen = root === undefined ? file : resolveInChroot(root, file);
   if (seen === null) return false;
   try {
-    fs.accessSync(seen, fs.constants.X_OK);
-    return fs.statSync(seen).isFile();
+    accessSync(seen, constants.X_OK);
+    return statSync(seen).isFile();
   } catch {
     return false;
   }
@@ -151,15 +163,15 @@ function isExecutable(file: string, root?: string): boolean {
 function lexists(file: string | null): boolean {
   if (file === null) return false;
   try {
-    fs.lstatSync(file);
-    return true;
+    // Most of these are misses (the venv/ and .venv/ candidates): no error object for ENOENT.
+    return lstatSync(file, { throwIfNoEntry: false }) !== undefined;
   } catch {
     return false;
   }
 }
 
 function resolveCommandLine(value: string, root: string | undefined): string {
-  if (value.includes('/')) return path.resolve(value);
+  if (value.includes('/')) return resolve(value);
   // A bare name: the safe path, as a shebang's env would, never $PATH.
   const found = findInSafePath(value, root);
   if (found === null) {
@@ -173,7 +185,7 @@ function resolveCommandLine(value: string, root: string | undefined): string {
 /** The first executable `name` in SAFE_PATH (inside `root` when given), or null. */
 export function findInSafePath(name: string, root?: string): string | null {
   for (const dir of SAFE_PATH) {
-    const candidate = path.join(dir, name);
+    const candidate = join(dir, name);
     if (isExecutable(candidate, root)) return candidate;
   }
   return null;
@@ -183,19 +195,19 @@ export function findInSafePath(name: string, root?: string): string | null {
 export function readShebang(file: string): string | null {
   let fd: number;
   try {
-    fd = fs.openSync(file, 'r');
+    fd = openSync(file, 'r');
   } catch {
     return null;
   }
   try {
     const buf = Buffer.alloc(256);
-    const n = fs.readSync(fd, buf, 0, buf.length, 0);
+    const n = readSync(fd, buf, 0, buf.length, 0);
     if (n < 2 || buf[0] !== 0x23 /* # */ || buf[1] !== 0x21 /* ! */) return null;
     const text = buf.subarray(0, n).toString('utf8');
     const end = text.search(/\r?\n/);
     return (end === -1 ? text : text.slice(0, end)).trimEnd();
   } finally {
-    fs.closeSync(fd);
+    closeSync(fd);
   }
 }
 
@@ -203,16 +215,16 @@ export function readShebang(file: string): string | null {
 function pythonFromShebang(line: string): { name: string; lookup: boolean } | null {
   const words = line.slice(2).trim().split(/\s+/).filter(Boolean);
   const interpreter = words[0];
-  if (interpreter === undefined || !path.isAbsolute(interpreter)) return null;
-  if (path.basename(interpreter) === 'env') {
+  if (interpreter === undefined || !isAbsolute(interpreter)) return null;
+  if (basename(interpreter) === 'env') {
     // #!/usr/bin/env python3, #!/usr/bin/env -S python3 -u: the first word that is not an option.
     const name = words.slice(1).find((w) => !w.startsWith('-') && !w.includes('='));
     if (name === undefined) return null;
     if (name.includes('/'))
-      return PYTHON_NAME.test(path.basename(name)) && path.isAbsolute(name) ? { name, lookup: false } : null;
+      return PYTHON_NAME.test(basename(name)) && isAbsolute(name) ? { name, lookup: false } : null;
     return PYTHON_NAME.test(name) ? { name, lookup: true } : null;
   }
-  return PYTHON_NAME.test(path.basename(interpreter)) ? { name: interpreter, lookup: false } : null;
+  return PYTHON_NAME.test(basename(interpreter)) ? { name: interpreter, lookup: false } : null;
 }
 
 /** "Found: /usr/bin/python3.11, /usr/bin/python3." — what the error path can offer instead. */
@@ -224,15 +236,15 @@ function foundPythons(root?: string): string {
     try {
       const seen = root === undefined ? dir : resolveInChroot(root, dir);
       if (seen === null) continue;
-      const real = fs.realpathSync(seen); // /bin is often a link to /usr/bin
+      const real = realpathSync(seen); // /bin is often a link to /usr/bin
       if (seenDirs.has(real)) continue;
       seenDirs.add(real);
-      names = fs.readdirSync(seen);
+      names = readdirSync(seen);
     } catch {
       continue;
     }
     for (const name of names.sort()) {
-      const file = path.join(dir, name);
+      const file = join(dir, name);
       if (PYTHON_NAME.test(name) && isExecutable(file, root) && !found.includes(file)) found.push(file);
     }
   }

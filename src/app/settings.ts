@@ -40,9 +40,9 @@
 // error_pages (absolute folder of the host's error page templates), override_app_errors, sendfile
 // and [sendfile_map] (docs/file-offload.md).
 
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import { WsgikitError } from '../errors.js';
 import { checkOwnedFile } from './locate.js';
@@ -353,20 +353,20 @@ export function loadHostSettings(file: string = DEFAULT_HOST_SETTINGS_FILE): Hos
       case 'allowed_roots': {
         if (!Array.isArray(value)) throw wrongType(ctx, key, 'an array of absolute folder paths', value);
         host.allowedRoots = value.map((item) => {
-          if (typeof item !== 'string' || !path.isAbsolute(item)) {
+          if (typeof item !== 'string' || !isAbsolute(item)) {
             throw wrongType(ctx, key, 'an array of absolute folder paths', item);
           }
-          return path.resolve(item);
+          return resolve(item);
         });
         break;
       }
       case 'default_python':
       case 'log_root':
       case 'error_pages': {
-        if (typeof value !== 'string' || !path.isAbsolute(value)) throw wrongType(ctx, key, 'an absolute path', value);
-        if (key === 'default_python') host.defaultPython = path.resolve(value);
-        else if (key === 'log_root') host.logRoot = path.resolve(value);
-        else host.errorPages = path.resolve(value);
+        if (typeof value !== 'string' || !isAbsolute(value)) throw wrongType(ctx, key, 'an absolute path', value);
+        if (key === 'default_python') host.defaultPython = resolve(value);
+        else if (key === 'log_root') host.logRoot = resolve(value);
+        else host.errorPages = resolve(value);
         break;
       }
       case 'override_app_errors': {
@@ -439,7 +439,7 @@ export function loadHostSettings(file: string = DEFAULT_HOST_SETTINGS_FILE): Hos
  * no "." or ".." part, whose only % escapes are %u (user name), %U (uid) and %%.
  */
 export function chrootPatternProblem(value: unknown): string | null {
-  if (typeof value !== 'string' || !path.isAbsolute(value)) {
+  if (typeof value !== 'string' || !isAbsolute(value)) {
     return 'expected an absolute folder pattern (%u = the user name, %U = the uid)';
   }
   for (const [escape, letter] of value.matchAll(/%(.?)/gs)) {
@@ -448,7 +448,7 @@ export function chrootPatternProblem(value: unknown): string | null {
     }
   }
   if (value.split('/').some((part) => part === '.' || part === '..')) return 'it must not contain "." or ".." parts';
-  if (path.resolve(value) === '/') return 'the root folder "/" is no chroot';
+  if (resolve(value) === '/') return 'the root folder "/" is no chroot';
   return null;
 }
 
@@ -469,10 +469,10 @@ export function loadAppSettings(
   const chosenBy = new Map<keyof SettingValues, string>();
 
   // 1. The sidecar.
-  const sidecar = sidecarPath(path.resolve(appFile));
+  const sidecar = sidecarPath(resolve(appFile));
   const text = readIfExists(sidecar, true, expectedUid);
   if (text !== null) {
-    const ctx: Ctx = { file: sidecar, text, baseDir: path.dirname(sidecar), section: '' };
+    const ctx: Ctx = { file: sidecar, text, baseDir: dirname(sidecar), section: '' };
     const doc = parseToml(sidecar, text);
     for (const [name, raw] of Object.entries(doc)) {
       const spec = SPECS[name];
@@ -480,7 +480,7 @@ export function loadAppSettings(
       const value = convert(ctx, name, spec, raw);
       if (spec.ts === 'env') values.env = { ...values.env, ...(value as Record<string, string>) };
       else Object.assign(values, { [spec.ts]: value });
-      chosenBy.set(spec.ts, path.basename(sidecar));
+      chosenBy.set(spec.ts, basename(sidecar));
     }
   }
 
@@ -584,7 +584,7 @@ interface Ctx {
 }
 
 function appCtx(file: string, text: string | null): Ctx {
-  return { file, text, baseDir: path.dirname(file), section: '' };
+  return { file, text, baseDir: dirname(file), section: '' };
 }
 
 function convert(ctx: Ctx, name: string, spec: Spec, raw: unknown): unknown {
@@ -595,15 +595,15 @@ function convert(ctx: Ctx, name: string, spec: Spec, raw: unknown): unknown {
     case 'logDir': {
       if (typeof raw !== 'string' || raw === '')
         throw wrongType(ctx, name, 'a folder path (absolute, or starting with ~/)', raw);
-      if (raw === '~' || raw.startsWith('~/')) return path.join(os.userInfo().homedir, raw.slice(1));
-      if (!path.isAbsolute(raw)) {
+      if (raw === '~' || raw.startsWith('~/')) return join(userInfo().homedir, raw.slice(1));
+      if (!isAbsolute(raw)) {
         throw invalid(
           ctx,
           name,
           `log_dir must be absolute or start with ~/ (logs never belong beside the app, in the web space), got ${JSON.stringify(raw)}. Fix: log_dir = "~/.wsgikit/logs"`,
         );
       }
-      return path.resolve(raw);
+      return resolve(raw);
     }
     case 'tracebacks':
       if (raw !== 'owner' && raw !== 'never') throw wrongType(ctx, name, '"owner" or "never"', raw);
@@ -697,7 +697,7 @@ function convertNumber(ctx: Ctx, name: string, spec: NumberSpec, raw: unknown): 
 
 function convertPython(ctx: Ctx, name: string, raw: unknown): string {
   if (typeof raw !== 'string' || raw.trim() === '') throw wrongType(ctx, name, 'a path to a Python executable', raw);
-  if (path.isAbsolute(raw)) return path.resolve(raw);
+  if (isAbsolute(raw)) return resolve(raw);
   if (!raw.includes('/')) {
     // A bare name ("python3.12"): looked up in the fixed safe path, never in $PATH.
     const found = findInSafePath(raw);
@@ -711,7 +711,7 @@ function convertPython(ctx: Ctx, name: string, raw: unknown): string {
   if (ctx.baseDir === null) throw wrongType(ctx, name, 'an absolute path', raw);
   // Relative to the .wsgi's folder; normalised but not realpath'd: a venv's python must be
   // started through the venv's own bin/ path.
-  return path.resolve(ctx.baseDir, raw);
+  return resolve(ctx.baseDir, raw);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -720,7 +720,7 @@ function convertPython(ctx: Ctx, name: string, raw: unknown): string {
 function readIfExists(file: string, ownedByApp: boolean, expectedUid?: number): string | null {
   let fd: number;
   try {
-    fd = fs.openSync(file, 'r');
+    fd = openSync(file, 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
@@ -731,7 +731,7 @@ function readIfExists(file: string, ownedByApp: boolean, expectedUid?: number): 
     );
   }
   try {
-    const st = fs.fstatSync(fd);
+    const st = fstatSync(fd);
     if (!st.isFile()) {
       throw new WsgikitError(
         'WSGIKIT_SETTINGS_INVALID',
@@ -746,9 +746,9 @@ function readIfExists(file: string, ownedByApp: boolean, expectedUid?: number): 
         `${file} is writable by group or others, so anyone could loosen the host's limits. Fix: chmod go-w ${file}`,
       );
     }
-    return fs.readFileSync(fd, 'utf8');
+    return readFileSync(fd, 'utf8');
   } finally {
-    fs.closeSync(fd);
+    closeSync(fd);
   }
 }
 
@@ -877,6 +877,6 @@ function hostWhere(host: HostSettings, table: string): string {
 }
 
 function isInsideOrSame(p: string, folder: string): boolean {
-  const rel = path.relative(folder, p);
-  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+  const rel = relative(folder, p);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }

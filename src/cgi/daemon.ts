@@ -4,7 +4,6 @@
 // the app's import. The daemon exits when idle. Two first requests racing must not start two
 // daemons: an exclusive lock file decides who starts it; the other waits for the socket.
 
-import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -12,6 +11,7 @@ import type { Readable } from 'node:stream';
 import type { Environ } from '../exchange.js';
 import { fastcgiRequest } from '../fastcgi/client.js';
 import { WSGI_FCGI_SCRIPT } from '../install-paths.js';
+import { lazyChildProcess } from '../lazy-builtins.js';
 import { shortHash } from '../short-hash.js';
 
 export interface DaemonPaths {
@@ -131,7 +131,7 @@ function launch(start: DaemonStart): void {
   mkdirSync(dirname(start.logFile), { recursive: true, mode: 0o700 });
   const log = openSync(start.logFile, 'a', 0o600);
   try {
-    const child = spawn(
+    const child = lazyChildProcess().spawn(
       process.execPath,
       [
         WSGI_FCGI_SCRIPT,

@@ -5,7 +5,7 @@
 
 import { existsSync } from 'node:fs';
 import { isOwnerRequest } from '../app/owner.js';
-import { appEnvironment, appOffloadPolicy, defaultRoots, resolveApp, type ResolvedApp } from '../app/resolve-app.js';
+import { defaultRoots, resolveApp, type ResolvedApp } from '../app/resolve-app.js';
 import { homeOf } from '../app/locate.js';
 import { DEFAULT_HOST_SETTINGS_FILE, emptyHostSettings, loadHostSettings, type HostSettings } from '../app/settings.js';
 import { isWsgikitError, WsgikitError } from '../errors.js';
@@ -17,8 +17,6 @@ import { AppLog } from '../logs/app-log.js';
 import { logRefusal } from '../logs/refusal-log.js';
 import { stderrOpsLog } from '../ops-log.js';
 import { hostPagesFor, hostView } from '../pages/host-pages.js';
-import { answerStatusRoute } from '../pages/status-route.js';
-import { Pool } from '../pool/pool.js';
 import { daemonPaths, daemonSocket, relay } from './daemon.js';
 import { StdoutSink } from './stdout-sink.js';
 
@@ -89,7 +87,8 @@ export async function runCgi(options: CgiOptions): Promise<number> {
     }
   }
 
-  // One-shot: no pool outlives this request, so the status URLs can only say there is none to show.
+  // One-shot: loaded only now, so that a relayed request never loads the pool and the bridge.
+  const { runOneShot } = await import('./run-oneshot.js');
   const request = {
     environ,
     body: body.stream,
@@ -97,31 +96,7 @@ export async function runCgi(options: CgiOptions): Promise<number> {
     owner: sink.view.owner,
     hostPages: sink.view.hostPages,
   };
-  const answered = new Promise<void>((resolve) => sink.onAnswered(resolve));
-  if (answerStatusRoute(request, null, settings.ownerTokenSha256, sink)) {
-    await answered;
-    return 0;
-  }
-
-  // One-shot: the same pool as everywhere, one process for this one request.
-  const appLog = AppLog.open({ file: logFile, maxBytes: settings.logMaxBytes, keep: settings.logKeep });
-  if (daemonProblem) {
-    appLog.write('wsgikit', `daemon mode unavailable (${daemonProblem}); this request runs in a one-shot process`);
-  }
-  const pool = new Pool({
-    appFile: checked.file,
-    python: python.path,
-    env: appEnvironment(baseEnv, settings),
-    limits: { ...settings, processes: 1 },
-    log: appLog,
-    ops: stderrOpsLog('wsgi-cgi'),
-    oneshot: true,
-    chroot: resolved.chroot,
-    offload: appOffloadPolicy(resolved, host),
-  });
-  pool.handle(request, sink);
-  await answered;
-  await pool.close();
+  await runOneShot(resolved, host, request, sink, baseEnv, daemonProblem);
   return 0;
 }
 

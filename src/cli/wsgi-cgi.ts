@@ -67,12 +67,25 @@ async function main(argv: string[]): Promise<number> {
   return runCgi({ appArgument: app, hostSettings });
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`wsgi-cgi: ${(error as Error)?.stack ?? String(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+/**
+ * Exits as soon as what was written has left: a natural exit would first tear the heap down, a few
+ * milliseconds that the web server spends waiting for our stdout to close. Only output still
+ * queued could be lost by exiting, and the callback of an empty write comes after all of it.
+ */
+function exitWhenWritten(code: number): void {
+  process.exitCode = code;
+  const queued = [process.stdout, process.stderr].filter((stream) => stream.writableLength > 0);
+  let pending = queued.length;
+  if (pending === 0) process.exit();
+  for (const stream of queued) {
+    stream.on('error', () => {}); // the server went away: the callback below says so and we exit
+    stream.write('', () => {
+      if (--pending === 0) process.exit();
+    });
+  }
+}
+
+main(process.argv.slice(2)).then(exitWhenWritten, (error: unknown) => {
+  process.stderr.write(`wsgi-cgi: ${(error as Error)?.stack ?? String(error)}\n`);
+  exitWhenWritten(1);
+});

@@ -9,7 +9,7 @@
 // exact bytes, so readCgiEnviron() reads it, but only when a kept value shows a U+FFFD. That read
 // costs about 0.1 ms, once, and only on such requests; elsewhere the limitation stands.
 
-import fs from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Environ } from '../exchange.js';
 
 /** The CGI meta-variables and server variables an app may see (RFC 3875 plus what servers add). */
@@ -99,7 +99,7 @@ export function readCgiEnviron(env: NodeJS.ProcessEnv = process.env, procEnviron
   if (!Object.values(environ).some((v) => v.indexOf(LOST) !== -1)) return environ;
   let block: Buffer;
   try {
-    block = fs.readFileSync(procEnviron);
+    block = readFileSync(procEnviron);
   } catch {
     return environ; // not Linux, or /proc not mounted: keep the lossy values
   }

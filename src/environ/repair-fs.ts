@@ -1,13 +1,13 @@
 // The disk side of the SCRIPT_NAME / PATH_INFO repair: repair.ts is pure and takes its file test
 // as a parameter; front ends use this one.
 
-import fs from 'node:fs';
+import { statSync } from 'node:fs';
 import { repairEnviron, type RepairInput, type RepairResult } from './repair.js';
 
 /** Whether `path` is a regular file (symlinks followed). Never throws. */
 export function isRegularFile(path: string): boolean {
   try {
-    return fs.statSync(path, { throwIfNoEntry: false })?.isFile() ?? false;
+    return statSync(path, { throwIfNoEntry: false })?.isFile() ?? false;
   } catch {
     return false; // ENOTDIR, EACCES, ENAMETOOLONG, …: not a file we can use
   }

@@ -10,7 +10,7 @@
 // the socket's own error if it cannot connect (ENOENT, ECONNREFUSED: no daemon there), or with
 // WSGIKIT_PROTOCOL if the connection fails or closes before END_REQUEST or sends a malformed record.
 
-import net from 'node:net';
+import { Socket, createConnection } from 'node:net';
 import { Readable } from 'node:stream';
 import { WsgikitError } from '../errors.js';
 import {
@@ -46,13 +46,13 @@ export interface FastcgiEnd {
 }
 
 /** Where to connect: a Unix socket path, `{ host, port }`, or a connected socket (kept open with keepConn). */
-export type FastcgiTarget = string | { host: string; port: number } | net.Socket;
+export type FastcgiTarget = string | { host: string; port: number } | Socket;
 
 /** The STDOUT stream of one request; also emits 'stderr' (Buffer) and 'endRequest' (FastcgiEnd). */
 export class FastcgiResponse extends Readable {
   /** Set when END_REQUEST has arrived. */
   endRequest: FastcgiEnd | null = null;
-  readonly socket: net.Socket;
+  readonly socket: Socket;
   private readonly ownSocket: boolean;
   private readonly requestId: number;
   private readonly keepConn: boolean;
@@ -63,7 +63,7 @@ export class FastcgiResponse extends Readable {
   private source: Readable | null = null;
 
   /** @internal */
-  constructor(socket: net.Socket, ownSocket: boolean, requestId: number, keepConn: boolean) {
+  constructor(socket: Socket, ownSocket: boolean, requestId: number, keepConn: boolean) {
     super();
     this.socket = socket;
     this.ownSocket = ownSocket;
@@ -188,13 +188,13 @@ export class FastcgiResponse extends Readable {
 export function fastcgiRequest(target: FastcgiTarget, options: FastcgiClientOptions): FastcgiResponse {
   const requestId = options.requestId ?? 1;
   const keepConn = options.keepConn ?? false;
-  const ownSocket = !(target instanceof net.Socket);
+  const ownSocket = !(target instanceof Socket);
   const socket =
-    target instanceof net.Socket
+    target instanceof Socket
       ? target
       : typeof target === 'string'
-        ? net.createConnection(target)
-        : net.createConnection(target.port, target.host);
+        ? createConnection(target)
+        : createConnection(target.port, target.host);
   const response = new FastcgiResponse(socket, ownSocket, requestId, keepConn);
 
   const begin = beginRequest(requestId, options.role ?? Role.Responder, keepConn);

@@ -2,7 +2,7 @@
 // the phone or pastes it into an email, and the owner greps for it, so it uses Crockford's base32
 // (no I, L, O or U to misread) in short groups.
 
-import { lazyCrypto } from '../lazy-crypto.js';
+import { lazyCrypto } from '../lazy-builtins.js';
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 

@@ -11,12 +11,12 @@
 //
 // Each file is read once and cached; its mtime is checked at most once a second.
 
-import fs from 'node:fs';
-import { STATUS_CODES } from 'node:http';
-import path from 'node:path';
+import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { HostSettings } from '../app/settings.js';
 import type { AppRequest, Environ } from '../exchange.js';
 import type { OpsLog } from '../ops-log.js';
+import { lazyHttp } from '../lazy-builtins.js';
 import { escapeHtml } from './escape.js';
 
 /** Templates larger than this are refused (a page, not a download). */
@@ -87,7 +87,7 @@ export class HostPages {
    * there is no such file and it is optional.
    */
   #template(name: string, required = false): Array<string | { name: Placeholder }> | null | 'missing' {
-    const file = path.join(this.folder, name);
+    const file = join(this.folder, name);
     const now = this.#now();
     let cached = this.#cache.get(file);
     if (cached === undefined || now - cached.checkedAt >= TEMPLATE_CHECK_MS) {
@@ -155,7 +155,7 @@ export function replaceAppError(
   const code = Number(status.slice(0, 3));
   if (!(code >= 400 && code <= 599)) return null;
   const reason = status.slice(4).trim();
-  const title = STATUS_CODES[code] ?? (reason === '' ? 'Error' : reason);
+  const title = lazyHttp().STATUS_CODES[code] ?? (reason === '' ? 'Error' : reason);
   const body = pages.render({ status: code, title, site: siteOf(request.environ) });
   if (body === null) return null;
   const kept = headers.filter(([name]) => !REPLACED_HEADERS.has(name.toLowerCase()));
@@ -173,7 +173,7 @@ function siteOf(environ: Environ): string {
 
 function signatureOf(file: string): string {
   try {
-    const st = fs.statSync(file);
+    const st = statSync(file);
     return `${st.ino}:${st.size}:${st.mtimeMs}:${st.mode}`;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
@@ -185,19 +185,19 @@ function signatureOf(file: string): string {
 function load(file: string): Parsed {
   let fd: number;
   try {
-    fd = fs.openSync(file, 'r');
+    fd = openSync(file, 'r');
   } catch (error) {
     return { ok: false, reason: `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})` };
   }
   try {
-    const st = fs.fstatSync(fd);
+    const st = fstatSync(fd);
     if (!st.isFile()) return { ok: false, reason: 'not a regular file' };
     // Every site's visitors see it: a template others may write is a way into all of them.
     if ((st.mode & 0o022) !== 0) return { ok: false, reason: `writable by group or others; chmod go-w ${file}` };
     if (st.size > MAX_TEMPLATE_BYTES) {
       return { ok: false, reason: `${st.size} bytes, over the ${MAX_TEMPLATE_BYTES}-byte limit for a template` };
     }
-    const bytes = fs.readFileSync(fd);
+    const bytes = readFileSync(fd);
     if (bytes.length > MAX_TEMPLATE_BYTES) {
       return { ok: false, reason: `over the ${MAX_TEMPLATE_BYTES}-byte limit for a template` };
     }
@@ -211,7 +211,7 @@ function load(file: string): Parsed {
   } catch (error) {
     return { ok: false, reason: `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})` };
   } finally {
-    fs.closeSync(fd);
+    closeSync(fd);
   }
 }
 

@@ -11,7 +11,7 @@
 import { isOwnerRequest, OWNER_COOKIE } from '../app/owner.js';
 import { WsgikitError } from '../errors.js';
 import type { AppRequest, ResponseSink } from '../exchange.js';
-import { lazyCrypto } from '../lazy-crypto.js';
+import { lazyCrypto } from '../lazy-builtins.js';
 import type { Pool } from '../pool/pool.js';
 import { errorPage, type Page } from './error-page.js';
 import { escapeHtml } from './escape.js';

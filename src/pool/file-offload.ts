@@ -11,7 +11,7 @@
 // X-LIGHTTPD-send-file (ranges of a file, a second name) are always refused.
 
 import { constants, promises as fsp, type Stats } from 'node:fs';
-import path from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { findRoot, shellQuote } from '../app/locate.js';
 import type { SendfileMapping, SendfileMode } from '../app/sendfile-settings.js';
 import { modeAllows, userGroups } from '../check/identity.js';
@@ -142,7 +142,7 @@ export async function checkFile(file: string, policy: OffloadPolicy): Promise<Ch
     );
   }
   if (findRoot(real, policy.roots) === null) {
-    const through = real === path.resolve(file) ? '' : `, through a symlink, ${real},`;
+    const through = real === resolve(file) ? '' : `, through a symlink, ${real},`;
     throw sendfileRefused(
       `${named} is${through} outside the folders this app may use (${policy.roots.join(', ') || 'none'}). Fix: send only files under them, and replace symlinks that lead out with the files themselves.`,
     );
@@ -153,10 +153,10 @@ export async function checkFile(file: string, policy: OffloadPolicy): Promise<Ch
   }
   // The folders on the way from /, not only those below the root: the owner must reach the file.
   let folder = '/';
-  for (const part of path.dirname(real).split('/').filter(Boolean)) {
+  for (const part of dirname(real).split('/').filter(Boolean)) {
     const st = await fsp.stat(folder);
     if (!modeAllows(policy.uid, policy.groups, st, 'x')) throw unreadable(named, folder, policy.uid, 'search');
-    folder = path.join(folder, part);
+    folder = join(folder, part);
   }
   if (!modeAllows(policy.uid, policy.groups, await fsp.stat(folder), 'x')) {
     throw unreadable(named, folder, policy.uid, 'search');

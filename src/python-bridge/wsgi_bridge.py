@@ -25,9 +25,11 @@ import select
 import signal
 import struct
 import sys
-import threading
 import time
-import traceback
+
+# threading, traceback and platform are imported where they are used (stack dumps, tracebacks):
+# every bridge start would otherwise pay for them, ~16M instructions of CPython 3.11's ~70M for
+# this file's imports, most of it traceback's linecache and tokenize.
 
 # ---------------------------------------------------------------------------------------------
 # 1. Compatibility shims
@@ -362,6 +364,8 @@ def on_cpu_limit(signum, frame):
 
 def dump_stacks(signum, frame):
     """SIGUSR1: the front end saw a request pass its timeout; log where every thread is."""
+    import threading
+    import traceback
     names = dict((t.ident, t.name) for t in threading.enumerate())
     me = threading.current_thread().ident
     out = ['wsgikit: stack dump (pid %d)\n' % os.getpid()]
@@ -389,6 +393,7 @@ class LoadFailure(Exception):
 
 def format_exception(exc_type, exc, tb):
     """A traceback without the bridge's own frames at its top: the app's code comes first."""
+    import traceback
     while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) == BRIDGE_FILE:
         tb = tb.tb_next
     return ''.join(traceback.format_exception(exc_type, exc, tb))
@@ -423,6 +428,7 @@ def load_app(path):
     try:
         code = compile(source, path, 'exec', dont_inherit=True)
     except (SyntaxError, ValueError, TypeError) as e:  # ValueError/TypeError: NUL bytes
+        import traceback
         where = ' line %s' % e.lineno if getattr(e, 'lineno', None) else ''
         # SyntaxError's str() repeats the file and line; its .msg is the bare message.
         message = '%s: %s' % (type(e).__name__, e.msg) if getattr(e, 'msg', None) \
@@ -1041,6 +1047,7 @@ class Server(object):
 
     @staticmethod
     def details(error):
+        import traceback
         if isinstance(error[1], BadResponse) and error[2] is not None and \
                 all(os.path.abspath(f[0]) == BRIDGE_FILE for f in traceback.extract_tb(error[2])):
             # Found by the bridge in what the app returned (a str chunk, a short body): there
@@ -1084,6 +1091,10 @@ def main(argv):
 
 
 def implementation():
+    # What platform.python_implementation() says, without importing platform where sys says it.
+    name = getattr(getattr(sys, 'implementation', None), 'name', None)
+    if name in ('cpython', 'pypy'):
+        return {'cpython': 'CPython', 'pypy': 'PyPy'}[name]
     import platform
     return platform.python_implementation()
 
@@ -1104,9 +1115,10 @@ def serve(server, channel, oneshot):
         body.finish()
 
 
-if __name__ == '__main__':
+def run(argv):
+    """main() with the exit status for a failure of the channel itself; the process's status."""
     try:
-        status = main(sys.argv[1:])
+        status = main(argv)
     except ProtocolError as e:
         sys.stderr.write('wsgikit: protocol error on the bridge channel: %s\n' % e)
         status = 1
@@ -1120,4 +1132,10 @@ if __name__ == '__main__':
         sys.stderr.flush()
     except Exception:
         pass
-    sys.exit(status)
+    return status
+
+
+# The front ends start wsgi_bridge_start.py, which imports this file (so that its compiled code
+# is cached) and calls run(); running this file itself works the same.
+if __name__ == '__main__':
+    sys.exit(run(sys.argv[1:]))

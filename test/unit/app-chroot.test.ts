@@ -16,7 +16,7 @@ import {
 } from '../../src/app/chroot.js';
 import { choosePython } from '../../src/app/python.js';
 import { emptyHostSettings, loadHostSettings } from '../../src/app/settings.js';
-import { BRIDGE_SCRIPT } from '../../src/install-paths.js';
+import { BRIDGE_MODULE } from '../../src/install-paths.js';
 
 const isRoot = process.getuid?.() === 0;
 let dir: string;
@@ -167,7 +167,7 @@ describe('planChroot refusals', () => {
     beforeEach(() => {
       jail = path.join(dir, 'jail');
       fs.mkdirSync(path.join(jail, 'usr/lib/wsgikit'), { recursive: true, mode: 0o755 });
-      fs.copyFileSync(BRIDGE_SCRIPT, path.join(jail, CHROOT_BRIDGE));
+      fs.copyFileSync(BRIDGE_MODULE, path.join(jail, CHROOT_BRIDGE));
       fs.mkdirSync(path.join(jail, 'home/alice'), { recursive: true });
       app = path.join(jail, 'home/alice/app.wsgi');
       fs.writeFileSync(app, '');
@@ -203,7 +203,7 @@ describe('planChroot refusals', () => {
         wsgikitError(
           'WSGIKIT_SETTINGS_INVALID',
           `the bridge ${CHROOT_BRIDGE} in the chroot ${jail} is not the one of this wsgikit`,
-          `install -D -m 644 ${BRIDGE_SCRIPT} ${path.join(jail, CHROOT_BRIDGE)}`,
+          `install -D -m 644 ${BRIDGE_MODULE} ${path.join(jail, CHROOT_BRIDGE)}`,
         ),
       );
       fs.rmSync(path.join(jail, CHROOT_BRIDGE));
