@@ -94,15 +94,17 @@ export function toInside(root: string, outside: string): string {
 }
 
 /** Which of the start's checks refused: wsgi-check reports each as `chroot.<check>`. */
-export type ChrootCheck =
-  | 'as-root'
-  | 'no-user-name'
-  | 'missing'
-  | 'folder-owner'
-  | 'folder-writable'
-  | 'bridge-missing'
-  | 'bridge-outdated'
-  | 'app-not-inside';
+export const CHROOT_CHECKS = [
+  'as-root',
+  'no-user-name',
+  'missing',
+  'folder-owner',
+  'folder-writable',
+  'bridge-missing',
+  'bridge-outdated',
+  'app-not-inside',
+] as const;
+export type ChrootCheck = (typeof CHROOT_CHECKS)[number];
 
 export interface ChrootInspection {
   /** The folder the pattern names for this user, before symlinks are resolved; null when unknown. */
