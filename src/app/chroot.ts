@@ -93,50 +93,122 @@ export function toInside(root: string, outside: string): string {
   return rel.startsWith('..') || isAbsolute(rel) ? outside : `/${rel}`;
 }
 
+/** Which of the start's checks refused: wsgi-check reports each as `chroot.<check>`. */
+export const CHROOT_CHECKS = [
+  'as-root',
+  'no-user-name',
+  'missing',
+  'folder-owner',
+  'folder-writable',
+  'bridge-missing',
+  'bridge-outdated',
+  'app-not-inside',
+] as const;
+export type ChrootCheck = (typeof CHROOT_CHECKS)[number];
+
+export interface ChrootInspection {
+  /** The folder the pattern names for this user, before symlinks are resolved; null when unknown. */
+  given: string | null;
+  /** Its real path; null when it cannot be known (missing, root, no user name). */
+  dir: string | null;
+  /** How the workers would start; null when anything is refused. */
+  plan: AppChroot | null;
+  /** Every refusal, in the order the start checks them, each with its fix ("… Fix: …"). */
+  problems: { check: ChrootCheck; subject: string; error: WsgikitError }[];
+}
+
 /**
  * Where the app runs for the host's chroot pattern, or a refusal that says what to fix. `appFile`
  * is the checked real path outside; `uid` the user the worker runs as.
  */
 export function planChroot(pattern: string, appFile: string, uid: number, hostFile: string | null): AppChroot {
+  const inspection = inspectChroot(pattern, appFile, uid, hostFile);
+  const first = inspection.problems[0];
+  if (first !== undefined) throw first.error;
+  return inspection.plan!;
+}
+
+/**
+ * Every check planChroot makes, each refusal with its fix, not only the first: for wsgi-check.
+ * The checks after the folder's existence are independent, so all of them are reported.
+ */
+export function inspectChroot(
+  pattern: string,
+  appFile: string,
+  uid: number,
+  hostFile: string | null,
+): ChrootInspection {
   const where = hostFile ?? 'the host settings';
+  const out: ChrootInspection = { given: null, dir: null, plan: null, problems: [] };
+  const refuse = (check: ChrootCheck, subject: string, error: WsgikitError) => {
+    out.problems.push({ check, subject, error });
+    return out;
+  };
   if (uid === 0) {
-    throw invalid(
-      `chroot is set in ${where}, but this runs as root, and a chroot does not hold root. Fix: run wsgi-fcgi as the ` +
-        'hosting user (systemd User=, or --user NAME when it starts as root)',
+    return refuse(
+      'as-root',
+      where,
+      invalid(
+        `chroot is set in ${where}, but this runs as root, and a chroot does not hold root. Fix: run wsgi-fcgi as the ` +
+          'hosting user (systemd User=, or --user NAME when it starts as root)',
+      ),
     );
   }
-  const given = expandChrootPattern(pattern, uid, () => userName(uid, where));
+  let given: string;
+  try {
+    given = expandChrootPattern(pattern, uid, () => userName(uid, where));
+  } catch (error) {
+    if (!(error instanceof WsgikitError)) throw error;
+    return refuse('no-user-name', where, error);
+  }
+  out.given = given;
   let dir: string;
   try {
     dir = realpathSync.native(given);
   } catch {
-    throw invalid(
-      `the chroot ${given} (chroot = ${JSON.stringify(pattern)} in ${where}) does not exist. ` +
-        `Fix: build it as root: scripts/build-chroot.sh ${shellQuote(given)}`,
+    return refuse(
+      'missing',
+      given,
+      invalid(
+        `the chroot ${given} (chroot = ${JSON.stringify(pattern)} in ${where}) does not exist. ` +
+          `Fix: build it as root: scripts/build-chroot.sh ${shellQuote(given)}`,
+      ),
     );
   }
-  checkChrootFolders(dir, given);
+  out.dir = dir;
+  for (const problem of chrootFolderProblems(dir, given)) refuse(problem.check, problem.folder, problem.error);
 
   const state = bridgeState(resolveInChroot(dir, CHROOT_BRIDGE));
   if (state !== null) {
-    throw invalid(
-      `the bridge ${CHROOT_BRIDGE} in the chroot ${dir} ${state}. Fix: as root, ` +
-        `install -D -m 644 ${shellQuote(BRIDGE_MODULE)} ${shellQuote(join(dir, CHROOT_BRIDGE))} ` +
-        '(scripts/build-chroot.sh does it; again after each wsgikit upgrade)',
+    refuse(
+      state === 'is missing' ? 'bridge-missing' : 'bridge-outdated',
+      join(dir, CHROOT_BRIDGE),
+      invalid(
+        `the bridge ${CHROOT_BRIDGE} in the chroot ${dir} ${state}. Fix: as root, ` +
+          `install -D -m 644 ${shellQuote(BRIDGE_MODULE)} ${shellQuote(join(dir, CHROOT_BRIDGE))} ` +
+          '(scripts/build-chroot.sh does it; again after each wsgikit upgrade)',
+      ),
     );
   }
 
   const inside = toInside(dir, appFile);
   const seen = resolveInChroot(dir, inside);
   if (seen === null || !sameFile(seen, appFile)) {
-    throw new WsgikitError(
-      'WSGIKIT_APP_REFUSED',
-      `${appFile} is not inside the chroot ${dir}: there, ${inside} ${seen === null ? 'does not exist' : 'is another file'}. ` +
-        `Fix (the host): bind-mount the home into the chroot at the same path (mount --bind /home/USER ${shellQuote(dir)}/home/USER, ` +
-        'and a line in /etc/fstab), or keep the home inside the chroot; see docs/chroot.md',
+    refuse(
+      'app-not-inside',
+      appFile,
+      new WsgikitError(
+        'WSGIKIT_APP_REFUSED',
+        `${appFile} is not inside the chroot ${dir}: there, ${inside} ${seen === null ? 'does not exist' : 'is another file'}. ` +
+          `Fix (the host): bind-mount the home into the chroot at the same path (mount --bind /home/USER ${shellQuote(dir)}/home/USER, ` +
+          'and a line in /etc/fstab), or keep the home inside the chroot; see docs/chroot.md',
+      ),
     );
   }
-  return { dir, appFile: inside, cwd: posix.dirname(inside), bridge: CHROOT_BRIDGE };
+  if (out.problems.length === 0) {
+    out.plan = { dir, appFile: inside, cwd: posix.dirname(inside), bridge: CHROOT_BRIDGE };
+  }
+  return out;
 }
 
 let ourBridge: Buffer | null = null;
@@ -160,26 +232,39 @@ function bridgeState(file: string | null): string | null {
   return null;
 }
 
-/** Every folder from / down to the chroot: root's, and not writable by group or others. */
-function checkChrootFolders(dir: string, given: string): void {
+/** Every folder from / down to the chroot that is not root's, or that group or others may write. */
+function chrootFolderProblems(
+  dir: string,
+  given: string,
+): { check: 'folder-owner' | 'folder-writable'; folder: string; error: WsgikitError }[] {
+  const out: { check: 'folder-owner' | 'folder-writable'; folder: string; error: WsgikitError }[] = [];
   const folders = ['/'];
   for (const part of dir.split('/').filter(Boolean)) folders.push(join(folders[folders.length - 1]!, part));
   for (const folder of folders) {
     const st = statSync(folder);
     const sticky = (st.mode & 0o1000) !== 0 && folder !== dir;
     if (st.uid !== 0) {
-      throw invalid(
-        `the chroot ${given}: ${folder} belongs to uid ${st.uid}, not root, so that user could change what the chroot ` +
-          `holds. Fix: chown root:root ${shellQuote(folder)}`,
-      );
+      out.push({
+        check: 'folder-owner',
+        folder,
+        error: invalid(
+          `the chroot ${given}: ${folder} belongs to uid ${st.uid}, not root, so that user could change what the chroot ` +
+            `holds. Fix: chown root:root ${shellQuote(folder)}`,
+        ),
+      });
     }
     if ((st.mode & 0o022) !== 0 && !sticky) {
-      throw invalid(
-        `the chroot ${given}: ${folder} is writable by group or others, who could replace what the chroot holds. ` +
-          `Fix: chmod go-w ${shellQuote(folder)}`,
-      );
+      out.push({
+        check: 'folder-writable',
+        folder,
+        error: invalid(
+          `the chroot ${given}: ${folder} is writable by group or others, who could replace what the chroot holds. ` +
+            `Fix: chmod go-w ${shellQuote(folder)}`,
+        ),
+      });
     }
   }
+  return out;
 }
 
 function sameFile(a: string, b: string): boolean {

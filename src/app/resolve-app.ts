@@ -48,16 +48,7 @@ export function resolveApp(appFile: string, options: ResolveOptions): ResolvedAp
   const settings = loadAppSettings(checked.file, options.host, options.overrides);
   const chroot =
     options.host.chroot === null ? null : planChroot(options.host.chroot, checked.file, uid, options.host.source);
-  const python =
-    chroot === null
-      ? choosePython(checked.file, settings, options.host, options.pythonOverride)
-      : choosePython(
-          chroot.appFile,
-          { python: settings.python === null ? null : toInside(chroot.dir, settings.python) },
-          options.host,
-          options.pythonOverride,
-          chroot.dir,
-        );
+  const python = chooseAppPython(checked.file, settings, options.host, chroot?.dir ?? null, options.pythonOverride);
   const home = homeOf(uid);
   const fallback = defaultLogFile(checked.file, home);
   const logFile = settings.logDir ? join(settings.logDir, basename(fallback)) : fallback;
@@ -69,6 +60,27 @@ export function resolveApp(appFile: string, options: ResolveOptions): ResolvedAp
     );
   }
   return { checked, roots, settings, python, logFile, chroot };
+}
+
+/**
+ * The app's Python (src/app/python.ts); with the host's chroot, among the paths inside `chrootDir`
+ * (`appFile` is the real path outside, and the choice is a path inside).
+ */
+export function chooseAppPython(
+  appFile: string,
+  settings: { python: string | null },
+  host: HostSettings,
+  chrootDir: string | null,
+  override?: string,
+): PythonChoice {
+  if (chrootDir === null) return choosePython(appFile, settings, host, override);
+  return choosePython(
+    toInside(chrootDir, appFile),
+    { python: settings.python === null ? null : toInside(chrootDir, settings.python) },
+    host,
+    override,
+    chrootDir,
+  );
 }
 
 /** Which files the app may have sent, and by whom: the host's sendfile mode, or `mode` instead. */

@@ -1,9 +1,11 @@
 // Imports the app the way the host will: the chosen Python, the bridge in persistent mode (the
 // very code that serves requests), the environment suEXEC leaves (its whitelist, PATH set to
-// AP_SAFE_PATH, no HOME) plus the settings' [env], the .wsgi's folder as cwd. Times the import
-// and reports a failure with the bridge's summary and the head of the traceback.
+// AP_SAFE_PATH, no HOME) plus the settings' [env], the .wsgi's folder as cwd, and with the host's
+// chroot, inside it (started as the pool starts a worker). Times the import and reports a failure
+// with the bridge's summary and the head of the traceback.
 
 import path from 'node:path';
+import { chrootCommand, type AppChroot } from '../app/chroot.js';
 import { SAFE_PATH } from '../app/python.js';
 import { AppLoadError, BridgeProcess } from '../python-bridge/bridge-process.js';
 import { isWsgikitError } from '../errors.js';
@@ -22,6 +24,8 @@ export interface ImportReport {
   traceback: string | null;
   /** Names of the variables the app got (values may be secrets). */
   env: string[];
+  /** The chroot folder it ran in, or null: none. */
+  chroot: string | null;
 }
 
 /**
@@ -42,6 +46,8 @@ export async function importApp(
   timeoutSeconds: number,
   /** The user to import as (wsgi-check run as root for another user): real and effective ids. */
   user: { uid: number; gid: number } | null = null,
+  /** The host's chroot (python is then a path inside it). */
+  chroot: AppChroot | null = null,
 ): Promise<{ report: ImportReport; findings: Finding[] }> {
   const output: string[] = [];
   const report: ImportReport = {
@@ -53,6 +59,7 @@ export async function importApp(
     summary: null,
     traceback: null,
     env: Object.keys(env).sort(),
+    chroot: chroot?.dir ?? null,
   };
   const bridge = BridgeProcess.start({
     python,
@@ -60,6 +67,7 @@ export async function importApp(
     mode: 'persistent',
     env,
     ...(user === null ? {} : { uid: user.uid, gid: user.gid }),
+    ...(chroot === null ? {} : { chroot }),
     onOutput: (_stream, line) => {
       if (output.length < 200) output.push(line);
     },
@@ -113,6 +121,7 @@ export async function importApp(
       };
     }
     report.kind = 'start-failed';
+    const start = chroot === null ? { command: python, args: [] } : chrootCommand(chroot, [python]);
     return {
       report,
       findings: [
@@ -120,8 +129,8 @@ export async function importApp(
           'import.start-failed',
           'error',
           appFile,
-          `${python} could not start the bridge: ${error.message}${tail(output)}`,
-          `${shellQuote(python)} -c pass   (run it by hand to see why)`,
+          `${python}${chroot === null ? '' : ` in the chroot ${chroot.dir}`} could not start the bridge: ${error.message}${tail(output)}`,
+          `${[start.command, ...start.args].map(shellQuote).join(' ')} -c pass   (run it by hand to see why)`,
         ),
       ],
     };

@@ -4,7 +4,10 @@
 
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { choosePython, type PythonChoice } from '../app/python.js';
+import { chrootCommand, type AppChroot } from '../app/chroot.js';
+import type { PythonChoice } from '../app/python.js';
+import { chooseAppPython } from '../app/resolve-app.js';
+import { chrootPythonFinding } from './chroot-checks.js';
 import { isWsgikitError } from '../errors.js';
 import { finding, splitFix, type CheckContext, type Finding } from './types.js';
 
@@ -17,25 +20,43 @@ export interface PythonReport {
 
 export function pickPython(ctx: CheckContext): { choice: PythonChoice | null; findings: Finding[] } {
   if (ctx.real === null || ctx.settings === null) return { choice: null, findings: [] };
+  // With the host's chroot, chosen inside it, as the pool does; a chroot that is not there has none.
+  const dir = ctx.chroot === null ? null : ctx.chroot.dir;
+  if (ctx.chroot !== null && dir === null) return { choice: null, findings: [] };
   try {
-    return { choice: choosePython(ctx.real, ctx.settings, ctx.host), findings: [] };
+    return { choice: chooseAppPython(ctx.real, ctx.settings, ctx.host, dir), findings: [] };
   } catch (error) {
     if (!isWsgikitError(error)) throw error;
     const { message, fix } = splitFix(error.message);
-    return { choice: null, findings: [finding('python.not-found', 'error', ctx.real, message, fix)] };
+    return {
+      choice: null,
+      findings: [
+        dir === null
+          ? finding('python.not-found', 'error', ctx.real, message, fix)
+          : chrootPythonFinding(dir, message, fix),
+      ],
+    };
   }
 }
 
 const PROBE =
   'import sys, platform; sys.stdout.write("%s %d.%d.%d" % ((platform.python_implementation(),) + tuple(sys.version_info[:3])))';
 
-/** The interpreter's own answer, with the host's environment; null and a finding when it cannot answer. */
+/**
+ * The interpreter's own answer, with the host's environment; null and a finding when it cannot
+ * answer. In `jail` (python a path inside it) as `user` when given, as a worker would start.
+ */
 export function probePython(
   python: string,
   env: Record<string, string>,
+  jail: AppChroot | null = null,
+  user: { uid: number; gid: number } | null = null,
 ): { implementation: string; version: string } | { error: string } {
+  const { command, args } =
+    jail === null ? { command: python, args: ['-c', PROBE] } : chrootCommand(jail, [python, '-c', PROBE]);
   try {
-    const out = execFileSync(python, ['-c', PROBE], {
+    const out = execFileSync(command, args, {
+      ...(user === null ? {} : { uid: user.uid, gid: user.gid }),
       env,
       timeout: 15_000,
       encoding: 'utf8',

@@ -8,6 +8,7 @@ import type { Finding } from './types.js';
 const FAMILY_TITLE: Record<string, string> = {
   app: 'The .wsgi file (wsgikit refuses these on every host)',
   settings: 'Settings',
+  chroot: 'The chroot (host setting chroot)',
   python: 'Python',
   import: 'Importing the app',
   suexec: 'suEXEC',
@@ -17,6 +18,7 @@ const FAMILY_TITLE: Record<string, string> = {
   log: 'The app log',
   daemon: 'CGI daemon',
   limits: 'Server limits',
+  sendfile: 'Files sent by the web server (host setting sendfile)',
   docroot: 'Document root',
 };
 
@@ -71,12 +73,22 @@ export function formatText(result: CheckResult): string {
   }
   const imp = result.import;
   if (imp !== null) {
+    const inside = imp.chroot === null ? '' : `, inside the chroot ${imp.chroot}`;
     lines.push(
       imp.ok
-        ? `  Import:   ok, ${imp.ms === null ? '?' : imp.ms.toFixed(0)} ms (environment as under suEXEC: ${imp.env.join(', ')})`
-        : `  Import:   FAILED (${imp.kind ?? 'error'})`,
+        ? `  Import:   ok, ${imp.ms === null ? '?' : imp.ms.toFixed(0)} ms${inside} (environment as under suEXEC: ${imp.env.join(', ')})`
+        : `  Import:   FAILED (${imp.kind ?? 'error'})${inside}`,
     );
   }
+  const jail = result.chroot;
+  if (jail !== null) {
+    const folder = jail.folder ?? `unknown (chroot = ${JSON.stringify(jail.pattern)})`;
+    const real = jail.dir !== null && jail.dir !== jail.folder ? `, really ${jail.dir}` : '';
+    lines.push(
+      `  Chroot:   ${folder}${real}: ${jail.ok ? "the app's workers run in it" : 'REFUSED, see the problems above'}`,
+    );
+  }
+  lines.push(`  Files:    ${result.sendfile.summary}`);
   if (result.log.file !== null) {
     const where =
       result.log.underDocroot === null ? '' : result.log.underDocroot ? ', UNDER the docroot' : ', outside the docroot';
@@ -129,6 +141,8 @@ export function toJson(result: CheckResult, extra: Record<string, unknown> = {})
     python: result.python,
     import: result.import,
     log: result.log,
+    chroot: result.chroot,
+    sendfile: result.sendfile,
     ...extra,
   };
   return JSON.stringify(body, null, 2) + '\n';

@@ -9,6 +9,7 @@ import type { AppSettings, HostSettings } from '../app/settings.js';
 import { isWsgikitError } from '../errors.js';
 import { appFileChecks } from './app-checks.js';
 import { cgiwrapChecks } from './cgiwrap-checks.js';
+import { chrootChecks, chrootFor } from './chroot-checks.js';
 import { realOrNull, statOrNull } from './fs-util.js';
 import { resolveTarget } from './identity.js';
 import { hostEnvironment, importApp, type ImportReport } from './import-check.js';
@@ -16,6 +17,7 @@ import { detectLayout, guessDocroot } from './layout.js';
 import { limitsChecks } from './limits-checks.js';
 import { daemonDirChecks, logChecks, type LogReport } from './log-checks.js';
 import { pickPython, probePython, versionChecks, type PythonReport } from './python-checks.js';
+import { sendfileChecks, sendfileSummary } from './sendfile-checks.js';
 import { suexecChecks } from './suexec-checks.js';
 import { finding, splitFix, type CheckContext, type CheckMode, type Finding, type Target } from './types.js';
 
@@ -45,6 +47,10 @@ export interface CheckResult {
   python: PythonReport;
   import: ImportReport | null;
   log: LogReport;
+  /** The host's chroot for this app: the folder the pattern gives, its real path, and whether a worker could start in it. */
+  chroot: { pattern: string; folder: string | null; dir: string | null; ok: boolean } | null;
+  /** Who sends the files the app names (host.toml sendfile). */
+  sendfile: { mode: string; summary: string };
   /** The context, for --explain and --start. */
   context: CheckContext;
   pythonPath: string | null;
@@ -53,6 +59,7 @@ export interface CheckResult {
 const FAMILY_ORDER = [
   'app',
   'settings',
+  'chroot',
   'python',
   'import',
   'suexec',
@@ -62,6 +69,7 @@ const FAMILY_ORDER = [
   'log',
   'daemon',
   'limits',
+  'sendfile',
   'docroot',
 ];
 
@@ -121,6 +129,8 @@ export function buildContext(options: CheckOptions): { ctx: CheckContext; findin
     settings,
     layout:
       real !== null && st?.isFile() ? detectLayout(real, docroot, target, options.stub) : { kind: 'none', looked: [] },
+    // As the target, as the pool (which runs as the user) would look.
+    chroot: real !== null && st?.isFile() ? asTarget(target, () => chrootFor(host, real, target)) : null,
   };
   if (roots.length === 0) {
     findings.push(
@@ -173,9 +183,25 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
       );
     }
 
+    findings.push(...chrootChecks(ctx.chroot));
     const picked = pickPython(ctx);
     findings.push(...picked.findings);
-    if (picked.choice !== null && ctx.settings !== null) {
+    // With the host's chroot, the import and the probe run in it, as a worker starts; a chroot the
+    // host would refuse runs nothing (its problems above say why).
+    const jail = ctx.chroot?.plan ?? null;
+    const runnable = ctx.chroot === null || jail !== null;
+    if (ctx.chroot !== null && jail === null && options.importApp !== false) {
+      findings.push(
+        finding(
+          'import.not-run',
+          'info',
+          ctx.real,
+          'The app was not imported: the host refuses to start its workers until the chroot problems above are fixed, ' +
+            'and an import outside the chroot would not tell whether it loads inside. Run wsgi-check again once they are.',
+        ),
+      );
+    }
+    if (picked.choice !== null && ctx.settings !== null && runnable) {
       python.path = picked.choice.path;
       python.reason = picked.choice.reason;
       const env = hostEnvironment(ctx.settings.env);
@@ -186,6 +212,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
           env,
           ctx.settings.startupTimeout,
           asUser(ctx.target),
+          jail,
         );
         imported = result.report;
         findings.push(...result.findings);
@@ -196,7 +223,10 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
         }
       }
       if (python.version === null && imported?.kind !== 'start-failed') {
-        const probe = asTarget(ctx.target, () => probePython(picked.choice!.path, env));
+        const probe =
+          jail === null
+            ? asTarget(ctx.target, () => probePython(picked.choice!.path, env))
+            : probePython(picked.choice.path, env, jail, asUser(ctx.target));
         if ('error' in probe) {
           findings.push(
             finding(
@@ -221,7 +251,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
 
     const logs = logChecks(ctx);
     log = logs.report;
-    findings.push(...logs.findings, ...daemonDirChecks(ctx), ...limitsChecks(ctx));
+    findings.push(...logs.findings, ...daemonDirChecks(ctx), ...limitsChecks(ctx), ...sendfileChecks(ctx));
   }
 
   const sorted = sortFindings(findings);
@@ -246,6 +276,16 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
     python,
     import: imported,
     log,
+    chroot:
+      ctx.host.chroot === null
+        ? null
+        : {
+            pattern: ctx.host.chroot,
+            folder: ctx.chroot?.given ?? null,
+            dir: ctx.chroot?.dir ?? null,
+            ok: ctx.chroot?.plan != null,
+          },
+    sendfile: { mode: ctx.host.sendfile, summary: sendfileSummary(ctx) },
     context: ctx,
     pythonPath: python.path,
   };

@@ -1,6 +1,7 @@
 // What every check returns, and what the checks share: who the app will run as, where the web
 // space is, which program the server execs, and how loudly a wrapper's rule counts.
 
+import type { ChrootInspection } from '../app/chroot.js';
 import type { AppSettings, HostSettings } from '../app/settings.js';
 
 export type Severity = 'error' | 'warning' | 'info';
@@ -57,6 +58,8 @@ export interface CheckContext {
   /** null when they could not be read (a finding says why). */
   settings: AppSettings | null;
   layout: ProgramLayout;
+  /** The host's chroot for this app and user (src/app/chroot.ts), or null when the host sets none. */
+  chroot: ChrootInspection | null;
 }
 
 export function finding(
@@ -77,18 +80,19 @@ export function wrapperSeverity(mode: CheckMode, wrapper: 'suexec' | 'cgiwrap'):
 }
 
 /**
- * wsgikit's messages end with "Fix: …": the part before is the message, the part after the fix.
- * A trailing full stop is dropped from the fix so it can be pasted.
+ * wsgikit's messages end with "Fix: …" (or "Fix (the host): …", kept as "the host: …"): the part
+ * before is the message, the part after the fix. A trailing full stop is dropped from the fix so
+ * it can be pasted.
  */
 export function splitFix(text: string): { message: string; fix: string | null } {
-  const at = text.lastIndexOf('Fix: ');
-  if (at === -1) return { message: text.trim(), fix: null };
+  const last = [...text.matchAll(/Fix(?: \(([^)]*)\))?: /g)].pop();
+  if (last === undefined) return { message: text.trim(), fix: null };
+  const fix = text
+    .slice(last.index + last[0].length)
+    .trim()
+    .replace(/\.$/, '');
   return {
-    message: text.slice(0, at).trim(),
-    fix:
-      text
-        .slice(at + 5)
-        .trim()
-        .replace(/\.$/, '') || null,
+    message: text.slice(0, last.index).trim(),
+    fix: fix === '' ? null : last[1] === undefined ? fix : `${last[1]}: ${fix}`,
   };
 }

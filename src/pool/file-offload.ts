@@ -192,7 +192,7 @@ export function serverHeader(real: string, policy: OffloadPolicy): [string, stri
     }
     return ['X-Sendfile', bytes(real)];
   }
-  const mapping = policy.map.find((m) => real.startsWith(m.from));
+  const mapping = sendfileMappingFor(real, policy.map);
   if (mapping === undefined) {
     throw sendfileRefused(
       `X-Sendfile: ${real} is under no filesystem prefix of the host's [sendfile_map] (${policy.map.map((m) => m.from).join(', ')}), so nginx has no internal location for it. Fix: move the file under one, or ask the host to map its folder.`,
@@ -200,6 +200,11 @@ export function serverHeader(real: string, policy: OffloadPolicy): [string, stri
   }
   const rest = real.slice(mapping.from.length).split('/').map(encodeURIComponent).join('/');
   return ['X-Accel-Redirect', mapping.to + rest];
+}
+
+/** The [sendfile_map] entry that serves `real` (longest prefix first, as the map is kept), or undefined. */
+export function sendfileMappingFor(real: string, map: readonly SendfileMapping[]): SendfileMapping | undefined {
+  return map.find((m) => real.startsWith(m.from));
 }
 
 /** The app's headers less those the answer replaces (the offload headers, Content-Length). */

@@ -119,7 +119,11 @@ export function fixture(name: string): string {
  * An app folder (test/helpers/wsgi-run.ts `appFolder`: `app.wsgi`, its sidecar and its own log
  * folder) whose log folder the user `user` may write: the user wsgi-fcgi serves as.
  */
-export function ownedAppFolder(source: string, settings: Record<string, string | number>, user: string): AppFolder {
+export function ownedAppFolder(
+  source: string,
+  settings: Record<string, string | number | boolean>,
+  user: string,
+): AppFolder {
   const folder = appFolder(source, settings);
   made.push(folder.dir);
   const ids = userIds(user);

@@ -21,29 +21,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectResponse, fastcgiRequest } from '../../src/fastcgi/client.js';
+import { BUILD_CHROOT, chrootUnavailable } from '../helpers/chroot.js';
 import { eventually } from '../helpers/wsgi-run.js';
 
 const WSGI_FCGI = fileURLToPath(new URL('../../dist/cli/wsgi-fcgi.js', import.meta.url));
-const BUILD_CHROOT = fileURLToPath(new URL('../../scripts/build-chroot.sh', import.meta.url));
-
-/** Why this file cannot run here, or null. */
-function cannotRun(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root (to create a user, build a chroot and bind-mount a home)';
-  if (!existsSync('/usr/bin/unshare') || !existsSync('/usr/bin/python3')) return 'needs /usr/bin/unshare and python3';
-  // The mechanism itself: may an unprivileged user create a user namespace and chroot in it?
-  const probe = spawnSync('setpriv', [
-    '--reuid=65534',
-    '--regid=65534',
-    '--clear-groups',
-    '/usr/bin/unshare',
-    '--user',
-    '--map-current-user',
-    '--root=/',
-    '/bin/true',
-  ]);
-  return probe.status === 0 ? null : 'unprivileged user namespaces are disabled on this kernel';
-}
-const reason = cannotRun();
+const reason = chrootUnavailable();
 if (reason !== null) console.warn(`chroot.test.ts skipped: ${reason}`);
 
 const APP = `

@@ -3,13 +3,14 @@
 // The tests run as root, so every site belongs to uid 4242 and is checked with --as-user 4242:4242
 // (suEXEC's docroot pointed at the site's folder with --suexec-docroot).
 
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -18,8 +19,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findInSafePath } from '../../src/app/python.js';
+import { BUILD_CHROOT, chrootUnavailable } from '../helpers/chroot.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/wsgi-check.js', import.meta.url));
 const PY = '/usr/bin/python3';
@@ -50,7 +52,8 @@ interface Site {
 }
 
 /** root/{host.toml, public_html/app.wsgi(+.toml)}, all owned by 4242:4242, folders 0755, files 0644. */
-function site(app = GOOD_APP, sidecar = ''): Site {
+/** `host`: more lines for host.toml, or a function of the site's root that gives them. */
+function site(app = GOOD_APP, sidecar = '', host: string | ((root: string) => string) = ''): Site {
   const root = mkdtempSync(join(tmpdir(), 'wsgi-check-'));
   made.push(root);
   const docroot = join(root, 'public_html');
@@ -58,7 +61,10 @@ function site(app = GOOD_APP, sidecar = ''): Site {
   const file = join(docroot, 'app.wsgi');
   writeFileSync(file, app);
   writeFileSync(`${file}.toml`, `log_dir = "${root}/logs"\n${sidecar}\n[env]\nGREETING = "hello"\n`);
-  writeFileSync(join(root, 'host.toml'), `allowed_roots = ["${root}"]\ndefault_python = "${PY}"\n`);
+  writeFileSync(
+    join(root, 'host.toml'),
+    `allowed_roots = ["${root}"]\ndefault_python = "${PY}"\n${typeof host === 'string' ? host : host(root)}\n`,
+  );
   chownTree(root);
   chmodSync(root, 0o755);
   chmodSync(docroot, 0o755);
@@ -95,8 +101,10 @@ interface Report {
   ok: boolean;
   findings: { id: string; severity: string; subject: string; message: string; fix: string | null }[];
   python: { path: string; reason: string; version: string };
-  import: { ok: boolean; ms: number; kind: string | null } | null;
+  import: { ok: boolean; ms: number; kind: string | null; chroot: string | null } | null;
   log: { file: string; underDocroot: boolean };
+  chroot: { pattern: string; folder: string | null; dir: string | null; ok: boolean } | null;
+  sendfile: { mode: string; summary: string };
 }
 
 async function check(s: Site, ...extra: string[]): Promise<{ code: number; report: Report; ids: string[] }> {
@@ -330,5 +338,204 @@ describe.runIf(isRoot)('wsgi-check gallery', () => {
     expect((await run([s.app, '--mode', 'apache'])).code).toBe(2);
     expect((await run([s.app, '--as-user', 'no-such-user-xyz'])).code).toBe(2);
     expect((await run(['--help'])).code).toBe(0);
+  });
+});
+
+describe.runIf(isRoot)('wsgi-check and the host setting sendfile', () => {
+  it('reports the mode in effect; none is the default', async () => {
+    const s = site();
+    const { report } = await check(s);
+    expect(report.sendfile.mode).toBe('none');
+    const text = await run([s.app, ...s.args, '--no-import']);
+    expect(text.stdout).toContain('Files:    sendfile = "none": wsgikit itself sends');
+  });
+
+  it('x-accel-redirect: warns when the app folder is under no [sendfile_map] prefix, with the map line', async () => {
+    const s = site(GOOD_APP, '', 'sendfile = "x-accel-redirect"\n[sendfile_map]\n"/srv/files/" = "/_files/"');
+    const { code, ids, report } = await check(s);
+    expect(ids).toEqual(['sendfile.not-mapped']);
+    expect(code).toBe(0);
+    const f = report.findings.find((x) => x.id === 'sendfile.not-mapped')!;
+    expect(f.message).toContain(`the app's folder ${s.docroot} is under no [sendfile_map] prefix (/srv/files/)`);
+    expect(f.fix).toContain(`"${s.root}/" = "/_wsgikit_files${s.root}/"`);
+    expect(f.fix).toContain(`location /_wsgikit_files${s.root}/ { internal; alias ${s.root}/; }`);
+    expect(report.sendfile.mode).toBe('x-accel-redirect');
+  });
+
+  it('x-accel-redirect: nothing to say when a prefix holds the app folder', async () => {
+    const s = site(GOOD_APP, '', (root) => `sendfile = "x-accel-redirect"\n[sendfile_map]\n"${root}/" = "/_files/"`);
+    expect((await check(s)).ids).toEqual([]);
+  });
+
+  it('x-sendfile: a note that the web server reads the files, and whether the app folder is readable by others', async () => {
+    const s = site(GOOD_APP, '', 'sendfile = "x-sendfile"');
+    const open = await check(s);
+    expect(open.ids).toEqual([]);
+    const note = open.report.findings.find((f) => f.id === 'sendfile.web-server-reads')!;
+    expect(note.severity).toBe('info');
+    expect(note.message).toContain(`The app's folder ${s.docroot} (mode 0755) is readable by others.`);
+
+    chmodSync(s.docroot, 0o711);
+    expect((await check(s)).report.findings.find((f) => f.id === 'sendfile.web-server-reads')!.message).toContain(
+      'is NOT readable by others',
+    );
+  });
+
+  it('x-sendfile: warns with the fix when others may not search a folder down to the app', async () => {
+    const s = site(GOOD_APP, '', 'sendfile = "x-sendfile"');
+    chmodSync(s.root, 0o750);
+    const { code, ids, report } = await check(s);
+    expect(ids).toEqual(['sendfile.folder-closed']);
+    expect(code).toBe(0);
+    expect(report.findings.find((f) => f.id === 'sendfile.folder-closed')?.fix).toMatch(
+      new RegExp(`^chmod o\\+x ${s.root} `),
+    );
+  });
+});
+
+describe.runIf(isRoot)('wsgi-check and the host setting chroot: refusals found without entering it', () => {
+  it('a chroot that does not exist: the build command, and no import', async () => {
+    const s = site(GOOD_APP, '', (root) => `chroot = "${root}/chroots/%U"`);
+    const { code, ids, report } = await check(s);
+    expect(ids).toEqual(['chroot.missing']);
+    expect(code).toBe(1);
+    expect(report.findings[0]?.fix).toBe(`build it as root: scripts/build-chroot.sh ${s.root}/chroots/${UID}`);
+    expect(report.chroot).toEqual({
+      pattern: `${s.root}/chroots/%U`,
+      folder: `${s.root}/chroots/${UID}`,
+      dir: null,
+      ok: false,
+    });
+    expect(report.import).toBeNull();
+    expect(report.findings.map((f) => f.id)).toContain('import.not-run');
+  });
+
+  it('every problem at once: a folder the user owns, no bridge, the app not inside, no Python inside', async () => {
+    const s = site(GOOD_APP, '', (root) => `chroot = "${root}/jail"`);
+    const jail = join(s.root, 'jail');
+    mkdirSync(jail, { mode: 0o755 });
+    const { code, ids, report } = await check(s);
+    expect(ids).toEqual([
+      'chroot.folder-owner',
+      'chroot.bridge-missing',
+      'chroot.app-not-inside',
+      'chroot.python-missing', // the host's default_python, looked up inside the empty chroot
+    ]);
+    expect(code).toBe(1);
+    const fixes = Object.fromEntries(report.findings.map((f) => [f.id, f.fix]));
+    expect(fixes['chroot.folder-owner']).toBe(`chown root:root ${s.root}`);
+    expect(fixes['chroot.bridge-missing']).toContain(`${jail}/usr/lib/wsgikit/wsgi_bridge.py`);
+    expect(fixes['chroot.app-not-inside']).toContain('bind-mount the home into the chroot at the same path');
+    // The run is refused, so nothing is imported and no Python is picked.
+    expect(report.import).toBeNull();
+    expect(report.chroot?.ok).toBe(false);
+    const text = await run([s.app, ...s.args]);
+    expect(text.stdout).toContain('The chroot (host setting chroot)');
+    expect(text.stdout).toContain(`Chroot:   ${jail}: REFUSED`);
+  });
+});
+
+const noChroot = chrootUnavailable();
+if (noChroot !== null) console.warn(`wsgi-check.test.ts: the chroot import tests are skipped: ${noChroot}`);
+
+/** A chroot that the test owns: the host's pattern is `${base}/chroots/%U`, the site lives inside it. */
+describe.runIf(isRoot && noChroot === null)('wsgi-check and the host setting chroot: a built chroot', () => {
+  let base: string;
+  let jail: string;
+  /** Outside the chroot only: the app asserts it cannot see it. */
+  let marker: string;
+
+  beforeAll(() => {
+    base = mkdtempSync(join(tmpdir(), 'wsgi-check-chroot-'));
+    made.push(base);
+    chmodSync(base, 0o755);
+    jail = join(base, 'chroots', String(UID));
+    execFileSync('sh', [BUILD_CHROOT, jail], { stdio: 'pipe' });
+    marker = join(base, 'only-outside');
+    writeFileSync(marker, '');
+  }, 120_000);
+
+  /** A site in the chroot's /home/NAME, as a home kept inside the chroot (docs/chroot.md). */
+  function chrootSite(name: string, app: string, sidecar = ''): Site {
+    const home = join(jail, 'home', name);
+    const docroot = join(home, 'public_html');
+    mkdirSync(docroot, { recursive: true });
+    chmodSync(join(jail, 'home'), 0o755);
+    const file = join(docroot, 'app.wsgi');
+    writeFileSync(file, app);
+    writeFileSync(`${file}.toml`, `log_dir = "${home}/logs"\n${sidecar}\n[env]\nGREETING = "hello"\n`);
+    chownTree(home);
+    chmodSync(home, 0o755);
+    chmodSync(docroot, 0o755);
+    const hostFile = join(base, `${name}.toml`);
+    writeFileSync(hostFile, `allowed_roots = ["${home}"]\nchroot = "${base}/chroots/%U"\n`);
+    return {
+      root: home,
+      docroot,
+      app: file,
+      args: ['--host-settings', hostFile, '--as-user', `${UID}:${UID}`, '--suexec-docroot', home],
+    };
+  }
+
+  const CHROOTED_APP = () => `import os
+# Only inside the chroot: its own bridge is there, and a file outside is not.
+assert os.path.exists('/usr/lib/wsgikit/wsgi_bridge.py')
+assert not os.path.exists(${JSON.stringify(marker)})
+assert os.getuid() == ${UID}
+${GOOD_APP}`;
+
+  it('imports the app inside the chroot, with its Python, and reports the folder', async () => {
+    const s = chrootSite('good', CHROOTED_APP());
+    const { code, ids, report } = await check(s);
+    expect(ids).toEqual([]);
+    expect(code).toBe(0);
+    expect(report.import?.ok).toBe(true);
+    expect(report.import?.chroot).toBe(jail);
+    expect(report.python.path).toBe(PY);
+    expect(report.python.reason).toContain(`in the chroot ${jail}`);
+    expect(report.chroot).toEqual({ pattern: `${base}/chroots/%U`, folder: jail, dir: jail, ok: true });
+    // Without the import, the version is asked of the chroot's Python, in the chroot.
+    const probed = await check(s, '--no-import');
+    expect(probed.report.python.version).toMatch(/^3\.\d+\.\d+$/);
+    const text = await run([s.app, ...s.args]);
+    expect(text.stdout).toContain(`inside the chroot ${jail}`);
+    expect(text.stdout).toContain(`Chroot:   ${jail}: the app's workers run in it`);
+  });
+
+  it('an import error inside the chroot is reported as one, with the chroot named', async () => {
+    const s = chrootSite('broken', `import no_such_module_xyz\n${CHROOTED_APP()}`);
+    const { code, ids, report } = await check(s);
+    expect(ids).toEqual(['import.import']);
+    expect(report.import?.chroot).toBe(jail);
+    expect(code).toBe(1);
+  });
+
+  it('a Python the settings name that is not in the chroot', async () => {
+    const s = chrootSite('nopython', CHROOTED_APP(), 'python = "/usr/bin/python3.99"');
+    const { code, ids, report } = await check(s);
+    expect(ids).toEqual(['chroot.python-missing']);
+    expect(report.findings[0]?.message).toContain(`in the chroot ${jail}`);
+    expect(report.findings[0]?.fix).toContain(`scripts/build-chroot.sh ${jail} PYTHON`);
+    expect(code).toBe(1);
+  });
+
+  it('a group-writable chroot folder and an outdated bridge: both, with their fixes, and no import', async () => {
+    const s = chrootSite('refused', CHROOTED_APP());
+    const bridge = join(jail, 'usr/lib/wsgikit/wsgi_bridge.py');
+    const original = readFileSync(bridge);
+    chmodSync(jail, 0o775);
+    writeFileSync(bridge, Buffer.concat([original, Buffer.from('\n# another version\n')]));
+    try {
+      const { code, ids, report } = await check(s);
+      expect(ids).toEqual(['chroot.folder-writable', 'chroot.bridge-outdated']);
+      expect(report.findings[0]?.fix).toBe(`chmod go-w ${jail}`);
+      expect(report.findings[1]?.fix).toContain(`install -D -m 644`);
+      expect(report.import).toBeNull();
+      expect(code).toBe(1);
+    } finally {
+      chmodSync(jail, 0o755);
+      writeFileSync(bridge, original);
+    }
+    expect((await check(s)).ids).toEqual([]);
   });
 });

@@ -10,6 +10,7 @@ import {
   CHROOT_BRIDGE,
   chrootCommand,
   expandChrootPattern,
+  inspectChroot,
   planChroot,
   resolveInChroot,
   toInside,
@@ -208,6 +209,28 @@ describe('planChroot refusals', () => {
       );
       fs.rmSync(path.join(jail, CHROOT_BRIDGE));
       expect(() => planChroot(jail, app, 4242, null)).toThrow(wsgikitError('WSGIKIT_SETTINGS_INVALID', 'is missing'));
+    });
+
+    it('inspectChroot (wsgi-check) reports every refusal, in the order planChroot throws the first', () => {
+      fs.chmodSync(jail, 0o775);
+      fs.writeFileSync(path.join(jail, CHROOT_BRIDGE), '# an older bridge\n');
+      const outside = path.join(dir, 'elsewhere.wsgi');
+      fs.writeFileSync(outside, '');
+      const found = inspectChroot(jail, outside, 4242, null);
+      expect(found.problems.map((p) => [p.check, p.subject])).toEqual([
+        ['folder-writable', jail],
+        ['bridge-outdated', path.join(jail, CHROOT_BRIDGE)],
+        ['app-not-inside', outside],
+      ]);
+      expect(found).toMatchObject({ given: jail, dir: jail, plan: null });
+      expect(() => planChroot(jail, outside, 4242, null)).toThrow(found.problems[0]!.error);
+      expect(inspectChroot(jail, outside, 0, null).problems.map((p) => p.check)).toEqual(['as-root']);
+      fs.chmodSync(jail, 0o755);
+      fs.copyFileSync(BRIDGE_MODULE, path.join(jail, CHROOT_BRIDGE));
+      expect(inspectChroot(jail, app, 4242, null)).toMatchObject({
+        problems: [],
+        plan: { appFile: '/home/alice/app.wsgi' },
+      });
     });
 
     it('refuses an app that is not the same file inside the chroot (no bind mount)', () => {

@@ -28,6 +28,10 @@ describe('splitFix', () => {
       'set python = "/usr/bin/python3" in x.toml',
     );
     expect(splitFix('plain')).toEqual({ message: 'plain', fix: null });
+    expect(splitFix('/a is not inside the chroot. Fix (the host): bind-mount the home.')).toEqual({
+      message: '/a is not inside the chroot.',
+      fix: 'the host: bind-mount the home',
+    });
   });
 });
 
