@@ -53,6 +53,9 @@ export interface Row {
   /** RSS growth in MB during the run (peak minus the RSS before), front end and worker. */
   frontEndGrowthMb?: number;
   workerGrowthMb?: number;
+  /** CPU time in ms (medians over rounds) of the front end and of the workers (summed) during the run. */
+  frontEndCpuMs?: number;
+  workerCpuMs?: number;
   note?: string;
 }
 

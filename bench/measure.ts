@@ -49,7 +49,7 @@ export async function interleaved(
   return results;
 }
 
-/** Rows: the median over rounds of each target's figure, its ratio to the first target's, memory peaks. */
+/** Rows: the median over rounds of each target's figure, its ratio to the first target's, memory peaks, CPU time. */
 export function rowsOf(
   workload: string,
   unit: string,
@@ -75,6 +75,8 @@ export function rowsOf(
       workerMb: max((m) => m.workerMb),
       frontEndGrowthMb: max((m) => m.frontEndGrowthMb),
       workerGrowthMb: max((m) => m.workerGrowthMb),
+      frontEndCpuMs: median(memory.map((m) => m.frontEndCpuMs)),
+      workerCpuMs: median(memory.map((m) => m.workerCpuMs)),
       ...(failures.length > 0
         ? { note: `${failures.length} of ${samples.length} rounds failed (${failures[0]!.replace(/\|/g, '/')})` }
         : {}),

@@ -1,6 +1,7 @@
-// Memory of processes by pid, from /proc: VmRSS now, VmHWM (the peak) since it was last reset, and
-// a watcher that samples a target's front-end and worker processes while a load runs.
+// Memory of processes by pid, from /proc: VmRSS now, VmHWM (the peak) since it was last reset, CPU
+// time used, and a watcher that samples a target's front-end and worker processes while a load runs.
 
+import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 
 const MB = 1024; // /proc/PID/status gives kB
@@ -16,6 +17,20 @@ function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 
 export function rssMb(pid: number): number {
   return statusKb(pid, 'VmRSS') / MB;
+}
+
+let ticksPerSecond = 0;
+
+/** User + system CPU time the process has used so far, ms (/proc/PID/stat utime + stime). */
+export function cpuMs(pid: number): number {
+  try {
+    // The fields after the command's ")": state is the first, utime the 12th, stime the 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    ticksPerSecond ||= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })) || 100;
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
+  } catch {
+    return NaN;
+  }
 }
 
 /** Resets the peak (VmHWM) to the current RSS (Linux ≥ 4.0, as root or the owner). */
@@ -72,17 +87,30 @@ export interface MemoryPeaks {
    */
   frontEndGrowthMb: number;
   workerGrowthMb: number;
+  /** CPU time used during the watch, ms, summed over the role's processes that were running then. */
+  frontEndCpuMs: number;
+  workerCpuMs: number;
+}
+
+/** One process a watch has seen: RSS when first seen and at its peak, CPU ms when first and last seen. */
+interface Watched {
+  role: 'frontEnd' | 'workers';
+  first: number;
+  peak: number;
+  hwm: boolean;
+  /** Running when the watch began. */
+  before: boolean;
+  cpuFirst: number;
+  cpuLast: number;
 }
 
 /**
  * Samples the processes `find` names every `everyMs` until stop(): each process's RSS when first
- * seen, then its peak (VmHWM after a reset where the kernel allows, else the sampled maximum).
+ * seen, then its peak (VmHWM after a reset where the kernel allows, else the sampled maximum), and
+ * its CPU time when first and last seen (a process that exits keeps what it used until then).
  */
 export function watchMemory(find: () => ProcessSet, everyMs = 100): { stop(): MemoryPeaks } {
-  const seen = new Map<
-    number,
-    { role: 'frontEnd' | 'workers'; first: number; peak: number; hwm: boolean; before: boolean }
-  >();
+  const seen = new Map<number, Watched>();
   let before = true;
   const sample = () => {
     const set = find();
@@ -90,11 +118,13 @@ export function watchMemory(find: () => ProcessSet, everyMs = 100): { stop(): Me
       for (const pid of set[role]) {
         const rss = rssMb(pid);
         if (Number.isNaN(rss)) continue;
+        const cpu = cpuMs(pid);
         let entry = seen.get(pid);
         if (!entry) {
-          entry = { role, first: rss, peak: rss, hwm: resetPeak(pid), before };
+          entry = { role, first: rss, peak: rss, hwm: resetPeak(pid), before, cpuFirst: cpu, cpuLast: cpu };
           seen.set(pid, entry);
         }
+        if (!Number.isNaN(cpu)) entry.cpuLast = cpu;
         const hwm = entry.hwm ? statusKb(pid, 'VmHWM') / MB : NaN;
         entry.peak = Math.max(entry.peak, rss, Number.isNaN(hwm) ? 0 : hwm);
       }
@@ -107,15 +137,21 @@ export function watchMemory(find: () => ProcessSet, everyMs = 100): { stop(): Me
     stop() {
       clearInterval(timer);
       sample();
-      const of = (role: 'frontEnd' | 'workers', what: (e: { first: number; peak: number }) => number, old = false) => {
+      const of = (role: 'frontEnd' | 'workers', what: (e: Watched) => number, old = false) => {
         const values = [...seen.values()].filter((e) => e.role === role && (e.before || !old)).map(what);
         return values.length ? Math.max(...values) : NaN;
+      };
+      const cpu = (role: 'frontEnd' | 'workers') => {
+        const used = [...seen.values()].filter((e) => e.role === role && e.before).map((e) => e.cpuLast - e.cpuFirst);
+        return used.length ? used.reduce((a, b) => a + b, 0) : NaN;
       };
       return {
         frontEndMb: of('frontEnd', (e) => e.peak),
         workerMb: of('workers', (e) => e.peak),
         frontEndGrowthMb: of('frontEnd', (e) => e.peak - e.first, true),
         workerGrowthMb: of('workers', (e) => e.peak - e.first, true),
+        frontEndCpuMs: cpu('frontEnd'),
+        workerCpuMs: cpu('workers'),
       };
     },
   };

@@ -12,6 +12,11 @@ function rss(peak: number | undefined, growth: number | undefined): string {
   return growth === undefined || Number.isNaN(growth) ? fixed(peak) : `${fixed(peak)} (+${fixed(growth)})`;
 }
 
+function cpu(frontEnd: number | undefined, workers: number | undefined): string {
+  const [a, b] = [fixed(frontEnd, 0), fixed(workers, 0)];
+  return a || b ? `${a || '–'} / ${b || '–'}` : '';
+}
+
 export function writeReport(rows: Row[], started: Date, seconds: number): string {
   const met = goals(rows);
   const lines = [
@@ -23,10 +28,11 @@ export function writeReport(rows: Row[], started: Date, seconds: number): string
     'RSS in MB: the largest front-end process (wsgi-fcgi or wsgi-cgi for wsgikit, the uWSGI master,',
     "Apache's processes for mod_wsgi; nginx and Apache in front of wsgikit not counted) and the",
     'largest Python worker, peak over the rounds; (+N): growth over its RSS before the run.',
+    'CPU ms: user + system time of the front end / of the workers together during a run (median).',
     'Every target: 2 Python processes per app (mod_fcgid: 2 wsgi-fcgi of 1 worker each), /usr/bin/python3.',
     '',
-    '| workload | target | median | ratio | p50 | p99 | front-end RSS | worker RSS |',
-    '|---|---|---|---|---|---|---|---|',
+    '| workload | target | median | ratio | p50 | p99 | front-end RSS | worker RSS | CPU ms |',
+    '|---|---|---|---|---|---|---|---|---|',
     ...rows
       .map((r) =>
         [
@@ -45,6 +51,7 @@ export function writeReport(rows: Row[], started: Date, seconds: number): string
           fixed(r.p99, 2),
           rss(r.frontEndMb, r.frontEndGrowthMb),
           rss(r.workerMb, r.workerGrowthMb),
+          cpu(r.frontEndCpuMs, r.workerCpuMs),
         ].join(' | '),
       )
       .map((line) => `| ${line} |`),
