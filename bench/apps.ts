@@ -91,11 +91,18 @@ export function wwwDataDir(path: string): string {
 }
 
 /**
- * `DIR/NAME` (a .wsgi) with the app's source and its sidecar `NAME.toml`: `settings` lines, the log
- * folder and the interpreter every target uses.
+ * `DIR/NAME` (a .wsgi) with the app's source (one of APPS, or `{ source }`) and its sidecar
+ * `NAME.toml`: `settings` lines, the log folder and the interpreter every target uses.
  */
-export function wsgiFile(file: string, app: AppName, logDir: string, settings: string[] = [], firstLine = ''): string {
-  writeFileSync(file, (firstLine ? `${firstLine}\n` : '') + APPS[app], { mode: 0o755 });
+export function wsgiFile(
+  file: string,
+  app: AppName | { source: string },
+  logDir: string,
+  settings: string[] = [],
+  firstLine = '',
+): string {
+  const source = typeof app === 'string' ? APPS[app] : app.source;
+  writeFileSync(file, (firstLine ? `${firstLine}\n` : '') + source, { mode: 0o755 });
   writeFileSync(`${file}.toml`, [`log_dir = "${logDir}"`, `python = "${PYTHON}"`, ...settings].join('\n') + '\n', {
     mode: 0o644,
   });

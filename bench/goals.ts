@@ -2,6 +2,8 @@
 // measured, and met / missed (or "not run" when BENCH_ONLY left its workload out).
 
 import type { Row } from './common.js';
+import { MODE_NAME } from './offload.js';
+import { DOWNLOAD_1G } from './transfer.js';
 
 export interface Goal {
   goal: string;
@@ -81,5 +83,22 @@ export function goals(rows: Row[]): Goal[] {
       };
     });
   }
+  add('1 GiB download handed to nginx: worker CPU and RSS growth (issue 9)', '≈ 0: ≤ 50 ms, ≤ 1 MB', () => {
+    const ways = Object.entries(DOWNLOAD_1G).map(([via, w]) => ({
+      via,
+      offloaded: row(w, MODE_NAME['x-accel-redirect']),
+      streamed: row(w, MODE_NAME.none),
+    }));
+    if (ways.every((w) => !w.offloaded)) return null;
+    const ms = (r: Row | undefined) => `${(r?.workerCpuMs ?? NaN).toFixed(0)} ms`;
+    const measured = ways
+      .map(({ via, offloaded, streamed }) => {
+        const growth = (offloaded?.workerGrowthMb ?? NaN).toFixed(1);
+        return `${via}: ${ms(offloaded)}, +${growth} MB (streamed: ${ms(streamed)})`;
+      })
+      .join('; ');
+    const met = ways.every(({ offloaded: r }) => r && r.workerCpuMs! <= 50 && r.workerGrowthMb! <= 1);
+    return { measured, met };
+  });
   return out;
 }

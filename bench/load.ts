@@ -91,12 +91,23 @@ export interface Transfer {
   body: string;
 }
 
+export interface TransferOptions {
+  /** A file to POST, with its Content-Length or chunked; none: a GET. */
+  upload?: { file: string; chunked: boolean };
+  /** The body to /dev/null (the count from curl's size_download) rather than through our pipe. */
+  discard?: boolean;
+  /** curl --max-time (60). */
+  maxSeconds?: number;
+}
+
 /**
  * curl moving a large body: `upload` a file (with its Content-Length, or chunked) or download to
- * /dev/null. curl streams both ways, so the client holds no copy of the body.
+ * a pipe we count and drop, or to /dev/null. curl streams both ways, so the client holds no copy.
  */
-export function curlTransfer(url: string, upload?: { file: string; chunked: boolean }): Promise<Transfer> {
-  const args = ['-sS', '--noproxy', '*', '--max-time', '60', '-o', '-', '-w', '\n%{http_code} %{time_total}'];
+export function curlTransfer(url: string, options: TransferOptions = {}): Promise<Transfer> {
+  const { upload, discard = false, maxSeconds = 60 } = options;
+  const args = ['-sS', '--noproxy', '*', '--max-time', String(maxSeconds), '-o', discard ? '/dev/null' : '-'];
+  args.push('-w', '\n%{http_code} %{time_total} %{size_download}');
   if (upload) {
     args.push('-X', 'POST', '-H', 'Content-Type: application/octet-stream', '-H', 'Expect:');
     if (upload.chunked) args.push('-H', 'Transfer-Encoding: chunked');
@@ -116,14 +127,14 @@ export function curlTransfer(url: string, upload?: { file: string; chunked: bool
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
     child.once('error', reject);
     child.once('close', (code) => {
-      const m = /\n(\d{3}) ([\d.]+)$/.exec(tail);
+      const m = /\n(\d{3}) ([\d.]+) (\d+)$/.exec(tail);
       if (code !== 0 || !m) return reject(new Error(`curl ${url} failed (exit ${code}): ${err}${tail.slice(-200)}`));
       const trailer = m[0].length;
       const body = tail.slice(0, tail.length - trailer);
       resolve({
         seconds: Number(m[2]),
         status: Number(m[1]),
-        downloaded: downloaded - trailer,
+        downloaded: discard ? Number(m[3]) : downloaded - trailer,
         body: body.slice(-200),
       });
     });

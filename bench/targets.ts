@@ -11,6 +11,7 @@ import {
 } from './apache.js';
 import { log } from './common.js';
 import { startNginxSide, type NginxSide } from './nginx.js';
+import { startOffloadSide, type OffloadSide } from './offload.js';
 import type { ProcessSet } from './proc-memory.js';
 
 export interface Target {
@@ -38,6 +39,7 @@ function once<T extends { stop(): Promise<void> }>(what: string, start: () => Pr
 
 export const servers = {
   nginx: once<NginxSide>('nginx + wsgi-fcgi + uWSGI', startNginxSide),
+  offload: once<OffloadSide>('nginx + wsgi-fcgi with and without file offload', startOffloadSide),
   cgi: once<CgiSide>('Apache mod_cgid', startApacheCgi),
   fcgid: once<FcgidSide>('Apache mod_fcgid', startApacheFcgid),
   modWsgi: once<ModWsgiSide>('Apache mod_wsgi', startApacheModWsgi),
