@@ -81,6 +81,8 @@ except ImportError:  # Python 2
     faulthandler = None
 
 BRIDGE_FILE = os.path.abspath(__file__)
+# sys.path before the app's folder is put first: where the bridge's late imports come from.
+BRIDGE_PATH = list(sys.path)
 if BRIDGE_FILE.endswith(('.pyc', '.pyo')):
     BRIDGE_FILE = BRIDGE_FILE[:-1]
 
@@ -358,14 +360,28 @@ class State(object):
     offload_files = False  # --offload-files: the web server sends whole regular files
 
 
+def stdlib(name):
+    """A standard-library module, imported on first use so that a worker that never fails does not
+    carry it. Imported from the bridge's own sys.path: once the app's folder leads sys.path, an
+    app's traceback.py or threading.py would otherwise stand in for it in the error handling."""
+    module = sys.modules.get(name)
+    if module is None:
+        saved = sys.path[:]
+        sys.path[:] = BRIDGE_PATH
+        try:
+            module = __import__(name)
+        finally:
+            sys.path[:] = saved
+    return module
+
+
 def on_cpu_limit(signum, frame):
     State.recycle = 'cpu-limit'
 
 
 def dump_stacks(signum, frame):
     """SIGUSR1: the front end saw a request pass its timeout; log where every thread is."""
-    import threading
-    import traceback
+    threading, traceback = stdlib('threading'), stdlib('traceback')
     names = dict((t.ident, t.name) for t in threading.enumerate())
     me = threading.current_thread().ident
     out = ['wsgikit: stack dump (pid %d)\n' % os.getpid()]
@@ -393,7 +409,7 @@ class LoadFailure(Exception):
 
 def format_exception(exc_type, exc, tb):
     """A traceback without the bridge's own frames at its top: the app's code comes first."""
-    import traceback
+    traceback = stdlib('traceback')
     while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) == BRIDGE_FILE:
         tb = tb.tb_next
     return ''.join(traceback.format_exception(exc_type, exc, tb))
@@ -428,7 +444,7 @@ def load_app(path):
     try:
         code = compile(source, path, 'exec', dont_inherit=True)
     except (SyntaxError, ValueError, TypeError) as e:  # ValueError/TypeError: NUL bytes
-        import traceback
+        traceback = stdlib('traceback')
         where = ' line %s' % e.lineno if getattr(e, 'lineno', None) else ''
         # SyntaxError's str() repeats the file and line; its .msg is the bare message.
         message = '%s: %s' % (type(e).__name__, e.msg) if getattr(e, 'msg', None) \
@@ -1047,7 +1063,7 @@ class Server(object):
 
     @staticmethod
     def details(error):
-        import traceback
+        traceback = stdlib('traceback')
         if isinstance(error[1], BadResponse) and error[2] is not None and \
                 all(os.path.abspath(f[0]) == BRIDGE_FILE for f in traceback.extract_tb(error[2])):
             # Found by the bridge in what the app returned (a str chunk, a short body): there
@@ -1095,8 +1111,7 @@ def implementation():
     name = getattr(getattr(sys, 'implementation', None), 'name', None)
     if name in ('cpython', 'pypy'):
         return {'cpython': 'CPython', 'pypy': 'PyPy'}[name]
-    import platform
-    return platform.python_implementation()
+    return stdlib('platform').python_implementation()
 
 
 def serve(server, channel, oneshot):

@@ -1,5 +1,8 @@
 // The bridge against real interpreters: every test runs once per Python present on the machine.
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppLoadError, type RunOutcome } from '../../src/python-bridge/bridge-process.js';
@@ -385,6 +388,26 @@ describe.skipIf(pythons.length === 0).each(pythons)('bridge on $label', (python)
       expect(sink.bytes).toBe(0);
       expect(sink.ended).toBe(true);
     });
+  });
+
+  it("reports an app's exception with the real traceback module when the app's folder has its own traceback.py", async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'wsgikit-shadow-'));
+    writeFileSync(join(folder, 'traceback.py'), 'raise ImportError("the app\'s traceback.py was imported")\n');
+    writeFileSync(
+      join(folder, 'shadow.wsgi'),
+      'def application(environ, start_response):\n    raise RuntimeError("shadowed")\n',
+    );
+    const t = startBridge(python, join(folder, 'shadow.wsgi'));
+    try {
+      await t.bridge.ready;
+      const { error } = failure((await request(t.bridge, {})).outcome);
+      expect(error.message).toBe('RuntimeError: shadowed');
+      expect(error.ownerDetail).toMatch(/shadow\.wsgi", line 2, in application/);
+      expect(error.ownerDetail).not.toMatch(/traceback\.py was imported/);
+    } finally {
+      t.bridge.kill();
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   describe('load failures', () => {
