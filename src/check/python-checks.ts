@@ -1,6 +1,7 @@
 // Which Python the app gets and why (src/app/python.ts decides; this reports), which version that
 // is (asked of the interpreter itself, in the host's environment), and whether it is end of life:
-// CPython before 3.9 is, as of 2026; 2.7 long since, and the bridge needs 3.6 or later.
+// CPython before 3.9 is, as of 2026, and 2.7 long since. The bridge runs on 2.7 and 3.6+ (legacy
+// apps still found on shared hosts), so 2.7 is a warning; 3.0–3.5 cannot run at all.
 
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
@@ -76,13 +77,26 @@ export function versionChecks(python: string, reason: string, version: string, i
   const [major = 0, minor = 0] = version.split('.').map(Number);
   const named = `${implementation} ${version} (${python}, ${reason})`;
   const fix = pythonFix(reason, python);
-  if (major < 3 || (major === 3 && minor < 6)) {
+  if (major === 3 && minor < 6) {
     return [
       finding(
-        major < 3 ? 'python.eol' : 'python.unsupported',
+        'python.unsupported',
         'error',
         python,
-        `The app would run on ${named}: end of life${major < 3 ? ' since 2020' : ''}, and wsgikit's bridge needs Python 3.6 or later.`,
+        `The app would run on ${named}, which wsgikit's bridge cannot run: it needs Python 2.7 or 3.6 or later.`,
+        fix,
+      ),
+    ];
+  }
+  if (major < 3) {
+    return [
+      finding(
+        'python.eol',
+        major === 2 && minor === 7 ? 'warning' : 'error',
+        python,
+        major === 2 && minor === 7
+          ? `The app would run on ${named}, end of life since 2020: no security fixes, and most packages have dropped it. wsgikit still serves it; move the app to Python 3 when you can.`
+          : `The app would run on ${named}, which wsgikit's bridge cannot run: it needs Python 2.7 or 3.6 or later.`,
         fix,
       ),
     ];

@@ -91,8 +91,9 @@ describe('environment', () => {
 });
 
 describe('versions', () => {
-  it('2.7 and 3.5 are errors, 3.6-3.8 end-of-life warnings, 3.9+ fine', () => {
-    expect(versionChecks('/p', 'x', '2.7.18', 'CPython')).toMatchObject([{ id: 'python.eol', severity: 'error' }]);
+  it('2.7 and 3.6-3.8 are end-of-life warnings, 3.0-3.5 and 2.6 errors, 3.9+ fine', () => {
+    expect(versionChecks('/p', 'x', '2.7.18', 'CPython')).toMatchObject([{ id: 'python.eol', severity: 'warning' }]);
+    expect(versionChecks('/p', 'x', '2.6.9', 'CPython')).toMatchObject([{ id: 'python.eol', severity: 'error' }]);
     expect(versionChecks('/p', 'x', '3.5.10', 'CPython')).toMatchObject([
       { id: 'python.unsupported', severity: 'error' },
     ]);
