@@ -59,6 +59,11 @@ export interface DaemonStart {
   /** The host settings file and allowed roots the CGI side used: the daemon must check the app alike. */
   hostSettings: string | null;
   roots: string[];
+  /**
+   * Import the app and start its workers as soon as the daemon listens. Only a start with no
+   * request behind it needs this (wsgi-check --start): a first request imports the app anyway.
+   */
+  preload?: boolean;
 }
 
 /**
@@ -142,6 +147,7 @@ function launch(start: DaemonStart): void {
         '--relay',
         '--idle-exit',
         String(Math.max(1, Math.round(start.idleExit))),
+        ...(start.preload ? ['--preload'] : []),
         ...(start.hostSettings ? ['--host-settings', start.hostSettings] : []),
         ...start.roots.flatMap((root) => ['--root', root]),
       ],

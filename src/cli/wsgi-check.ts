@@ -3,7 +3,7 @@
 // cgiwrap's checks, finds the Python, the log and the body limits, and prints each problem with
 // the exact fix. Exit status: 0 nothing wrong, 1 something is, 2 usage.
 
-import { readdirSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { isWsgikitError } from '../errors.js';
@@ -14,6 +14,9 @@ import type { CheckMode } from '../check/types.js';
 import { hostEnvironment } from '../check/import-check.js';
 import { logFileOf } from '../check/log-checks.js';
 import { VERSION } from '../version.js';
+
+/** How long --start waits at most to see the import succeed or fail before it reports anyway. */
+const IMPORT_WAIT_MAX_S = 10;
 
 interface Options {
   hostSettings?: string;
@@ -138,7 +141,10 @@ async function main(appArg: string | undefined, options: Options): Promise<void>
   process.exitCode = result.ok && (started === undefined || started.ok === true) ? 0 : 1;
 }
 
-/** --start: what wsgi-cgi does on a first request, now. Only after a check with no error. */
+/**
+ * --start: what wsgi-cgi does on a first request, now, and the import that request would pay too
+ * (the point of starting early). Only after a check with no error.
+ */
 async function startDaemon(result: CheckResult): Promise<Record<string, unknown>> {
   const ctx = result.context;
   if (!result.ok) return { ok: false, message: 'Daemon not started: fix the errors above first.' };
@@ -155,8 +161,18 @@ async function startDaemon(result: CheckResult): Promise<Record<string, unknown>
   }
   const logFile = logFileOf(ctx);
   if (logFile === null) return { ok: false, message: 'Daemon not started: no log file.' };
-  const { daemonPaths, daemonSocket } = await import('../cgi/daemon.js');
+  const { connectDaemon, daemonPaths, daemonSocket } = await import('../cgi/daemon.js');
   const paths = daemonPaths(ctx.target.home, ctx.real, result.pythonPath);
+  const idle = `it exits after ${ctx.settings.idleTimeout} s without requests (idle_timeout)`;
+
+  const running = await connectDaemon(paths.socket);
+  if (!(running instanceof Error)) {
+    running.end();
+    // Started by a request (which imported the app) or by an earlier --start.
+    return { ok: true, socket: paths.socket, message: `Daemon already listening on ${paths.socket}; ${idle}.` };
+  }
+
+  const logFrom = sizeOf(logFile);
   try {
     const socket = await daemonSocket({
       paths,
@@ -166,15 +182,102 @@ async function startDaemon(result: CheckResult): Promise<Record<string, unknown>
       logFile,
       hostSettings: ctx.hostFile,
       roots: ctx.roots,
+      preload: true,
     });
     socket.end();
-    return {
-      ok: true,
-      socket: paths.socket,
-      message: `Daemon listening on ${paths.socket}; it exits after ${ctx.settings.idleTimeout} s without requests (idle_timeout).`,
-    };
   } catch (error) {
     return { ok: false, message: `Daemon not started: ${(error as Error).message}` };
+  }
+
+  // A second past startup_timeout lets the pool log its own timeout failure first.
+  const waitMs = Math.min(ctx.settings.startupTimeout + 1, IMPORT_WAIT_MAX_S) * 1000;
+  const seen = await daemonStartLines(logFile, logFrom, paths.socket, waitMs);
+  const started = { socket: paths.socket, pid: seen.pid };
+  if (seen.loaded) {
+    return {
+      ok: true,
+      ...started,
+      imported: true,
+      message: `Daemon listening on ${paths.socket}, the app imported and a worker started; ${idle}.`,
+    };
+  }
+  if (seen.incident !== null) {
+    return {
+      ok: false,
+      ...started,
+      imported: false,
+      incident: seen.incident,
+      message:
+        `Daemon listening on ${paths.socket}, but the app failed to load in it (incident ${seen.incident}; ` +
+        `the traceback is in ${logFile}); ${idle}.`,
+    };
+  }
+  return {
+    ok: true,
+    ...started,
+    imported: null,
+    message:
+      `Daemon listening on ${paths.socket}; the app's import had not finished after ${waitMs / 1000} s ` +
+      `(its outcome will be in ${logFile}); ${idle}.`,
+  };
+}
+
+/**
+ * What the daemon that listens on `socket` logged since `from`: its pid, and whether its app
+ * loaded or failed to. The log is the only channel a detached daemon has back to its starter.
+ */
+async function daemonStartLines(
+  logFile: string,
+  from: number,
+  socket: string,
+  waitMs: number,
+): Promise<{ pid: number | null; loaded: boolean; incident: string | null }> {
+  const until = Date.now() + waitMs;
+  for (;;) {
+    let pid: number | null = null;
+    for (const line of readFrom(logFile, from).split('\n')) {
+      let entry: { pid?: unknown; msg?: unknown; listen?: unknown; incident?: unknown };
+      try {
+        entry = JSON.parse(line) as typeof entry;
+      } catch {
+        continue; // the app's own lines and the bridge's are not JSON
+      }
+      if (entry.msg === 'wsgi-fcgi ready' && entry.listen === socket && typeof entry.pid === 'number') pid = entry.pid;
+      // Lines of another daemon writing to the same log (another Python) are not ours.
+      if (pid === null || entry.pid !== pid) continue;
+      if (entry.msg === 'app loaded') return { pid, loaded: true, incident: null };
+      if (entry.msg === 'app failed to load') {
+        return { pid, loaded: false, incident: typeof entry.incident === 'string' ? entry.incident : '?' };
+      }
+    }
+    if (Date.now() >= until) return { pid, loaded: false, incident: null };
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function sizeOf(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0; // not written yet: the daemon creates it
+  }
+}
+
+/** The log past `from` (a long-lived log may be large: only the new part is read). */
+function readFrom(file: string, from: number): string {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return '';
+  }
+  try {
+    const length = Math.max(0, fstatSync(fd).size - from);
+    const buffer = Buffer.alloc(length);
+    const read = readSync(fd, buffer, 0, length, from);
+    return buffer.subarray(0, read).toString('utf8');
+  } finally {
+    closeSync(fd);
   }
 }
 

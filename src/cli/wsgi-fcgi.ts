@@ -55,7 +55,11 @@ const program = new Command()
   .option('--processes <n>', 'most worker processes per app', positive)
   .option('--socket-mode <octal>', 'permissions of a Unix socket it creates', octal, 0o600)
   .option('--user <name>', 'when started as root: the user to serve as (privileges are dropped before any app runs)')
-  .option('--idle-exit <seconds>', 'exit after this long without requests or workers (on-demand daemons)', positive)
+  .option(
+    '--idle-exit <seconds>',
+    'exit after this long without requests (on-demand daemons; idle workers do not keep it running)',
+    positive,
+  )
   .option('--max-conns <n>', 'reported as FCGI_MAX_CONNS', positive, 100)
   .option('--preload', 'import the --app and start its workers now, not on the first request')
   .option('--preload-app <file>', 'in hosting mode: an app to import at start; repeat for more', collect, [])
@@ -73,6 +77,14 @@ const program = new Command()
 await program.parseAsync();
 
 async function main(options: FcgiOptions): Promise<void> {
+  // Silently serving without the import asked for would make the operator believe the first
+  // visitor is spared it; hosting mode names its apps one by one.
+  if (options.preload && options.app === undefined) {
+    program.error(
+      'error: --preload needs --app FILE; in hosting mode name each app to import at start with --preload-app FILE',
+      { exitCode: 2, code: 'wsgikit.preload-without-app' },
+    );
+  }
   const ops = await pinoOpsLog('wsgi-fcgi');
   let directory: AppDirectory;
   try {
@@ -165,8 +177,10 @@ async function main(options: FcgiOptions): Promise<void> {
   }
 }
 
-/** fd 0 when it is a listening socket; else --listen. Tried, not guessed from fstat (see fastcgi-and-node.md §3a). */
-/** The app's own settings ask for preloading (`preload = true`); false when they cannot be read. */
+/**
+ * The app's own settings ask for preloading (`preload = true`). True when they cannot be read, so
+ * that preloadApp reports the problem at start rather than the first visitor meeting it.
+ */
 function wantsPreload(directory: AppDirectory, file: string): boolean {
   try {
     return directory.lookup(file, undefined).resolved.settings.preload;
@@ -188,7 +202,10 @@ function preloadApp(directory: AppDirectory, file: string, ops: OpsLog): void {
   }
 }
 
-/** Listens where told; returns where, for the log. */
+/**
+ * Listens where told; returns where, for the log. Without --listen: fd 0 (or systemd's fd 3) when
+ * it is a listening socket, tried rather than guessed from fstat (see fastcgi-and-node.md §3a).
+ */
 async function listen(server: Server, options: FcgiOptions, ops: OpsLog): Promise<string> {
   const where = options.listen;
   if (where === undefined) {

@@ -21,7 +21,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findInSafePath } from '../../src/app/python.js';
+import { site as cgiSite } from '../helpers/cgi-site.js';
 import { BUILD_CHROOT, chrootUnavailable } from '../helpers/chroot.js';
+import { eventually } from '../helpers/wsgi-run.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/wsgi-check.js', import.meta.url));
 const PY = '/usr/bin/python3';
@@ -537,5 +539,62 @@ ${GOOD_APP}`;
       writeFileSync(bridge, original);
     }
     expect((await check(s)).ids).toEqual([]);
+  });
+});
+
+// --start runs the daemon as its starter, so this site belongs to root (the user running the
+// tests) and its daemon's socket is in root's ~/.wsgikit/run, as wsgi-cgi's own tests have it.
+describe.runIf(isRoot)('wsgi-check --start', () => {
+  const START_APP = `import os, sys
+print('imported by pid %d' % os.getpid())
+sys.stdout.flush()
+
+def application(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'warm']
+`;
+
+  /** The daemon serving `app`, found in the process list by its --app argument (never by name). */
+  function daemonOf(app: string): { pid: number; args: string } | null {
+    const list = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
+    const line = list.split('\n').find((l) => l.includes('wsgi-fcgi') && l.includes(` --app ${app} `));
+    return line ? { pid: Number(line.trim().split(/\s+/)[0]), args: line } : null;
+  }
+
+  function alive(pid: number): boolean {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  it('starts the daemon with the app imported and a worker running, before any request', async () => {
+    const s = cgiSite(START_APP, '', 60);
+    try {
+      const r = await run([s.app, '--json', '--host-settings', s.hostSettings, '--start']);
+      const out = JSON.parse(r.stdout) as { ok: boolean; start: { ok: boolean; socket: string; pid?: number } };
+      expect(out.ok, r.stdout).toBe(true);
+      expect(out.start.ok, r.stdout).toBe(true);
+      expect(r.code).toBe(0);
+      const daemon = daemonOf(s.app);
+      expect(daemon?.args).toContain(`--listen ${out.start.socket} `);
+      expect(out.start.pid).toBe(daemon?.pid);
+      // No request was sent: only a preload imports the app in the daemon's worker. (The check's
+      // own import runs apart and writes nothing to the app's log.)
+      await eventually(() => s.log().includes('[wsgikit] app loaded in'), 'the app loaded with no request', 5000);
+      expect(s.log()).toMatch(/\d+ stdout\W+imported by pid \d+/);
+      const text = await run([s.app, '--host-settings', s.hostSettings, '--start']);
+      expect(text.stdout).toContain('Daemon already listening on');
+      expect(text.stdout).toContain('exits after 60 s without requests (idle_timeout)');
+    } finally {
+      const daemon = daemonOf(s.app);
+      if (daemon !== null) {
+        process.kill(daemon.pid, 'SIGTERM');
+        await eventually(() => !alive(daemon.pid), 'the daemon stopped', 10_000);
+      }
+      rmSync(s.root, { recursive: true, force: true });
+    }
   });
 });

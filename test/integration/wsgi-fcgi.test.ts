@@ -362,6 +362,32 @@ def application(environ, start_response):
 });
 
 describe('wsgi-fcgi --preload', () => {
+  it('--app X --preload imports the app at start, before any request', async () => {
+    const folder = appFolder(APP); // no preload in its settings: the flag alone asks for it
+    const socket = join(folder.dir, 'preload-flag.sock');
+    const daemon = startFcgi(['--listen', socket, '--app', folder.app, '--preload']);
+    try {
+      await ready(daemon);
+      await eventually(() => folder.log().includes('app loaded'), 'the app loaded with no request');
+    } finally {
+      daemon.child.kill('SIGTERM');
+      await daemon.exited;
+    }
+  });
+
+  it('--preload without --app is a usage error (exit 2) pointing to --preload-app', async () => {
+    const folder = appFolder(APP);
+    const daemon = startFcgi(['--listen', join(folder.dir, 'never.sock'), '--root', folder.dir, '--preload']);
+    const serving = setTimeout(() => daemon.child.kill('SIGKILL'), 5000); // it would serve on, ignoring --preload
+    try {
+      expect(await daemon.exited).toBe(2);
+    } finally {
+      clearTimeout(serving);
+    }
+    expect(daemon.output()).toContain('--preload-app FILE');
+    expect(existsSync(join(folder.dir, 'never.sock'))).toBe(false);
+  });
+
   it('preloads an --app whose settings say preload = true, without the flag', async () => {
     const folder = appFolder(APP, { preload: true });
     const socket = join(folder.dir, 'preload-setting.sock');
