@@ -127,8 +127,6 @@ export class FastcgiRequest {
   params: Record<string, string> = NO_PARAMS;
   /** Names of PARAMS pairs dropped because the name or value held a NUL byte (usually empty). */
   droppedParams: readonly string[] = NO_NAMES;
-  /** The STDIN stream (the request body), with backpressure toward the web server. */
-  readonly stdin: Readable;
   /** The empty STDIN record has arrived: `stdin` holds the whole body. */
   stdinComplete = false;
   /** Set by an ABORT_REQUEST record or the connection closing; see `abortCause`. */
@@ -142,6 +140,9 @@ export class FastcgiRequest {
   private readonly connection: FastcgiConnection;
   private abortCallbacks: Array<(cause: AbortCause) => void> | null = null;
   private controller: AbortController | null = null;
+  // Made on first use: most requests (a GET's empty STDIN) never need a stream, and a Readable is
+  // one of the costlier objects a request would otherwise allocate.
+  private stdinStream: StdinStream | null = null;
 
   /** @internal */
   constructor(connection: FastcgiConnection, id: number, role: number, keepConn: boolean, decoder: PairDecoder) {
@@ -150,7 +151,21 @@ export class FastcgiRequest {
     this.role = role;
     this.keepConn = keepConn;
     this.decoder = decoder;
-    this.stdin = new StdinStream(connection);
+  }
+
+  /** The STDIN stream (the request body), with backpressure toward the web server. */
+  get stdin(): Readable {
+    if (this.stdinStream === null) {
+      const stream = (this.stdinStream = new StdinStream(this.connection));
+      if (this.stdinComplete) stream.push(null);
+      else if (this.aborted || this.ended) stream.destroy();
+    }
+    return this.stdinStream;
+  }
+
+  /** @internal STDIN bytes received and not yet read. */
+  get stdinBuffered(): number {
+    return this.stdinStream === null ? 0 : this.stdinStream.readableLength;
   }
 
   /** CONTENT_LENGTH as a number, or null when absent or not a plain decimal. */
@@ -218,12 +233,25 @@ export class FastcgiRequest {
     this.connection.finish(this, appStatus);
   }
 
+  /** @internal The empty STDIN record came: a stream made before it ends here. */
+  endStdin(): void {
+    const stream = this.stdinStream;
+    if (stream !== null && !stream.destroyed) stream.push(null);
+  }
+
+  /** @internal The request ended before its STDIN did: the rest is discarded. */
+  dropStdin(): void {
+    const stream = this.stdinStream;
+    if (stream !== null && !stream.destroyed) stream.destroy();
+  }
+
   /** @internal */
   abort(cause: AbortCause): void {
     if (this.aborted) return;
     this.aborted = true;
     this.abortCause = cause;
-    if (!this.stdin.destroyed) this.stdin.destroy(); // no error: a reader sees a premature close
+    const stream = this.stdinStream;
+    if (stream !== null && !stream.destroyed) stream.destroy(); // no error: a reader sees a premature close
     this.controller?.abort(cause);
     const callbacks = this.abortCallbacks;
     this.abortCallbacks = null;
@@ -389,12 +417,12 @@ export class FastcgiConnection {
     if (request.stdinComplete) {
       throw new WsgikitError('WSGIKIT_PROTOCOL', `FastCGI STDIN for request ${request.id} after its STDIN ended`);
     }
-    const stream = request.stdin;
     if (record.content.length === 0) {
       request.stdinComplete = true;
-      if (!stream.destroyed) stream.push(null);
+      request.endStdin();
       return;
     }
+    const stream = request.stdin;
     if (stream.destroyed) return;
     // A view of the socket's chunk may be kept; the parser's own buffer is reused, so copy from it.
     stream.push(record.inChunk ? record.content : Buffer.from(record.content));
@@ -422,7 +450,7 @@ export class FastcgiConnection {
 
   private bufferedStdin(): number {
     let total = 0;
-    for (const request of this.requests.values()) total += request.stdin.readableLength;
+    for (const request of this.requests.values()) total += request.stdinBuffered;
     return total;
   }
 
@@ -488,7 +516,7 @@ export class FastcgiConnection {
   finish(request: FastcgiRequest, appStatus: number): void {
     if (this.requests.get(request.id) !== request) return; // the connection closed under it
     this.requests.delete(request.id);
-    if (!request.stdin.destroyed && !request.stdinComplete) request.stdin.destroy();
+    if (!request.stdinComplete) request.dropStdin();
     if (!this.ending && !this.closed) {
       const size = (request.wroteStderr ? HEADER_SIZE : 0) + HEADER_SIZE + HEADER_SIZE + 8;
       const tail = Buffer.allocUnsafe(size);

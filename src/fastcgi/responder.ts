@@ -77,7 +77,7 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
     if (settings.explain && !options.repaired) served.pool.log.write('explain', repair.explain.join('\n'));
     const owner = settings.tracebacks === 'owner' && isOwnerRequest(settings, vars.REMOTE_ADDR ?? '', vars.HTTP_COOKIE);
     sink.view = { owner, logFile: served.resolved.logFile, maxBodyBytes: settings.maxBodyBytes, ...host };
-    const empty = authorizer || (request.stdinComplete && request.stdin.readableLength === 0);
+    const empty = authorizer || (request.stdinComplete && request.stdinBuffered === 0);
     const contentLength = authorizer ? null : request.contentLength;
     appRequest = { environ, owner, body: empty ? null : request.stdin, contentLength };
   } catch (error) {
