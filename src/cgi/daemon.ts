@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Environ } from '../exchange.js';
 import { fastcgiRequest } from '../fastcgi/client.js';
-import { WSGI_FCGI_SCRIPT } from '../install-paths.js';
+import { SERVICE_NODE_FLAGS, WSGI_FCGI_SCRIPT } from '../install-paths.js';
 import { lazyChildProcess } from '../lazy-builtins.js';
 import { shortHash } from '../short-hash.js';
 
@@ -139,6 +139,7 @@ function launch(start: DaemonStart): void {
     const child = lazyChildProcess().spawn(
       process.execPath,
       [
+        ...SERVICE_NODE_FLAGS,
         WSGI_FCGI_SCRIPT,
         '--listen',
         start.paths.socket,

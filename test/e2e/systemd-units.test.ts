@@ -25,6 +25,7 @@ import {
   userIds,
   type WebServer,
 } from '../helpers/servers.js';
+import { SERVICE_NODE_FLAGS } from '../../src/install-paths.js';
 
 const GUIDE = 'systemd.md';
 const ACTIVATE = '/usr/bin/systemd-socket-activate';
@@ -145,10 +146,13 @@ def application(environ, start_response):
 
     // The service's command line: no --listen (the socket comes from systemd), node and the
     // script path of a global npm install replaced by the ones built here.
-    const words = value(serviceUnit, 'Service', 'ExecStart').split(/\s+/);
-    expect(words[0]).toMatch(/^\/.*\/node$/);
-    expect(words[1]).toMatch(/\/wsgikit\/dist\/cli\/wsgi-fcgi\.js$/);
-    const args = words.slice(2);
+    const [node = '', ...words] = value(serviceUnit, 'Service', 'ExecStart').split(/\s+/);
+    expect(node).toMatch(/^\/.*\/node$/);
+    const script = words.findIndex((word) => /\/wsgikit\/dist\/cli\/wsgi-fcgi\.js$/.test(word));
+    expect(script).toBeGreaterThanOrEqual(0);
+    const nodeFlags = words.slice(0, script);
+    expect(nodeFlags).toEqual(SERVICE_NODE_FLAGS);
+    const args = words.slice(script + 1);
     expect(args).not.toContain('--listen');
     expect(args).toEqual(['--root', www]);
     expect(value(serviceUnit, 'Service', 'User')).toBe(user);
@@ -168,6 +172,7 @@ def application(environ, start_response):
         ...(noNewPrivs ? ['--no-new-privs'] : []),
         '--',
         NODE,
+        ...nodeFlags,
         WSGI_FCGI,
         ...args,
       ],

@@ -27,6 +27,7 @@ import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect } from 'vitest';
 import { appFolder, eventually, type AppFolder } from './wsgi-run.js';
+import { SERVICE_NODE_FLAGS } from '../../src/install-paths.js';
 
 export const WSGI_FCGI = fileURLToPath(new URL('../../dist/cli/wsgi-fcgi.js', import.meta.url));
 export const REPO = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
@@ -290,7 +291,7 @@ export async function startWsgiFcgi(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<WsgiFcgi> {
-  const proc = startProc(NODE, [WSGI_FCGI, '--listen', listen, ...args], cleanEnv(env));
+  const proc = startProc(NODE, [...SERVICE_NODE_FLAGS, WSGI_FCGI, '--listen', listen, ...args], cleanEnv(env));
   await waitFor(
     async () => proc.output().includes('wsgi-fcgi ready') && (await answersSocket(listen)),
     `wsgi-fcgi --listen ${listen}`,
