@@ -362,10 +362,14 @@ def application(environ, start_response):
 });
 
 describe('wsgi-fcgi --preload', () => {
-  it('--app X --preload imports the app at start, before any request', async () => {
-    const folder = appFolder(APP); // no preload in its settings: the flag alone asks for it
-    const socket = join(folder.dir, 'preload-flag.sock');
-    const daemon = startFcgi(['--listen', socket, '--app', folder.app, '--preload']);
+  // The flag alone, or the app's settings alone, ask for the import at start.
+  it.each<{ how: string; args: string[]; settings: Record<string, boolean> }>([
+    { how: '--preload', args: ['--preload'], settings: {} },
+    { how: 'preload = true in its settings', args: [], settings: { preload: true } },
+  ])('an --app with $how is imported at start, before any request', async ({ args, settings }) => {
+    const folder = appFolder(APP, settings);
+    const socket = join(folder.dir, 'preload.sock');
+    const daemon = startFcgi(['--listen', socket, '--app', folder.app, ...args]);
     try {
       await ready(daemon);
       await eventually(() => folder.log().includes('app loaded'), 'the app loaded with no request');
@@ -386,19 +390,6 @@ describe('wsgi-fcgi --preload', () => {
     }
     expect(daemon.output()).toContain('--preload-app FILE');
     expect(existsSync(join(folder.dir, 'never.sock'))).toBe(false);
-  });
-
-  it('preloads an --app whose settings say preload = true, without the flag', async () => {
-    const folder = appFolder(APP, { preload: true });
-    const socket = join(folder.dir, 'preload-setting.sock');
-    const daemon = startFcgi(['--listen', socket, '--app', folder.app]);
-    try {
-      await ready(daemon);
-      await eventually(() => folder.log().includes('app loaded'), 'the app loaded with no request');
-    } finally {
-      daemon.child.kill('SIGTERM');
-      await daemon.exited;
-    }
   });
 
   it('imports apps at start; a failing one is logged and only its own visitors get the load-failure page', async () => {
