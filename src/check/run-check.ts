@@ -17,6 +17,7 @@ import { detectLayout, guessDocroot } from './layout.js';
 import { limitsChecks } from './limits-checks.js';
 import { daemonDirChecks, logChecks, type LogReport } from './log-checks.js';
 import { pickPython, probePython, versionChecks, type PythonReport } from './python-checks.js';
+import { sendfileModeProblem, type SendfileMode } from '../app/sendfile-settings.js';
 import { sendfileChecks, sendfileSummary } from './sendfile-checks.js';
 import { suexecChecks } from './suexec-checks.js';
 import { finding, splitFix, type CheckContext, type CheckMode, type Finding, type Target } from './types.js';
@@ -32,6 +33,8 @@ export interface CheckOptions {
   stub?: string;
   /** false: skip the import (and the version it reports). */
   importApp?: boolean;
+  /** The service's `wsgi-fcgi --sendfile`, which overrides host.toml's sendfile. */
+  sendfile?: SendfileMode;
 }
 
 export interface CheckResult {
@@ -93,6 +96,18 @@ export function buildContext(options: CheckOptions): { ctx: CheckContext; findin
       hostFile = null;
     }
   }
+  let sendfileFrom: string | undefined;
+  if (options.sendfile !== undefined) {
+    const problem = sendfileModeProblem(options.sendfile, host.sendfileMap);
+    if (problem === null) {
+      host = { ...host, sendfile: options.sendfile };
+      sendfileFrom = "wsgi-fcgi's --sendfile";
+    } else {
+      // The service would refuse to start with this override; say so, and check the host's own mode.
+      const { message, fix } = splitFix(`wsgi-fcgi --sendfile ${options.sendfile} would refuse to start: ${problem}`);
+      findings.push(finding('sendfile.override-invalid', 'error', hostFile ?? 'host settings', message, fix));
+    }
+  }
   const roots = host.allowedRoots.length > 0 ? host.allowedRoots : target.home === null ? [] : [target.home];
 
   const docroot = options.docroot !== undefined ? path.resolve(options.docroot) : guessDocroot(real ?? given);
@@ -125,6 +140,7 @@ export function buildContext(options: CheckOptions): { ctx: CheckContext; findin
     suexecDocroot: path.resolve(options.suexecDocroot ?? '/var/www'),
     host,
     hostFile,
+    ...(sendfileFrom === undefined ? {} : { sendfileFrom }),
     roots,
     settings,
     layout:

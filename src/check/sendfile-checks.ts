@@ -14,7 +14,8 @@ export function sendfileChecks(ctx: CheckContext): Finding[] {
   if (ctx.real === null) return [];
   const mode = ctx.host.sendfile;
   const dir = path.dirname(ctx.real);
-  const where = ctx.hostFile ?? 'the host settings';
+  const hostFile = ctx.hostFile ?? 'the host settings';
+  const where = ctx.sendfileFrom ?? `${hostFile}`;
   if (mode === 'x-accel-redirect') {
     const mapping = sendfileMappingFor(`${dir}/`, ctx.host.sendfileMap);
     if (mapping !== undefined) return [];
@@ -27,7 +28,7 @@ export function sendfileChecks(ctx: CheckContext): Finding[] {
         dir,
         `sendfile = "x-accel-redirect" in ${where}, but the app's folder ${dir} is under no [sendfile_map] prefix (${mapped}): ` +
           'every file the app names there (X-Sendfile, wsgi.file_wrapper) would be refused with a 403.',
-        `"${prefix}" = "/_wsgikit_files${prefix}"   (in [sendfile_map] of ${where}), and in nginx: ` +
+        `"${prefix}" = "/_wsgikit_files${prefix}"   (in [sendfile_map] of ${hostFile}), and in nginx: ` +
           `location /_wsgikit_files${prefix} { internal; alias ${prefix}; }`,
       ),
     ];
@@ -74,5 +75,7 @@ export function sendfileSummary(ctx: CheckContext): string {
     'x-sendfile': 'the web server sends the files the app names (Apache mod_xsendfile, lighttpd)',
     'x-accel-redirect': 'nginx sends the files the app names, through [sendfile_map]',
   }[ctx.host.sendfile];
-  return `sendfile = "${ctx.host.sendfile}": ${who} (wsgi-fcgi --sendfile overrides it for one service)`;
+  return ctx.sendfileFrom === undefined
+    ? `sendfile = "${ctx.host.sendfile}": ${who} (wsgi-fcgi --sendfile overrides it for one service; check with --sendfile MODE)`
+    : `sendfile = "${ctx.host.sendfile}" (${ctx.sendfileFrom}, which overrides the host settings): ${who}`;
 }

@@ -53,6 +53,8 @@ export interface CheckContext {
   host: HostSettings;
   /** The host settings file read, or null. */
   hostFile: string | null;
+  /** Where host.sendfile comes from when not from hostFile: "--sendfile" (a service's override). */
+  sendfileFrom?: string;
   /** Folders the app must lie in. */
   roots: string[];
   /** null when they could not be read (a finding says why). */

@@ -11,6 +11,7 @@ import { explainLayouts, formatExplain } from '../check/explain.js';
 import { formatText, toJson } from '../check/report.js';
 import { buildContext, runCheck, type CheckResult } from '../check/run-check.js';
 import type { CheckMode } from '../check/types.js';
+import { SENDFILE_MODES, type SendfileMode } from '../app/sendfile-settings.js';
 import { hostEnvironment } from '../check/import-check.js';
 import { logFileOf } from '../check/log-checks.js';
 import { VERSION } from '../version.js';
@@ -29,6 +30,7 @@ interface Options {
   json?: boolean;
   import: boolean;
   start?: boolean;
+  sendfile?: SendfileMode;
 }
 
 const program = new Command()
@@ -64,6 +66,12 @@ const program = new Command()
   .option('--json', 'print one JSON object (for panels and scripts)')
   .option('--no-import', 'do not import the app')
   .option('--start', 'after a clean check, start the CGI daemon now (for a cron @reboot line)')
+  .addOption(
+    new Option(
+      '--sendfile <mode>',
+      'check file offload as a wsgi-fcgi started with this --sendfile sends files',
+    ).choices(SENDFILE_MODES),
+  )
   .version(VERSION)
   .showHelpAfterError()
   .exitOverride()
@@ -92,6 +100,7 @@ async function main(appArg: string | undefined, options: Options): Promise<void>
     asUser: options.asUser,
     stub: options.stub,
     importApp: options.import,
+    ...(options.sendfile === undefined ? {} : { sendfile: options.sendfile }),
   };
 
   if (options.explain !== undefined) {

@@ -395,6 +395,35 @@ describe.runIf(isRoot)('wsgi-check and the host setting sendfile', () => {
   });
 });
 
+describe.runIf(isRoot)('wsgi-check --sendfile: a service that overrides the host mode', () => {
+  it('checks the mode the service would use, and says where it comes from', async () => {
+    const s = site(GOOD_APP, '', 'sendfile = "none"');
+    chmodSync(s.root, 0o750);
+    const { code, ids, report } = await check(s, '--sendfile', 'x-sendfile');
+    expect(report.sendfile.mode).toBe('x-sendfile');
+    expect(report.sendfile.summary).toContain("wsgi-fcgi's --sendfile");
+    expect(ids).toEqual(['sendfile.folder-closed']);
+    expect(report.findings.find((f) => f.id === 'sendfile.folder-closed')!.message).toContain(
+      `sendfile = "x-sendfile" in wsgi-fcgi's --sendfile`,
+    );
+    expect(code).toBe(0);
+    expect((await check(s)).ids).toEqual([]); // the host's own "none" has nothing to say
+  });
+
+  it('an override the service would refuse (x-accel-redirect without [sendfile_map]) is an error', async () => {
+    const s = site(GOOD_APP, '', 'sendfile = "x-sendfile"');
+    const { code, ids, report } = await check(s, '--sendfile', 'x-accel-redirect');
+    expect(ids).toContain('sendfile.override-invalid');
+    expect(code).toBe(1);
+    expect(report.sendfile.mode).toBe('x-sendfile');
+  });
+
+  it('an unknown mode is a usage error', async () => {
+    const s = site();
+    expect((await run([s.app, ...s.args, '--sendfile', 'x-lighttpd'])).code).toBe(2);
+  });
+});
+
 describe.runIf(isRoot)('wsgi-check and the host setting chroot: refusals found without entering it', () => {
   it('a chroot that does not exist: the build command, and no import', async () => {
     const s = site(GOOD_APP, '', (root) => `chroot = "${root}/chroots/%U"`);
