@@ -47,6 +47,7 @@ import {
   writeHeader,
 } from './protocol.js';
 import { RecordParser, type FastcgiRecord } from './record-parser.js';
+import { bytesRead } from '../read-buffers.js';
 
 export interface FastcgiConnectionOptions {
   /** Called once per request, when its PARAMS are complete. Must not throw (if it does: onError, end(1)). */
@@ -308,6 +309,7 @@ export class FastcgiConnection {
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.ending || this.closed) return;
+    bytesRead(chunk.length);
     try {
       this.parser.parse(chunk, this.onRecord);
     } catch (error) {

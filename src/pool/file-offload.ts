@@ -17,6 +17,7 @@ import type { SendfileMapping, SendfileMode } from '../app/sendfile-settings.js'
 import { modeAllows, userGroups } from '../check/identity.js';
 import { WsgikitError } from '../errors.js';
 import type { ResponseSink } from '../exchange.js';
+import { bytesRead } from '../read-buffers.js';
 
 export interface OffloadPolicy {
   mode: SendfileMode;
@@ -295,6 +296,7 @@ async function streamFile(
   sink.onClose(() => stream.destroy());
   stream.on('data', (chunk: string | Buffer) => {
     sent += chunk.length;
+    bytesRead(chunk.length);
     if (!sink.write(chunk as Buffer)) {
       stream.pause();
       sink.onDrain(() => stream.resume());

@@ -21,6 +21,7 @@ import {
   frameHeader,
   requestFrame,
 } from './frames.js';
+import { bytesRead } from '../read-buffers.js';
 
 export { BRIDGE_SCRIPT };
 
@@ -179,7 +180,10 @@ export class BridgeProcess {
 
     this.toBridge.on('error', noop); // EPIPE once the process is gone: its exit tells the story
     this.fromBridge.on('error', noop);
-    this.fromBridge.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.fromBridge.on('data', (chunk: Buffer) => {
+      bytesRead(chunk.length);
+      this.onData(chunk);
+    });
     this.fromBridge.on('close', () => this.streamClosed());
     this.lines(this.child.stdout!, 'stdout');
     this.lines(this.child.stderr!, 'stderr');
