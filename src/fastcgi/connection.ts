@@ -158,8 +158,10 @@ export class FastcgiRequest {
   get stdin(): Readable {
     if (this.stdinStream === null) {
       const stream = (this.stdinStream = new StdinStream(this.connection));
-      if (this.stdinComplete) stream.push(null);
-      else if (this.aborted || this.ended) stream.destroy();
+      // As an eager stream would be by now: destroyed by an abort (or by end() before its STDIN
+      // was complete), else ended when the empty STDIN record has come.
+      if (this.aborted || (this.ended && !this.stdinComplete)) stream.destroy();
+      else if (this.stdinComplete) stream.push(null);
     }
     return this.stdinStream;
   }

@@ -427,6 +427,28 @@ describe('aborts', () => {
     expect(delivered).toBe(0);
   });
 
+  // The STDIN stream is made on first use: one asked for late must look as an eager one would.
+  it('a STDIN stream first asked for after an abort is destroyed, not an empty whole body', async () => {
+    let aborted!: (request: FastcgiRequest) => void;
+    const gotAbort = new Promise<FastcgiRequest>((resolve) => (aborted = resolve));
+    const server = await startServer({ onRequest: (request) => request.onAbort(() => aborted(request)) });
+    const client = new RawClient(server.path);
+    client.send(requestRecords(1, { REQUEST_METHOD: 'POST' }, null), abortRequest(1));
+    const request = await gotAbort;
+    expect(request.stdin.destroyed).toBe(true);
+    expect(request.stdinBuffered).toBe(0);
+  });
+
+  it('a STDIN stream first asked for after the empty STDIN record reads as an empty body', async () => {
+    let seen!: FastcgiRequest;
+    const server = await startServer({ onRequest: (request) => (seen = request) });
+    const client = new RawClient(server.path);
+    client.send(requestRecords(1, { REQUEST_METHOD: 'GET' }, Buffer.alloc(0)));
+    while (seen === undefined || !seen.stdinComplete) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect((await readAll(seen.stdin)).length).toBe(0);
+    seen.end(0);
+  });
+
   it('aborts active requests when the socket closes mid-request', async () => {
     let resolveAbort!: (cause: string) => void;
     const abortCause = new Promise<string>((resolve) => (resolveAbort = resolve));
