@@ -77,10 +77,11 @@ export function versionChecks(python: string, reason: string, version: string, i
   const [major = 0, minor = 0] = version.split('.').map(Number);
   const named = `${implementation} ${version} (${python}, ${reason})`;
   const fix = pythonFix(reason, python);
-  if (major === 3 && minor < 6) {
+  const legacy = major === 2 && minor === 7;
+  if ((major < 3 && !legacy) || (major === 3 && minor < 6)) {
     return [
       finding(
-        'python.unsupported',
+        major < 3 ? 'python.eol' : 'python.unsupported',
         'error',
         python,
         `The app would run on ${named}, which wsgikit's bridge cannot run: it needs Python 2.7 or 3.6 or later.`,
@@ -88,15 +89,13 @@ export function versionChecks(python: string, reason: string, version: string, i
       ),
     ];
   }
-  if (major < 3) {
+  if (legacy) {
     return [
       finding(
         'python.eol',
-        major === 2 && minor === 7 ? 'warning' : 'error',
+        'warning',
         python,
-        major === 2 && minor === 7
-          ? `The app would run on ${named}, end of life since 2020: no security fixes, and most packages have dropped it. wsgikit still serves it; move the app to Python 3 when you can.`
-          : `The app would run on ${named}, which wsgikit's bridge cannot run: it needs Python 2.7 or 3.6 or later.`,
+        `The app would run on ${named}, end of life since 2020: no security fixes, and most packages have dropped it. wsgikit still serves it; move the app to Python 3 when you can.`,
         fix,
       ),
     ];

@@ -15,7 +15,7 @@ export function sendfileChecks(ctx: CheckContext): Finding[] {
   const mode = ctx.host.sendfile;
   const dir = path.dirname(ctx.real);
   const hostFile = ctx.hostFile ?? 'the host settings';
-  const where = ctx.sendfileFrom ?? `${hostFile}`;
+  const where = ctx.sendfileFrom ?? hostFile;
   if (mode === 'x-accel-redirect') {
     const mapping = sendfileMappingFor(`${dir}/`, ctx.host.sendfileMap);
     if (mapping !== undefined) return [];

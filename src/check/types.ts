@@ -53,7 +53,7 @@ export interface CheckContext {
   host: HostSettings;
   /** The host settings file read, or null. */
   hostFile: string | null;
-  /** Where host.sendfile comes from when not from hostFile: "--sendfile" (a service's override). */
+  /** Where host.sendfile comes from when not from hostFile (wsgi-check --sendfile: a service's override). */
   sendfileFrom?: string;
   /** Folders the app must lie in. */
   roots: string[];

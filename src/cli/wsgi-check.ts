@@ -3,7 +3,7 @@
 // cgiwrap's checks, finds the Python, the log and the body limits, and prints each problem with
 // the exact fix. Exit status: 0 nothing wrong, 1 something is, 2 usage.
 
-import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { isWsgikitError } from '../errors.js';
@@ -14,6 +14,7 @@ import type { CheckMode } from '../check/types.js';
 import { SENDFILE_MODES, type SendfileMode } from '../app/sendfile-settings.js';
 import { hostEnvironment } from '../check/import-check.js';
 import { logFileOf } from '../check/log-checks.js';
+import { statOrNull } from '../check/fs-util.js';
 import { VERSION } from '../version.js';
 
 /** How long --start waits at most to see the import succeed or fail before it reports anyway. */
@@ -181,7 +182,7 @@ async function startDaemon(result: CheckResult): Promise<Record<string, unknown>
     return { ok: true, socket: paths.socket, message: `Daemon already listening on ${paths.socket}; ${idle}.` };
   }
 
-  const logFrom = sizeOf(logFile);
+  const logFrom = statOrNull(logFile)?.size ?? 0; // no log yet: the daemon creates it
   try {
     const socket = await daemonSocket({
       paths,
@@ -261,14 +262,6 @@ async function daemonStartLines(
     }
     if (Date.now() >= until) return { pid, loaded: false, incident: null };
     await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-function sizeOf(file: string): number {
-  try {
-    return statSync(file).size;
-  } catch {
-    return 0; // not written yet: the daemon creates it
   }
 }
 
