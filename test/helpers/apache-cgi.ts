@@ -64,7 +64,8 @@ export function installWsgiCgi(): () => void {
   };
 }
 
-function isAlive(pid: number): boolean {
+/** The process `pid` still exists. */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

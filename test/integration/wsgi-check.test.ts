@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findInSafePath } from '../../src/app/python.js';
+import { daemonsOf, isAlive, listProcesses } from '../helpers/apache-cgi.js';
 import { site as cgiSite } from '../helpers/cgi-site.js';
 import { BUILD_CHROOT, chrootUnavailable } from '../helpers/chroot.js';
 import { eventually } from '../helpers/wsgi-run.js';
@@ -583,22 +584,6 @@ def application(environ, start_response):
     return [b'warm']
 `;
 
-  /** The daemon serving `app`, found in the process list by its --app argument (never by name). */
-  function daemonOf(app: string): { pid: number; args: string } | null {
-    const list = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
-    const line = list.split('\n').find((l) => l.includes('wsgi-fcgi') && l.includes(` --app ${app} `));
-    return line ? { pid: Number(line.trim().split(/\s+/)[0]), args: line } : null;
-  }
-
-  function alive(pid: number): boolean {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
   it('starts the daemon with the app imported and a worker running, before any request', async () => {
     const s = cgiSite(START_APP, '', 60);
     try {
@@ -607,9 +592,11 @@ def application(environ, start_response):
       expect(out.ok, r.stdout).toBe(true);
       expect(out.start.ok, r.stdout).toBe(true);
       expect(r.code).toBe(0);
-      const daemon = daemonOf(s.app);
-      expect(daemon?.args).toContain(`--listen ${out.start.socket} `);
-      expect(out.start.pid).toBe(daemon?.pid);
+      // Found by its --app argument (never by name).
+      const [pid] = daemonsOf(process.getuid!(), s.app);
+      const cmdline = listProcesses().find((p) => p.pid === pid)?.cmdline ?? [];
+      expect(cmdline[cmdline.indexOf('--listen') + 1]).toBe(out.start.socket);
+      expect(out.start.pid).toBe(pid);
       // No request was sent: only a preload imports the app in the daemon's worker. (The check's
       // own import runs apart and writes nothing to the app's log.)
       await eventually(() => s.log().includes('[wsgikit] app loaded in'), 'the app loaded with no request', 5000);
@@ -618,10 +605,9 @@ def application(environ, start_response):
       expect(text.stdout).toContain('Daemon already listening on');
       expect(text.stdout).toContain('exits after 60 s without requests (idle_timeout)');
     } finally {
-      const daemon = daemonOf(s.app);
-      if (daemon !== null) {
-        process.kill(daemon.pid, 'SIGTERM');
-        await eventually(() => !alive(daemon.pid), 'the daemon stopped', 10_000);
+      for (const pid of daemonsOf(process.getuid!(), s.app)) {
+        process.kill(pid, 'SIGTERM');
+        await eventually(() => !isAlive(pid), 'the daemon stopped', 10_000);
       }
       rmSync(s.root, { recursive: true, force: true });
     }
