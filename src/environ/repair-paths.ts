@@ -51,7 +51,8 @@ export function dirname(path: string): string {
 
 export function hasAppExtension(name: string, extensions: readonly string[]): boolean {
   const lower = name.toLowerCase();
-  return extensions.some((ext) => lower.length > ext.length && lower.endsWith(ext));
+  for (const ext of extensions) if (lower.length > ext.length && lower.endsWith(ext)) return true;
+  return false;
 }
 
 /** `path` without the trailing `tail`, or null when it does not end with it. */

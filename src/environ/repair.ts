@@ -293,6 +293,7 @@ const CGIWRAP = /^(?:nph-|php-)?cgiwrapd?$/;
  * (USER without a "~" the URL may have had) and PATH_INFO has lost its leading "/" (fetch.c).
  */
 function cgiwrap(req: Request): Decision | null {
+  if (req.scriptName.indexOf('cgiwrap') === -1) return null; // every name CGIWRAP takes has it
   const segments = req.scriptName.split('/');
   const at = segments.findIndex((s) => CGIWRAP.test(s));
   // cgiwrap itself (last), or cgiwrap followed by exactly USER and a script path.
@@ -541,21 +542,38 @@ function finish(req: Request, d: Decided): RepairResult {
     }
   }
 
-  return {
-    environ,
-    appFile: d.appFile,
-    rule: d.rule,
-    // Built only when asked for (explain mode, wsgi-check): formatting it costs more than the repair.
-    get explain(): string[] {
-      const shownIn = SHOWN_IN.filter((k) => k in req.vars).map((k) => `${k}=${show(req.vars[k]!)}`);
-      return [
-        `in: ${shownIn.join(' ') || '(no path variables)'}` + (req.mount === null ? '' : ` mount=${show(req.mount)}`),
-        ...req.notes,
-        ...d.why.map((line, i) => (i === 0 ? `rule ${d.rule}: ${line}` : `  ${line}`)),
-        `out: SCRIPT_NAME=${show(scriptName)} PATH_INFO=${show(pathInfo)}` +
-          ('PATH_TRANSLATED' in environ ? ` PATH_TRANSLATED=${show(environ.PATH_TRANSLATED!)}` : '') +
-          ` app=${d.appFile === null ? '(from the front end)' : JSON.stringify(d.appFile)}`,
-      ];
-    },
-  };
+  return new Repaired(environ, req, d, scriptName, pathInfo);
+}
+
+/**
+ * A RepairResult whose explain lines are built only when asked for (explain mode, wsgi-check):
+ * formatting them costs more than the repair. A class, so the getter lives on the prototype rather
+ * than in a closure made per request.
+ */
+class Repaired implements RepairResult {
+  readonly appFile: string | null;
+  readonly rule: string;
+  constructor(
+    readonly environ: Environ,
+    private readonly req: Request,
+    private readonly d: Decided,
+    private readonly scriptName: string,
+    private readonly pathInfo: string,
+  ) {
+    this.appFile = d.appFile;
+    this.rule = d.rule;
+  }
+
+  get explain(): string[] {
+    const { req, d, environ, scriptName, pathInfo } = this;
+    const shownIn = SHOWN_IN.filter((k) => k in req.vars).map((k) => `${k}=${show(req.vars[k]!)}`);
+    return [
+      `in: ${shownIn.join(' ') || '(no path variables)'}` + (req.mount === null ? '' : ` mount=${show(req.mount)}`),
+      ...req.notes,
+      ...d.why.map((line, i) => (i === 0 ? `rule ${d.rule}: ${line}` : `  ${line}`)),
+      `out: SCRIPT_NAME=${show(scriptName)} PATH_INFO=${show(pathInfo)}` +
+        ('PATH_TRANSLATED' in environ ? ` PATH_TRANSLATED=${show(environ.PATH_TRANSLATED!)}` : '') +
+        ` app=${d.appFile === null ? '(from the front end)' : JSON.stringify(d.appFile)}`,
+    ];
+  }
 }
