@@ -114,6 +114,46 @@ export function versionChecks(python: string, reason: string, version: string, i
   return [];
 }
 
+const MIB = 1024 * 1024;
+/** Warn from this nursery size on: PyPy's own default where it finds no big cache is 4 MiB. */
+const PYPY_NURSERY_WARN = 32 * MIB;
+
+/**
+ * The young generation PyPy gives itself on x86 Linux when PYPY_GC_NURSERY is unset
+ * (rpython/memory/gc/env.py): half the smallest "cache size" in /proc/cpuinfo when that is over
+ * 8 MiB, else 4 MiB. Intel CPUs report their last-level cache there, so a big server's PyPy
+ * workers each let tens or hundreds of MB of garbage pile up before their first collection.
+ */
+export function pypyNurseryBytes(cpuinfo: string): { nursery: number; cache: number | null } {
+  let cache = Infinity;
+  for (const m of cpuinfo.matchAll(/^cache size\s*:\s*(\d+)\s*[kK]/gm)) cache = Math.min(cache, Number(m[1]) * 1024);
+  if (cache === Infinity) return { nursery: 4 * MIB, cache: null };
+  return { nursery: cache > 8 * MIB ? Math.floor(cache / 2) : 4 * MIB, cache };
+}
+
+/** `python.pypy-nursery`: a PyPy app on a CPU that makes PyPy's nursery large, with no PYPY_GC_NURSERY. */
+export function pypyChecks(
+  python: string,
+  implementation: string,
+  env: Readonly<Record<string, string | undefined>>,
+  cpuinfo: string,
+): Finding[] {
+  if (implementation !== 'PyPy' || env.PYPY_GC_NURSERY) return [];
+  const { nursery, cache } = pypyNurseryBytes(cpuinfo);
+  if (nursery < PYPY_NURSERY_WARN || cache === null) return [];
+  const mb = (bytes: number) => Math.round(bytes / MIB);
+  return [
+    finding(
+      'python.pypy-nursery',
+      'warning',
+      python,
+      `PyPy sizes its young generation at half the ${mb(cache)} MB "cache size" this CPU reports in /proc/cpuinfo, ` +
+        `so each of the app's workers can hold about ${mb(nursery)} MB of garbage before it collects any.`,
+      `PYPY_GC_NURSERY = "4MB" under [env] in the app's .wsgi.toml`,
+    ),
+  ];
+}
+
 function pythonFix(reason: string, python: string): string {
   if (reason.startsWith('venv')) {
     const venv = path.dirname(path.dirname(python));

@@ -16,7 +16,7 @@ import { hostEnvironment, importApp, type ImportReport } from './import-check.js
 import { detectLayout, guessDocroot } from './layout.js';
 import { limitsChecks } from './limits-checks.js';
 import { daemonDirChecks, logChecks, type LogReport } from './log-checks.js';
-import { pickPython, probePython, versionChecks, type PythonReport } from './python-checks.js';
+import { pickPython, probePython, pypyChecks, versionChecks, type PythonReport } from './python-checks.js';
 import { sendfileModeProblem, type SendfileMode } from '../app/sendfile-settings.js';
 import { sendfileChecks, sendfileSummary } from './sendfile-checks.js';
 import { suexecChecks } from './suexec-checks.js';
@@ -263,6 +263,10 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
           ...versionChecks(picked.choice.path, picked.choice.reason, python.version, python.implementation ?? 'Python'),
         );
       }
+      // In a chroot PyPy sees the chroot's /proc, if any: no guess is made for it.
+      if (python.implementation === 'PyPy' && jail === null && process.arch === 'x64') {
+        findings.push(...pypyChecks(picked.choice.path, python.implementation, env, cpuinfo()));
+      }
     }
 
     const logs = logChecks(ctx);
@@ -368,5 +372,14 @@ export function asTarget<T>(target: Target, fn: () => T): T {
   } finally {
     process.seteuid(0);
     process.setegid(egid);
+  }
+}
+
+/** /proc/cpuinfo, or "" where there is none (then PyPy finds no cache size either). */
+function cpuinfo(): string {
+  try {
+    return fs.readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return '';
   }
 }

@@ -9,7 +9,7 @@ import { emptyHostSettings, loadAppSettings } from '../../src/app/settings.js';
 import { mayAccess } from '../../src/check/identity.js';
 import { guessDocroot, shebangInterpreter } from '../../src/check/layout.js';
 import { limitsChecks } from '../../src/check/limits-checks.js';
-import { versionChecks } from '../../src/check/python-checks.js';
+import { pypyChecks, pypyNurseryBytes, versionChecks } from '../../src/check/python-checks.js';
 import { sortFindings } from '../../src/check/run-check.js';
 import { htaccessEnv, suexecKeeps } from '../../src/check/suexec-checks.js';
 import { finding, splitFix, wrapperSeverity, type CheckContext } from '../../src/check/types.js';
@@ -110,6 +110,31 @@ describe('versions', () => {
       'CPython',
     );
     expect(f?.fix).toContain('rm -rf /h/app/venv && /usr/bin/python3 -m venv /h/app/venv');
+  });
+});
+
+describe('PyPy nursery', () => {
+  // Two CPUs, as /proc/cpuinfo lists them; PyPy takes the smallest "cache size".
+  const cpus = (kb: number[]) =>
+    kb.map((k, i) => `processor\t: ${i}\ncache size\t: ${k} KB\nflags\t\t: fpu\n`).join('\n');
+  const MIB = 1024 * 1024;
+
+  it('computes what PyPy does: half a cache over 8 MiB, else 4 MiB', () => {
+    expect(pypyNurseryBytes(cpus([307200, 307200]))).toEqual({ nursery: 150 * MIB, cache: 300 * MIB });
+    expect(pypyNurseryBytes(cpus([36608, 16384]))).toEqual({ nursery: 8 * MIB, cache: 16 * MIB });
+    expect(pypyNurseryBytes(cpus([512]))).toEqual({ nursery: 4 * MIB, cache: MIB / 2 });
+    expect(pypyNurseryBytes('')).toEqual({ nursery: 4 * MIB, cache: null });
+  });
+
+  it('warns for PyPy on a big-cache CPU unless PYPY_GC_NURSERY is set', () => {
+    const [f] = pypyChecks('/usr/bin/pypy3', 'PyPy', {}, cpus([307200]));
+    expect(f).toMatchObject({ id: 'python.pypy-nursery', severity: 'warning' });
+    expect(f!.message).toContain('300 MB');
+    expect(f!.message).toContain('about 150 MB');
+    expect(f!.fix).toContain('PYPY_GC_NURSERY = "4MB"');
+    expect(pypyChecks('/usr/bin/pypy3', 'PyPy', { PYPY_GC_NURSERY: '8MB' }, cpus([307200]))).toEqual([]);
+    expect(pypyChecks('/usr/bin/pypy3', 'PyPy', {}, cpus([36608]))).toEqual([]); // 18 MB: PyPy's design
+    expect(pypyChecks('/usr/bin/python3', 'CPython', {}, cpus([307200]))).toEqual([]);
   });
 });
 
