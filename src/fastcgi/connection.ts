@@ -220,7 +220,10 @@ export class FastcgiRequest {
     return this.connection.writeStream(RecordType.Stderr, this.id, body);
   }
 
-  /** Call `callback` once the socket has drained. Dropped if the connection closes (abort fires instead). */
+  /**
+   * Call `callback` once the socket has drained, or once the connection ends or closes: writes are
+   * dropped from then on, so there is nothing left to wait for (and an ending socket never drains).
+   */
   onDrain(callback: () => void): void {
     this.connection.onDrain(callback);
   }
@@ -504,8 +507,7 @@ export class FastcgiConnection {
 
   /** @internal */
   onDrain(callback: () => void): void {
-    if (this.closed || this.ending) return;
-    if (!this.socket.writableNeedDrain) process.nextTick(callback);
+    if (this.closed || this.ending || !this.socket.writableNeedDrain) process.nextTick(callback);
     else this.drainWaiters.push(callback);
   }
 
@@ -515,6 +517,15 @@ export class FastcgiConnection {
     this.drainWaiters = [];
     for (const callback of waiters) callback();
   };
+
+  /**
+   * The socket is ending or gone, so 'drain' will not come. A waiter may belong to a request that
+   * has already finished (its answer complete, a worker still sending its last frames), which gets
+   * no abort: let it go on, or that worker is never freed.
+   */
+  private releaseDrainWaiters(): void {
+    if (this.drainWaiters.length > 0) process.nextTick(this.onSocketDrain);
+  }
 
   /** @internal The app called request.end(appStatus). */
   finish(request: FastcgiRequest, appStatus: number): void {
@@ -548,6 +559,7 @@ export class FastcgiConnection {
       this.socket.resume();
     }
     this.socket.end();
+    this.releaseDrainWaiters();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -589,7 +601,7 @@ export class FastcgiConnection {
   private shutDown(): void {
     if (this.closed) return;
     this.closed = true;
-    this.drainWaiters = [];
+    this.releaseDrainWaiters();
     const active = [...this.requests.values()];
     this.requests.clear();
     for (const request of active) {

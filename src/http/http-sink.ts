@@ -10,6 +10,12 @@ export class HttpSink implements ResponseSink {
   readonly #req: IncomingMessage;
   readonly #res: ServerResponse;
   readonly #view: PageView;
+  #drainWaiters: Array<() => void> = [];
+  readonly #drained = (): void => {
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const callback of waiters) callback();
+  };
 
   constructor(req: IncomingMessage, res: ServerResponse, view: PageView) {
     this.#req = req;
@@ -34,11 +40,22 @@ export class HttpSink implements ResponseSink {
   }
 
   onDrain(callback: () => void): void {
-    this.#res.once('drain', callback);
+    if (this.#res.writableEnded || this.#res.destroyed) {
+      process.nextTick(callback);
+      return;
+    }
+    if (this.#drainWaiters.length === 0) this.#res.once('drain', this.#drained);
+    this.#drainWaiters.push(callback);
   }
 
   end(): void {
     this.#res.end();
+    // An ended response never emits 'drain'. A waiter left over from the last write (the bridge,
+    // about to read the worker's last frames) would keep the worker busy for good: let it go on.
+    if (this.#drainWaiters.length > 0) {
+      this.#res.removeListener('drain', this.#drained);
+      process.nextTick(this.#drained);
+    }
   }
 
   fail(error: WsgikitError): void {

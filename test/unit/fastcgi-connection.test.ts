@@ -565,6 +565,51 @@ describe('backpressure', () => {
   });
 });
 
+describe('drain waiters after the answer', () => {
+  // The Job ends an answer once its Content-Length is delivered, possibly right after a write that
+  // pushed back; the bridge then waits on onDrain to read the worker's last frames. Without
+  // keep-conn (mod_fcgid, the CGI daemon's relay) the connection ends next, and a socket that is
+  // ending never emits 'drain': a waiter left there kept the worker "busy" until the queue timed
+  // out (bench: 503 after 30 s on the next request).
+  it('calls a waiter registered before end(), when the connection ends instead of draining', async () => {
+    const piece = Buffer.alloc(64 * 1024, 0x62);
+    let drained = 0;
+    const server = await startServer({
+      onRequest: (request) => {
+        request.writeStdout('Status: 200 OK\r\n\r\n');
+        while (request.writeStdout(piece));
+        request.onDrain(() => drained++);
+        request.end(0);
+      },
+    });
+    const result = await collectResponse(fastcgiRequest(server.path, { params: { REQUEST_METHOD: 'GET' } }));
+    expect(result).toMatchObject({ appStatus: 0, protocolStatus: 0 });
+    expect(result.stdout.length).toBeGreaterThan(piece.length);
+    await stalled(
+      () => drained,
+      () => drained > 0,
+    );
+    expect(drained).toBe(1);
+  });
+
+  it('calls a waiter registered once the connection is ending, as writes are dropped from then on', async () => {
+    let late = 0;
+    const server = await startServer({
+      onRequest: (request) => {
+        request.writeStdout('Status: 200 OK\r\n\r\nok');
+        request.end(0);
+        request.onDrain(() => late++);
+      },
+    });
+    await collectResponse(fastcgiRequest(server.path, { params: { REQUEST_METHOD: 'GET' } }));
+    await stalled(
+      () => late,
+      () => late > 0,
+    );
+    expect(late).toBe(1);
+  });
+});
+
 describe('isolation', () => {
   it('closes a connection that sends a malformed record while another keeps working', async () => {
     const server = await startServer({ onRequest: echo });
