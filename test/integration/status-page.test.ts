@@ -140,7 +140,10 @@ describe('the status page under wsgi-run', () => {
     const data = JSON.parse((await http(`${server.url}/.wsgikit/status?format=json`)).body);
     expect(data.generation).toBe(2);
     expect(data.metrics.restarts[0]).toMatchObject({ pid: null, reason: 'restart requested on the status page' });
-    expect(data.workers.some((w: { pid: number }) => String(w.pid) === before)).toBe(false);
+    // The old worker may still be listed while it exits (a loaded machine takes a moment), but
+    // only as stopping: it serves nothing more.
+    const old = data.workers.find((w: { pid: number }) => String(w.pid) === before);
+    if (old) expect(old.state).toBe('stopping');
     await eventually(() => folder.log().includes('reloading the app: restart requested'), 'the reload in the log');
   });
 });
