@@ -131,15 +131,18 @@ export function pypyNurseryBytes(cpuinfo: string): { nursery: number; cache: num
   return { nursery: cache > 8 * MIB ? Math.floor(cache / 2) : 4 * MIB, cache };
 }
 
-/** `python.pypy-nursery`: a PyPy app on a CPU that makes PyPy's nursery large, with no PYPY_GC_NURSERY. */
+/**
+ * `python.pypy-nursery`: a PyPy app on a CPU that makes PyPy's nursery large, with no
+ * PYPY_GC_NURSERY. `readCpuinfo` is called only for such an app.
+ */
 export function pypyChecks(
   python: string,
   implementation: string,
   env: Readonly<Record<string, string | undefined>>,
-  cpuinfo: string,
+  readCpuinfo: () => string,
 ): Finding[] {
   if (implementation !== 'PyPy' || env.PYPY_GC_NURSERY) return [];
-  const { nursery, cache } = pypyNurseryBytes(cpuinfo);
+  const { nursery, cache } = pypyNurseryBytes(readCpuinfo());
   if (nursery < PYPY_NURSERY_WARN || cache === null) return [];
   const mb = (bytes: number) => Math.round(bytes / MIB);
   return [

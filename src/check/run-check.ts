@@ -264,8 +264,8 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
         );
       }
       // In a chroot PyPy sees the chroot's /proc, if any: no guess is made for it.
-      if (python.implementation === 'PyPy' && jail === null && process.arch === 'x64') {
-        findings.push(...pypyChecks(picked.choice.path, python.implementation, env, cpuinfo()));
+      if (python.implementation !== null && jail === null && process.arch === 'x64') {
+        findings.push(...pypyChecks(picked.choice.path, python.implementation, env, cpuinfo));
       }
     }
 

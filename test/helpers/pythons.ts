@@ -185,6 +185,9 @@ export interface TestBridge {
 
 const running = new Set<BridgeProcess>();
 
+/** The environment startBridge gives a bridge unless told otherwise. */
+export const BRIDGE_ENV: Readonly<Record<string, string>> = { PATH: '/usr/bin:/bin', LANG: 'C' };
+
 export function startBridge(
   python: Python | string,
   app: string,
@@ -197,7 +200,7 @@ export function startBridge(
     python: typeof python === 'string' ? python : python.path,
     appFile: app.startsWith('/') ? app : join(APPS, app),
     mode: options.mode ?? 'persistent',
-    env: options.env ?? { PATH: '/usr/bin:/bin', LANG: 'C' },
+    env: options.env ?? BRIDGE_ENV,
     ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
     ...(options.cpuLimitSeconds !== undefined ? { cpuLimitSeconds: options.cpuLimitSeconds } : {}),
     ...(options.addressSpaceLimitMb !== undefined ? { addressSpaceLimitMb: options.addressSpaceLimitMb } : {}),

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { memoryOf, pythons, request, startBridge, stopAllBridges } from '../helpers/pythons.js';
+import { BRIDGE_ENV, memoryOf, pythons, request, startBridge, stopAllBridges } from '../helpers/pythons.js';
 
 afterAll(stopAllBridges);
 
@@ -20,9 +20,7 @@ const MAX_GROWTH_MB = 40;
  * bridge that held the body would still pass 100 MB. docs/pythons.md tells hosts the same.
  */
 function bridgeEnv(python: { implementation: string }): Record<string, string> {
-  const env: Record<string, string> = { PATH: '/usr/bin:/bin', LANG: 'C' };
-  if (python.implementation === 'PyPy') env.PYPY_GC_NURSERY = '4MB';
-  return env;
+  return python.implementation === 'PyPy' ? { ...BRIDGE_ENV, PYPY_GC_NURSERY: '4MB' } : { ...BRIDGE_ENV };
 }
 
 describe.skipIf(pythons.length === 0).each(pythons)('large bodies on $label', (python) => {

@@ -117,6 +117,7 @@ describe('PyPy nursery', () => {
   // Two CPUs, as /proc/cpuinfo lists them; PyPy takes the smallest "cache size".
   const cpus = (kb: number[]) =>
     kb.map((k, i) => `processor\t: ${i}\ncache size\t: ${k} KB\nflags\t\t: fpu\n`).join('\n');
+  const reader = (kb: number[]) => () => cpus(kb);
   const MIB = 1024 * 1024;
 
   it('computes what PyPy does: half a cache over 8 MiB, else 4 MiB', () => {
@@ -127,14 +128,14 @@ describe('PyPy nursery', () => {
   });
 
   it('warns for PyPy on a big-cache CPU unless PYPY_GC_NURSERY is set', () => {
-    const [f] = pypyChecks('/usr/bin/pypy3', 'PyPy', {}, cpus([307200]));
+    const [f] = pypyChecks('/usr/bin/pypy3', 'PyPy', {}, reader([307200]));
     expect(f).toMatchObject({ id: 'python.pypy-nursery', severity: 'warning' });
     expect(f!.message).toContain('300 MB');
     expect(f!.message).toContain('about 150 MB');
     expect(f!.fix).toContain('PYPY_GC_NURSERY = "4MB"');
-    expect(pypyChecks('/usr/bin/pypy3', 'PyPy', { PYPY_GC_NURSERY: '8MB' }, cpus([307200]))).toEqual([]);
-    expect(pypyChecks('/usr/bin/pypy3', 'PyPy', {}, cpus([36608]))).toEqual([]); // 18 MB: PyPy's design
-    expect(pypyChecks('/usr/bin/python3', 'CPython', {}, cpus([307200]))).toEqual([]);
+    expect(pypyChecks('/usr/bin/pypy3', 'PyPy', { PYPY_GC_NURSERY: '8MB' }, reader([307200]))).toEqual([]);
+    expect(pypyChecks('/usr/bin/pypy3', 'PyPy', {}, reader([36608]))).toEqual([]); // 18 MB: PyPy's design
+    expect(pypyChecks('/usr/bin/python3', 'CPython', {}, reader([307200]))).toEqual([]);
   });
 });
 
