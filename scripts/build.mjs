@@ -1,6 +1,6 @@
 // Compiles src/ to dist/ with tsc, copies the Python bridge beside its TypeScript side, and
 // bundles the CGI entry into one CommonJS file: it starts once per request, and loading one file
-// instead of a graph of ES modules is most of its start-up (reference: fastcgi-and-node.md §3b).
+// instead of a graph of ES modules is most of its start-up beyond Node's own.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

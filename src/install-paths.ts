@@ -16,9 +16,9 @@ export const WSGI_FCGI_SCRIPT = here('./cli/wsgi-fcgi.js');
 /**
  * Node options for the long-running wsgi-fcgi: the same in its shebang, in every command the docs
  * give and in the CGI daemon's start (test/unit/service-flags.test.ts keeps them in step). V8 grows
- * its young generation to 2 × 16 MiB under a steady request load; capped at 2 MiB the service
- * measured the same req/s with 27 MB less RSS and a third lower p99 (shorter scavenges), on nginx +
- * hello, wrk -c16. V8 reads it only at start: it cannot be set from inside the program.
+ * its young generation to 2 × 16 MiB under a steady request load; capped at 2 MiB the service keeps
+ * its throughput with less RSS and a lower p99 (shorter scavenges; bench/results/design-figures.md).
+ * V8 reads it only at start: it cannot be set from inside the program.
  * --expose-gc: read-buffers.ts frees the buffers of large transfers with it.
  */
 export const SERVICE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--expose-gc'];

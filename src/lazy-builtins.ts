@@ -1,8 +1,8 @@
 // Node builtins loaded on first use, for code on the CGI request path, which pays for every module
-// it loads on every request. node:crypto costs several milliseconds (its X.509 setup runs at load),
-// and only error pages (incident ids) and owner tokens need it; node:http (~2.5 ms) is wanted there
-// only for its reason phrases, when a host page replaces an app's error; node:child_process (~1 ms)
-// only by the request that starts an app's daemon.
+// it loads on every request (bench/results/design-figures.md). node:crypto runs its X.509 setup at
+// load, and only error pages (incident ids) and owner tokens need it; node:http is wanted there
+// only for its reason phrases, when a host page replaces an app's error; node:child_process only
+// by the request that starts an app's daemon.
 
 import { createRequire } from 'node:module';
 

@@ -1,7 +1,7 @@
 // The front ends' own operational log: structured, for the server's log, not the site owner's.
 // pino's call shape (`log.info(fields, message)`), so production passes a pino logger straight in
-// and wsgi-run passes a terminal printer. pino itself loads only when asked for: it costs ~16 ms
-// of start-up, which the per-request CGI entry cannot afford.
+// and wsgi-run passes a terminal printer. pino itself loads only when asked for: its start-up
+// cost is more than the per-request CGI entry can afford.
 
 import { writeSync } from 'node:fs';
 

@@ -1,9 +1,8 @@
 // Node reads every socket, pipe and file stream chunk into a new buffer outside the V8 heap, freed
 // only once a GC finds it dead. A relay allocates almost nothing on the V8 heap, so while it moves
-// a large body no GC runs and the dead buffers pile up: a bare Node pipe relay grew 39 MB for
-// 100 MB. With --expose-gc (SERVICE_NODE_FLAGS), a young-generation GC after every few MiB read
-// frees them (10.5 MB for the same 100 MB); a scavenge of the small young space costs well under a
-// millisecond. Without the flag (tests that start the script bare) this does nothing.
+// a large body no GC runs and the dead buffers pile up (bench/results/design-figures.md). With
+// --expose-gc (SERVICE_NODE_FLAGS), a young-generation GC after every few MiB read frees them; a
+// scavenge of the small young space is cheap next to the copying it cleans up after. Without the flag (tests that start the script bare) this does nothing.
 
 const EVERY_BYTES = 4 * 1024 * 1024;
 const collect = globalThis.gc;

@@ -1,6 +1,6 @@
 // The checks before anything runs: nothing runs that the owner could not have written.
 // suEXEC and cgiwrap check the program they exec; the .wsgi is not that program, so wsgikit
-// repeats their rules for it (reference/anchors.md §c): a regular file, inside an allowed root
+// repeats their rules for it (suexec/README.md, docs/cgiwrap.md): a regular file, inside an allowed root
 // once every symlink is resolved, not writable by group or others anywhere from that root down,
 // owned by the user it runs as (or root), no setuid/setgid bits. Runs once per CGI request:
 // one realpath, one stat per folder below the root, one stat of the file.

@@ -1,4 +1,4 @@
-// cgiwrap's checks (cgiwrap.c CheckScriptFile and the script location; reference/anchors.md §c) on
+// cgiwrap's checks (cgiwrap.c CheckScriptFile and the script location; docs/cgiwrap.md) on
 // the program the server execs: under ~user/public_html/cgi-bin, a regular file (no symlink),
 // owned by the user and its group, not group/world-writable, no setuid/setgid, executable.
 

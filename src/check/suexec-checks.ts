@@ -1,4 +1,4 @@
-// Apache suEXEC's checks (support/suexec.c; reference/anchors.md §c), in suexec.c's order, on the
+// Apache suEXEC's checks (support/suexec.c; the table in suexec/README.md), in suexec.c's order, on the
 // program the server execs (the entry stub of an Action handler, or a .wsgi whose shebang names
 // wsgi-cgi) and its folder, for the user the host runs it as. suEXEC never says why it refused
 // (the visitor gets a 500, the reason goes to a root-only log), so this is the only place the

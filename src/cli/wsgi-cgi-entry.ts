@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The CGI program's entry (dist/wsgi-cgi.cjs): runs the wsgi-cgi bundle (dist/wsgi-cgi-main.cjs)
 // through V8's code cache. A CGI program starts once per request, and without the cache V8 parses
-// the bundle and compiles every function it runs, anew each time (~7 ms of a request).
+// the bundle and compiles every function it runs, anew each time.
 //
 // The cache is the user's own: ~/.wsgikit/cache/, written by the first request that has none (or a
 // stale one) when it exits, so it holds the functions a real request ran. It is code, so it is used

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // wsgi-cgi: the CGI program. Started once per request, so it parses its own few arguments
-// instead of loading commander (~4 ms), and loads the request path only when there is a request.
+// instead of loading commander, and loads the request path only when there is a request.
 //
 //   wsgi-cgi [APP.wsgi]            serve the CGI request in the environment
 //   wsgi-cgi --help | --version

@@ -204,7 +204,8 @@ function preloadApp(directory: AppDirectory, file: string, ops: OpsLog): void {
 
 /**
  * Listens where told; returns where, for the log. Without --listen: fd 0 (or systemd's fd 3) when
- * it is a listening socket, tried rather than guessed from fstat (see fastcgi-and-node.md §3a).
+ * it is a listening socket, tried rather than guessed from fstat: a socketpair from a Node parent
+ * or inetd's connected socket is a socket on fd 0 too, and only a listening one accepts listen().
  */
 async function listen(server: Server, options: FcgiOptions, ops: OpsLog): Promise<string> {
   const where = options.listen;

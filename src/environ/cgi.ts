@@ -6,8 +6,8 @@
 // back exactly when they were valid UTF-8 (the usual case: a URL with "é" arrives as C3 A9).
 // Bytes that are not valid UTF-8 (a latin-1 "%E9" that Apache decoded into PATH_INFO) became
 // U+FFFD and cannot be recovered from process.env; on Linux /proc/self/environ still holds the
-// exact bytes, so readCgiEnviron() reads it, but only when a kept value shows a U+FFFD. That read
-// costs about 0.1 ms, once, and only on such requests; elsewhere the limitation stands.
+// exact bytes, so readCgiEnviron() reads it, but only when a kept value shows a U+FFFD (the read
+// has a cost, paid only on such requests); elsewhere the limitation stands.
 
 import { readFileSync } from 'node:fs';
 import type { Environ } from '../exchange.js';

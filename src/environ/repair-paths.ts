@@ -90,7 +90,7 @@ export interface MountSplit {
  * When a rewrite hides the script, REQUEST_URI holds the public path and SCRIPT_NAME the hidden
  * one. The mount is then what the public path has before PATH_INFO (Django's SCRIPT_URL rule) or,
  * when PATH_INFO is not a tail of it, the longest prefix of the public path that is also a prefix
- * of SCRIPT_NAME's folder (mod_wsgi's dirname rule, generalised: anchors.md §b rule 3). Both pieces
+ * of SCRIPT_NAME's folder (mod_wsgi's dirname rule, generalised: docs/server-layouts.md rule 3). Both pieces
  * come from `uriPath`, which requestUriPath() has already freed of "..".
  */
 export function mountFromRequestUri(uriPath: string, scriptName: string, pathInfo: string): MountSplit {

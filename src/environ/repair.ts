@@ -1,10 +1,10 @@
 // SCRIPT_NAME / PATH_INFO repair for requests that came through CGI or FastCGI. Every server layout
-// of reference/anchors.md §b hands the app a different pair; this module turns each into the pair
+// of docs/server-layouts.md hands the app a different pair; this module turns each into the pair
 // that rebuilds the public URL path (SCRIPT_NAME + PATH_INFO) and routes the app as its author
 // meant. Pure: the only look at the disk is the injected `isFile`.
 //
 // The rules are tried in the order of RULES below; the first that recognises the layout decides.
-// The numbers (#n) are the rows of anchors.md §b.
+// The numbers (#n) are the rows of docs/server-layouts.md's table; "rule n" its numbered rules.
 
 import type { Environ } from '../exchange.js';
 import { WsgikitError } from '../errors.js';
@@ -59,18 +59,18 @@ export interface RepairResult {
  * small function that returns null when the layout is not its own.
  */
 const RULES: ReadonlyArray<readonly [id: string, rule: Rule]> = [
-  ['mount-setting', mountSetting], //             settings fix the mount (anchors rule 1); #15, #16 need it
+  ['mount-setting', mountSetting], //             settings fix the mount (rule 1); #15, #16 need it
   ['proxy-fcgi', proxyFcgi], //                   #9 with PATH_INFO: SCRIPT_FILENAME "proxy:fcgi://…"
   ['proxy-fcgi-no-pathinfo', proxyFcgiNoPathInfo], // #9: ProxyPass, PATH_INFO not set
-  ['action-handler', actionHandler], //           #5, #6 (anchors rule 2); also with a rewrite hiding the .wsgi
+  ['action-handler', actionHandler], //           #5, #6 (rule 2); also with a rewrite hiding the .wsgi
   ['cgiwrap', cgiwrap], //                        #8, before and after cgiwrap's own SetScriptName
   ['iis-duplicate', iisDuplicate], //             #22: PATH_INFO repeats SCRIPT_NAME
   ['nginx-no-split', nginxNoSplit], //            #11, #13 with %0a: SCRIPT_NAME is the whole path
-  ['pathinfo-from-request-uri', halfSplit], //    #13 try_files: PATH_INFO lost (anchors rule 5)
+  ['pathinfo-from-request-uri', halfSplit], //    #13 try_files: PATH_INFO lost (rule 5)
   ['directory-index', directoryIndex], //         #14: fastcgi_index / DirectoryIndex appended the script
-  ['rewrite-hidden-script', rewriteHidden], //    #2, #3, #4, #10 (anchors rule 3)
+  ['rewrite-hidden-script', rewriteHidden], //    #2, #3, #4, #10 (rule 3)
   ['script-alias', scriptAlias], //               #7: SCRIPT_NAME names no .wsgi, SCRIPT_FILENAME does
-  ['trailing-slash', trailingSlash], //           #19, #20: "/" → "" (anchors rule 4)
+  ['trailing-slash', trailingSlash], //           #19, #20: "/" → "" (rule 4)
   ['direct', direct], //                          #1, #12, #13, #17, #18, userdir: already right
 ];
 

@@ -15,8 +15,7 @@ const MAX_GROWTH_MB = 40;
 /**
  * PyPy sizes its young generation at half the "cache size" /proc/cpuinfo reports (over 8 MB), which
  * is the last-level cache: 300 MB on some servers, and then 64 KiB blocks of garbage pile up to ~150 MB
- * before the first collection, streaming or not (a loop of bytes(65536): 190 MB peak, 62 MB with
- * PYPY_GC_NURSERY=4MB). Fixing the nursery makes the test measure the bridge, not the CPU; a
+ * before the first collection, streaming or not (bench/results/design-figures.md). Fixing the nursery makes the test measure the bridge, not the CPU; a
  * bridge that held the body would still pass 100 MB. docs/pythons.md tells hosts the same.
  */
 function bridgeEnv(python: { implementation: string }): Record<string, string> {

@@ -1,7 +1,8 @@
-// SCRIPT_NAME / PATH_INFO repair: one row per server layout of reference/anchors.md §b (the row
+// SCRIPT_NAME / PATH_INFO repair: one row per server layout of docs/server-layouts.md (the row
 // number leads the test name), with the variables that server really sends. The disk is a fake:
 // the set of files below.
 
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { WsgikitError } from '../../src/errors.js';
 import type { Environ } from '../../src/exchange.js';
@@ -733,7 +734,7 @@ function failure(fn: () => unknown): WsgikitError {
   throw new Error('expected an error');
 }
 
-describe('repairEnviron: anchors.md §b layouts', () => {
+describe('repairEnviron: the layouts of docs/server-layouts.md', () => {
   it.each(ROWS.map((row) => [row.name, row] as const))('%s', (_name, row) => {
     const before = JSON.stringify(row.vars);
     const result = run(row);
@@ -762,6 +763,27 @@ describe('repairEnviron: anchors.md §b layouts', () => {
     }
     expect(result.environ.SCRIPT_NAME.endsWith('/')).toBe(false);
     for (const ch of result.environ.SCRIPT_NAME + result.environ.PATH_INFO) expect(ch.charCodeAt(0)).toBeLessThan(256);
+  });
+});
+
+describe('docs/server-layouts.md', () => {
+  const page = readFileSync(new URL('../../docs/server-layouts.md', import.meta.url), 'utf8');
+  const docRows = new Map<number, string>();
+  for (const line of page.split('\n')) {
+    const m = /^\| (\d+) \|/.exec(line);
+    if (m) docRows.set(Number(m[1]), line);
+  }
+
+  it('has a row for each numbered test row, naming the rule the test expects', () => {
+    for (const row of ROWS) {
+      const n = /^#(\d+) /.exec(row.name)?.[1];
+      if (n === undefined) continue;
+      expect(docRows.get(Number(n)), `row #${n}`).toContain(`\`${row.out.rule}\``);
+    }
+  });
+
+  it('names every rule', () => {
+    for (const id of RULE_IDS) expect(page).toContain(`\`${id}\``);
   });
 });
 
