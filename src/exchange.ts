@@ -3,7 +3,6 @@
 
 import type { Readable } from 'node:stream';
 import type { WsgikitError } from './errors.js';
-import type { HostPages } from './pages/host-pages.js';
 
 /**
  * CGI-style variables of one request (REQUEST_METHOD, SCRIPT_NAME, PATH_INFO, QUERY_STRING,
@@ -22,7 +21,17 @@ export interface AppRequest {
   /** Whether this client may see tracebacks and owner-only detail on error pages. */
   owner: boolean;
   /** The host's error pages, when host.toml sets error_pages (override_app_errors acts in the Job). */
-  hostPages?: HostPages | undefined;
+  hostPages?: HostPageTemplates | undefined;
+}
+
+/** What goes into a host error page template. */
+export type PageValues = { status: number; title: string; incident?: string | undefined; site?: string | undefined };
+
+/** The host's error page templates as a request carries them; src/pages/host-pages.ts reads them. */
+export interface HostPageTemplates {
+  readonly overrideAppErrors: boolean;
+  /** The host's page for a status, or null: use the built-in page. Never throws. */
+  render(values: PageValues): Buffer | null;
 }
 
 /** Where a response goes. Implemented by each front end; driven by the pool. */

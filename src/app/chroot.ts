@@ -16,11 +16,11 @@
 // not the same file inside, a Python that is not there, and a worker that would run as root.
 
 import { lstatSync, readFileSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
-import { userInfo } from 'node:os';
 import { isAbsolute, join, posix, relative, resolve } from 'node:path';
 import { WsgikitError } from '../errors.js';
 import { BRIDGE_MODULE } from '../install-paths.js';
-import { shellQuote } from './locate.js';
+import { shellQuote } from '../os/shell-quote.js';
+import { passwdName } from '../os/users.js';
 
 /** Where the bridge must be inside every chroot (scripts/build-chroot.sh installs it there). */
 export const CHROOT_BRIDGE = '/usr/lib/wsgikit/wsgi_bridge.py';
@@ -278,12 +278,8 @@ function sameFile(a: string, b: string): boolean {
 }
 
 function userName(uid: number, where: string): string {
-  const me = userInfo();
-  if (me.uid === uid) return me.username;
-  for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
-    const f = line.split(':');
-    if (f.length >= 3 && Number(f[2]) === uid && f[0]) return f[0];
-  }
+  const name = passwdName(uid);
+  if (name !== null) return name;
   throw invalid(`chroot in ${where} names the user (%u), but uid ${uid} has no name. Fix: use %U (the uid) instead`);
 }
 

@@ -5,10 +5,11 @@
 // owned by the user it runs as (or root), no setuid/setgid bits. Runs once per CGI request:
 // one realpath, one stat per folder below the root, one stat of the file.
 
-import { type Stats, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
-import { userInfo } from 'node:os';
+import { type Stats, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { WsgikitError } from '../errors.js';
+import { shellQuote } from '../os/shell-quote.js';
+import { passwdHome } from '../os/users.js';
 
 export interface AppCheckOptions {
   /** Absolute folders the app must lie in once symlinks are resolved. Empty: the owner's home. */
@@ -189,21 +190,9 @@ function currentUid(): number {
 
 /** The home folder of a uid from the password database, not from $HOME (suEXEC does not set it). */
 export function homeOf(uid: number): string {
-  const me = userInfo();
-  if (me.uid === uid) return me.homedir;
-  try {
-    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
-      const fields = line.split(':');
-      if (fields.length >= 6 && Number(fields[2]) === uid && fields[5]) return fields[5];
-    }
-  } catch {
-    // no password file: fall through
-  }
+  const home = passwdHome(uid);
+  if (home !== null) return home;
   throw refused(
     `No allowed roots are configured and uid ${uid} has no home folder to use instead. Fix: set allowed_roots in the host settings.`,
   );
-}
-
-export function shellQuote(p: string): string {
-  return /^[\w@%+=:,./-]+$/.test(p) ? p : `'${p.replace(/'/g, `'\\''`)}'`;
 }

@@ -10,8 +10,8 @@ import { defaultLogFile, isUnder } from '../logs/app-log.js';
 import { planChroot, toInside, type AppChroot } from './chroot.js';
 import { checkAppFile, homeOf, type CheckedApp } from './locate.js';
 import { choosePython, type PythonChoice } from './python.js';
+import { offloadPolicy, type OffloadPolicy } from './sendfile-settings.js';
 import { loadAppSettings, type AppSettings, type HostSettings } from './settings.js';
-import { offloadPolicy, type OffloadPolicy } from '../pool/file-offload.js';
 
 export interface ResolveOptions {
   host: HostSettings;

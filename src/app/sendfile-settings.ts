@@ -2,6 +2,8 @@
 // `wsgi-fcgi --sendfile`), checked here so the host file and the command line say the same thing
 // about the same mistake. What is done with it per request is src/pool/file-offload.ts.
 
+import { userGroups } from '../os/users.js';
+
 export const SENDFILE_MODES = ['none', 'x-sendfile', 'x-accel-redirect'] as const;
 export type SendfileMode = (typeof SENDFILE_MODES)[number];
 
@@ -40,3 +42,27 @@ export function sendfileModeProblem(mode: SendfileMode, map: readonly SendfileMa
 function hasDotDot(p: string): boolean {
   return p.split('/').includes('..');
 }
+
+export interface OffloadPolicy {
+  mode: SendfileMode;
+  /** Longest `from` first (as loadHostSettings leaves it). */
+  map: readonly SendfileMapping[];
+  /** The roots the app was accepted under. Empty: no file may be sent. */
+  roots: readonly string[];
+  /** The uid the app's workers run as, and its groups. */
+  uid: number;
+  groups: ReadonlySet<number>;
+}
+
+/** A policy for the uid this process runs as (the workers' uid: wsgikit starts them as itself). */
+export function offloadPolicy(
+  mode: SendfileMode,
+  map: readonly SendfileMapping[],
+  roots: readonly string[],
+  uid: number = process.getuid?.() ?? -1,
+): OffloadPolicy {
+  return { mode, map, roots, uid, groups: userGroups(uid) };
+}
+
+/** What a pool without a policy does: no file is ever sent. */
+export const NO_FILES: OffloadPolicy = { mode: 'none', map: [], roots: [], uid: -1, groups: new Set() };

@@ -8,7 +8,7 @@ import type { HostSettings } from '../app/settings.js';
 import type { AppRequest } from '../exchange.js';
 import { AppLog } from '../logs/app-log.js';
 import { stderrOpsLog } from '../ops-log.js';
-import { answerStatusRoute } from '../pages/status-route.js';
+import { answerStatusRoute } from '../status/status-route.js';
 import { Pool } from '../pool/pool.js';
 import type { StdoutSink } from './stdout-sink.js';
 

@@ -3,7 +3,7 @@
 import type { WsgikitError } from '../errors.js';
 import type { ResponseSink } from '../exchange.js';
 import { errorPage, pageFormat, type PageView } from '../pages/error-page.js';
-import { cgiResponseHead } from './response-head.js';
+import { cgiResponseHead } from '../response-head.js';
 
 export class StdoutSink implements ResponseSink {
   view: PageView = { owner: false };

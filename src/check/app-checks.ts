@@ -10,16 +10,8 @@ import { checkAppFile } from '../app/locate.js';
 import { sidecarPath } from '../app/settings.js';
 import { isWsgikitError } from '../errors.js';
 import { chownSpec } from './identity.js';
-import {
-  foldersDown,
-  isInside,
-  lstatOrNull,
-  realOrNull,
-  shellQuote,
-  statOrNull,
-  writableBy,
-  writerWords,
-} from './fs-util.js';
+import { foldersDown, isInside, lstatOrNull, realOrNull, statOrNull, writableBy, writerWords } from '../os/files.js';
+import { shellQuote } from '../os/shell-quote.js';
 import { finding, splitFix, type CheckContext, type Finding } from './types.js';
 
 /** The checks on the file itself; ctx.real is null when it does not exist (reported here). */

@@ -4,7 +4,8 @@
 
 import path from 'node:path';
 import { chownSpec } from './identity.js';
-import { isInside, lstatOrNull, realOrNull, shellQuote, writableBy, writerWords } from './fs-util.js';
+import { isInside, lstatOrNull, realOrNull, writableBy, writerWords } from '../os/files.js';
+import { shellQuote } from '../os/shell-quote.js';
 import { setBits } from './app-checks.js';
 import { finding, wrapperSeverity, type CheckContext, type Finding } from './types.js';
 

@@ -1,65 +1,19 @@
-// Users and groups from the password and group files, and "may this uid write here" from the mode
-// bits: the checks run as whoever calls wsgi-check (often root at a hosting company), but must
-// answer for the user the host runs the app as.
+// The user the checks answer for, and "may this user write here": the checks run as whoever calls
+// wsgi-check (often root at a hosting company), but must answer for the user the host runs the app
+// as. The password and group files are read by src/os/users.ts.
 
-import fs from 'node:fs';
+import type { Stats } from 'node:fs';
 import os from 'node:os';
+import { type Access, modeAllows } from '../os/access.js';
+import { groupName, passwdEntries, supplementaryGids } from '../os/users.js';
 import type { Target } from './types.js';
-
-interface PasswdEntry {
-  name: string;
-  uid: number;
-  gid: number;
-  home: string;
-}
-
-function passwd(): PasswdEntry[] {
-  try {
-    return fs
-      .readFileSync('/etc/passwd', 'utf8')
-      .split('\n')
-      .map((line) => line.split(':'))
-      .filter((f) => f.length >= 6 && /^\d+$/.test(f[2] ?? '') && /^\d+$/.test(f[3] ?? ''))
-      .map((f) => ({ name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]! }));
-  } catch {
-    return [];
-  }
-}
-
-/** Group name of a gid, or the number. */
-export function groupName(gid: number): string {
-  try {
-    for (const line of fs.readFileSync('/etc/group', 'utf8').split('\n')) {
-      const f = line.split(':');
-      if (f.length >= 3 && Number(f[2]) === gid && f[0]) return f[0];
-    }
-  } catch {
-    // no group file
-  }
-  return String(gid);
-}
-
-/** Members of a group beyond its primary-gid users, for group-write checks. */
-function supplementaryGids(name: string | null): number[] {
-  if (name === null) return [];
-  const gids: number[] = [];
-  try {
-    for (const line of fs.readFileSync('/etc/group', 'utf8').split('\n')) {
-      const f = line.split(':');
-      if (f.length >= 4 && (f[3] ?? '').split(',').includes(name)) gids.push(Number(f[2]));
-    }
-  } catch {
-    // no group file
-  }
-  return gids;
-}
 
 /**
  * `--as-user NAME | UID | UID:GID`, or by default the current user. Root is not a user a host
  * runs apps as, so root checking without --as-user checks for the owner of the .wsgi.
  */
 export function resolveTarget(asUser: string | undefined, appOwner: { uid: number; gid: number } | null): Target {
-  const users = passwd();
+  const users = passwdEntries();
   if (asUser !== undefined) {
     const m = /^(\d+)(?::(\d+))?$/.exec(asUser);
     const entry = m ? users.find((u) => u.uid === Number(m[1])) : users.find((u) => u.name === asUser);
@@ -97,25 +51,8 @@ export function chownSpec(t: Target): string {
   return t.gid === null ? user : `${user}:${groupName(t.gid)}`;
 }
 
-export type Access = 'r' | 'w' | 'x';
-
 /** Whether uid (with its groups) may access a path with these stat bits; root may do anything but x on no-x files. */
-export function mayAccess(t: Target, st: fs.Stats, what: Access): boolean {
+export function mayAccess(t: Target, st: Stats, what: Access): boolean {
   const groups = new Set([...(t.gid === null ? [] : [t.gid]), ...supplementaryGids(t.name)]);
   return modeAllows(t.uid, groups, st, what);
-}
-
-/** mayAccess for a uid and its groups already looked up (userGroups), for checks on every request. */
-export function modeAllows(uid: number, groups: ReadonlySet<number>, st: fs.Stats, what: Access): boolean {
-  const bit = what === 'r' ? 4 : what === 'w' ? 2 : 1;
-  if (uid === 0) return what !== 'x' || (st.mode & 0o111) !== 0 || st.isDirectory();
-  if (st.uid === uid) return ((st.mode >> 6) & bit) !== 0;
-  if (groups.has(st.gid)) return ((st.mode >> 3) & bit) !== 0;
-  return (st.mode & bit) !== 0;
-}
-
-/** The primary and supplementary groups of a uid, from the password and group files. */
-export function userGroups(uid: number): Set<number> {
-  const entry = passwd().find((u) => u.uid === uid);
-  return new Set(entry === undefined ? [] : [entry.gid, ...supplementaryGids(entry.name)]);
 }

@@ -9,7 +9,7 @@ import { chrootCommand, type AppChroot } from '../app/chroot.js';
 import { SAFE_PATH } from '../app/python.js';
 import { AppLoadError, BridgeProcess } from '../python-bridge/bridge-process.js';
 import { isWsgikitError } from '../errors.js';
-import { shellQuote } from './fs-util.js';
+import { shellQuote } from '../os/shell-quote.js';
 import { finding, type Finding } from './types.js';
 
 export interface ImportReport {

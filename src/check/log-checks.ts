@@ -7,7 +7,8 @@ import path from 'node:path';
 import { sidecarPath } from '../app/settings.js';
 import { defaultLogFile, isUnder } from '../logs/app-log.js';
 import { chownSpec, mayAccess } from './identity.js';
-import { realish, shellQuote, statOrNull } from './fs-util.js';
+import { realish, statOrNull } from '../os/files.js';
+import { shellQuote } from '../os/shell-quote.js';
 import { finding, type CheckContext, type Finding } from './types.js';
 
 export interface LogReport {

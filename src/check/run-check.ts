@@ -10,7 +10,7 @@ import { isWsgikitError } from '../errors.js';
 import { appFileChecks } from './app-checks.js';
 import { cgiwrapChecks } from './cgiwrap-checks.js';
 import { chrootChecks, chrootFor } from './chroot-checks.js';
-import { realOrNull, statOrNull } from './fs-util.js';
+import { realOrNull, statOrNull } from '../os/files.js';
 import { resolveTarget } from './identity.js';
 import { hostEnvironment, importApp, type ImportReport } from './import-check.js';
 import { detectLayout, guessDocroot } from './layout.js';

@@ -7,7 +7,8 @@
 import path from 'node:path';
 import { sendfileMappingFor } from '../pool/file-offload.js';
 import { findRoot } from '../app/locate.js';
-import { foldersDown, octal, shellQuote, statOrNull } from './fs-util.js';
+import { foldersDown, octal, statOrNull } from '../os/files.js';
+import { shellQuote } from '../os/shell-quote.js';
 import { finding, type CheckContext, type Finding } from './types.js';
 
 export function sendfileChecks(ctx: CheckContext): Finding[] {

@@ -8,10 +8,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SAFE_PATH, findInSafePath } from '../app/python.js';
 import { sidecarPath } from '../app/settings.js';
-import { chownSpec, groupName } from './identity.js';
+import { groupName } from '../os/users.js';
+import { chownSpec } from './identity.js';
 import { readShebang } from '../app/python.js';
 import { shebangInterpreter } from './layout.js';
-import { isInside, lstatOrNull, realOrNull, shellQuote, statOrNull, writableBy, writerWords } from './fs-util.js';
+import { isInside, lstatOrNull, realOrNull, statOrNull, writableBy, writerWords } from '../os/files.js';
+import { shellQuote } from '../os/shell-quote.js';
 import { setBits } from './app-checks.js';
 import { finding, wrapperSeverity, type CheckContext, type Finding, type Severity } from './types.js';
 

@@ -14,7 +14,7 @@ import type { CheckMode } from '../check/types.js';
 import { SENDFILE_MODES, type SendfileMode } from '../app/sendfile-settings.js';
 import { hostEnvironment } from '../check/import-check.js';
 import { logFileOf } from '../check/log-checks.js';
-import { statOrNull } from '../check/fs-util.js';
+import { statOrNull } from '../os/files.js';
 import { VERSION } from '../version.js';
 
 /** How long --start waits at most to see the import succeed or fail before it reports anyway. */

@@ -4,7 +4,7 @@
 // inside the --root folders: one service per hosting user, each app in its own pool on its own
 // Python, as PHP-FPM is for PHP.
 
-import { chmodSync, chownSync, existsSync, readFileSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -19,6 +19,7 @@ import { SENDFILE_MODES, sendfileModeProblem, type SendfileMode } from '../app/s
 import { WsgikitError, isWsgikitError } from '../errors.js';
 import { serveConnection } from '../fastcgi/responder.js';
 import { pinoOpsLog, type OpsLog } from '../ops-log.js';
+import { passwdEntries } from '../os/users.js';
 import { AppDirectory } from '../pool/app-directory.js';
 import { VERSION } from '../version.js';
 
@@ -309,10 +310,8 @@ function dropPrivileges(user: string, ops: OpsLog): void {
 }
 
 function userIds(user: string): { uid: number; gid: number } {
-  for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
-    const f = line.split(':');
-    if (f[0] === user && f.length >= 4) return { uid: Number(f[2]), gid: Number(f[3]) };
-  }
+  const entry = passwdEntries().find((u) => u.name === user);
+  if (entry !== undefined) return { uid: entry.uid, gid: entry.gid };
   fatalMessage(`--user ${user}: no such user in /etc/passwd`);
 }
 

@@ -4,7 +4,7 @@
 
 import type { Socket } from 'node:net';
 import { isOwnerRequest } from '../app/owner.js';
-import { cgiResponseHead } from '../cgi/response-head.js';
+import { cgiResponseHead } from '../response-head.js';
 import { WsgikitError, isWsgikitError } from '../errors.js';
 import type { AppRequest, Environ, ResponseSink } from '../exchange.js';
 import { repairEnvironOnDisk } from '../environ/repair-fs.js';
@@ -15,7 +15,7 @@ import { homeOf } from '../app/locate.js';
 import type { OpsLog } from '../ops-log.js';
 import { errorPage, pageFormat, type PageView } from '../pages/error-page.js';
 import { hostView } from '../pages/host-pages.js';
-import { answerStatusRoute } from '../pages/status-route.js';
+import { answerStatusRoute } from '../status/status-route.js';
 import type { AppDirectory } from '../pool/app-directory.js';
 import { SERVED_ROLES, authorizerEnviron } from './authorizer.js';
 import { FastcgiConnection, type FastcgiRequest } from './connection.js';

@@ -5,7 +5,7 @@ import { isWsgikitError, WsgikitError } from '../errors.js';
 import type { AppRequest, ResponseSink } from '../exchange.js';
 import { environFromHttp } from '../environ/http.js';
 import type { PageView } from '../pages/error-page.js';
-import { answerStatusRoute } from '../pages/status-route.js';
+import { answerStatusRoute } from '../status/status-route.js';
 import type { Pool } from '../pool/pool.js';
 import { HttpSink } from './http-sink.js';
 

@@ -14,7 +14,7 @@
 import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostSettings } from '../app/settings.js';
-import type { AppRequest, Environ } from '../exchange.js';
+import type { AppRequest, Environ, HostPageTemplates, PageValues } from '../exchange.js';
 import type { OpsLog } from '../ops-log.js';
 import { lazyHttp } from '../lazy-builtins.js';
 import { escapeHtml } from './escape.js';
@@ -26,7 +26,6 @@ export const TEMPLATE_CHECK_MS = 1000;
 
 const PLACEHOLDERS = ['status', 'title', 'incident', 'site'] as const;
 type Placeholder = (typeof PLACEHOLDERS)[number];
-export type PageValues = { status: number; title: string; incident?: string | undefined; site?: string | undefined };
 
 /** A template split at its placeholders: text, name, text, name, …, text. */
 type Parsed = { ok: true; parts: Array<string | { name: Placeholder }> } | { ok: false; reason: string };
@@ -50,7 +49,7 @@ export interface HostPagesOptions {
 /** Headers an app's error response keeps when its body is replaced: all but these. */
 const REPLACED_HEADERS = new Set(['content-length', 'content-type', 'content-encoding', 'transfer-encoding']);
 
-export class HostPages {
+export class HostPages implements HostPageTemplates {
   readonly folder: string;
   readonly overrideAppErrors: boolean;
   readonly #ops: OpsLog;

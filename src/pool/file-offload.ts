@@ -12,36 +12,13 @@
 
 import { constants, promises as fsp, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { findRoot, shellQuote } from '../app/locate.js';
-import type { SendfileMapping, SendfileMode } from '../app/sendfile-settings.js';
-import { modeAllows, userGroups } from '../check/identity.js';
+import { findRoot } from '../app/locate.js';
+import type { OffloadPolicy, SendfileMapping } from '../app/sendfile-settings.js';
+import { modeAllows } from '../os/access.js';
+import { shellQuote } from '../os/shell-quote.js';
 import { WsgikitError } from '../errors.js';
 import type { ResponseSink } from '../exchange.js';
 import { bytesRead } from '../read-buffers.js';
-
-export interface OffloadPolicy {
-  mode: SendfileMode;
-  /** Longest `from` first (as loadHostSettings leaves it). */
-  map: readonly SendfileMapping[];
-  /** The roots the app was accepted under. Empty: no file may be sent. */
-  roots: readonly string[];
-  /** The uid the app's workers run as, and its groups. */
-  uid: number;
-  groups: ReadonlySet<number>;
-}
-
-/** A policy for the uid this process runs as (the workers' uid: wsgikit starts them as itself). */
-export function offloadPolicy(
-  mode: SendfileMode,
-  map: readonly SendfileMapping[],
-  roots: readonly string[],
-  uid: number = process.getuid?.() ?? -1,
-): OffloadPolicy {
-  return { mode, map, roots, uid, groups: userGroups(uid) };
-}
-
-/** What a pool without a policy does: no file is ever sent. */
-export const NO_FILES: OffloadPolicy = { mode: 'none', map: [], roots: [], uid: -1, groups: new Set() };
 
 const OFFLOAD_HEADERS: ReadonlySet<string> = new Set([
   'x-sendfile',

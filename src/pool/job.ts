@@ -14,7 +14,8 @@
 import type { WsgikitError } from '../errors.js';
 import type { AppRequest, ResponseSink } from '../exchange.js';
 import { replaceAppError } from '../pages/host-pages.js';
-import { answerWithFile, hasOffloadHeader, type OffloadPolicy } from './file-offload.js';
+import type { OffloadPolicy } from '../app/sendfile-settings.js';
+import { answerWithFile, hasOffloadHeader } from './file-offload.js';
 import type { PoolMetrics } from './pool-metrics.js';
 
 export class Job implements ResponseSink {

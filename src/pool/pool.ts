@@ -15,7 +15,7 @@ import type { AppRequest, ResponseSink } from '../exchange.js';
 import type { AppLog } from '../logs/app-log.js';
 import type { OpsLog } from '../ops-log.js';
 import { BridgeProcess, type RunOutcome } from '../python-bridge/bridge-process.js';
-import { NO_FILES, type OffloadPolicy } from './file-offload.js';
+import { NO_FILES, type OffloadPolicy } from '../app/sendfile-settings.js';
 import { Job, type FileAnswers } from './job.js';
 import { PoolMetrics, type PoolMetricsSnapshot } from './pool-metrics.js';
 import { residentBytes } from './process-stats.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cgiResponseHead } from '../../src/cgi/response-head.js';
+import { cgiResponseHead } from '../../src/response-head.js';
 
 const head = (status: string, headers: Array<[string, string]>) => cgiResponseHead(status, headers).toString('latin1');
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WsgikitError } from '../../src/errors.js';
 import type { ResponseSink } from '../../src/exchange.js';
-import { sendfileModeProblem } from '../../src/app/sendfile-settings.js';
+import { sendfileModeProblem, type OffloadPolicy } from '../../src/app/sendfile-settings.js';
 import { configFromGuide } from '../helpers/servers.js';
 import {
   answerWithFile,
@@ -17,7 +17,6 @@ import {
   hasOffloadHeader,
   requestedFile,
   serverHeader,
-  type OffloadPolicy,
 } from '../../src/pool/file-offload.js';
 
 /** Not in /etc/passwd: no groups but its own. */

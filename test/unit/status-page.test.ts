@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Page } from '../../src/pages/error-page.js';
-import { messagePage, niceMax, statusHtml, statusJson } from '../../src/pages/status-page.js';
+import { messagePage, niceMax, statusHtml, statusJson } from '../../src/status/status-page.js';
 import { PoolMetrics } from '../../src/pool/pool-metrics.js';
 import type { PoolSnapshot } from '../../src/pool/pool.js';
 

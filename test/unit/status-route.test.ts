@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
 import type { AppRequest } from '../../src/exchange.js';
 import type { Page } from '../../src/pages/error-page.js';
-import { statusRoute } from '../../src/pages/status-route.js';
+import { statusRoute } from '../../src/status/status-route.js';
 import { PoolMetrics } from '../../src/pool/pool-metrics.js';
 import type { Pool, PoolSnapshot } from '../../src/pool/pool.js';
 

@@ -13,9 +13,9 @@ import { WsgikitError } from '../errors.js';
 import type { AppRequest, ResponseSink } from '../exchange.js';
 import { lazyCrypto } from '../lazy-builtins.js';
 import type { Pool } from '../pool/pool.js';
-import { errorPage, type Page } from './error-page.js';
-import { escapeHtml } from './escape.js';
-import { pageFormat } from './format.js';
+import { errorPage, type Page } from '../pages/error-page.js';
+import { escapeHtml } from '../pages/escape.js';
+import { pageFormat } from '../pages/format.js';
 import { messagePage, statusHtml, statusJson } from './status-page.js';
 
 export const STATUS_PREFIX = '/.wsgikit/';

@@ -1,10 +1,8 @@
-// Small file-system helpers shared by the checks. None of them throws.
+// Small file-system helpers shared by the checks: stat without throwing, containment, who may
+// write. None of them throws.
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { shellQuote } from '../app/locate.js';
-
-export { shellQuote };
 
 export function lstatOrNull(p: string): fs.Stats | null {
   try {

@@ -6,11 +6,11 @@
 
 import type { PoolSnapshot } from '../pool/pool.js';
 import type { SeriesPoint } from '../pool/pool-metrics.js';
-import type { Page } from './error-page.js';
-import { STYLE } from './error-page.js';
-import { escapeHtml } from './escape.js';
-import { formatBytes } from './wording.js';
-import { documentHead } from './document-head.js';
+import type { Page } from '../pages/error-page.js';
+import { STYLE } from '../pages/error-page.js';
+import { escapeHtml } from '../pages/escape.js';
+import { formatBytes } from '../pages/wording.js';
+import { documentHead } from '../pages/document-head.js';
 
 export interface StatusView {
   /** SCRIPT_NAME of the app: links and the restart form are made under it. */
