@@ -7,38 +7,13 @@
 // is not an error: the app still runs, just smaller). Every key has a type and a range; a wrong
 // one is an error that names the file, the key, what was expected and what was found.
 //
+// Each key is described once, in SETTINGS (the app's keys) or HOST_KEYS (the host file's own):
+// its TOML name, default, range and unit, who may set it, and how a value is read. The defaults,
+// the TypeScript types, the validation and the check against docs/settings.md
+// (test/unit/settings-doc.test.ts) all come from these two tables.
+//
 // Units: TOML speaks in MiB and seconds; the TS object holds bytes (maxBodyBytes, logMaxBytes)
 // and seconds. HostSettings.defaults / forced / limits are already in TS units.
-//
-//   key                    default          range / form
-//   python                 (see python.ts)  path; relative = from the .wsgi's folder; bare name = safe path
-//   processes              5                1..64 (max workers; grown on demand)
-//   min_processes          0                0..processes
-//   queue_size             100              0..10000 requests waiting for a worker
-//   queue_timeout          30               0..3600 s
-//   request_timeout        60               1..86400 s
-//   startup_timeout        30               1..3600 s
-//   idle_timeout           300              1..86400 s before an idle worker is stopped
-//   max_requests           0                0..1e9, 0 = never recycle on count
-//   memory_limit_mb        0                0..1048576 MiB RSS, 0 = none; over it: recycled after its request
-//   cpu_limit              0                0..31536000 s of CPU per worker, 0 = none
-//   max_body_mb            100              0..1048576 MiB (1 MiB = 1048576 bytes), 0 = no limit
-//   log_dir                ~/.wsgikit/logs  absolute or ~/…; never relative (never in the web space)
-//   log_max_mb             10               0.01..10240 MiB per file before rotation
-//   log_keep               3                0..1000 rotated files
-//   tracebacks             "owner"          "owner" | "never"
-//   owner_addresses        []               IPv4 / IPv6 / CIDR strings
-//   owner_token_sha256     (none)           64 hex chars: sha256 of the token sent as cookie wsgikit_owner
-//   mount                  (per request)    "" or "/prefix" (leading /, no trailing /)
-//   env                    {}               [env] table of NAME = "value"
-//   reload_check_interval  1                0..3600 s, 0 = every request
-//
-// Host file: [defaults], [forced] (same keys but python; use default_python), [limits] (numeric
-// keys; 0 for a "0 = none" key means no cap), and top-level allowed_roots, default_python, log_root,
-// error_pages (absolute folder of the host's error page templates), override_app_errors and chroot
-// (a folder pattern, %u = the user's name, %U = the uid: every worker runs chrooted there; chroot.ts).
-// error_pages (absolute folder of the host's error page templates), override_app_errors, sendfile
-// and [sendfile_map] (docs/file-offload.md).
 
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
@@ -57,105 +32,235 @@ import {
   type SendfileMode,
 } from './sendfile-settings.js';
 
-export interface AppSettings {
+// ---------------------------------------------------------------------------------------------
+// The schema.
+
+const MIB = 1024 * 1024;
+
+/** Reads one value in TOML units and returns it in TS units, or throws WSGIKIT_SETTINGS_INVALID. */
+type Convert<T> = (ctx: Ctx, name: string, raw: unknown) => T;
+
+interface BaseSpec<T> {
+  /** The key in TOML. */
+  toml: string;
+  /** How docs/settings.md names the type. */
+  type: string;
+  /** The built-in value, in TS units. */
+  default: T;
+  convert: Convert<T>;
+}
+
+export interface NumberSpec extends BaseSpec<number> {
+  kind: 'number';
+  integer: boolean;
+  min: number;
+  max: number;
+  /** TOML value × scale = TS value. */
+  scale: number;
+  unit: '' | 'seconds' | 'MiB';
+  /** 0 means "no limit": for capping, 0 is the largest value of all. */
+  zeroIsNone: boolean;
+  /** Numbers may be set by the host ([defaults], [forced]) and capped by it ([limits]). */
+  hostRefuses: null;
+}
+
+export interface OtherSpec<T> extends BaseSpec<T> {
+  kind: 'other';
+  /** Why the host may not set it in [defaults] or [forced] (with the fix), or null: it may. */
+  hostRefuses: string | null;
+}
+
+/** An app key with a number (range, unit) as its value. The default is given in TOML units. */
+function num(
+  toml: string,
+  tomlDefault: number,
+  min: number,
+  max: number,
+  unit: NumberSpec['unit'],
+  opts: { integer?: boolean; scale?: number; zeroIsNone?: boolean } = {},
+): NumberSpec {
+  const integer = opts.integer ?? true;
+  const scale = opts.scale ?? 1;
+  const spec: NumberSpec = {
+    kind: 'number',
+    toml,
+    type: integer ? 'integer' : 'number',
+    default: tomlDefault * scale,
+    integer,
+    min,
+    max,
+    scale,
+    unit,
+    zeroIsNone: opts.zeroIsNone ?? false,
+    hostRefuses: null,
+    convert: (ctx, name, raw) => convertNumber(ctx, name, spec, raw),
+  };
+  return spec;
+}
+
+/** An app key of any other type. */
+function other<T>(
+  toml: string,
+  type: string,
+  def: T,
+  convert: Convert<T>,
+  hostRefuses: string | null = null,
+): OtherSpec<T> {
+  return { kind: 'other', toml, type, default: def, convert, hostRefuses };
+}
+
+/** The app's keys: in the sidecar, on the command line, and in the host's [defaults] / [forced] / [limits]. */
+const SETTINGS = {
   /** Absolute path of the Python to run, or null: choosePython() decides (venv, shebang, host). */
-  python: string | null;
+  python: other<string | null>(
+    'python',
+    'string (path)',
+    null,
+    convertPython,
+    `it would outrank the app's own venv. Fix: use default_python = "/usr/bin/python3.12" at the top of the file`,
+  ),
   /** Maximum number of worker processes. */
-  processes: number;
+  processes: num('processes', 5, 1, 64, ''),
   /** Workers kept running even when idle (0..processes). */
-  minProcesses: number;
+  minProcesses: num('min_processes', 0, 0, 64, ''),
   /** Requests that may wait for a free worker; more get a 503. */
-  queueSize: number;
+  queueSize: num('queue_size', 100, 0, 10_000, ''),
   /** Seconds a request may wait in the queue. */
-  queueTimeout: number;
+  queueTimeout: num('queue_timeout', 30, 0, 3600, 'seconds', { integer: false }),
   /** Seconds a request may run before it gets a 504 and its worker is recycled. */
-  requestTimeout: number;
+  requestTimeout: num('request_timeout', 60, 1, 86_400, 'seconds', { integer: false }),
   /** Seconds a worker may take to import the app. */
-  startupTimeout: number;
+  startupTimeout: num('startup_timeout', 30, 1, 3600, 'seconds', { integer: false }),
   /** Seconds a worker may stay idle before it is stopped. */
-  idleTimeout: number;
+  idleTimeout: num('idle_timeout', 300, 1, 86_400, 'seconds', { integer: false }),
   /** Recycle a worker after this many requests; 0 = never. */
-  maxRequests: number;
+  maxRequests: num('max_requests', 0, 0, 1_000_000_000, '', { zeroIsNone: true }),
   /** Recycle a worker after a request that leaves its RSS above this many MiB; 0 = no limit. */
-  memoryLimitMb: number;
+  memoryLimitMb: num('memory_limit_mb', 0, 0, 1_048_576, 'MiB', { zeroIsNone: true }),
   /** Seconds of CPU time per worker; 0 = no limit. */
-  cpuLimit: number;
+  cpuLimit: num('cpu_limit', 0, 0, 31_536_000, 'seconds', { zeroIsNone: true }),
   /** Request body limit in bytes (max_body_mb MiB in TOML); 0 = no limit. */
-  maxBodyBytes: number;
+  maxBodyBytes: num('max_body_mb', 100, 0, 1_048_576, 'MiB', { integer: false, scale: MIB, zeroIsNone: true }),
   /** Folder of the app's own logs; null: the logs module's default (~/.wsgikit/logs). */
-  logDir: string | null;
+  logDir: other<string | null>('log_dir', 'string (path)', null, convertLogDir),
   /** Rotate the app's log at this many bytes (log_max_mb MiB in TOML). */
-  logMaxBytes: number;
+  logMaxBytes: num('log_max_mb', 10, 0.01, 10_240, 'MiB', { integer: false, scale: MIB }),
   /** Rotated log files kept. */
-  logKeep: number;
+  logKeep: num('log_keep', 3, 0, 1000, ''),
   /** "owner": tracebacks shown only to the site owner; "never": to nobody. */
-  tracebacks: 'owner' | 'never';
+  tracebacks: other<'owner' | 'never'>('tracebacks', 'string', 'owner', oneOf(['owner', 'never'])),
   /** Client addresses (IPv4, IPv6, CIDR) that count as the owner. */
-  ownerAddresses: string[];
+  ownerAddresses: other<string[]>('owner_addresses', 'array of strings', [], convertAddresses),
   /** Lower-case hex SHA-256 of the owner's secret token (sent as the wsgikit_owner cookie). */
-  ownerTokenSha256: string | null;
+  ownerTokenSha256: other<string | null>('owner_token_sha256', 'string', null, convertToken),
   /** Fixed SCRIPT_NAME ("" = site root); null: worked out per request. */
-  mount: string | null;
+  mount: other<string | null>('mount', 'string', null, convertMount),
   /** Environment variables for the app. */
-  env: Record<string, string>;
+  env: other<Record<string, string>>('env', 'table', {}, convertEnv),
   /** Seconds between mtime checks of the .wsgi and restart.txt; 0 = on every request. */
-  reloadCheckInterval: number;
+  reloadCheckInterval: num('reload_check_interval', 1, 0, 3600, 'seconds', { integer: false }),
   /**
    * CGI only: hand requests to a per-app daemon started on demand (true), or run one Python
    * process per request (false). Hosts that forbid background processes force it off.
    */
-  cgiDaemon: boolean;
+  cgiDaemon: other('cgi_daemon', 'boolean', true, convertBoolean),
   /**
    * Write, per request, what the server sent, which SCRIPT_NAME/PATH_INFO rule fired and what
    * the app got, into the app's log: for finding out why links come out wrong on a new host.
    */
-  explain: boolean;
+  explain: other('explain', 'boolean', false, convertBoolean),
   /**
    * wsgi-fcgi with --app: import the app and start its workers when the service starts, as
    * --preload does, so the first visitor does not wait for the import.
    */
-  preload: boolean;
+  preload: other('preload', 'boolean', false, convertBoolean),
+};
+
+/** The host file's own top-level keys (besides its [defaults], [forced] and [limits] tables). */
+const HOST_KEYS = {
+  /** Absolute folders apps must lie in; empty = the owner's home. */
+  allowedRoots: other<string[]>('allowed_roots', 'array of absolute paths', [], convertRoots),
+  /** Python used when neither the app's settings, a venv nor its shebang names one. */
+  defaultPython: other<string | null>('default_python', 'absolute path', null, convertAbsolute),
+  /** When set, an app's log_dir must lie inside this folder. */
+  logRoot: other<string | null>('log_root', 'absolute path', null, convertAbsolute),
+  /** Absolute folder of the host's error page templates (src/pages/host-pages.ts), or null. */
+  errorPages: other<string | null>('error_pages', 'absolute path', null, convertAbsolute),
+  /** Strangers get the host's page in place of an app's own 4xx/5xx body. */
+  overrideAppErrors: other('override_app_errors', 'boolean', false, convertBoolean),
+  /**
+   * Every worker runs chrooted in this folder: an absolute pattern where %u is the user's name,
+   * %U the uid and %% a percent sign (src/app/chroot.ts). null: no chroot.
+   */
+  chroot: other<string | null>('chroot', 'absolute path pattern', null, convertChroot),
+  /** Who sends a file an app names in X-Sendfile: wsgikit itself, or the web server by this header. */
+  sendfile: other<SendfileMode>('sendfile', 'string', 'none', convertSendfile),
+  /** Filesystem prefix → nginx internal URI prefix, for X-Accel-Redirect; longest `from` first. */
+  sendfileMap: other<SendfileMapping[]>('sendfile_map', 'table', [], convertSendfileMap),
+};
+
+type AppTable = typeof SETTINGS;
+type HostTable = typeof HOST_KEYS;
+
+/** The settings proper, without the bookkeeping: one field per key of SETTINGS. */
+export type SettingValues = { -readonly [K in keyof AppTable]: AppTable[K]['default'] };
+export type NumericSetting = { [K in keyof AppTable]: AppTable[K] extends NumberSpec ? K : never }[keyof AppTable];
+
+export interface AppSettings extends SettingValues {
   /** What was lowered to a host cap or set by the host, one line each. */
   warnings: string[];
   /** The sidecar path, if one was read. */
   source: string | null;
 }
 
-/** The settings proper, without the bookkeeping. */
-export type SettingValues = Omit<AppSettings, 'warnings' | 'source'>;
-export type NumericSetting = {
-  [K in keyof SettingValues]: SettingValues[K] extends number ? K : never;
-}[keyof SettingValues];
+/** The host file's top-level values: one field per key of HOST_KEYS. */
+export type HostValues = { -readonly [K in keyof HostTable]: HostTable[K]['default'] };
 
-export interface HostSettings {
+export interface HostSettings extends HostValues {
   /** Replace the built-in defaults (TS units). */
   defaults: Partial<SettingValues>;
   /** Values an app cannot change (TS units). An app that asks otherwise gets a warning. */
   forced: Partial<SettingValues>;
   /** Maxima for numeric settings (TS units). */
   limits: Partial<Record<NumericSetting, number>>;
-  /** Absolute folders apps must lie in; empty = the owner's home. */
-  allowedRoots: string[];
-  /** Python used when neither the app's settings, a venv nor its shebang names one. */
-  defaultPython: string | null;
-  /** When set, an app's log_dir must lie inside this folder. */
-  logRoot: string | null;
-  /** Absolute folder of the host's error page templates (src/pages/host-pages.ts), or null. */
-  errorPages: string | null;
-  /** Strangers get the host's page in place of an app's own 4xx/5xx body. */
-  overrideAppErrors: boolean;
-  /**
-   * Every worker runs chrooted in this folder: an absolute pattern where %u is the user's name,
-   * %U the uid and %% a percent sign (src/app/chroot.ts). null: no chroot.
-   */
-  chroot: string | null;
-  /** Who sends a file an app names in X-Sendfile: wsgikit itself, or the web server by this header. */
-  sendfile: SendfileMode;
-  /** Filesystem prefix → nginx internal URI prefix, for X-Accel-Redirect; longest `from` first. */
-  sendfileMap: SendfileMapping[];
   /** The host file, if one was read. */
   source: string | null;
 }
+
+/** The layered tables of the host file: each holds app keys. */
+const HOST_TABLES = ['defaults', 'forced', 'limits'] as const;
+
+export type AppSpec = (NumberSpec | OtherSpec<unknown>) & { ts: keyof SettingValues };
+export type HostSpec = OtherSpec<unknown> & { ts: keyof HostValues };
+
+function byToml<K extends string, S extends { toml: string }>(table: Record<K, S>): Record<string, S & { ts: K }> {
+  return Object.fromEntries((Object.entries(table) as [K, S][]).map(([ts, spec]) => [spec.toml, { ...spec, ts }]));
+}
+
+/** The app keys by TOML name (docs/settings.md is checked against it). */
+export const SETTING_SPECS: Readonly<Record<string, Readonly<AppSpec>>> = byToml(SETTINGS) as Record<string, AppSpec>;
+/** The host file's own keys by TOML name. */
+export const HOST_SETTING_SPECS: Readonly<Record<string, Readonly<HostSpec>>> = byToml(HOST_KEYS) as Record<
+  string,
+  HostSpec
+>;
+/** The top-level keys and tables of the host file. */
+export const HOST_FILE_KEYS: readonly string[] = [...Object.keys(HOST_SETTING_SPECS), ...HOST_TABLES];
+
+/** A fresh copy of a default, so that no two settings objects share an array or table. */
+function fresh<T>(value: T): T {
+  if (Array.isArray(value)) return [...value] as T;
+  if (typeof value === 'object' && value !== null) return { ...value };
+  return value;
+}
+
+function defaultsOf<K extends string>(table: Record<K, { default: unknown }>): Record<K, unknown> {
+  return Object.fromEntries(
+    (Object.entries(table) as [K, { default: unknown }][]).map(([k, s]) => [k, fresh(s.default)]),
+  ) as Record<K, unknown>;
+}
+
+export const BUILTIN_DEFAULTS: Readonly<SettingValues> = Object.freeze(defaultsOf(SETTINGS) as SettingValues);
 
 export const DEFAULT_HOST_SETTINGS_FILE = '/etc/wsgikit/host.toml';
 
@@ -164,140 +269,12 @@ export function sidecarPath(appFile: string): string {
 }
 
 export function emptyHostSettings(): HostSettings {
-  return {
-    defaults: {},
-    forced: {},
-    limits: {},
-    allowedRoots: [],
-    defaultPython: null,
-    logRoot: null,
-    errorPages: null,
-    overrideAppErrors: false,
-    chroot: null,
-    sendfile: 'none',
-    sendfileMap: [],
-    source: null,
-  };
+  return { ...(defaultsOf(HOST_KEYS) as HostValues), defaults: {}, forced: {}, limits: {}, source: null };
 }
-
-export const BUILTIN_DEFAULTS: Readonly<SettingValues> = Object.freeze({
-  python: null,
-  processes: 5,
-  minProcesses: 0,
-  queueSize: 100,
-  queueTimeout: 30,
-  requestTimeout: 60,
-  startupTimeout: 30,
-  idleTimeout: 300,
-  maxRequests: 0,
-  memoryLimitMb: 0,
-  cpuLimit: 0,
-  maxBodyBytes: 100 * 1024 * 1024,
-  logDir: null,
-  logMaxBytes: 10 * 1024 * 1024,
-  logKeep: 3,
-  tracebacks: 'owner',
-  ownerAddresses: [],
-  ownerTokenSha256: null,
-  mount: null,
-  env: {},
-  reloadCheckInterval: 1,
-  cgiDaemon: true,
-  explain: false,
-  preload: false,
-});
-
-// ---------------------------------------------------------------------------------------------
-// The schema: one line per key.
-
-const MIB = 1024 * 1024;
-
-interface NumberSpec {
-  kind: 'number';
-  ts: NumericSetting;
-  integer: boolean;
-  min: number;
-  max: number;
-  /** TOML value × scale = TS value. */
-  scale: number;
-  unit: string;
-  /** 0 means "no limit": for capping, 0 is the largest value of all. */
-  zeroIsNone: boolean;
-}
-interface OtherSpec {
-  kind: 'other';
-  ts: Exclude<keyof SettingValues, NumericSetting>;
-}
-type Spec = NumberSpec | OtherSpec;
-
-const num = (
-  ts: NumericSetting,
-  min: number,
-  max: number,
-  unit: string,
-  opts: { integer?: boolean; scale?: number; zeroIsNone?: boolean } = {},
-): NumberSpec => ({
-  kind: 'number',
-  ts,
-  min,
-  max,
-  unit,
-  integer: opts.integer ?? true,
-  scale: opts.scale ?? 1,
-  zeroIsNone: opts.zeroIsNone ?? false,
-});
-const other = (ts: OtherSpec['ts']): OtherSpec => ({ kind: 'other', ts });
-
-const SPECS: Record<string, Spec> = {
-  python: other('python'),
-  processes: num('processes', 1, 64, ''),
-  min_processes: num('minProcesses', 0, 64, ''),
-  queue_size: num('queueSize', 0, 10_000, ''),
-  queue_timeout: num('queueTimeout', 0, 3600, 'seconds', { integer: false }),
-  request_timeout: num('requestTimeout', 1, 86_400, 'seconds', { integer: false }),
-  startup_timeout: num('startupTimeout', 1, 3600, 'seconds', { integer: false }),
-  idle_timeout: num('idleTimeout', 1, 86_400, 'seconds', { integer: false }),
-  max_requests: num('maxRequests', 0, 1_000_000_000, '', { zeroIsNone: true }),
-  memory_limit_mb: num('memoryLimitMb', 0, 1_048_576, 'MiB', { zeroIsNone: true }),
-  cpu_limit: num('cpuLimit', 0, 31_536_000, 'seconds', { zeroIsNone: true }),
-  max_body_mb: num('maxBodyBytes', 0, 1_048_576, 'MiB', { integer: false, scale: MIB, zeroIsNone: true }),
-  log_dir: other('logDir'),
-  log_max_mb: num('logMaxBytes', 0.01, 10_240, 'MiB', { integer: false, scale: MIB }),
-  log_keep: num('logKeep', 0, 1000, ''),
-  tracebacks: other('tracebacks'),
-  owner_addresses: other('ownerAddresses'),
-  owner_token_sha256: other('ownerTokenSha256'),
-  mount: other('mount'),
-  env: other('env'),
-  reload_check_interval: num('reloadCheckInterval', 0, 3600, 'seconds', { integer: false }),
-  cgi_daemon: other('cgiDaemon'),
-  explain: other('explain'),
-  preload: other('preload'),
-};
-
-/** The schema, read-only: key → type, range, unit (docs/settings.md is checked against it). */
-export type SettingSpec = Spec;
-export const SETTING_SPECS: Readonly<Record<string, Readonly<SettingSpec>>> = SPECS;
 
 const TOML_NAME = new Map<keyof SettingValues, string>(
-  Object.entries(SPECS).map(([name, spec]): [keyof SettingValues, string] => [spec.ts, name]),
+  Object.values(SETTING_SPECS).map((spec): [keyof SettingValues, string] => [spec.ts, spec.toml]),
 );
-
-const HOST_TOP_KEYS = [
-  'defaults',
-  'forced',
-  'limits',
-  'allowed_roots',
-  'default_python',
-  'log_root',
-  'error_pages',
-  'override_app_errors',
-  'chroot',
-  'sendfile',
-  'sendfile_map',
-];
-/** The top-level keys and tables of the host file. */
-export const HOST_FILE_KEYS: readonly string[] = HOST_TOP_KEYS;
 
 // ---------------------------------------------------------------------------------------------
 // Host settings.
@@ -311,95 +288,39 @@ export function loadHostSettings(file: string = DEFAULT_HOST_SETTINGS_FILE): Hos
   const ctx: Ctx = { file, text, baseDir: null, section: '' };
 
   for (const [key, value] of Object.entries(doc)) {
-    switch (key) {
-      case 'defaults':
-      case 'forced': {
-        const table = expectTable({ ...ctx }, key, value);
-        for (const [name, raw] of Object.entries(table)) {
-          const sctx = { ...ctx, section: key };
-          if (name === 'python') {
-            throw invalid(
-              sctx,
-              name,
-              `python cannot be set by the host in [${key}]: it would outrank the app's own venv. Fix: use default_python = "/usr/bin/python3.12" at the top of the file`,
-            );
-          }
-          const spec = SPECS[name];
-          if (spec === undefined) throw unknownKey(sctx, name);
-          const target = key === 'defaults' ? host.defaults : host.forced;
-          Object.assign(target, { [spec.ts]: convert(sctx, name, spec, raw) });
-        }
-        break;
-      }
-      case 'limits': {
-        const table = expectTable(ctx, key, value);
-        const sctx = { ...ctx, section: 'limits' };
-        for (const [name, raw] of Object.entries(table)) {
-          const spec = SPECS[name];
-          if (spec === undefined) throw unknownKey(sctx, name);
-          if (spec.kind !== 'number') {
-            throw invalid(
-              sctx,
-              name,
-              `[limits] holds maxima for numeric settings only; ${name} is not numeric. Fix: set it in [forced] instead`,
-            );
-          }
-          const limit = convertNumber(sctx, name, spec, raw);
-          // A cap of "no limit" is no cap.
-          if (!(spec.zeroIsNone && limit === 0)) host.limits[spec.ts] = limit;
-        }
-        break;
-      }
-      case 'allowed_roots': {
-        if (!Array.isArray(value)) throw wrongType(ctx, key, 'an array of absolute folder paths', value);
-        host.allowedRoots = value.map((item) => {
-          if (typeof item !== 'string' || !isAbsolute(item)) {
-            throw wrongType(ctx, key, 'an array of absolute folder paths', item);
-          }
-          return resolve(item);
-        });
-        break;
-      }
-      case 'default_python':
-      case 'log_root':
-      case 'error_pages': {
-        if (typeof value !== 'string' || !isAbsolute(value)) throw wrongType(ctx, key, 'an absolute path', value);
-        if (key === 'default_python') host.defaultPython = resolve(value);
-        else if (key === 'log_root') host.logRoot = resolve(value);
-        else host.errorPages = resolve(value);
-        break;
-      }
-      case 'override_app_errors': {
-        if (typeof value !== 'boolean') throw wrongType(ctx, key, 'true or false', value);
-        host.overrideAppErrors = value;
-        break;
-      }
-      case 'chroot': {
-        const problem = chrootPatternProblem(value);
-        if (problem !== null) {
-          throw invalid(ctx, key, `${problem}, got ${describeValue(value)}. Fix: chroot = "/srv/chroots/%u"`);
-        }
-        host.chroot = value as string;
-        break;
-      }
-      case 'sendfile': {
-        if (!isSendfileMode(value)) throw wrongType(ctx, key, SENDFILE_MODES.map((m) => `"${m}"`).join(' or '), value);
-        host.sendfile = value;
-        break;
-      }
-      case 'sendfile_map': {
-        const table = expectTable(ctx, key, value);
+    if (key === 'defaults' || key === 'forced') {
+      const table = expectTable({ ...ctx }, key, value);
+      for (const [name, raw] of Object.entries(table)) {
         const sctx = { ...ctx, section: key };
-        host.sendfileMap = Object.entries(table).map(([from, to]) => {
-          const problem = sendfileMappingProblem(from, to);
-          if (problem !== null) throw invalid(sctx, from, problem);
-          return { from, to: to as string };
-        });
-        host.sendfileMap.sort((a, b) => b.from.length - a.from.length);
-        break;
+        const spec = SETTING_SPECS[name];
+        if (spec === undefined) throw unknownKey(sctx, name);
+        if (spec.hostRefuses !== null) {
+          throw invalid(sctx, name, `${name} cannot be set by the host in [${key}]: ${spec.hostRefuses}`);
+        }
+        const target = key === 'defaults' ? host.defaults : host.forced;
+        Object.assign(target, { [spec.ts]: spec.convert(sctx, name, raw) });
       }
-      default:
-        throw unknownKey(ctx, key, HOST_TOP_KEYS);
+    } else if (key === 'limits') {
+      const table = expectTable(ctx, key, value);
+      const sctx = { ...ctx, section: 'limits' };
+      for (const [name, raw] of Object.entries(table)) {
+        const spec = SETTING_SPECS[name];
+        if (spec === undefined) throw unknownKey(sctx, name);
+        if (spec.kind !== 'number') {
+          throw invalid(
+            sctx,
+            name,
+            `[limits] holds maxima for numeric settings only; ${name} is not numeric. Fix: set it in [forced] instead`,
+          );
+        }
+        const limit = convertNumber(sctx, name, spec, raw);
+        // A cap of "no limit" is no cap.
+        if (!(spec.zeroIsNone && limit === 0)) host.limits[spec.ts as NumericSetting] = limit;
+      }
+    } else {
+      const spec = HOST_SETTING_SPECS[key];
+      if (spec === undefined) throw unknownKey(ctx, key, [...HOST_FILE_KEYS]);
+      Object.assign(host, { [spec.ts]: spec.convert(ctx, key, value) });
     }
   }
   const unmapped = sendfileModeProblem(host.sendfile, host.sendfileMap);
@@ -475,9 +396,9 @@ export function loadAppSettings(
     const ctx: Ctx = { file: sidecar, text, baseDir: dirname(sidecar), section: '' };
     const doc = parseToml(sidecar, text);
     for (const [name, raw] of Object.entries(doc)) {
-      const spec = SPECS[name];
+      const spec = SETTING_SPECS[name];
       if (spec === undefined) throw unknownKey(ctx, name);
-      const value = convert(ctx, name, spec, raw);
+      const value = spec.convert(ctx, name, raw);
       if (spec.ts === 'env') values.env = { ...values.env, ...(value as Record<string, string>) };
       else Object.assign(values, { [spec.ts]: value });
       chosenBy.set(spec.ts, basename(sidecar));
@@ -489,10 +410,10 @@ export function loadAppSettings(
   for (const [ts, value] of Object.entries(overrides) as [keyof AppSettings, unknown][]) {
     if (value === undefined || value === null || ts === 'warnings' || ts === 'source') continue;
     const name = TOML_NAME.get(ts);
-    const spec = name === undefined ? undefined : SPECS[name];
+    const spec = name === undefined ? undefined : SETTING_SPECS[name];
     if (name === undefined || spec === undefined) throw unknownKey(cli, ts);
     const raw = spec.kind === 'number' && typeof value === 'number' ? value / spec.scale : value;
-    const converted = convert(cli, name, spec, raw);
+    const converted = spec.convert(cli, name, raw);
     if (spec.ts === 'env') values.env = { ...values.env, ...(converted as Record<string, string>) };
     else Object.assign(values, { [spec.ts]: converted });
     chosenBy.set(spec.ts, 'the command line');
@@ -515,7 +436,7 @@ export function loadAppSettings(
     const chooser = chosenBy.get(ts);
     if (chooser !== undefined && !sameValue(values[ts], forced)) {
       const name = tomlName(ts);
-      const spec = SPECS[name];
+      const spec = SETTING_SPECS[name];
       const shown = (v: unknown): string =>
         spec?.kind === 'number' && typeof v === 'number' ? show(spec, v) : JSON.stringify(v);
       warnings.push(
@@ -587,90 +508,126 @@ function appCtx(file: string, text: string | null): Ctx {
   return { file, text, baseDir: dirname(file), section: '' };
 }
 
-function convert(ctx: Ctx, name: string, spec: Spec, raw: unknown): unknown {
-  if (spec.kind === 'number') return convertNumber(ctx, name, spec, raw);
-  switch (spec.ts) {
-    case 'python':
-      return convertPython(ctx, name, raw);
-    case 'logDir': {
-      if (typeof raw !== 'string' || raw === '')
-        throw wrongType(ctx, name, 'a folder path (absolute, or starting with ~/)', raw);
-      if (raw === '~' || raw.startsWith('~/')) return join(userInfo().homedir, raw.slice(1));
-      if (!isAbsolute(raw)) {
-        throw invalid(
-          ctx,
-          name,
-          `log_dir must be absolute or start with ~/ (logs never belong beside the app, in the web space), got ${JSON.stringify(raw)}. Fix: log_dir = "~/.wsgikit/logs"`,
-        );
-      }
-      return resolve(raw);
-    }
-    case 'tracebacks':
-      if (raw !== 'owner' && raw !== 'never') throw wrongType(ctx, name, '"owner" or "never"', raw);
-      return raw;
-    case 'cgiDaemon':
-    case 'explain':
-    case 'preload':
-      if (typeof raw !== 'boolean') throw wrongType(ctx, name, 'true or false', raw);
-      return raw;
-    case 'ownerAddresses': {
-      if (!Array.isArray(raw)) throw wrongType(ctx, name, 'an array of IP addresses or CIDR ranges', raw);
-      return raw.map((item) => {
-        if (typeof item !== 'string' || parseAddressRule(item) === null) {
-          throw invalid(
-            ctx,
-            name,
-            `${JSON.stringify(item)} is not an IP address or CIDR range. Fix: write it like "203.0.113.7", "2001:db8::/32" or "192.0.2.0/24"`,
-          );
-        }
-        return item.trim();
-      });
-    }
-    case 'ownerTokenSha256':
-      if (typeof raw !== 'string' || !/^[0-9a-fA-F]{64}$/.test(raw)) {
-        throw invalid(
-          ctx,
-          name,
-          `owner_token_sha256 must be 64 hex characters (the SHA-256 of your token, not the token itself), got ${describeValue(raw)}. Fix: printf %s "$TOKEN" | sha256sum`,
-        );
-      }
-      return raw.toLowerCase();
-    case 'mount':
-      if (typeof raw !== 'string') throw wrongType(ctx, name, 'a string such as "/app" or ""', raw);
-      if (raw !== '' && (!raw.startsWith('/') || raw.endsWith('/'))) {
-        const fixed = raw === '/' ? '' : `/${raw.replace(/^\/+|\/+$/g, '')}`;
-        throw invalid(
-          ctx,
-          name,
-          `mount must start with "/" and not end with "/" (or be "" for the site root), got ${JSON.stringify(raw)}. Fix: mount = ${JSON.stringify(fixed)}`,
-        );
-      }
-      return raw;
-    case 'env': {
-      if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Date) {
-        throw wrongType(ctx, name, 'a table of NAME = "value"', raw);
-      }
-      const env: Record<string, string> = {};
-      for (const [k, v] of Object.entries(raw)) {
-        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
-          throw invalid(
-            ctx,
-            name,
-            `env.${k}: not a valid environment variable name. Fix: use letters, digits and _ only`,
-          );
-        }
-        if (typeof v !== 'string' || v.includes('\0')) {
-          throw invalid(
-            ctx,
-            name,
-            `env.${k} must be a string, got ${describeValue(v)}. Fix: quote it, ${k} = "${String(v)}"`,
-          );
-        }
-        env[k] = v;
-      }
-      return env;
-    }
+function convertBoolean(ctx: Ctx, name: string, raw: unknown): boolean {
+  if (typeof raw !== 'boolean') throw wrongType(ctx, name, 'true or false', raw);
+  return raw;
+}
+
+function oneOf<T extends string>(values: readonly T[]): Convert<T> {
+  return (ctx, name, raw) => {
+    if (!values.includes(raw as T)) throw wrongType(ctx, name, values.map((v) => JSON.stringify(v)).join(' or '), raw);
+    return raw as T;
+  };
+}
+
+function convertLogDir(ctx: Ctx, name: string, raw: unknown): string {
+  if (typeof raw !== 'string' || raw === '')
+    throw wrongType(ctx, name, 'a folder path (absolute, or starting with ~/)', raw);
+  if (raw === '~' || raw.startsWith('~/')) return join(userInfo().homedir, raw.slice(1));
+  if (!isAbsolute(raw)) {
+    throw invalid(
+      ctx,
+      name,
+      `log_dir must be absolute or start with ~/ (logs never belong beside the app, in the web space), got ${JSON.stringify(raw)}. Fix: log_dir = "~/.wsgikit/logs"`,
+    );
   }
+  return resolve(raw);
+}
+
+function convertAddresses(ctx: Ctx, name: string, raw: unknown): string[] {
+  if (!Array.isArray(raw)) throw wrongType(ctx, name, 'an array of IP addresses or CIDR ranges', raw);
+  return raw.map((item) => {
+    if (typeof item !== 'string' || parseAddressRule(item) === null) {
+      throw invalid(
+        ctx,
+        name,
+        `${JSON.stringify(item)} is not an IP address or CIDR range. Fix: write it like "203.0.113.7", "2001:db8::/32" or "192.0.2.0/24"`,
+      );
+    }
+    return item.trim();
+  });
+}
+
+function convertToken(ctx: Ctx, name: string, raw: unknown): string {
+  if (typeof raw !== 'string' || !/^[0-9a-fA-F]{64}$/.test(raw)) {
+    throw invalid(
+      ctx,
+      name,
+      `owner_token_sha256 must be 64 hex characters (the SHA-256 of your token, not the token itself), got ${describeValue(raw)}. Fix: printf %s "$TOKEN" | sha256sum`,
+    );
+  }
+  return raw.toLowerCase();
+}
+
+function convertMount(ctx: Ctx, name: string, raw: unknown): string {
+  if (typeof raw !== 'string') throw wrongType(ctx, name, 'a string such as "/app" or ""', raw);
+  if (raw !== '' && (!raw.startsWith('/') || raw.endsWith('/'))) {
+    const fixed = raw === '/' ? '' : `/${raw.replace(/^\/+|\/+$/g, '')}`;
+    throw invalid(
+      ctx,
+      name,
+      `mount must start with "/" and not end with "/" (or be "" for the site root), got ${JSON.stringify(raw)}. Fix: mount = ${JSON.stringify(fixed)}`,
+    );
+  }
+  return raw;
+}
+
+function convertEnv(ctx: Ctx, name: string, raw: unknown): Record<string, string> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Date) {
+    throw wrongType(ctx, name, 'a table of NAME = "value"', raw);
+  }
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
+      throw invalid(ctx, name, `env.${k}: not a valid environment variable name. Fix: use letters, digits and _ only`);
+    }
+    if (typeof v !== 'string' || v.includes('\0')) {
+      throw invalid(
+        ctx,
+        name,
+        `env.${k} must be a string, got ${describeValue(v)}. Fix: quote it, ${k} = "${String(v)}"`,
+      );
+    }
+    env[k] = v;
+  }
+  return env;
+}
+
+function convertRoots(ctx: Ctx, name: string, raw: unknown): string[] {
+  if (!Array.isArray(raw)) throw wrongType(ctx, name, 'an array of absolute folder paths', raw);
+  return raw.map((item) => {
+    if (typeof item !== 'string' || !isAbsolute(item))
+      throw wrongType(ctx, name, 'an array of absolute folder paths', item);
+    return resolve(item);
+  });
+}
+
+function convertAbsolute(ctx: Ctx, name: string, raw: unknown): string {
+  if (typeof raw !== 'string' || !isAbsolute(raw)) throw wrongType(ctx, name, 'an absolute path', raw);
+  return resolve(raw);
+}
+
+function convertChroot(ctx: Ctx, name: string, raw: unknown): string {
+  const problem = chrootPatternProblem(raw);
+  if (problem !== null)
+    throw invalid(ctx, name, `${problem}, got ${describeValue(raw)}. Fix: chroot = "/srv/chroots/%u"`);
+  return raw as string;
+}
+
+function convertSendfile(ctx: Ctx, name: string, raw: unknown): SendfileMode {
+  if (!isSendfileMode(raw)) throw wrongType(ctx, name, SENDFILE_MODES.map((m) => `"${m}"`).join(' or '), raw);
+  return raw;
+}
+
+function convertSendfileMap(ctx: Ctx, name: string, raw: unknown): SendfileMapping[] {
+  const table = expectTable(ctx, name, raw);
+  const sctx = { ...ctx, section: name };
+  const map = Object.entries(table).map(([from, to]) => {
+    const problem = sendfileMappingProblem(from, to);
+    if (problem !== null) throw invalid(sctx, from, problem);
+    return { from, to: to as string };
+  });
+  return map.sort((a, b) => b.from.length - a.from.length);
 }
 
 function convertNumber(ctx: Ctx, name: string, spec: NumberSpec, raw: unknown): number {
@@ -792,7 +749,7 @@ function wrongType(ctx: Ctx, key: string, expected: string, got: unknown): Wsgik
   return invalid(ctx, key, `expected ${expected}, got ${describeValue(got)}. Fix: write ${key} as ${expected}`);
 }
 
-function unknownKey(ctx: Ctx, key: string, known: string[] = Object.keys(SPECS)): WsgikitError {
+function unknownKey(ctx: Ctx, key: string, known: string[] = Object.keys(SETTING_SPECS)): WsgikitError {
   const norm = (k: string): string => k.toLowerCase().replace(/[-_]/g, '');
   const close = known.find((k) => norm(k) === norm(key)) ?? known.find((k) => editDistance(k, key.toLowerCase()) <= 2);
   const hint = close === undefined ? `Known keys: ${known.join(', ')}` : `Did you mean ${close}?`;
@@ -847,9 +804,7 @@ function describeValue(v: unknown): string {
 }
 
 function specOf(ts: NumericSetting): NumberSpec {
-  const spec = SPECS[tomlName(ts)];
-  if (spec === undefined || spec.kind !== 'number') throw new Error(`wsgikit: no numeric setting ${ts}`);
-  return spec;
+  return SETTINGS[ts];
 }
 
 function tomlName(ts: keyof SettingValues): string {

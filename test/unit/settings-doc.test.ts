@@ -1,6 +1,7 @@
 // docs/settings.md against the code: the key tables (names, types, defaults, ranges, units, which
-// keys a host may cap) must say what SETTING_SPECS and BUILTIN_DEFAULTS say, and the example
-// files and messages shown there must be what wsgikit accepts and prints.
+// keys a host may cap or set) must say what the schema in src/app/settings.ts says (SETTING_SPECS,
+// HOST_SETTING_SPECS, BUILTIN_DEFAULTS), and the example files and messages shown there must be
+// what wsgikit accepts and prints.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BUILTIN_DEFAULTS,
   HOST_FILE_KEYS,
+  HOST_SETTING_SPECS,
   SETTING_SPECS,
   loadAppSettings,
   loadHostSettings,
@@ -93,6 +95,7 @@ describe('docs/settings.md: the app settings table', () => {
         expect(caps).toBe('✓');
         expect(tomlValue(def)).toBe((builtin as number) / spec.scale);
       } else {
+        expect(type).toBe(spec.type);
         expect(range).toBe('—');
         expect(caps).toBe('—');
         if (builtin === null) expect(def).toMatch(/^unset\b/);
@@ -100,6 +103,17 @@ describe('docs/settings.md: the app settings table', () => {
       }
     });
   }
+});
+
+describe('docs/settings.md: who may set what', () => {
+  it('names the keys a host may not set in [defaults] and [forced]', () => {
+    const refused = Object.values(SETTING_SPECS).filter((spec) => spec.hostRefuses !== null);
+    const named = /Every key except ((?:`[a-z_]+`(?:, | and )?)+) may also be given in the host's/.exec(
+      DOC.replace(/\s+/g, ' '),
+    );
+    expect(named, 'the sentence "Every key except `…` may also be given in the host\'s …"').not.toBeNull();
+    expect([...named![1]!.matchAll(/`([a-z_]+)`/g)].map((m) => m[1])).toEqual(refused.map((spec) => spec.toml));
+  });
 });
 
 describe('docs/settings.md: the host file', () => {
@@ -129,6 +143,17 @@ describe('docs/settings.md: the host file', () => {
   it('lists every top-level key and table of the host file, and no other', () => {
     expect([...table('host').keys()].sort()).toEqual([...HOST_FILE_KEYS].sort());
   });
+
+  for (const [name, spec] of Object.entries(HOST_SETTING_SPECS)) {
+    it(`${name}: type and default as in the code`, () => {
+      const { Type: type = '', Default: def = '' } = table('host').get(name) ?? {};
+      expect(type).toBe(spec.type);
+      if (spec.default === null) expect(def).toMatch(/^unset\b/);
+      // A TOML table such as [sendfile_map] is read into a list of its pairs.
+      else if (spec.type === 'table') expect([tomlValue(def), spec.default]).toEqual([{}, []]);
+      else expect(tomlValue(def)).toEqual(spec.default);
+    });
+  }
 
   it('the example host file and app file load, and combine as the page says', () => {
     const host = loadHostSettings(hostFile());
