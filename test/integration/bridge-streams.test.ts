@@ -15,8 +15,9 @@ const MAX_GROWTH_MB = 40;
 /**
  * PyPy sizes its young generation at half the "cache size" /proc/cpuinfo reports (over 8 MB), which
  * is the last-level cache: 300 MB on some servers, and then 64 KiB blocks of garbage pile up to ~150 MB
- * before the first collection, streaming or not (bench/results/design-figures.md). Fixing the nursery makes the test measure the bridge, not the CPU; a
- * bridge that held the body would still pass 100 MB. docs/pythons.md tells hosts the same.
+ * before the first collection, streaming or not (bench/results/design-figures.md). Fixing the
+ * nursery makes the test measure the bridge, not the CPU; a bridge that held the body would still
+ * pass 100 MB. docs/pythons.md tells hosts the same.
  */
 function bridgeEnv(python: { implementation: string }): Record<string, string> {
   return python.implementation === 'PyPy' ? { ...BRIDGE_ENV, PYPY_GC_NURSERY: '4MB' } : { ...BRIDGE_ENV };
