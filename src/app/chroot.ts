@@ -113,7 +113,7 @@ export interface ChrootInspection {
   dir: string | null;
   /** How the workers would start; null when anything is refused. */
   plan: AppChroot | null;
-  /** Every refusal, in the order the start checks them, each with its fix ("… Fix: …"). */
+  /** Every refusal, in the order the start checks them, each with its fix. */
   problems: { check: ChrootCheck; subject: string; error: WsgikitError }[];
 }
 
@@ -149,8 +149,8 @@ export function inspectChroot(
       'as-root',
       where,
       invalid(
-        `chroot is set in ${where}, but this runs as root, and a chroot does not hold root. Fix: run wsgi-fcgi as the ` +
-          'hosting user (systemd User=, or --user NAME when it starts as root)',
+        `chroot is set in ${where}, but this runs as root, and a chroot does not hold root.`,
+        `run wsgi-fcgi as the ` + 'hosting user (systemd User=, or --user NAME when it starts as root)',
       ),
     );
   }
@@ -170,8 +170,8 @@ export function inspectChroot(
       'missing',
       given,
       invalid(
-        `the chroot ${given} (chroot = ${JSON.stringify(pattern)} in ${where}) does not exist. ` +
-          `Fix: build it as root: scripts/build-chroot.sh ${shellQuote(given)}`,
+        `the chroot ${given} (chroot = ${JSON.stringify(pattern)} in ${where}) does not exist.`,
+        `build it as root: scripts/build-chroot.sh ${shellQuote(given)}`,
       ),
     );
   }
@@ -184,7 +184,8 @@ export function inspectChroot(
       state === 'is missing' ? 'bridge-missing' : 'bridge-outdated',
       join(dir, CHROOT_BRIDGE),
       invalid(
-        `the bridge ${CHROOT_BRIDGE} in the chroot ${dir} ${state}. Fix: as root, ` +
+        `the bridge ${CHROOT_BRIDGE} in the chroot ${dir} ${state}.`,
+        `as root, ` +
           `install -D -m 644 ${shellQuote(BRIDGE_MODULE)} ${shellQuote(join(dir, CHROOT_BRIDGE))} ` +
           '(scripts/build-chroot.sh does it; again after each wsgikit upgrade)',
       ),
@@ -199,9 +200,13 @@ export function inspectChroot(
       appFile,
       new WsgikitError(
         'WSGIKIT_APP_REFUSED',
-        `${appFile} is not inside the chroot ${dir}: there, ${inside} ${seen === null ? 'does not exist' : 'is another file'}. ` +
-          `Fix (the host): bind-mount the home into the chroot at the same path (mount --bind /home/USER ${shellQuote(dir)}/home/USER, ` +
-          'and a line in /etc/fstab), or keep the home inside the chroot; see docs/chroot.md',
+        `${appFile} is not inside the chroot ${dir}: there, ${inside} ${seen === null ? 'does not exist' : 'is another file'}.`,
+        {
+          fix:
+            `bind-mount the home into the chroot at the same path (mount --bind /home/USER ${shellQuote(dir)}/home/USER, ` +
+            'and a line in /etc/fstab), or keep the home inside the chroot; see docs/chroot.md',
+          fixBy: 'the host',
+        },
       ),
     );
   }
@@ -249,7 +254,8 @@ function chrootFolderProblems(
         folder,
         error: invalid(
           `the chroot ${given}: ${folder} belongs to uid ${st.uid}, not root, so that user could change what the chroot ` +
-            `holds. Fix: chown root:root ${shellQuote(folder)}`,
+            `holds.`,
+          `chown root:root ${shellQuote(folder)}`,
         ),
       });
     }
@@ -258,8 +264,8 @@ function chrootFolderProblems(
         check: 'folder-writable',
         folder,
         error: invalid(
-          `the chroot ${given}: ${folder} is writable by group or others, who could replace what the chroot holds. ` +
-            `Fix: chmod go-w ${shellQuote(folder)}`,
+          `the chroot ${given}: ${folder} is writable by group or others, who could replace what the chroot holds.`,
+          `chmod go-w ${shellQuote(folder)}`,
         ),
       });
     }
@@ -280,9 +286,10 @@ function sameFile(a: string, b: string): boolean {
 function userName(uid: number, where: string): string {
   const name = passwdName(uid);
   if (name !== null) return name;
-  throw invalid(`chroot in ${where} names the user (%u), but uid ${uid} has no name. Fix: use %U (the uid) instead`);
+  throw invalid(`chroot in ${where} names the user (%u), but uid ${uid} has no name.`, `use %U (the uid) instead`);
 }
 
-function invalid(message: string): WsgikitError {
-  return new WsgikitError('WSGIKIT_SETTINGS_INVALID', `${message}.`);
+/** A refusal ends with a full stop, after its fix. */
+function invalid(problem: string, fix: string): WsgikitError {
+  return new WsgikitError('WSGIKIT_SETTINGS_INVALID', problem, { fix: `${fix}.` });
 }

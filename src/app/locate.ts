@@ -36,13 +36,14 @@ export function checkAppFile(appFile: string, options: AppCheckOptions): Checked
   if (!st.isFile()) {
     const what = st.isDirectory() ? 'a folder' : 'not a regular file';
     throw refused(
-      `${describe(given, real)} is ${what}; wsgikit runs only a regular .wsgi file. Fix: point it at the .wsgi file itself.`,
+      `${describe(given, real)} is ${what}; wsgikit runs only a regular .wsgi file.`,
+      `point it at the .wsgi file itself.`,
     );
   }
 
   const roots = options.allowedRoots.length > 0 ? options.allowedRoots : [homeOf(expectedUid)];
   const root = findRoot(real, roots);
-  if (root === null) throw refused(outsideRootsMessage(given, real, roots));
+  if (root === null) throw outsideRoots(given, real, roots);
 
   // Every folder from the root down to the file, then the file: a folder writable by others lets
   // them swap the file, so the folders count as much as the file itself. `real` has no symlinks
@@ -64,7 +65,7 @@ export function checkAppFile(appFile: string, options: AppCheckOptions): Checked
   checkWritable(real, st, 'file');
   if ((st.mode & 0o6000) !== 0) {
     const bits = [st.mode & 0o4000 ? 'setuid' : '', st.mode & 0o2000 ? 'setgid' : ''].filter(Boolean).join(' and ');
-    throw refused(`${real} has the ${bits} bit set; a .wsgi must not. Fix: chmod ug-s ${shellQuote(real)}`);
+    throw refused(`${real} has the ${bits} bit set; a .wsgi must not.`, `chmod ug-s ${shellQuote(real)}`);
   }
   checkOwner(real, st, expectedUid, 'file');
 
@@ -97,18 +98,19 @@ function realpathOrThrow(given: string): string {
       }
       throw new WsgikitError(
         'WSGIKIT_APP_NOT_FOUND',
-        `${given} does not exist${note}. Fix: check the path, or create the .wsgi file there.`,
-        { cause: err },
+        `${given} does not exist${note}.`,
+        { fix: `check the path, or create the .wsgi file there.`, cause: err },
       );
     }
     if (code === 'EACCES') {
       throw refused(
-        `${given} cannot be reached: permission denied on a folder on the way. Fix: chmod a+x each folder on the path (the owner needs search permission).`,
+        `${given} cannot be reached: permission denied on a folder on the way.`,
+        `chmod a+x each folder on the path (the owner needs search permission).`,
         err,
       );
     }
     if (code === 'ELOOP') {
-      throw refused(`${given} is a loop of symlinks. Fix: replace the symlink with the file itself.`, err);
+      throw refused(`${given} is a loop of symlinks.`, `replace the symlink with the file itself.`, err);
     }
     throw err;
   }
@@ -145,19 +147,25 @@ function isInside(file: string, folder: string): boolean {
   return file.startsWith(folder + sep);
 }
 
-function outsideRootsMessage(given: string, real: string, roots: string[]): string {
+function outsideRoots(given: string, real: string, roots: string[]): WsgikitError {
   const list = roots.join(', ');
   if (given !== real) {
     const lexicalRoot = roots.find((root) => isInside(given, resolve(root)));
     if (lexicalRoot !== undefined) {
-      return (
-        `${given} lies in the allowed root ${lexicalRoot}, but through a symlink it points to ${real}, outside every allowed root (${list}). ` +
-        `Fix: replace the symlink with the file itself (cp ${shellQuote(real)} ${shellQuote(given)}), or move the app into an allowed root.`
+      return refused(
+        `${given} lies in the allowed root ${lexicalRoot}, but through a symlink it points to ${real}, outside every allowed root (${list}).`,
+        `replace the symlink with the file itself (cp ${shellQuote(real)} ${shellQuote(given)}), or move the app into an allowed root.`,
       );
     }
-    return `${given} points to ${real}, outside every allowed root (${list}). Fix: move the app into an allowed root.`;
+    return refused(
+      `${given} points to ${real}, outside every allowed root (${list}).`,
+      `move the app into an allowed root.`,
+    );
   }
-  return `${real} is outside every allowed root (${list}). Fix: move the app into an allowed root, or ask the host to add its folder to allowed_roots.`;
+  return refused(
+    `${real} is outside every allowed root (${list}).`,
+    `move the app into an allowed root, or ask the host to add its folder to allowed_roots.`,
+  );
 }
 
 function checkWritable(p: string, st: Stats, kind: 'file' | 'folder'): void {
@@ -165,19 +173,19 @@ function checkWritable(p: string, st: Stats, kind: 'file' | 'folder'): void {
   if (bits === 0) return;
   const who = bits === 0o022 ? 'group and others' : bits === 0o020 ? 'its group' : 'others';
   const why = kind === 'folder' ? ', so they could replace the app' : '';
-  throw refused(`The ${kind} ${p} is writable by ${who}${why}. Fix: chmod go-w ${shellQuote(p)}`);
+  throw refused(`The ${kind} ${p} is writable by ${who}${why}.`, `chmod go-w ${shellQuote(p)}`);
 }
 
 function checkOwner(p: string, st: Stats, expectedUid: number, kind: 'file' | 'folder'): void {
   if (st.uid === expectedUid || st.uid === 0) return;
   throw refused(
-    `The ${kind} ${p} is owned by uid ${st.uid}, but this runs as uid ${expectedUid}; it runs only what its own user (or root) wrote. ` +
-      `Fix: chown ${expectedUid} ${shellQuote(p)} (as root), or copy it so that uid ${expectedUid} owns the copy.`,
+    `The ${kind} ${p} is owned by uid ${st.uid}, but this runs as uid ${expectedUid}; it runs only what its own user (or root) wrote.`,
+    `chown ${expectedUid} ${shellQuote(p)} (as root), or copy it so that uid ${expectedUid} owns the copy.`,
   );
 }
 
-function refused(message: string, cause?: unknown): WsgikitError {
-  return new WsgikitError('WSGIKIT_APP_REFUSED', message, cause === undefined ? {} : { cause });
+function refused(problem: string, fix: string, cause?: unknown): WsgikitError {
+  return new WsgikitError('WSGIKIT_APP_REFUSED', problem, cause === undefined ? { fix } : { fix, cause });
 }
 
 function describe(given: string, real: string): string {
@@ -193,6 +201,7 @@ export function homeOf(uid: number): string {
   const home = passwdHome(uid);
   if (home !== null) return home;
   throw refused(
-    `No allowed roots are configured and uid ${uid} has no home folder to use instead. Fix: set allowed_roots in the host settings.`,
+    `No allowed roots are configured and uid ${uid} has no home folder to use instead.`,
+    `set allowed_roots in the host settings.`,
   );
 }

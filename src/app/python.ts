@@ -99,7 +99,8 @@ export function choosePython(
         const found = findInSafePath(named.name, root);
         if (found === null) {
           throw notFound(
-            `shebang of ${name}: ${shebang} names ${named.name}, which is not in ${SAFE_PATH.join(':')}${inRoot} (the only places searched). Fix: ${fix}.`,
+            `shebang of ${name}: ${shebang} names ${named.name}, which is not in ${SAFE_PATH.join(':')}${inRoot} (the only places searched).`,
+            `${fix}.`,
           );
         }
         return verified(found, `shebang of ${name}: ${shebang} (found ${found})`, fix);
@@ -121,8 +122,8 @@ export function choosePython(
   }
   throw notFound(
     `No Python found: the app names none (settings, venv/ or .venv/ beside it, shebang), the host sets no default_python, ` +
-      `and neither ${BUILTIN_PYTHONS.join(' nor ')} exists${inRoot}. ${foundPythons(root)} ` +
-      `Fix: set python = "/path/to/python3" in ${basename(appFile)}.toml.`,
+      `and neither ${BUILTIN_PYTHONS.join(' nor ')} exists${inRoot}. ${foundPythons(root)}`,
+    `set python = "/path/to/python3" in ${basename(appFile)}.toml.`,
   );
 }
 
@@ -146,7 +147,7 @@ function verifiedIn(root: string | undefined, file: string, reason: string, fix:
   } catch {
     // does not exist
   }
-  throw notFound(`${reason}: ${file} ${problem}. ${foundPythons(root)} Fix: ${fix}.`);
+  throw notFound(`${reason}: ${file} ${problem}. ${foundPythons(root)}`, `${fix}.`);
 }
 
 function isExecutable(file: string, root?: string): boolean {
@@ -176,7 +177,8 @@ function resolveCommandLine(value: string, root: string | undefined): string {
   const found = findInSafePath(value, root);
   if (found === null) {
     throw notFound(
-      `--python ${value}: not found in ${SAFE_PATH.join(':')} (the only places searched; $PATH is not used). ${foundPythons(root)} Fix: give an absolute path, e.g. --python /usr/bin/python3.`,
+      `--python ${value}: not found in ${SAFE_PATH.join(':')} (the only places searched; $PATH is not used). ${foundPythons(root)}`,
+      `give an absolute path, e.g. --python /usr/bin/python3.`,
     );
   }
   return found;
@@ -254,6 +256,6 @@ function foundPythons(root?: string): string {
     : `Found${root === undefined ? '' : ` in the chroot`}: ${found.join(', ')}.`;
 }
 
-function notFound(message: string): WsgikitError {
-  return new WsgikitError('WSGIKIT_PYTHON_NOT_FOUND', message);
+function notFound(problem: string, fix: string): WsgikitError {
+  return new WsgikitError('WSGIKIT_PYTHON_NOT_FOUND', problem, { fix });
 }

@@ -2,6 +2,7 @@
 // `wsgi-fcgi --sendfile`), checked here so the host file and the command line say the same thing
 // about the same mistake. What is done with it per request is src/pool/file-offload.ts.
 
+import type { Advice } from '../errors.js';
 import { userGroups } from '../os/users.js';
 
 export const SENDFILE_MODES = ['none', 'x-sendfile', 'x-accel-redirect'] as const;
@@ -18,23 +19,32 @@ export function isSendfileMode(value: unknown): value is SendfileMode {
 }
 
 /** Why one `[sendfile_map]` entry is unusable, with the fix; null when it is fine. */
-export function sendfileMappingProblem(from: string, to: unknown): string | null {
+export function sendfileMappingProblem(from: string, to: unknown): Advice | null {
   // A prefix without its trailing slash would also match /home2 for /home: the slash is required.
   if (!from.startsWith('/') || !from.endsWith('/') || hasDotDot(from)) {
     const parts = from.split('/').filter((part) => part !== '' && part !== '.' && part !== '..');
     const fixed = parts.length === 0 ? '/' : `/${parts.join('/')}/`;
-    return `a filesystem prefix must be an absolute folder ending with "/" and without "..", got ${JSON.stringify(from)}. Fix: "${fixed}" = "/_wsgikit_files/"`;
+    return {
+      problem: `a filesystem prefix must be an absolute folder ending with "/" and without "..", got ${JSON.stringify(from)}.`,
+      fix: `"${fixed}" = "/_wsgikit_files/"`,
+    };
   }
   if (typeof to !== 'string' || !to.startsWith('/') || !to.endsWith('/') || hasDotDot(to) || /[?#%\s]/.test(to)) {
-    return `the internal location for ${from} must be a URI path that starts and ends with "/" (no "..", "?", "#", "%" or spaces), got ${JSON.stringify(to)}. Fix: "${from}" = "/_wsgikit_files/", and an nginx "location /_wsgikit_files/ { internal; alias ${from}; }"`;
+    return {
+      problem: `the internal location for ${from} must be a URI path that starts and ends with "/" (no "..", "?", "#", "%" or spaces), got ${JSON.stringify(to)}.`,
+      fix: `"${from}" = "/_wsgikit_files/", and an nginx "location /_wsgikit_files/ { internal; alias ${from}; }"`,
+    };
   }
   return null;
 }
 
 /** Why a mode cannot work with this map, with the fix; null when it can. */
-export function sendfileModeProblem(mode: SendfileMode, map: readonly SendfileMapping[]): string | null {
+export function sendfileModeProblem(mode: SendfileMode, map: readonly SendfileMapping[]): Advice | null {
   if (mode === 'x-accel-redirect' && map.length === 0) {
-    return 'sendfile = "x-accel-redirect" needs [sendfile_map]: nginx serves files by internal URI, not by path. Fix: add [sendfile_map] with "/home/" = "/_wsgikit_files/" and the matching internal location in nginx (docs/file-offload.md)';
+    return {
+      problem: 'sendfile = "x-accel-redirect" needs [sendfile_map]: nginx serves files by internal URI, not by path.',
+      fix: 'add [sendfile_map] with "/home/" = "/_wsgikit_files/" and the matching internal location in nginx (docs/file-offload.md)',
+    };
   }
   return null;
 }

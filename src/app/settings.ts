@@ -19,7 +19,7 @@ import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
-import { WsgikitError } from '../errors.js';
+import { WsgikitError, type Advice } from '../errors.js';
 import { checkOwnedFile } from './locate.js';
 import { parseAddressRule } from './owner.js';
 import { SAFE_PATH, findInSafePath } from './python.js';
@@ -67,7 +67,7 @@ export interface NumberSpec extends BaseSpec<number> {
 export interface OtherSpec<T> extends BaseSpec<T> {
   kind: 'other';
   /** Why the host may not set it in [defaults] or [forced] (with the fix), or null: it may. */
-  hostRefuses: string | null;
+  hostRefuses: Advice | null;
 }
 
 /** An app key with a number (range, unit) as its value. The default is given in TOML units. */
@@ -104,7 +104,7 @@ function other<T>(
   type: string,
   def: T,
   convert: Convert<T>,
-  hostRefuses: string | null = null,
+  hostRefuses: Advice | null = null,
 ): OtherSpec<T> {
   return { kind: 'other', toml, type, default: def, convert, hostRefuses };
 }
@@ -112,13 +112,10 @@ function other<T>(
 /** The app's keys: in the sidecar, on the command line, and in the host's [defaults] / [forced] / [limits]. */
 const SETTINGS = {
   /** Absolute path of the Python to run, or null: choosePython() decides (venv, shebang, host). */
-  python: other<string | null>(
-    'python',
-    'string (path)',
-    null,
-    convertPython,
-    `it would outrank the app's own venv. Fix: use default_python = "/usr/bin/python3.12" at the top of the file`,
-  ),
+  python: other<string | null>('python', 'string (path)', null, convertPython, {
+    problem: `it would outrank the app's own venv.`,
+    fix: `use default_python = "/usr/bin/python3.12" at the top of the file`,
+  }),
   /** Maximum number of worker processes. */
   processes: num('processes', 5, 1, 64, ''),
   /** Workers kept running even when idle (0..processes). */
@@ -295,7 +292,8 @@ export function loadHostSettings(file: string = DEFAULT_HOST_SETTINGS_FILE): Hos
         const spec = SETTING_SPECS[name];
         if (spec === undefined) throw unknownKey(sctx, name);
         if (spec.hostRefuses !== null) {
-          throw invalid(sctx, name, `${name} cannot be set by the host in [${key}]: ${spec.hostRefuses}`);
+          const { problem, fix } = spec.hostRefuses;
+          throw invalid(sctx, name, `${name} cannot be set by the host in [${key}]: ${problem}`, fix);
         }
         const target = key === 'defaults' ? host.defaults : host.forced;
         Object.assign(target, { [spec.ts]: spec.convert(sctx, name, raw) });
@@ -310,7 +308,8 @@ export function loadHostSettings(file: string = DEFAULT_HOST_SETTINGS_FILE): Hos
           throw invalid(
             sctx,
             name,
-            `[limits] holds maxima for numeric settings only; ${name} is not numeric. Fix: set it in [forced] instead`,
+            `[limits] holds maxima for numeric settings only; ${name} is not numeric.`,
+            `set it in [forced] instead`,
           );
         }
         const limit = convertNumber(sctx, name, spec, raw);
@@ -324,7 +323,7 @@ export function loadHostSettings(file: string = DEFAULT_HOST_SETTINGS_FILE): Hos
     }
   }
   const unmapped = sendfileModeProblem(host.sendfile, host.sendfileMap);
-  if (unmapped !== null) throw invalid(ctx, 'sendfile', unmapped);
+  if (unmapped !== null) throw invalid(ctx, 'sendfile', unmapped.problem, unmapped.fix);
 
   // The host's own values must fit its own caps, or every app would get a warning it cannot fix.
   for (const layer of ['defaults', 'forced'] as const) {
@@ -335,7 +334,8 @@ export function loadHostSettings(file: string = DEFAULT_HOST_SETTINGS_FILE): Hos
         throw invalid(
           { ...ctx, section: layer },
           name,
-          `[${layer}] ${name} = ${show(specOf(ts), value)} is above [limits] ${name} = ${show(specOf(ts), limit)}. Fix: lower one or raise the other`,
+          `[${layer}] ${name} = ${show(specOf(ts), value)} is above [limits] ${name} = ${show(specOf(ts), limit)}.`,
+          `lower one or raise the other`,
         );
       }
     }
@@ -347,7 +347,8 @@ export function loadHostSettings(file: string = DEFAULT_HOST_SETTINGS_FILE): Hos
         throw invalid(
           { ...ctx, section: layer },
           'log_dir',
-          `${dir} is outside log_root ${host.logRoot}. Fix: put it under ${host.logRoot}`,
+          `${dir} is outside log_root ${host.logRoot}.`,
+          `put it under ${host.logRoot}`,
         );
       }
     }
@@ -471,7 +472,8 @@ export function loadAppSettings(
       throw invalid(
         chosenBy.get('minProcesses') === 'the command line' ? cli : appCtx(sidecar, text),
         'min_processes',
-        `min_processes = ${values.minProcesses} is above processes = ${values.processes}. Fix: lower min_processes to at most ${values.processes}, or raise processes`,
+        `min_processes = ${values.minProcesses} is above processes = ${values.processes}.`,
+        `lower min_processes to at most ${values.processes}, or raise processes`,
       );
     }
     warnings.push(
@@ -484,7 +486,8 @@ export function loadAppSettings(
     throw invalid(
       ctx,
       'log_dir',
-      `${values.logDir} is outside the host's log_root ${host.logRoot}. Fix: put it under ${host.logRoot}, or remove log_dir`,
+      `${values.logDir} is outside the host's log_root ${host.logRoot}.`,
+      `put it under ${host.logRoot}, or remove log_dir`,
     );
   }
 
@@ -528,7 +531,8 @@ function convertLogDir(ctx: Ctx, name: string, raw: unknown): string {
     throw invalid(
       ctx,
       name,
-      `log_dir must be absolute or start with ~/ (logs never belong beside the app, in the web space), got ${JSON.stringify(raw)}. Fix: log_dir = "~/.wsgikit/logs"`,
+      `log_dir must be absolute or start with ~/ (logs never belong beside the app, in the web space), got ${JSON.stringify(raw)}.`,
+      `log_dir = "~/.wsgikit/logs"`,
     );
   }
   return resolve(raw);
@@ -541,7 +545,8 @@ function convertAddresses(ctx: Ctx, name: string, raw: unknown): string[] {
       throw invalid(
         ctx,
         name,
-        `${JSON.stringify(item)} is not an IP address or CIDR range. Fix: write it like "203.0.113.7", "2001:db8::/32" or "192.0.2.0/24"`,
+        `${JSON.stringify(item)} is not an IP address or CIDR range.`,
+        `write it like "203.0.113.7", "2001:db8::/32" or "192.0.2.0/24"`,
       );
     }
     return item.trim();
@@ -553,7 +558,8 @@ function convertToken(ctx: Ctx, name: string, raw: unknown): string {
     throw invalid(
       ctx,
       name,
-      `owner_token_sha256 must be 64 hex characters (the SHA-256 of your token, not the token itself), got ${describeValue(raw)}. Fix: printf %s "$TOKEN" | sha256sum`,
+      `owner_token_sha256 must be 64 hex characters (the SHA-256 of your token, not the token itself), got ${describeValue(raw)}.`,
+      `printf %s "$TOKEN" | sha256sum`,
     );
   }
   return raw.toLowerCase();
@@ -566,7 +572,8 @@ function convertMount(ctx: Ctx, name: string, raw: unknown): string {
     throw invalid(
       ctx,
       name,
-      `mount must start with "/" and not end with "/" (or be "" for the site root), got ${JSON.stringify(raw)}. Fix: mount = ${JSON.stringify(fixed)}`,
+      `mount must start with "/" and not end with "/" (or be "" for the site root), got ${JSON.stringify(raw)}.`,
+      `mount = ${JSON.stringify(fixed)}`,
     );
   }
   return raw;
@@ -579,13 +586,14 @@ function convertEnv(ctx: Ctx, name: string, raw: unknown): Record<string, string
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(raw)) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
-      throw invalid(ctx, name, `env.${k}: not a valid environment variable name. Fix: use letters, digits and _ only`);
+      throw invalid(ctx, name, `env.${k}: not a valid environment variable name.`, `use letters, digits and _ only`);
     }
     if (typeof v !== 'string' || v.includes('\0')) {
       throw invalid(
         ctx,
         name,
-        `env.${k} must be a string, got ${describeValue(v)}. Fix: quote it, ${k} = "${String(v)}"`,
+        `env.${k} must be a string, got ${describeValue(v)}.`,
+        `quote it, ${k} = "${String(v)}"`,
       );
     }
     env[k] = v;
@@ -610,7 +618,7 @@ function convertAbsolute(ctx: Ctx, name: string, raw: unknown): string {
 function convertChroot(ctx: Ctx, name: string, raw: unknown): string {
   const problem = chrootPatternProblem(raw);
   if (problem !== null)
-    throw invalid(ctx, name, `${problem}, got ${describeValue(raw)}. Fix: chroot = "/srv/chroots/%u"`);
+    throw invalid(ctx, name, `${problem}, got ${describeValue(raw)}.`, `chroot = "/srv/chroots/%u"`);
   return raw as string;
 }
 
@@ -624,7 +632,7 @@ function convertSendfileMap(ctx: Ctx, name: string, raw: unknown): SendfileMappi
   const sctx = { ...ctx, section: name };
   const map = Object.entries(table).map(([from, to]) => {
     const problem = sendfileMappingProblem(from, to);
-    if (problem !== null) throw invalid(sctx, from, problem);
+    if (problem !== null) throw invalid(sctx, from, problem.problem, problem.fix);
     return { from, to: to as string };
   });
   return map.sort((a, b) => b.from.length - a.from.length);
@@ -637,17 +645,14 @@ function convertNumber(ctx: Ctx, name: string, spec: NumberSpec, raw: unknown): 
     throw invalid(
       ctx,
       name,
-      `expected ${expected}, got the string ${JSON.stringify(raw)}. Fix: ${name} = ${Number(raw)} (no quotes)`,
+      `expected ${expected}, got the string ${JSON.stringify(raw)}.`,
+      `${name} = ${Number(raw)} (no quotes)`,
     );
   }
   if (typeof raw !== 'number' || !Number.isFinite(raw)) throw wrongType(ctx, name, expected, raw);
   if ((spec.integer && !Number.isInteger(raw)) || raw < spec.min || raw > spec.max) {
     const fix = raw < spec.min ? spec.min : spec.max;
-    throw invalid(
-      ctx,
-      name,
-      `expected ${expected}, got ${raw}. Fix: ${name} = ${spec.integer ? Math.round(fix) : fix}`,
-    );
+    throw invalid(ctx, name, `expected ${expected}, got ${raw}.`, `${name} = ${spec.integer ? Math.round(fix) : fix}`);
   }
   return spec.scale === 1 ? raw : Math.round(raw * spec.scale);
 }
@@ -662,7 +667,8 @@ function convertPython(ctx: Ctx, name: string, raw: unknown): string {
     throw invalid(
       ctx,
       name,
-      `${JSON.stringify(raw)} is not in ${SAFE_PATH.join(':')} (the only places searched; $PATH is not used). Fix: give the absolute path, e.g. python = "/usr/bin/python3"`,
+      `${JSON.stringify(raw)} is not in ${SAFE_PATH.join(':')} (the only places searched; $PATH is not used).`,
+      `give the absolute path, e.g. python = "/usr/bin/python3"`,
     );
   }
   if (ctx.baseDir === null) throw wrongType(ctx, name, 'an absolute path', raw);
@@ -681,26 +687,25 @@ function readIfExists(file: string, ownedByApp: boolean, expectedUid?: number): 
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-    throw new WsgikitError(
-      'WSGIKIT_SETTINGS_INVALID',
-      `${file} cannot be read (${code ?? String(err)}). Fix: chmod a+r ${file}, or remove it`,
-      { cause: err },
-    );
+    throw new WsgikitError('WSGIKIT_SETTINGS_INVALID', `${file} cannot be read (${code ?? String(err)}).`, {
+      fix: `chmod a+r ${file}, or remove it`,
+      cause: err,
+    });
   }
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) {
-      throw new WsgikitError(
-        'WSGIKIT_SETTINGS_INVALID',
-        `${file} is not a regular file. Fix: replace it with a TOML file, or remove it`,
-      );
+      throw new WsgikitError('WSGIKIT_SETTINGS_INVALID', `${file} is not a regular file.`, {
+        fix: `replace it with a TOML file, or remove it`,
+      });
     }
     // Settings decide which program runs, so they obey the same rule as the .wsgi itself.
     if (ownedByApp) checkOwnedFile(file, st, expectedUid);
     else if ((st.mode & 0o022) !== 0) {
       throw new WsgikitError(
         'WSGIKIT_SETTINGS_INVALID',
-        `${file} is writable by group or others, so anyone could loosen the host's limits. Fix: chmod go-w ${file}`,
+        `${file} is writable by group or others, so anyone could loosen the host's limits.`,
+        { fix: `chmod go-w ${file}` },
       );
     }
     return readFileSync(fd, 'utf8');
@@ -717,8 +722,8 @@ function parseToml(file: string, text: string): Record<string, unknown> {
       const reason = err.message.replace(/^Invalid TOML document: /, '').split('\n')[0];
       throw new WsgikitError(
         'WSGIKIT_SETTINGS_INVALID',
-        `${file}:${err.line}:${err.column}: not valid TOML: ${reason}\n${err.codeblock}Fix: correct line ${err.line}; see https://toml.io for the syntax`,
-        { cause: err },
+        `${file}:${err.line}:${err.column}: not valid TOML: ${reason}\n${err.codeblock}`,
+        { fix: `correct line ${err.line}; see https://toml.io for the syntax`, cause: err },
       );
     }
     throw err;
@@ -741,19 +746,21 @@ function keyLabel(ctx: Ctx, key: string): string {
   return ctx.section === '' ? key : `[${ctx.section}] ${key}`;
 }
 
-function invalid(ctx: Ctx, key: string, detail: string): WsgikitError {
-  return new WsgikitError('WSGIKIT_SETTINGS_INVALID', `${locationOf(ctx, key)}: ${keyLabel(ctx, key)}: ${detail}`);
+function invalid(ctx: Ctx, key: string, problem: string, fix?: string): WsgikitError {
+  return new WsgikitError('WSGIKIT_SETTINGS_INVALID', `${locationOf(ctx, key)}: ${keyLabel(ctx, key)}: ${problem}`, {
+    fix,
+  });
 }
 
 function wrongType(ctx: Ctx, key: string, expected: string, got: unknown): WsgikitError {
-  return invalid(ctx, key, `expected ${expected}, got ${describeValue(got)}. Fix: write ${key} as ${expected}`);
+  return invalid(ctx, key, `expected ${expected}, got ${describeValue(got)}.`, `write ${key} as ${expected}`);
 }
 
 function unknownKey(ctx: Ctx, key: string, known: string[] = Object.keys(SETTING_SPECS)): WsgikitError {
   const norm = (k: string): string => k.toLowerCase().replace(/[-_]/g, '');
   const close = known.find((k) => norm(k) === norm(key)) ?? known.find((k) => editDistance(k, key.toLowerCase()) <= 2);
   const hint = close === undefined ? `Known keys: ${known.join(', ')}` : `Did you mean ${close}?`;
-  return invalid(ctx, key, `unknown setting "${key}". Fix: remove it or correct its name. ${hint}`);
+  return invalid(ctx, key, `unknown setting "${key}".`, `remove it or correct its name. ${hint}`);
 }
 
 function editDistance(a: string, b: string): number {

@@ -8,6 +8,7 @@ import { closeSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { WsgikitError } from '../errors.js';
 import type { Environ } from '../exchange.js';
 import { fastcgiRequest } from '../fastcgi/client.js';
 import { SERVICE_NODE_FLAGS, WSGI_FCGI_SCRIPT } from '../install-paths.js';
@@ -170,7 +171,8 @@ async function waitForSocket(path: string): Promise<Socket> {
     last = result;
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
-  throw new Error(
+  throw new WsgikitError(
+    'WSGIKIT_WORKER_START_FAILED',
     `the app's daemon did not start listening on ${path} within ${START_WAIT_MS / 1000} s` +
       (last ? ` (${last.code})` : ''),
   );

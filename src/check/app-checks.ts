@@ -12,7 +12,7 @@ import { isWsgikitError } from '../errors.js';
 import { chownSpec } from './identity.js';
 import { foldersDown, isInside, lstatOrNull, realOrNull, statOrNull, writableBy, writerWords } from '../os/files.js';
 import { shellQuote } from '../os/shell-quote.js';
-import { finding, splitFix, type CheckContext, type Finding } from './types.js';
+import { finding, findingText, type CheckContext, type Finding } from './types.js';
 
 /** The checks on the file itself; ctx.real is null when it does not exist (reported here). */
 export function appFileChecks(ctx: CheckContext): Finding[] {
@@ -113,7 +113,7 @@ export function appFileChecks(ctx: CheckContext): Finding[] {
       checkAppFile(given, { allowedRoots: ctx.roots, expectedUid: ctx.target.uid });
     } catch (error) {
       if (!isWsgikitError(error)) throw error;
-      const { message, fix } = splitFix(error.message);
+      const { message, fix } = findingText(error);
       out.push(finding('app.refused', 'error', given, message, fix));
     }
   }

@@ -5,7 +5,7 @@
 
 import { inspectChroot, type ChrootInspection } from '../app/chroot.js';
 import type { HostSettings } from '../app/settings.js';
-import { finding, splitFix, type Finding, type Target } from './types.js';
+import { finding, findingText, type Finding, type Target } from './types.js';
 
 /** The chroot the host's setting gives this app and user, or null when the host sets none. */
 export function chrootFor(host: HostSettings, appFile: string, target: Target): ChrootInspection | null {
@@ -16,7 +16,7 @@ export function chrootFor(host: HostSettings, appFile: string, target: Target): 
 export function chrootChecks(inspection: ChrootInspection | null): Finding[] {
   if (inspection === null) return [];
   return inspection.problems.map((p) => {
-    const { message, fix } = splitFix(p.error.message);
+    const { message, fix } = findingText(p.error);
     return finding(`chroot.${p.check}`, 'error', p.subject, message, fix);
   });
 }

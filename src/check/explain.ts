@@ -5,7 +5,7 @@
 import path from 'node:path';
 import type { Environ } from '../exchange.js';
 import { repairEnvironOnDisk } from '../environ/repair-fs.js';
-import { isWsgikitError } from '../errors.js';
+import { WsgikitError, isWsgikitError } from '../errors.js';
 
 export interface ExplainLayout {
   layout: 'direct' | 'action-handler' | 'rewrite';
@@ -33,7 +33,7 @@ export function explainLayouts(options: {
   const { appFile, docroot } = options;
   const rel = path.relative(docroot, appFile);
   if (rel.startsWith('..') || path.isAbsolute(rel)) {
-    throw new Error(`${appFile} is not under the document root ${docroot}; pass --docroot`);
+    throw new WsgikitError('WSGIKIT_USAGE', `${appFile} is not under the document root ${docroot}; pass --docroot`);
   }
   const appUrl = '/' + rel.split(path.sep).join('/');
   const dirUrl = path.posix.dirname(appUrl) === '/' ? '' : path.posix.dirname(appUrl);

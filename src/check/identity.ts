@@ -6,6 +6,7 @@ import type { Stats } from 'node:fs';
 import os from 'node:os';
 import { type Access, modeAllows } from '../os/access.js';
 import { groupName, passwdEntries, supplementaryGids } from '../os/users.js';
+import { WsgikitError } from '../errors.js';
 import type { Target } from './types.js';
 
 /**
@@ -22,7 +23,9 @@ export function resolveTarget(asUser: string | undefined, appOwner: { uid: numbe
       const gid = m[2] !== undefined ? Number(m[2]) : (entry?.gid ?? null);
       return { uid, gid, name: entry?.name ?? null, home: entry?.home ?? null, why: `--as-user ${asUser}` };
     }
-    if (entry === undefined) throw new Error(`--as-user ${asUser}: no such user in /etc/passwd (give UID or UID:GID)`);
+    if (entry === undefined) {
+      throw new WsgikitError('WSGIKIT_USAGE', `--as-user ${asUser}: no such user in /etc/passwd (give UID or UID:GID)`);
+    }
     return { uid: entry.uid, gid: entry.gid, name: entry.name, home: entry.home, why: `--as-user ${asUser}` };
   }
   const me = os.userInfo();

@@ -7,7 +7,8 @@
 import path from 'node:path';
 import { chrootCommand, type AppChroot } from '../app/chroot.js';
 import { SAFE_PATH } from '../app/python.js';
-import { AppLoadError, BridgeProcess } from '../python-bridge/bridge-process.js';
+import { AppLoadError } from '../errors.js';
+import { BridgeProcess } from '../python-bridge/bridge-process.js';
 import { isWsgikitError } from '../errors.js';
 import { shellQuote } from '../os/shell-quote.js';
 import { finding, type Finding } from './types.js';

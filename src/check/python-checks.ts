@@ -10,7 +10,7 @@ import type { PythonChoice } from '../app/python.js';
 import { chooseAppPython } from '../app/resolve-app.js';
 import { chrootPythonFinding } from './chroot-checks.js';
 import { isWsgikitError } from '../errors.js';
-import { finding, splitFix, type CheckContext, type Finding } from './types.js';
+import { finding, findingText, type CheckContext, type Finding } from './types.js';
 
 export interface PythonReport {
   path: string | null;
@@ -28,7 +28,7 @@ export function pickPython(ctx: CheckContext): { choice: PythonChoice | null; fi
     return { choice: chooseAppPython(ctx.real, ctx.settings, ctx.host, dir), findings: [] };
   } catch (error) {
     if (!isWsgikitError(error)) throw error;
-    const { message, fix } = splitFix(error.message);
+    const { message, fix } = findingText(error);
     return {
       choice: null,
       findings: [

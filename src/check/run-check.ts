@@ -20,7 +20,7 @@ import { pickPython, probePython, pypyChecks, versionChecks, type PythonReport }
 import { sendfileModeProblem, type SendfileMode } from '../app/sendfile-settings.js';
 import { sendfileChecks, sendfileSummary } from './sendfile-checks.js';
 import { suexecChecks } from './suexec-checks.js';
-import { finding, splitFix, type CheckContext, type CheckMode, type Finding, type Target } from './types.js';
+import { finding, findingText, type CheckContext, type CheckMode, type Finding, type Target } from './types.js';
 
 export interface CheckOptions {
   app: string;
@@ -91,7 +91,7 @@ export function buildContext(options: CheckOptions): { ctx: CheckContext; findin
       host = loadHostSettings(hostFile);
     } catch (error) {
       if (!isWsgikitError(error)) throw error;
-      const { message, fix } = splitFix(error.message);
+      const { message, fix } = findingText(error);
       findings.push(finding('settings.host-invalid', 'error', hostFile, message, fix));
       hostFile = null;
     }
@@ -104,7 +104,10 @@ export function buildContext(options: CheckOptions): { ctx: CheckContext; findin
       sendfileFrom = "wsgi-fcgi's --sendfile";
     } else {
       // The service would refuse to start with this override; say so, and check the host's own mode.
-      const { message, fix } = splitFix(`wsgi-fcgi --sendfile ${options.sendfile} would refuse to start: ${problem}`);
+      const { message, fix } = findingText({
+        ...problem,
+        problem: `wsgi-fcgi --sendfile ${options.sendfile} would refuse to start: ${problem.problem}`,
+      });
       findings.push(finding('sendfile.override-invalid', 'error', hostFile ?? 'host settings', message, fix));
     }
   }
@@ -125,7 +128,9 @@ export function buildContext(options: CheckOptions): { ctx: CheckContext; findin
       for (const w of settings.warnings)
         findings.push(finding('settings.capped', 'warning', settings.source ?? real, w));
     } catch (error) {
-      const { message, fix } = splitFix(isWsgikitError(error) ? error.message : String((error as Error).message));
+      const { message, fix } = findingText(
+        isWsgikitError(error) ? error : { problem: String((error as Error).message) },
+      );
       findings.push(finding('settings.invalid', 'error', `${real}.toml`, message, fix));
     }
   }

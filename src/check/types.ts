@@ -2,6 +2,7 @@
 // space is, which program the server execs, and how loudly a wrapper's rule counts.
 
 import type { ChrootInspection } from '../app/chroot.js';
+import type { Advice } from '../errors.js';
 import type { AppSettings, HostSettings } from '../app/settings.js';
 
 export type Severity = 'error' | 'warning' | 'info';
@@ -82,19 +83,13 @@ export function wrapperSeverity(mode: CheckMode, wrapper: 'suexec' | 'cgiwrap'):
 }
 
 /**
- * wsgikit's messages end with "Fix: …" (or "Fix (the host): …", kept as "the host: …"): the part
- * before is the message, the part after the fix. A trailing full stop is dropped from the fix so
- * it can be pasted.
+ * A finding's message and fix from wsgikit's advice (a WsgikitError is one): the fix without its
+ * closing full stop, so it can be pasted, and "the host: …" when the host must apply it.
  */
-export function splitFix(text: string): { message: string; fix: string | null } {
-  const last = [...text.matchAll(/Fix(?: \(([^)]*)\))?: /g)].pop();
-  if (last === undefined) return { message: text.trim(), fix: null };
-  const fix = text
-    .slice(last.index + last[0].length)
-    .trim()
-    .replace(/\.$/, '');
+export function findingText(advice: Advice): { message: string; fix: string | null } {
+  const fix = advice.fix?.trim().replace(/\.$/, '') ?? '';
   return {
-    message: text.slice(0, last.index).trim(),
-    fix: fix === '' ? null : last[1] === undefined ? fix : `${last[1]}: ${fix}`,
+    message: advice.problem.trim(),
+    fix: fix === '' ? null : advice.fixBy === undefined ? fix : `${advice.fixBy}: ${fix}`,
   };
 }

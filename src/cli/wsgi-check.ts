@@ -136,7 +136,7 @@ async function main(appArg: string | undefined, options: Options): Promise<void>
   try {
     result = await runCheck(checkOptions);
   } catch (error) {
-    if (isWsgikitError(error) || /^--as-user/.test((error as Error).message)) usage((error as Error).message);
+    if (isWsgikitError(error)) usage(error.message);
     throw error;
   }
 

@@ -277,10 +277,9 @@ function readHostSettings(options: FcgiOptions): HostSettings {
   // A host may run Apache (X-Sendfile) and nginx (X-Accel-Redirect) side by side: each front end says which.
   const problem = sendfileModeProblem(options.sendfile, host.sendfileMap);
   if (problem !== null) {
-    throw new WsgikitError(
-      'WSGIKIT_USAGE',
-      `--sendfile ${options.sendfile}: ${problem} in ${host.source ?? DEFAULT_HOST_SETTINGS_FILE}`,
-    );
+    throw new WsgikitError('WSGIKIT_USAGE', `--sendfile ${options.sendfile}: ${problem.problem}`, {
+      fix: `${problem.fix} in ${host.source ?? DEFAULT_HOST_SETTINGS_FILE}`,
+    });
   }
   return { ...host, sendfile: options.sendfile };
 }

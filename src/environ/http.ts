@@ -3,7 +3,7 @@
 
 import type { IncomingMessage } from 'node:http';
 import type { Environ } from '../exchange.js';
-import { WsgikitError } from '../errors.js';
+import { OutsideMountError, WsgikitError } from '../errors.js';
 import { decodePath, removeDotSegments } from './url-path.js';
 
 export interface HttpEnvironOptions {
@@ -11,13 +11,6 @@ export interface HttpEnvironOptions {
   mount: string;
   serverSoftware: string;
   https: boolean;
-}
-
-/** Thrown for a path outside the mount: the front end answers 404. */
-export class OutsideMountError extends WsgikitError {
-  constructor(path: string, mount: string) {
-    super('WSGIKIT_APP_NOT_FOUND', `${path} is outside the mount ${mount}/; the app serves only paths under it.`);
-  }
 }
 
 export function environFromHttp(req: IncomingMessage, options: HttpEnvironOptions): Environ {

@@ -7,8 +7,7 @@
 // The numbers (#n) are the rows of docs/server-layouts.md's table; "rule n" its numbered rules.
 
 import type { Environ } from '../exchange.js';
-import { WsgikitError } from '../errors.js';
-import { OutsideMountError } from './http.js';
+import { OutsideMountError, WsgikitError } from '../errors.js';
 import {
   commonSuffix,
   findAppFile,

@@ -36,8 +36,8 @@ export function hasOffloadHeader(headers: ReadonlyArray<[string, string]>): bool
   return false;
 }
 
-export function sendfileRefused(message: string): WsgikitError {
-  return new WsgikitError('WSGIKIT_SENDFILE_REFUSED', message);
+export function sendfileRefused(problem: string, fix?: string): WsgikitError {
+  return new WsgikitError('WSGIKIT_SENDFILE_REFUSED', problem, { fix });
 }
 
 /**
@@ -48,7 +48,8 @@ export function requestedFile(headers: ReadonlyArray<[string, string]>, policy: 
   const named = headers.filter(([name]) => OFFLOAD_HEADERS.has(name.toLowerCase()));
   if (named.length !== 1) {
     throw sendfileRefused(
-      `The response names a file in ${named.length} headers (${named.map(([n]) => n).join(', ')}). Fix: send one X-Sendfile header with the file's absolute path.`,
+      `The response names a file in ${named.length} headers (${named.map(([n]) => n).join(', ')}).`,
+      `send one X-Sendfile header with the file's absolute path.`,
     );
   }
   const [name, raw] = named[0]!;
@@ -60,7 +61,8 @@ export function requestedFile(headers: ReadonlyArray<[string, string]>, policy: 
       return fileOfInternalUri(value, policy.map);
     default:
       throw sendfileRefused(
-        `${name} is not passed on: the web server would act on it without wsgikit's checks. Fix: send X-Sendfile with the file's absolute path (a whole file).`,
+        `${name} is not passed on: the web server would act on it without wsgikit's checks.`,
+        `send X-Sendfile with the file's absolute path (a whole file).`,
       );
   }
 }
@@ -72,16 +74,15 @@ function fileOfInternalUri(uri: string, map: readonly SendfileMapping[]): string
   if (best === null || /[?#]/.test(uri)) {
     const prefixes = map.map((m) => m.to).join(', ') || 'none: the host has no [sendfile_map]';
     throw sendfileRefused(
-      `X-Accel-Redirect: ${uri} is not a file under an internal prefix of the host's [sendfile_map] (${prefixes}), so wsgikit cannot check it. Fix: send X-Sendfile with the file's absolute path instead.`,
+      `X-Accel-Redirect: ${uri} is not a file under an internal prefix of the host's [sendfile_map] (${prefixes}), so wsgikit cannot check it.`,
+      `send X-Sendfile with the file's absolute path instead.`,
     );
   }
   let rest: string;
   try {
     rest = decodeURIComponent(uri.slice(best.to.length));
   } catch {
-    throw sendfileRefused(
-      `X-Accel-Redirect: ${uri} holds a broken %-escape. Fix: send X-Sendfile with the file's path.`,
-    );
+    throw sendfileRefused(`X-Accel-Redirect: ${uri} holds a broken %-escape.`, `send X-Sendfile with the file's path.`);
   }
   return best.from + rest;
 }
@@ -97,12 +98,14 @@ export async function checkFile(file: string, policy: OffloadPolicy): Promise<Ch
   const named = `X-Sendfile: ${file}`;
   if (!file.startsWith('/')) {
     throw sendfileRefused(
-      `${named} is not an absolute path. Fix: name the file by its absolute path, e.g. os.path.abspath(name).`,
+      `${named} is not an absolute path.`,
+      `name the file by its absolute path, e.g. os.path.abspath(name).`,
     );
   }
   if (file.split('/').includes('..')) {
     throw sendfileRefused(
-      `${named} has a ".." segment. Fix: name the file by its real path, e.g. os.path.realpath(name).`,
+      `${named} has a ".." segment.`,
+      `name the file by its real path, e.g. os.path.realpath(name).`,
     );
   }
   if (hasControlCharacter(file)) throw sendfileRefused(`${named} holds a control character.`);
@@ -112,22 +115,24 @@ export async function checkFile(file: string, policy: OffloadPolicy): Promise<Ch
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw sendfileRefused(`${named}: no such file. Fix: check the path, or create the file before naming it.`);
+      throw sendfileRefused(`${named}: no such file.`, `check the path, or create the file before naming it.`);
     }
-    if (code === 'ELOOP') throw sendfileRefused(`${named} is a loop of symlinks. Fix: name the file itself.`);
+    if (code === 'ELOOP') throw sendfileRefused(`${named} is a loop of symlinks.`, `name the file itself.`);
     throw sendfileRefused(
-      `${named} cannot be reached (${code ?? String(error)}). Fix: chmod a+x each folder on the way (the app's user needs search permission).`,
+      `${named} cannot be reached (${code ?? String(error)}).`,
+      `chmod a+x each folder on the way (the app's user needs search permission).`,
     );
   }
   if (findRoot(real, policy.roots) === null) {
     const through = real === resolve(file) ? '' : `, through a symlink, ${real},`;
     throw sendfileRefused(
-      `${named} is${through} outside the folders this app may use (${policy.roots.join(', ') || 'none'}). Fix: send only files under them, and replace symlinks that lead out with the files themselves.`,
+      `${named} is${through} outside the folders this app may use (${policy.roots.join(', ') || 'none'}).`,
+      `send only files under them, and replace symlinks that lead out with the files themselves.`,
     );
   }
   const stat = await fsp.stat(real);
   if (!stat.isFile()) {
-    throw sendfileRefused(`${named} is not a regular file. Fix: name a file, not a folder or a device.`);
+    throw sendfileRefused(`${named} is not a regular file.`, `name a file, not a folder or a device.`);
   }
   // The folders on the way from /, not only those below the root: the owner must reach the file.
   let folder = '/';
@@ -154,7 +159,8 @@ function hasControlCharacter(s: string): boolean {
 function unreadable(named: string, p: string, uid: number, what: 'read' | 'search'): WsgikitError {
   const bit = what === 'read' ? 'r' : 'x';
   return sendfileRefused(
-    `${named}: the app's user (uid ${uid}) may not ${what} ${p}, so it may not have the web server send it. Fix: chmod u+${bit} ${shellQuote(p)} if the file is the app's own (or o+${bit} for a shared one).`,
+    `${named}: the app's user (uid ${uid}) may not ${what} ${p}, so it may not have the web server send it.`,
+    `chmod u+${bit} ${shellQuote(p)} if the file is the app's own (or o+${bit} for a shared one).`,
   );
 }
 
@@ -165,7 +171,8 @@ export function serverHeader(real: string, policy: OffloadPolicy): [string, stri
     // lighttpd %-decodes the value and mod_xsendfile does not: a "%" would name another file on one.
     if (real.includes('%')) {
       throw sendfileRefused(
-        `X-Sendfile: ${real} has a "%" in its name, which Apache (mod_xsendfile) and lighttpd read differently. Fix: rename the file without "%".`,
+        `X-Sendfile: ${real} has a "%" in its name, which Apache (mod_xsendfile) and lighttpd read differently.`,
+        `rename the file without "%".`,
       );
     }
     return ['X-Sendfile', bytes(real)];
@@ -173,7 +180,8 @@ export function serverHeader(real: string, policy: OffloadPolicy): [string, stri
   const mapping = sendfileMappingFor(real, policy.map);
   if (mapping === undefined) {
     throw sendfileRefused(
-      `X-Sendfile: ${real} is under no filesystem prefix of the host's [sendfile_map] (${policy.map.map((m) => m.from).join(', ')}), so nginx has no internal location for it. Fix: move the file under one, or ask the host to map its folder.`,
+      `X-Sendfile: ${real} is under no filesystem prefix of the host's [sendfile_map] (${policy.map.map((m) => m.from).join(', ')}), so nginx has no internal location for it.`,
+      `move the file under one, or ask the host to map its folder.`,
     );
   }
   const rest = real.slice(mapping.from.length).split('/').map(encodeURIComponent).join('/');

@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { BRIDGE_SCRIPT } from '../install-paths.js';
 import { chrootCommand, type AppChroot } from '../app/chroot.js';
 import split2 from 'split2';
-import { WsgikitError } from '../errors.js';
+import { AppLoadError, WsgikitError, type LoadKind } from '../errors.js';
 import type { AppRequest, ResponseSink } from '../exchange.js';
 import {
   FROM_BRIDGE,
@@ -68,19 +68,6 @@ export interface BridgeInfo {
 export type RunOutcome =
   | { ok: true; exitReason: string | null }
   | { ok: false; error: WsgikitError; started: boolean; exitReason: string | null };
-
-export type LoadKind = 'file' | 'syntax' | 'import' | 'no-application' | 'not-callable';
-
-/** WSGIKIT_APP_LOAD_FAILED with the bridge's KIND; message = SUMMARY, ownerDetail = TRACEBACK. */
-export class AppLoadError extends WsgikitError {
-  readonly loadKind: LoadKind;
-
-  constructor(loadKind: LoadKind, summary: string, traceback: string) {
-    super('WSGIKIT_APP_LOAD_FAILED', summary, { ownerDetail: traceback });
-    this.name = 'AppLoadError';
-    this.loadKind = loadKind;
-  }
-}
 
 /** How many stderr lines are kept for the detail of a crash or a failed start. */
 const TAIL_LINES = 20;

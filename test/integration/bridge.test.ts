@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppLoadError, type RunOutcome } from '../../src/python-bridge/bridge-process.js';
+import { AppLoadError } from '../../src/errors.js';
+import type { RunOutcome } from '../../src/python-bridge/bridge-process.js';
 import type { WsgikitError } from '../../src/errors.js';
 import {
   APPS,

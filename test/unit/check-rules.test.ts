@@ -1,4 +1,4 @@
-// wsgi-check's pure pieces: fix splitting, severities by mode, shebangs, docroot guess, .htaccess
+// wsgi-check's pure pieces: findings from errors, severities by mode, shebangs, docroot guess, .htaccess
 // SetEnv parsing, suEXEC's environment whitelist, end-of-life versions, body limits, ordering.
 
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,26 +12,57 @@ import { limitsChecks } from '../../src/check/limits-checks.js';
 import { pypyChecks, pypyNurseryBytes, versionChecks } from '../../src/check/python-checks.js';
 import { sortFindings } from '../../src/check/run-check.js';
 import { htaccessEnv, suexecKeeps } from '../../src/check/suexec-checks.js';
-import { finding, splitFix, wrapperSeverity, type CheckContext } from '../../src/check/types.js';
+import { WsgikitError } from '../../src/errors.js';
+import { finding, findingText, wrapperSeverity, type CheckContext } from '../../src/check/types.js';
 import type { Stats } from 'node:fs';
 
 const tmp = mkdtempSync(join(tmpdir(), 'check-unit-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-describe('splitFix', () => {
-  it('splits wsgikit messages at the last "Fix: " and drops the full stop', () => {
-    expect(splitFix('The file /a is writable by its group. Fix: chmod go-w /a')).toEqual({
+describe('findingText', () => {
+  /** An error built from its parts, checked to read as the one message users see. */
+  const error = (text: string, problem: string, details: { fix?: string; fixBy?: string } = {}) => {
+    const err = new WsgikitError('WSGIKIT_APP_REFUSED', problem, details);
+    expect(err.message).toBe(text);
+    return err;
+  };
+
+  it("takes an error's problem and fix apart and drops the fix's full stop", () => {
+    expect(
+      findingText(
+        error('The file /a is writable by its group. Fix: chmod go-w /a', 'The file /a is writable by its group.', {
+          fix: 'chmod go-w /a',
+        }),
+      ),
+    ).toEqual({
       message: 'The file /a is writable by its group.',
       fix: 'chmod go-w /a',
     });
-    expect(splitFix('no python. Fix: set python = "/usr/bin/python3" in x.toml.').fix).toBe(
-      'set python = "/usr/bin/python3" in x.toml',
-    );
-    expect(splitFix('plain')).toEqual({ message: 'plain', fix: null });
-    expect(splitFix('/a is not inside the chroot. Fix (the host): bind-mount the home.')).toEqual({
+    expect(
+      findingText(
+        error('no python. Fix: set python = "/usr/bin/python3" in x.toml.', 'no python.', {
+          fix: 'set python = "/usr/bin/python3" in x.toml.',
+        }),
+      ).fix,
+    ).toBe('set python = "/usr/bin/python3" in x.toml');
+    expect(findingText(error('plain', 'plain'))).toEqual({ message: 'plain', fix: null });
+    expect(
+      findingText(
+        error('/a is not inside the chroot. Fix (the host): bind-mount the home.', '/a is not inside the chroot.', {
+          fix: 'bind-mount the home.',
+          fixBy: 'the host',
+        }),
+      ),
+    ).toEqual({
       message: '/a is not inside the chroot.',
       fix: 'the host: bind-mount the home',
     });
+  });
+
+  it('joins a problem that ends with a line break to its fix without a space', () => {
+    expect(error('bad line:\n  ^\nFix: correct it', 'bad line:\n  ^\n', { fix: 'correct it' }).problem).toBe(
+      'bad line:\n  ^\n',
+    );
   });
 });
 

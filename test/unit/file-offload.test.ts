@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WsgikitError } from '../../src/errors.js';
+import { WsgikitError, withFix } from '../../src/errors.js';
 import type { ResponseSink } from '../../src/exchange.js';
 import { sendfileModeProblem, type OffloadPolicy } from '../../src/app/sendfile-settings.js';
 import { configFromGuide } from '../helpers/servers.js';
@@ -312,7 +312,7 @@ describe('answerWithFile', () => {
 describe('docs/file-offload.md', () => {
   it('shows the message wsgi-fcgi --sendfile x-accel-redirect prints without a map', () => {
     expect(configFromGuide('file-offload.md', 'usage-message', [])).toBe(
-      `wsgi-fcgi: --sendfile x-accel-redirect: ${sendfileModeProblem('x-accel-redirect', [])} in /etc/wsgikit/host.toml\n`,
+      `wsgi-fcgi: --sendfile x-accel-redirect: ${withFix(sendfileModeProblem('x-accel-redirect', [])!)} in /etc/wsgikit/host.toml\n`,
     );
   });
 });
