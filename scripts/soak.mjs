@@ -3,8 +3,6 @@
 // Needs root, nginx and Apache as the end-to-end tests do. Runs test/reliability/soak-run.ts
 // (through scripts/import-ts.mjs) and prints the counts; exits 1 on any failed or
 // corrupted response or an RSS spread of 30 MB or more after warm-up.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { importTs } from './import-ts.mjs';
@@ -21,12 +19,7 @@ const minutes = Number(values.minutes);
 if (!(minutes > 0)) throw new Error('--minutes N: a number above 0');
 
 const root = new URL('..', import.meta.url).pathname;
-// The helpers import vitest for their afterEach hooks; outside the runner those are no-ops.
-const work = mkdtempSync(join(tmpdir(), 'wsgikit-soak-'));
-const stub = join(work, 'vitest-stub.mjs');
-writeFileSync(stub, 'export const afterEach = () => {};\nexport const onTestFinished = () => {};\n');
-const { runSoak, describeSoak } = await importTs(join(root, 'test/reliability/soak-run.ts'), { vitest: stub });
-rmSync(work, { recursive: true, force: true });
+const { runSoak, describeSoak } = await importTs(join(root, 'test/reliability/soak-run.ts'));
 
 const result = await runSoak(
   {

@@ -29,7 +29,6 @@ import {
   REPO,
   configFromGuide,
   curl,
-  dumpLogsOnFailure,
   e2eDir,
   findBinary,
   freePort,
@@ -42,6 +41,7 @@ import {
   type CurlResult,
   type WebServer,
 } from '../helpers/servers.js';
+import { dumpLogsOnFailure } from '../helpers/server-checks.js';
 import {
   STUB,
   SUEXEC_BIN,

@@ -13,7 +13,6 @@ import {
   WSGI_FCGI,
   configFromGuide,
   curl,
-  dumpLogsOnFailure,
   e2eDir,
   fixture,
   freePort,
@@ -25,9 +24,8 @@ import {
   startApache,
   userIds,
   type WebServer,
-  expectFlaskLinks,
-  expectHiddenException,
 } from '../helpers/servers.js';
+import { dumpLogsOnFailure, expectFlaskLinks, expectHiddenException } from '../helpers/server-checks.js';
 
 const GUIDE = 'apache-mod-fcgid.md';
 const available = hasApacheModules('fcgid') && isRoot() && userIds('www-data') !== null;

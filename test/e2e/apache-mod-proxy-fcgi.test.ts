@@ -12,7 +12,6 @@ import {
   configFromGuide,
   curl,
   docrootApp,
-  dumpLogsOnFailure,
   e2eDir,
   fixture,
   freePort,
@@ -28,9 +27,8 @@ import {
   userIds,
   type WebServer,
   type WsgiFcgi,
-  expectFlaskLinks,
-  expectHiddenException,
 } from '../helpers/servers.js';
+import { dumpLogsOnFailure, expectFlaskLinks, expectHiddenException } from '../helpers/server-checks.js';
 
 const GUIDE = 'apache-mod-proxy-fcgi.md';
 /** Stands in for the hosting user "alice" of the guide. */

@@ -13,7 +13,6 @@ import {
   commandFromGuide,
   configFromGuide,
   curl,
-  dumpLogsOnFailure,
   e2eDir,
   findBinary,
   freePort,
@@ -29,6 +28,7 @@ import {
   type WebServer,
   type WsgiFcgi,
 } from '../helpers/servers.js';
+import { dumpLogsOnFailure } from '../helpers/server-checks.js';
 
 const GUIDE = 'fastcgi-authorizer.md';
 const REPORT = 'the quarterly report\n';

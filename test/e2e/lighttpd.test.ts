@@ -11,7 +11,6 @@ import {
   commandFromGuide,
   configFromGuide,
   curl,
-  dumpLogsOnFailure,
   e2eDir,
   findBinary,
   fixture,
@@ -27,9 +26,8 @@ import {
   userIds,
   type WebServer,
   type WsgiFcgi,
-  expectFlaskLinks,
-  expectHiddenException,
 } from '../helpers/servers.js';
+import { dumpLogsOnFailure, expectFlaskLinks, expectHiddenException } from '../helpers/server-checks.js';
 
 const GUIDE = 'lighttpd.md';
 /** Stands in for the hosting user "alice" of the guide. */

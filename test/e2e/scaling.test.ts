@@ -11,7 +11,6 @@ import {
   commandFromGuide,
   configFromGuide,
   curl,
-  dumpLogsOnFailure,
   e2eDir,
   findBinary,
   freePort,
@@ -24,6 +23,7 @@ import {
   type WebServer,
   type WsgiFcgi,
 } from '../helpers/servers.js';
+import { dumpLogsOnFailure } from '../helpers/server-checks.js';
 
 const GUIDE = 'scaling.md';
 /** Stands in for the service user "shop" of the guide. */

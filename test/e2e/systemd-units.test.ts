@@ -14,7 +14,6 @@ import {
   WSGI_FCGI,
   configFromGuide,
   curl,
-  dumpLogsOnFailure,
   e2eDir,
   findBinary,
   freePort,
@@ -25,6 +24,7 @@ import {
   userIds,
   type WebServer,
 } from '../helpers/servers.js';
+import { dumpLogsOnFailure } from '../helpers/server-checks.js';
 import { SERVICE_NODE_FLAGS } from '../../src/install-paths.js';
 
 const GUIDE = 'systemd.md';

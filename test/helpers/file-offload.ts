@@ -10,7 +10,6 @@ import { afterAll, expect, it } from 'vitest';
 import {
   INCIDENT,
   curl,
-  dumpLogsOnFailure,
   e2eDir,
   fixture,
   groupId,
@@ -20,6 +19,7 @@ import {
   type WebServer,
   type WsgiFcgi,
 } from './servers.js';
+import { dumpLogsOnFailure } from './server-checks.js';
 import type { AppFolder } from './wsgi-run.js';
 
 export const GUIDE = 'file-offload.md';

@@ -1,12 +1,15 @@
 // Real web servers (nginx, Apache, lighttpd) and the built wsgi-fcgi, for the end-to-end tests.
 // Each server runs in the foreground from a config generated into a temp dir: a free high port on
 // 127.0.0.1, its pid file, logs and temp paths under that dir. It is stopped by the pid this
-// helper started, never by name, and its error log is dumped when a test fails.
+// helper started, never by name, and its error log is dumped when a test fails (server-checks.ts).
 //
 // The site part of each config is read out of the guide in docs/ (the fenced block after an
 // `<!-- e2e: NAME -->` marker), with the guide's example paths replaced by the temp dir's: the
 // configuration a guide shows is the one its test runs. Only the harness lines around it
 // (foreground, pid, logs, port) come from here.
+//
+// Nothing here needs the test runner, so the benchmark and the soak script use it as it is; the
+// hooks and assertions that do are in server-checks.ts.
 
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import {
@@ -25,8 +28,7 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, expect } from 'vitest';
-import { appFolder, eventually, type AppFolder } from './wsgi-run.js';
+import { appFolder, type AppFolder } from './wsgi-run.js';
 import { SERVICE_NODE_FLAGS } from '../../src/install-paths.js';
 
 export const WSGI_FCGI = fileURLToPath(new URL('../../dist/cli/wsgi-fcgi.js', import.meta.url));
@@ -466,17 +468,6 @@ ${site}
   return webServer('lighttpd', dir, config, port, proc, errorLog, 'SIGTERM');
 }
 
-/** After a failed test: print what the servers and wsgi-fcgi logged, to see why. */
-export function dumpLogsOnFailure(logs: () => Array<[string, string]>): void {
-  afterEach((context) => {
-    // it.fails cases fail on purpose: no dump for those.
-    if (context.task.result?.state !== 'fail' || context.task.fails) return;
-    for (const [name, text] of logs()) {
-      console.error(`----- ${name} (last 4000 chars) -----\n${text.slice(-4000)}`);
-    }
-  });
-}
-
 // ---------------------------------------------------------------------------------------------
 // Requests.
 
@@ -508,45 +499,6 @@ export function curl(url: string, args: string[] = []): Promise<CurlResult> {
 }
 
 export const INCIDENT = /[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{2}/;
-
-/**
- * The Flask fixture (test/fixtures/e2e/flask.wsgi) at `scriptName` behind the server at `base`:
- * its url_for links sit under SCRIPT_NAME, and its absolute links carry the server's host and port.
- */
-export async function expectFlaskLinks(base: string, scriptName: string): Promise<void> {
-  const res = await curl(`${base}${scriptName}/page/one`);
-  expect(res.status).toBe(200);
-  expect(JSON.parse(res.body)).toEqual({
-    name: 'one',
-    link: `${scriptName}/page/other`,
-    external: `${base}${scriptName}/page/other`,
-    script_root: scriptName,
-    path: '/page/one',
-  });
-}
-
-/**
- * The environ fixture raising (X-E2E: boom) at `url`: a visitor gets a 500 with an incident id and
- * nothing of the failure (nor any of `alsoHidden`); the app's log has the traceback under that id.
- * Returns the log's text.
- */
-export async function expectHiddenException(
-  url: string,
-  appLog: () => string,
-  alsoHidden: string[] = [],
-): Promise<string> {
-  const res = await curl(url, ['-H', 'X-E2E: boom', '-H', 'Accept: text/html']);
-  expect(res.status).toBe(500);
-  const incident = INCIDENT.exec(res.body)?.[0];
-  expect(incident).toBeTruthy();
-  for (const secret of ['e2e secret detail', 'Traceback', 'fail_here', ...alsoHidden]) {
-    expect(res.body).not.toContain(secret);
-  }
-  return eventually(() => {
-    const log = appLog();
-    return log.includes(incident!) && log.includes('e2e secret detail 7f3a') && log.includes('fail_here') ? log : null;
-  }, 'the traceback in the app log');
-}
 
 /** The inodes of the connected (accepted) sockets bound to a Unix socket path, from /proc/net/unix. */
 export function acceptedConnections(socketPath: string): Set<string> {

@@ -22,15 +22,8 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/wsgi-run.js';
-import {
-  INCIDENT,
-  dumpLogsOnFailure,
-  isRoot,
-  removeTempDirs,
-  startWsgiFcgi,
-  userIds,
-  type WsgiFcgi,
-} from '../helpers/servers.js';
+import { INCIDENT, isRoot, removeTempDirs, startWsgiFcgi, userIds, type WsgiFcgi } from '../helpers/servers.js';
+import { dumpLogsOnFailure } from '../helpers/server-checks.js';
 import { HostingRoot, childrenOf, fcgi, fcgiParams, rssKb, sleep, until, type FcgiAnswer } from './lib.js';
 
 const USER = 'nobody';

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePairs, encodeRecord, beginRequest, RecordType, Role } from '../../src/fastcgi/protocol.js';
 import { appFolder, type AppFolder } from '../helpers/wsgi-run.js';
-import { dumpLogsOnFailure, startWsgiFcgi, type WsgiFcgi } from '../helpers/servers.js';
+import { startWsgiFcgi, type WsgiFcgi } from '../helpers/servers.js';
+import { dumpLogsOnFailure } from '../helpers/server-checks.js';
 import { fcgi, fcgiParams, rssKb, sleep } from './lib.js';
 import { mulberry32 } from '../helpers/mulberry32.js';
 

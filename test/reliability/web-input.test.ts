@@ -7,7 +7,8 @@ import { chmodSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/wsgi-run.js';
-import { dumpLogsOnFailure, e2eDir, removeTempDirs } from '../helpers/servers.js';
+import { e2eDir, removeTempDirs } from '../helpers/servers.js';
+import { dumpLogsOnFailure } from '../helpers/server-checks.js';
 import { dechunk, rawHttp, type RawAnswer, hangUpAfter } from './lib.js';
 import {
   apacheAvailable,

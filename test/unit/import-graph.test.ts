@@ -1,14 +1,16 @@
 // Dependencies between the folders of src/ point one way: the folder-level import graph has no
 // cycle, and check/ (wsgi-check's rules) is used only by the commands in cli/, never by code that
 // serves requests. Computed from the files' import lines, type-only imports included: a type
-// shared both ways ties two folders as firmly as a call does.
+// shared both ways ties two folders as firmly as a call does. Also: the benchmark and the soak
+// script, which run outside vitest, reach no module that imports it.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const SRC = join(REPO, 'src/');
 
 /** Who may import check/: only the commands. */
 const CHECK_IMPORTERS = new Set(['cli']);
@@ -105,5 +107,30 @@ describe('folder imports in src/', () => {
     expect([...sample.get('c')!.keys()]).toEqual(['d']);
     expect(findCycle(sample)).toEqual(['a', 'b', 'a']);
     expect(edges.get('cli')?.has('check')).toBe(true);
+  });
+});
+
+/** The modules a script loads, by relative import, that import vitest. */
+function vitestUsers(entry: string): string[] {
+  const seen = new Set<string>();
+  const users: string[] = [];
+  const visit = (file: string): void => {
+    if (seen.has(file) || !existsSync(file)) return;
+    seen.add(file);
+    const text = readFileSync(file, 'utf8');
+    if (/\bfrom\s*['"]vitest['"]/.test(text)) users.push(relative(REPO, file));
+    for (const match of text.matchAll(SPECIFIER)) visit(join(dirname(file), match[1]!).replace(/\.js$/, '.ts'));
+  };
+  visit(join(REPO, entry));
+  return users;
+}
+
+describe('scripts that run outside vitest', () => {
+  it.each(['bench/main.ts', 'test/reliability/soak-run.ts'])('%s loads nothing that imports vitest', (entry) => {
+    expect(vitestUsers(entry)).toEqual([]);
+  });
+
+  it('would see one that did', () => {
+    expect(vitestUsers('test/helpers/server-checks.ts')).toContain('test/helpers/server-checks.ts');
   });
 });
