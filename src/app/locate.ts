@@ -96,11 +96,10 @@ function realpathOrThrow(given: string): string {
       } catch {
         // not a dangling symlink: plainly missing
       }
-      throw new WsgikitError(
-        'WSGIKIT_APP_NOT_FOUND',
-        `${given} does not exist${note}.`,
-        { fix: `check the path, or create the .wsgi file there.`, cause: err },
-      );
+      throw new WsgikitError('WSGIKIT_APP_NOT_FOUND', `${given} does not exist${note}.`, {
+        fix: `check the path, or create the .wsgi file there.`,
+        cause: err,
+      });
     }
     if (code === 'EACCES') {
       throw refused(
