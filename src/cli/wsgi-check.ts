@@ -186,6 +186,7 @@ async function startDaemon(result: CheckResult): Promise<Record<string, unknown>
   try {
     const socket = await daemonSocket({
       paths,
+      home: ctx.target.home,
       appFile: ctx.real,
       idleExit: ctx.settings.idleTimeout,
       env: hostEnvironment({}),

@@ -384,10 +384,16 @@ ${site}
 }
 
 /**
- * Apache (Debian's apache2, mpm_event) in the foreground as root with its children as www-data,
- * from `site`: the guide's lines. `modules`: the names of the extra modules it loads.
+ * Apache (Debian's apache2, mpm_event) in the foreground as root with its children as `user`
+ * (www-data unless told), from `site`: the guide's lines. `modules`: the extra modules it loads.
  */
-export async function startApache(dir: string, port: number, modules: string[], site: string): Promise<WebServer> {
+export async function startApache(
+  dir: string,
+  port: number,
+  modules: string[],
+  site: string,
+  user = 'www-data',
+): Promise<WebServer> {
   const errorLog = join(dir, 'apache-error.log');
   const config = join(dir, 'httpd.conf');
   const load = ['mpm_event', 'authz_core', 'mime', ...modules]
@@ -404,8 +410,8 @@ ErrorLog ${errorLog}
 LogLevel warn
 Listen 127.0.0.1:${port}
 ServerName 127.0.0.1
-User www-data
-Group www-data
+User ${user}
+Group ${user}
 ${load}
 TypesConfig /etc/mime.types
 StartServers 1

@@ -7,6 +7,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -242,6 +243,35 @@ describe.runIf(isRoot)('wsgi-check gallery', () => {
     const { code, ids, report } = await check(s);
     expect(ids).toContain('log.under-docroot');
     expect(report.log.underDocroot).toBe(true);
+    expect(code).toBe(1);
+  });
+
+  // A stock host without suEXEC: www-data's home /var/www is root's, so ~/.wsgikit cannot be made.
+  it.skipIf(existsSync('/var/www/.wsgikit'))(
+    "no log_dir and a home the runner cannot write: served, the log in the server's error log, one fix",
+    async () => {
+      const s = site(GOOD_APP);
+      writeFileSync(`${s.app}.toml`, '[env]\nGREETING = "hello"\n');
+      chownSync(s.root, 0, 0);
+      for (const p of [s.docroot, s.app, `${s.app}.toml`, join(s.root, 'host.toml')]) chownSync(p, 0, 0);
+      const www = ['--as-user', 'www-data', '--mode', 'cgi'];
+      const { code, report } = await check({ ...s, args: [...s.args.slice(0, 2), ...www] });
+      const byId = new Map(report.findings.map((f) => [f.id, f]));
+      const fix = 'sudo install -d -o www-data -g www-data -m 700 /var/www/.wsgikit';
+      expect(byId.get('log.in-server-log')).toMatchObject({ severity: 'warning', fix });
+      expect(byId.get('log.in-server-log')?.message).toContain("web server's error log");
+      expect(byId.get('daemon.run-dir-not-writable')).toMatchObject({ severity: 'warning', fix });
+      expect(byId.has('log.not-writable')).toBe(false);
+      expect(code).toBe(0);
+    },
+  );
+
+  it('a log_dir the runner cannot write is still an error', async () => {
+    const s = site(GOOD_APP);
+    writeFileSync(`${s.app}.toml`, `log_dir = "/var/www/no-such-folder/logs"\n[env]\nGREETING = "hello"\n`);
+    chownSync(`${s.app}.toml`, UID, UID);
+    const { code, report } = await check(s);
+    expect(report.findings.find((f) => f.id === 'log.not-writable')?.severity).toBe('error');
     expect(code).toBe(1);
   });
 
