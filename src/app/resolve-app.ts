@@ -10,7 +10,7 @@ import { AppLog, defaultLogFile, isUnder, type AppLogOptions } from '../logs/app
 import { planChroot, toInside, type AppChroot } from './chroot.js';
 import { checkAppFile, homeOf, type CheckedApp } from './locate.js';
 import { choosePython, type PythonChoice } from './python.js';
-import { loadAppSettings, type AppSettings, type HostSettings } from './settings.js';
+import { loadAppSettings, trustedOwnersFor, type AppSettings, type HostSettings } from './settings.js';
 import { folderProblem, processOwner, serverLogNote, type FolderProblem } from './user-space.js';
 import { offloadPolicy, type OffloadPolicy } from '../pool/file-offload.js';
 
@@ -53,7 +53,7 @@ export interface ResolvedApp {
 export function resolveApp(appFile: string, options: ResolveOptions): ResolvedApp {
   const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
   const roots = options.allowedRoots ?? defaultRoots(options.host);
-  const checked = checkedOrReported(appFile, roots, options.onRefused);
+  const checked = checkedOrReported(appFile, roots, trustedOwnersFor(options.host, uid), options.onRefused);
   const settings = loadAppSettings(checked.file, options.host, options.overrides);
   const chroot =
     options.host.chroot === null ? null : planChroot(options.host.chroot, checked.file, uid, options.host.source);
@@ -135,10 +135,11 @@ export function defaultRoots(host: HostSettings): string[] {
 function checkedOrReported(
   appFile: string,
   roots: string[],
+  trustedOwners: ReadonlySet<number>,
   onRefused: ((error: WsgikitError) => void) | undefined,
 ): CheckedApp {
   try {
-    return checkAppFile(appFile, { allowedRoots: roots });
+    return checkAppFile(appFile, { allowedRoots: roots, trustedOwners });
   } catch (error) {
     if (!onRefused || !(error instanceof WsgikitError) || error.code !== 'WSGIKIT_APP_REFUSED') throw error;
     onRefused(error);

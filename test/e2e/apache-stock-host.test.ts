@@ -7,6 +7,11 @@
 //
 // Apache's user is a throwaway one (test/helpers/apache-cgi.ts) with a root-owned home, standing in
 // for www-data and /var/www without touching them.
+//
+// The same host with code its owner uploaded (docs/hosting-guide.md §5): the app belongs to a second
+// throwaway user, "alice", and Apache runs it as its own user, through the Action handler with a
+// host file of the test's: refused with the setups that work, unless the host file's
+// [trusted_owners] lets Apache's user run alice's code.
 
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -32,7 +37,7 @@ import {
 } from '../helpers/servers.js';
 import { createTestUser, daemonsOf, installWsgiCgi, type TestUser } from '../helpers/apache-cgi.js';
 
-const MODULES = ['cgid', 'fcgid', 'dir', 'env'];
+const MODULES = ['cgid', 'fcgid', 'alias', 'actions', 'dir', 'env'];
 const ENV_APP = readFileSync(join(REPO, 'test', 'fixtures', 'e2e-cgi', 'env.wsgi'), 'utf8');
 const available =
   isRoot() && hasApacheModules(...MODULES) && findBinary('useradd') !== null && findBinary('curl') !== null;
@@ -43,6 +48,8 @@ const FIX = /sudo install -d -o (\S+) -g (\S+) -m 700 ((?:\/[^\s<'"]+ ?)+)/;
 describe.skipIf(!available)("stock Apache without suEXEC: the runner's home is not its own", () => {
   let undoLink: () => void = () => {};
   let user: TestUser;
+  let alice: TestUser;
+  let aliceSite: string;
   let html: string;
   let apache: WebServer;
 
@@ -88,6 +95,27 @@ describe.skipIf(!available)("stock Apache without suEXEC: the runner's home is n
       `#!/bin/sh\nexec ${NODE} ${WSGI_FCGI} --app ${join(apps, 'site.wsgi')} --root ${apps}\n`,
       0o755,
     );
+    // alice's uploaded code, in a folder of hers, run through one Action stub per host file.
+    alice = createTestUser();
+    const base = join(dir, 'uploads');
+    const cgiBin = join(dir, 'cgi-bin');
+    aliceSite = join(base, 'alice');
+    mkdirSync(base, { mode: 0o755 });
+    mkdirSync(cgiBin, { mode: 0o755 });
+    mkdirSync(aliceSite, { mode: 0o755 });
+    for (const [name, hostLines] of [
+      ['plain', ''],
+      ['trusting', `[trusted_owners]\n${user.name} = ["${alice.name}"]\n`],
+    ] as const) {
+      const hostFile = join(dir, `${name}-host.toml`);
+      rootFile(hostFile, `allowed_roots = ["${base}"]\n${hostLines}`, 0o644);
+      rootFile(join(cgiBin, name), `#!/bin/sh\nexec /usr/local/bin/wsgi-cgi --host-settings ${hostFile}\n`, 0o755);
+    }
+    writeFileSync(join(aliceSite, 'app.wsgi'), ENV_APP, { mode: 0o644 });
+    writeFileSync(join(aliceSite, 'app.wsgi.toml'), 'cgi_daemon = false\n', { mode: 0o644 });
+    for (const p of [aliceSite, join(aliceSite, 'app.wsgi'), join(aliceSite, 'app.wsgi.toml')]) {
+      chownSync(p, alice.uid, alice.gid);
+    }
     const site = `FcgidIPCDir ${fcgidDir}/sock
 FcgidProcessTableFile ${fcgidDir}/shm
 DocumentRoot ${html}
@@ -103,6 +131,22 @@ DocumentRoot ${html}
 <FilesMatch "\\.wsgi\\.toml$">
     Require all denied
 </FilesMatch>
+ScriptAlias /cgi-bin/ ${cgiBin}/
+<Directory ${cgiBin}>
+    Require all granted
+</Directory>
+Alias /plain ${aliceSite}
+Alias /trusting ${aliceSite}
+<Directory ${aliceSite}>
+    Require all granted
+    AddHandler wsgi-script .wsgi
+</Directory>
+<Location /plain>
+    Action wsgi-script /cgi-bin/plain
+</Location>
+<Location /trusting>
+    Action wsgi-script /cgi-bin/trusting
+</Location>
 `;
     apache = await startApache(dir, await freePort(), MODULES, site, user.name);
   });
@@ -112,6 +156,7 @@ DocumentRoot ${html}
     // userdel -r removes only a home that belongs to the user.
     if (user) chownSync(user.home, user.uid, user.gid);
     user?.remove();
+    alice?.remove();
     removeTempDirs();
     undoLink();
   });
@@ -185,6 +230,32 @@ DocumentRoot ${html}
       const status = await get('/app.fcgi/.wsgikit/status');
       expect(status.status).toBe(200);
       expect(status.body).toContain('error log for now');
+    });
+  });
+
+  describe("code another user uploaded (alice's), run as Apache's user", () => {
+    it('is refused without [trusted_owners]: 403, and the error log names the setups that work', async () => {
+      const res = await get('/plain/app.wsgi/x');
+      expect(res.status, res.body).toBe(403);
+      expect(res.body).not.toContain(aliceSite);
+      // The folder is checked before the file in it: both are alice's.
+      const line = await eventually(
+        () => apache.errorLog().split('\n').find((l) => l.includes(`${aliceSite} belongs to ${alice.name}`)),
+        'the refusal in the error log',
+      );
+      expect(line).toContain(`but this runs as ${user.name} (uid ${user.uid})`);
+      expect(line).toContain('it runs only what its own user (or root) wrote');
+      expect(line).toContain(`wsgi-fcgi --user ${alice.name}`);
+      expect(line).toContain('suEXEC');
+      expect(line).toContain('have root own the code');
+      expect(line).toContain(`[trusted_owners] ${user.name} = ["${alice.name}"]`);
+      expect(line).not.toMatch(/chown \d/);
+    });
+
+    it("is served with [trusted_owners] naming alice for Apache's user, as that user", async () => {
+      const res = await get('/trusting/app.wsgi/x');
+      expect(res.status, res.body).toBe(200);
+      expect(JSON.parse(res.body)).toMatchObject({ path_info: '/x', uid: user.uid });
     });
   });
 

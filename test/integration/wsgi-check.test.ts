@@ -173,7 +173,7 @@ describe.runIf(isRoot)('wsgi-check gallery', () => {
     chownSync(s.app, 12345, 12345);
     const { code, ids, report } = await check(s);
     expect(ids).toContain('app.owner');
-    expect(report.findings.find((f) => f.id === 'app.owner')?.fix).toBe(`chown 4242:4242 ${s.app}`);
+    expect(report.findings.find((f) => f.id === 'app.owner')?.fix).toContain('[trusted_owners] 4242 = ["12345"]');
     expect(code).toBe(1);
   });
 
@@ -265,6 +265,32 @@ describe.runIf(isRoot)('wsgi-check gallery', () => {
       expect(code).toBe(0);
     },
   );
+
+  it('code another user owns, run as www-data: refused with the setups that work, unless the host trusts that owner', async () => {
+    const nobody = 65534;
+    const plain = site(GOOD_APP);
+    const www = ['--as-user', 'www-data', '--mode', 'cgi'];
+    const prepare = (s: Site) => {
+      mkdirSync(join(s.root, 'logs'), { mode: 0o700 });
+      chownSync(join(s.root, 'logs'), 33, 33);
+      for (const p of [s.root, s.docroot, s.app, `${s.app}.toml`]) chownSync(p, nobody, nobody);
+      chownSync(join(s.root, 'host.toml'), 0, 0);
+      return { ...s, args: [...s.args.slice(0, 2), ...www] };
+    };
+    const refused = await check(prepare(plain));
+    const owner = refused.report.findings.find((f) => f.id === 'app.owner');
+    expect(owner?.message).toContain('belongs to nobody (uid 65534), but this runs as www-data (uid 33)');
+    expect(owner?.fix).toContain('wsgi-fcgi --user nobody');
+    expect(owner?.fix).toContain('[trusted_owners] www-data = ["nobody"]');
+    expect(owner?.fix).not.toMatch(/chown/);
+    expect(refused.ids).toContain('app.dir-owner');
+    expect(refused.code).toBe(1);
+
+    const trusting = prepare(site(GOOD_APP, '', '[trusted_owners]\nwww-data = ["nobody"]'));
+    const served = await check(trusting);
+    expect(served.ids.filter((id) => id.startsWith('app.'))).toEqual([]);
+    expect(served.report.import?.ok).toBe(true);
+  });
 
   it('a log_dir the runner cannot write is still an error', async () => {
     const s = site(GOOD_APP);
