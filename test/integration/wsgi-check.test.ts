@@ -353,6 +353,42 @@ describe.runIf(isRoot)('wsgi-check gallery', () => {
     expect(code).toBe(1);
   });
 
+  // apache2-suexec-custom reads its document root and userdir from a file (Debian's userdir there is
+  // public_html/cgi-bin): a .wsgi that pristine suEXEC would run can fail there with "command not in
+  // docroot". wsgi-check is told the binary and the file, so the machine's own alternative is not used.
+  it.skipIf(!existsSync('/usr/lib/apache2/suexec-custom'))(
+    "apache2-suexec-custom: the document root of its file, not pristine's",
+    async () => {
+      const s = site(`#!/usr/bin/env wsgi-cgi\n${GOOD_APP}`);
+      chmodSync(s.app, 0o755);
+      const config = join(s.root, 'suexec-www-data');
+      const args = [...s.args.slice(0, 4), '--mode', 'suexec', '--suexec-bin', '/usr/lib/apache2/suexec-custom'];
+      const checkWith = async (lines: string) => {
+        writeFileSync(config, lines);
+        return check({ ...s, args: [...args, '--suexec-config', config] });
+      };
+      const narrow = await checkWith(`${s.docroot}/cgi-bin\npublic_html/cgi-bin\n`);
+      const outside = narrow.report.findings.find((f) => f.id === 'suexec.outside-docroot');
+      expect(outside?.severity).toBe('error');
+      expect(outside?.message).toContain(`the document root ${s.docroot}/cgi-bin`);
+      expect(outside?.message).toContain(`apache2-suexec-custom, ${config}`);
+      expect(outside?.message).toContain('command not in docroot');
+      expect(narrow.code).toBe(1);
+      const wide = await checkWith(`${s.root}\npublic_html/cgi-bin\n`);
+      expect(wide.ids).not.toContain('suexec.outside-docroot');
+      const off = await checkWith(`#${s.root}\npublic_html/cgi-bin\n`);
+      expect(off.report.findings.find((f) => f.id === 'suexec.outside-docroot')?.message).toContain(
+        'no document root (turned off)',
+      );
+      // Pristine's compiled-in /var/www (or --suexec-docroot) decides there instead.
+      const pristine = await check({
+        ...s,
+        args: [...s.args, '--mode', 'suexec', '--suexec-bin', '/usr/lib/apache2/suexec-pristine'],
+      });
+      expect(pristine.ids).not.toContain('suexec.outside-docroot');
+    },
+  );
+
   it('SetEnv in a .htaccess that suEXEC drops', async () => {
     const s = site();
     writeFileSync(
