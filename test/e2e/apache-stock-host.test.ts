@@ -148,7 +148,7 @@ Alias /trusting ${aliceSite}
     Action wsgi-script /cgi-bin/trusting
 </Location>
 `;
-    apache = await startApache(dir, await freePort(), MODULES, site, user.name);
+    apache = await startApache(dir, await freePort(), MODULES, site, { user: user.name });
   });
 
   afterAll(async () => {
