@@ -240,7 +240,11 @@ Alias /trusting ${aliceSite}
       expect(res.body).not.toContain(aliceSite);
       // The folder is checked before the file in it: both are alice's.
       const line = await eventually(
-        () => apache.errorLog().split('\n').find((l) => l.includes(`${aliceSite} belongs to ${alice.name}`)),
+        () =>
+          apache
+            .errorLog()
+            .split('\n')
+            .find((l) => l.includes(`${aliceSite} belongs to ${alice.name}`)),
         'the refusal in the error log',
       );
       expect(line).toContain(`but this runs as ${user.name} (uid ${user.uid})`);
