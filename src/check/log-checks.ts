@@ -112,7 +112,7 @@ function writableFor(ctx: CheckContext, dir: string, what: 'log' | 'daemon'): Fi
     (folder, st) => mayAccess(t, st, 'w') && mayAccess(t, st, 'x') && searchable(t, folder),
   );
   if (problem === null) return null;
-  const reason = problem.reason.replace(` ${owner.user} may not`, ` uid ${t.uid} may not`);
+  const { reason } = problem;
   if (what === 'log' && ctx.settings?.logDir !== null) {
     return finding(
       'log.not-writable',
