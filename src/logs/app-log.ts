@@ -91,9 +91,10 @@ export class AppLog {
    * A log kept in the server's error log, for an app whose log folder cannot be made yet
    * (src/app/user-space.ts): every line goes to stderr, led by `wsgikit APP: ` so that lines from
    * several apps can be told apart there. `options.file` is where it would be; nothing is rotated.
+   * `fd`: stderr, unless a test says otherwise; it is never closed.
    */
-  static toServerLog(options: AppLogOptions, app: string): AppLog {
-    return new AppLog(options, resolve(options.file), SERVER_LOG_FD, app);
+  static toServerLog(options: AppLogOptions, app: string, fd: number = SERVER_LOG_FD): AppLog {
+    return new AppLog(options, resolve(options.file), fd, app);
   }
 
   /** Failures to write or rotate since `open`; each was also passed to `onError`. */
@@ -155,7 +156,7 @@ export class AppLog {
 
   /** The descriptor to append `bytes` to, after reopening or rotating as needed. */
   #descriptorFor(bytes: number): number {
-    if (this.inServerLog) return SERVER_LOG_FD;
+    if (this.inServerLog) return this.#fd!;
     if (this.#fd === null) {
       // An earlier reopen failed; the folder may be back.
       this.#fd = openLogFile(this.file);
