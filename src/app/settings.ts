@@ -20,6 +20,7 @@ import { userInfo } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import { WsgikitError, type Advice } from '../errors.js';
+import { uidOfUser } from '../os/users.js';
 import { checkOwnedFile } from './locate.js';
 import { parseAddressRule } from './owner.js';
 import { SAFE_PATH, findInSafePath } from './python.js';
@@ -194,6 +195,11 @@ const HOST_KEYS = {
   sendfile: other<SendfileMode>('sendfile', 'string', 'none', convertSendfile),
   /** Filesystem prefix → nginx internal URI prefix, for X-Accel-Redirect; longest `from` first. */
   sendfileMap: other<SendfileMapping[]>('sendfile_map', 'table', [], convertSendfileMap),
+  /**
+   * [trusted_owners]: runner uid → other owners' uids whose files it may run (src/app/locate.ts).
+   * Off (empty) by default: a runner runs only its own and root's files.
+   */
+  trustedOwners: other<Map<number, number[]>>('trusted_owners', 'table', new Map(), convertTrustedOwners),
 };
 
 type AppTable = typeof SETTINGS;
@@ -246,6 +252,7 @@ export const HOST_FILE_KEYS: readonly string[] = [...Object.keys(HOST_SETTING_SP
 
 /** A fresh copy of a default, so that no two settings objects share an array or table. */
 function fresh<T>(value: T): T {
+  if (value instanceof Map) return new Map(value) as T;
   if (Array.isArray(value)) return [...value] as T;
   if (typeof value === 'object' && value !== null) return { ...value };
   return value;
@@ -267,6 +274,11 @@ export function sidecarPath(appFile: string): string {
 
 export function emptyHostSettings(): HostSettings {
   return { ...(defaultsOf(HOST_KEYS) as HostValues), defaults: {}, forced: {}, limits: {}, source: null };
+}
+
+/** The owners besides itself and root whose files `runnerUid` may run (host.toml [trusted_owners]). */
+export function trustedOwnersFor(host: HostSettings, runnerUid: number): ReadonlySet<number> {
+  return new Set(host.trustedOwners.get(runnerUid) ?? []);
 }
 
 const TOML_NAME = new Map<keyof SettingValues, string>(
@@ -392,7 +404,7 @@ export function loadAppSettings(
 
   // 1. The sidecar.
   const sidecar = sidecarPath(resolve(appFile));
-  const text = readIfExists(sidecar, true, expectedUid);
+  const text = readIfExists(sidecar, true, expectedUid, host);
   if (text !== null) {
     const ctx: Ctx = { file: sidecar, text, baseDir: dirname(sidecar), section: '' };
     const doc = parseToml(sidecar, text);
@@ -627,6 +639,33 @@ function convertSendfile(ctx: Ctx, name: string, raw: unknown): SendfileMode {
   return raw;
 }
 
+function convertTrustedOwners(ctx: Ctx, name: string, raw: unknown): Map<number, number[]> {
+  const table = expectTable(ctx, name, raw);
+  const sctx = { ...ctx, section: name };
+  const trusted = new Map<number, number[]>();
+  for (const [runner, owners] of Object.entries(table)) {
+    const runnerUid = uidOfUser(runner);
+    if (runnerUid === null) {
+      throw invalid(
+        sctx,
+        runner,
+        `no user ${runner} in /etc/passwd.`,
+        `name the user the web server runs apps as, such as www-data`,
+      );
+    }
+    if (!Array.isArray(owners)) throw wrongType(sctx, runner, 'an array of user names', owners);
+    trusted.set(
+      runnerUid,
+      owners.map((owner) => {
+        const uid = typeof owner === 'string' ? uidOfUser(owner) : null;
+        if (uid === null) throw wrongType(sctx, runner, 'an array of user names in /etc/passwd', owner);
+        return uid;
+      }),
+    );
+  }
+  return trusted;
+}
+
 function convertSendfileMap(ctx: Ctx, name: string, raw: unknown): SendfileMapping[] {
   const table = expectTable(ctx, name, raw);
   const sctx = { ...ctx, section: name };
@@ -680,7 +719,7 @@ function convertPython(ctx: Ctx, name: string, raw: unknown): string {
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 
-function readIfExists(file: string, ownedByApp: boolean, expectedUid?: number): string | null {
+function readIfExists(file: string, ownedByApp: boolean, expectedUid?: number, host?: HostSettings): string | null {
   let fd: number;
   try {
     fd = openSync(file, 'r');
@@ -700,8 +739,10 @@ function readIfExists(file: string, ownedByApp: boolean, expectedUid?: number): 
       });
     }
     // Settings decide which program runs, so they obey the same rule as the .wsgi itself.
-    if (ownedByApp) checkOwnedFile(file, st, expectedUid);
-    else if ((st.mode & 0o022) !== 0) {
+    if (ownedByApp) {
+      const runner = expectedUid ?? process.getuid?.() ?? -1;
+      checkOwnedFile(file, st, runner, host === undefined ? undefined : trustedOwnersFor(host, runner));
+    } else if ((st.mode & 0o022) !== 0) {
       throw new WsgikitError(
         'WSGIKIT_SETTINGS_INVALID',
         `${file} is writable by group or others, so anyone could loosen the host's limits.`,

@@ -40,6 +40,11 @@ export function passwdName(uid: number): string | null {
   return passwdEntries().find((u) => u.uid === uid)?.name || null;
 }
 
+/** The uid of a user name (or of a decimal uid that has an entry), or null. */
+export function uidOfUser(name: string): number | null {
+  return passwdEntries().find((u) => u.name === name || String(u.uid) === name)?.uid ?? null;
+}
+
 /** Group name of a gid, or the number. */
 export function groupName(gid: number): string {
   for (const f of groupLines()) if (f.length >= 3 && Number(f[2]) === gid && f[0]) return f[0];
