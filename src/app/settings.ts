@@ -248,7 +248,7 @@ export const HOST_SETTING_SPECS: Readonly<Record<string, Readonly<HostSpec>>> = 
   HostSpec
 >;
 /** The top-level keys and tables of the host file. */
-export const HOST_FILE_KEYS: readonly string[] = [...Object.keys(HOST_SETTING_SPECS), ...HOST_TABLES];
+export const HOST_FILE_KEYS: readonly string[] = [...HOST_TABLES, ...Object.keys(HOST_SETTING_SPECS)];
 
 /** A fresh copy of a default, so that no two settings objects share an array or table. */
 function fresh<T>(value: T): T {

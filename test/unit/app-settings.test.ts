@@ -413,6 +413,10 @@ tracebacks = "never"
     const top = settingsError(() => loadHostSettings(hostFile('allowed_root = ["/home"]\n')));
     expect(top.message).toContain('unknown setting "allowed_root"');
     expect(top.message).toContain('Did you mean allowed_roots?');
+    // With no close match, every key of the host file, its tables first.
+    expect(settingsError(() => loadHostSettings(hostFile('zzz = 1\n'))).message).toContain(
+      'Known keys: defaults, forced, limits, allowed_roots, default_python, log_root, error_pages',
+    );
   });
 
   it('refuses non-numeric keys in [limits] and python in [defaults]', () => {
