@@ -4,15 +4,19 @@
 //   - CGI (mod_cgid, the CGI module Debian enables under mpm_event): the site of
 //     docs/apache-cgi.md (its layout 2, .wsgi files run by wsgi-cgi), and wsgiref's CGIHandler
 //     scripts beside it;
-//   - mod_fcgid starting wsgi-fcgi from the stub of docs/apache-mod-fcgid.md;
+//   - mod_fcgid starting wsgi-fcgi from the stub of docs/apache-mod-fcgid.md, and beside it the
+//     classic drop-in: a Python `.fcgi` serving the listening socket on fd 0 itself, as flup's
+//     WSGIServer().run() does (flup is neither in Debian nor reachable here, so the stdlib
+//     FastCGI server of bench/floor/fcgi_server.py stands in for it);
 //   - mod_wsgi in daemon mode (processes=2 threads=1 per app), the anchor.
 
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { configFromGuide, freePort, mkdirs, NODE, startApache, WSGI_FCGI } from '../test/helpers/servers.js';
 import { WSGI_CGI_BUILT } from '../test/helpers/apache-cgi.js';
 import { APPS, benchDir, moduleDir, MODULE, wsgiFile, wwwDataDir, type AppName } from './apps.js';
 import { PYTHON } from './common.js';
+import { floorFiles, FLOOR_NAME } from './floor.js';
 import { WORKERS } from './nginx.js';
 import { childrenOf, listProcesses, type ProcessSet } from './proc-memory.js';
 import type { Target } from './targets.js';
@@ -121,6 +125,7 @@ export async function startApacheCgi(): Promise<CgiSide> {
 
 export interface FcgidSide extends Side {
   target(app: AppName): Target;
+  dropIn(app: AppName): Target;
 }
 
 export async function startApacheFcgid(): Promise<FcgidSide> {
@@ -130,6 +135,8 @@ export async function startApacheFcgid(): Promise<FcgidSide> {
   const fcgid = wwwDataDir(join(dir, 'fcgid'));
   const logs = wwwDataDir(join(dir, 'logs'));
   mkdirs(www, apps);
+  const modules = moduleDir(join(dir, 'modules'));
+  const server = floorFiles(dir).server;
   // mod_fcgid hands a process one request at a time: two processes of one worker each are the
   // same two Python processes the other targets have.
   const settings = ['processes = 1', 'min_processes = 1'];
@@ -143,6 +150,12 @@ export async function startApacheFcgid(): Promise<FcgidSide> {
         ['/home/alice/apps/site.wsgi', join(apps, `${app}.wsgi`)],
         ['/home/alice/apps', apps],
       ]),
+      { mode: 0o755 },
+    );
+    writeFileSync(
+      join(www, `${app}-drop-in.fcgi`),
+      `#!${PYTHON}\nimport sys\nsys.path[:0] = [${JSON.stringify(dirname(server))}, ${JSON.stringify(modules)}]\n` +
+        `from fcgi_server import run\nfrom ${MODULE[app]} import application\nrun(application)\n`,
       { mode: 0o755 },
     );
   }
@@ -159,6 +172,11 @@ export async function startApacheFcgid(): Promise<FcgidSide> {
       name: 'wsgikit wsgi-fcgi (mod_fcgid)',
       url: `${apache.url}/${app}.fcgi/`,
       processes: () => frontAndChildren(matching(WSGI_FCGI, join(apps, `${app}.wsgi`))),
+    }),
+    dropIn: (app) => ({
+      name: FLOOR_NAME.dropIn,
+      url: `${apache.url}/${app}-drop-in.fcgi/`,
+      processes: () => ({ frontEnd: [], workers: matching(join(www, `${app}-drop-in.fcgi`)) }),
     }),
     stop: () => apache.stop(),
   };
