@@ -12,6 +12,7 @@
 
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { SERVICE_NODE_FLAGS } from '../src/install-paths.js';
 import { configFromGuide, freePort, mkdirs, NODE, startApache, WSGI_FCGI } from '../test/helpers/servers.js';
 import { WSGI_CGI_BUILT } from '../test/helpers/apache-cgi.js';
 import { APPS, benchDir, moduleDir, MODULE, wsgiFile, wwwDataDir, type AppName } from './apps.js';
@@ -126,6 +127,7 @@ export async function startApacheCgi(): Promise<CgiSide> {
 export interface FcgidSide extends Side {
   target(app: AppName): Target;
   dropIn(app: AppName): Target;
+  relay(app: AppName): Target;
 }
 
 export async function startApacheFcgid(): Promise<FcgidSide> {
@@ -136,7 +138,7 @@ export async function startApacheFcgid(): Promise<FcgidSide> {
   const logs = wwwDataDir(join(dir, 'logs'));
   mkdirs(www, apps);
   const modules = moduleDir(join(dir, 'modules'));
-  const server = floorFiles(dir).server;
+  const floor = floorFiles(dir);
   // mod_fcgid hands a process one request at a time: two processes of one worker each are the
   // same two Python processes the other targets have.
   const settings = ['processes = 1', 'min_processes = 1'];
@@ -154,10 +156,13 @@ export async function startApacheFcgid(): Promise<FcgidSide> {
     );
     writeFileSync(
       join(www, `${app}-drop-in.fcgi`),
-      `#!${PYTHON}\nimport sys\nsys.path[:0] = [${JSON.stringify(dirname(server))}, ${JSON.stringify(modules)}]\n` +
+      `#!${PYTHON}\nimport sys\nsys.path[:0] = [${JSON.stringify(dirname(floor.server))}, ${JSON.stringify(modules)}]\n` +
         `from fcgi_server import run\nfrom ${MODULE[app]} import application\nrun(application)\n`,
       { mode: 0o755 },
     );
+    // The bare relay in wsgi-fcgi's place: one Node, one worker, the socket on fd 0.
+    const relay = [NODE, ...SERVICE_NODE_FLAGS, floor.relay, '-', '1', '1', PYTHON, floor.worker, modules, MODULE[app]];
+    writeFileSync(join(www, `${app}-relay.fcgi`), `#!/bin/sh\nexec ${relay.join(' ')}\n`, { mode: 0o755 });
   }
   const site =
     configFromGuide('apache-mod-fcgid.md', 'apache-fcgid', [
@@ -172,6 +177,11 @@ export async function startApacheFcgid(): Promise<FcgidSide> {
       name: 'wsgikit wsgi-fcgi (mod_fcgid)',
       url: `${apache.url}/${app}.fcgi/`,
       processes: () => frontAndChildren(matching(WSGI_FCGI, join(apps, `${app}.wsgi`))),
+    }),
+    relay: (app) => ({
+      name: FLOOR_NAME.fcgidRelay,
+      url: `${apache.url}/${app}-relay.fcgi/`,
+      processes: () => frontAndChildren(matching(floor.relay, MODULE[app])),
     }),
     dropIn: (app) => ({
       name: FLOOR_NAME.dropIn,

@@ -20,6 +20,7 @@ export async function fastcgiTargets(app: AppName): Promise<Target[]> {
     nginx.wsgikit(app),
     fcgid.target(app),
     fcgid.dropIn(app),
+    fcgid.relay(app),
     (await servers.modWsgi()).target(app),
     nginx.relay(app, 1),
     nginx.relay(app, 2),

@@ -28,6 +28,8 @@ export const FLOOR_NAME = {
   prefork: 'stdlib Python prefork FastCGI (nginx)',
   /** The same server as a drop-in `.fcgi` under mod_fcgid (bench/apache.ts). */
   dropIn: 'Python drop-in .fcgi, stdlib FastCGI (mod_fcgid)',
+  /** The bare relay (one worker) as the `.fcgi` in wsgi-fcgi's place under mod_fcgid. */
+  fcgidRelay: 'bare Node relay .fcgi, 1 worker (mod_fcgid)',
 };
 
 export interface Floor {

@@ -33,7 +33,7 @@ function floorTable(rows: Row[]): string[] {
     const floor = [FLOOR_NAME.relay(1), FLOOR_NAME.relay(2), FLOOR_NAME.prefork];
     for (const [wsgikit, targets] of [
       [ours, [WSGIKIT, ...floor, 'uWSGI --fastcgi-socket (nginx)']],
-      [fcgid, [FCGID, FLOOR_NAME.dropIn]],
+      [fcgid, [FCGID, FLOOR_NAME.fcgidRelay, FLOOR_NAME.dropIn]],
     ] as const) {
       for (const target of targets) {
         const r = of(target);
@@ -55,9 +55,10 @@ function floorTable(rows: Row[]): string[] {
     'process → 2 Python workers over socketpairs; depth 1 sends a worker one request at a time, depth 2',
     'a second one while it is busy. The stdlib Python prefork FastCGI server has no Node at all. The',
     "drop-in .fcgi is that Python server run by mod_fcgid, as flup's WSGIServer().run() would be",
-    '(flup is not in Debian). "wsgikit ×": wsgikit\'s req/s over this row\'s (behind nginx; under',
-    `mod_fcgid for the mod_fcgid rows). CPU µs per request: front end (Node) and workers (summed),`,
-    `median over rounds. Issue 16 compares wsgikit with the relay at depth ${WSGIKIT_DEPTH}.`,
+    "(flup is not in Debian); the bare relay .fcgi is the relay (1 worker) in wsgi-fcgi's place there.",
+    '"wsgikit ×": wsgikit\'s req/s over this row\'s (behind nginx; under mod_fcgid for the mod_fcgid',
+    'rows). CPU µs per request: front end (Node) and workers (summed), median over rounds. Issue 16',
+    `compares wsgikit with the relay at depth ${WSGIKIT_DEPTH}.`,
     '',
     '| app | target | req/s | × uWSGI | wsgikit × | front-end µs/request | worker µs/request |',
     '|---|---|---|---|---|---|---|',
@@ -86,8 +87,8 @@ export function writeReport(rows: Row[], started: Date, seconds: number): string
     "pays for that process), sampled peak; in brackets its file pages then (the node binary's and",
     "libraries', shared by every process running them).",
     'CPU ms: user + system time of the front end / of the workers together during a run (median).',
-    'Every target: 2 Python processes per app (mod_fcgid: 2 wsgi-fcgi of 1 worker each, or 2 drop-in',
-    '.fcgi processes), /usr/bin/python3.',
+    'Every target: 2 Python processes per app (mod_fcgid: 2 processes of each .fcgi; a wsgi-fcgi or a',
+    'bare relay there has 1 worker), /usr/bin/python3.',
     '',
     '| workload | target | median | ratio | p50 | p99 | front-end RSS | front-end own (file) | worker RSS | CPU ms |',
     '|---|---|---|---|---|---|---|---|---|---|',

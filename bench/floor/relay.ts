@@ -8,6 +8,7 @@
 // writes a second request to a busy worker, so that the next one is there when it finishes.
 //
 // Usage (the bench bundles this file): node relay.mjs SOCKET WORKERS DEPTH PYTHON WORKER_PY MODULE_DIR MODULE
+// SOCKET "-": the listening socket on fd 0 (a .fcgi that mod_fcgid starts).
 
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -172,6 +173,10 @@ function serve(conn: Socket): void {
   });
 }
 
-rmSync(socketPath!, { force: true });
-createServer(serve).listen(socketPath, () => process.stderr.write('relay ready\n'));
+const server = createServer(serve);
+if (socketPath === '-') server.listen({ fd: 0 });
+else {
+  rmSync(socketPath!, { force: true });
+  server.listen(socketPath, () => process.stderr.write('relay ready\n'));
+}
 process.once('SIGTERM', () => process.exit(0));
