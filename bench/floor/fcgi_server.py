@@ -52,9 +52,8 @@ def decode_params(data):
     return environ
 
 
-def respond(application, request_id, params, body):
-    environ = decode_params(bytes(params))
-    environ['wsgi.input'] = io.BytesIO(bytes(body))
+def cgi_response(application, environ):
+    """The app's whole answer to `environ`, CGI style: "Status: ..." and the headers, then the body."""
     head = []
 
     def start_response(status, headers, exc_info=None):
@@ -69,7 +68,13 @@ def respond(application, request_id, params, body):
             result.close()
     status, headers = head
     lines = ''.join(['%s: %s\r\n' % pair for pair in headers])
-    out = ('Status: %s\r\n%s\r\n' % (status, lines)).encode('latin-1') + content
+    return ('Status: %s\r\n%s\r\n' % (status, lines)).encode('latin-1') + content
+
+
+def respond(application, request_id, params, body):
+    environ = decode_params(bytes(params))
+    environ['wsgi.input'] = io.BytesIO(bytes(body))
+    out = cgi_response(application, environ)
     records = [record(STDOUT, request_id, out[i:i + 65535]) for i in range(0, len(out), 65535)]
     records.append(record(STDOUT, request_id))
     records.append(record(END_REQUEST, request_id, bytes(8)))

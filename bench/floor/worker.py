@@ -9,20 +9,14 @@ frames, one after another in each direction:
 
 A second request may already be waiting behind the one being served (the relay's depth 2): it
 stays in the buffer and is served next. Nothing else: no errors caught, no limits, no logs.
+The app's answer is made by fcgi_server.py's cgi_response, the Python server's own.
 """
 
 import io
 import socket
 import sys
 
-BASE = {
-    'wsgi.version': (1, 0),
-    'wsgi.url_scheme': 'http',
-    'wsgi.errors': sys.stderr,
-    'wsgi.multithread': False,
-    'wsgi.multiprocess': True,
-    'wsgi.run_once': False,
-}
+from fcgi_server import BASE, cgi_response
 
 
 def serve(application, sock):
@@ -59,21 +53,7 @@ def serve(application, sock):
 
 
 def answer(application, environ):
-    head = []
-
-    def start_response(status, headers, exc_info=None):
-        head[:] = [status, headers]
-        return None
-
-    result = application(environ, start_response)
-    try:
-        body = b''.join(result)
-    finally:
-        if hasattr(result, 'close'):
-            result.close()
-    status, headers = head
-    lines = ''.join(['%s: %s\r\n' % pair for pair in headers])
-    out = ('Status: %s\r\n%s\r\n' % (status, lines)).encode('latin-1') + body
+    out = cgi_response(application, environ)
     return len(out).to_bytes(4, 'big') + out
 
 
