@@ -172,7 +172,7 @@ async function startDaemon(result: CheckResult): Promise<Record<string, unknown>
   const logFile = logFileOf(ctx);
   if (logFile === null) return { ok: false, message: 'Daemon not started: no log file.' };
   const { connectDaemon, daemonPaths, daemonSocket } = await import('../cgi/daemon.js');
-  const paths = daemonPaths(ctx.target.home, ctx.real, result.pythonPath);
+  const paths = daemonPaths(ctx.target.home, ctx.hostFile);
   const idle = `it exits after ${ctx.settings.idleTimeout} s without requests (idle_timeout)`;
 
   const running = await connectDaemon(paths.socket);
@@ -186,13 +186,12 @@ async function startDaemon(result: CheckResult): Promise<Record<string, unknown>
   try {
     const socket = await daemonSocket({
       paths,
-      appFile: ctx.real,
       idleExit: ctx.settings.idleTimeout,
       env: hostEnvironment({}),
       logFile,
       hostSettings: ctx.hostFile,
       roots: ctx.roots,
-      preload: true,
+      preloadApp: ctx.real,
     });
     socket.end();
   } catch (error) {
