@@ -3,7 +3,7 @@
 // requests, a killed daemon), the Action-handler layout, error pages and refusals.
 
 import { createHash } from 'node:crypto';
-import { chmodSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CGI_ENTRIES, cgi, site, useCgiEntry, type CgiResult, type Site } from '../helpers/cgi-site.js';
@@ -116,6 +116,23 @@ describe.each(CGI_ENTRIES)('through the $name entry', (entry) => {
       expect(owner.body.toString()).toContain('secret detail 1234');
       expect(stranger.status).toBe(500);
       expect(stranger.body.toString()).not.toContain('secret detail');
+    });
+
+    it('serves an app with cgi_daemon = false one-shot while the daemon serves the others', async () => {
+      const oneshot = join(s.docroot, 'oneshot.wsgi');
+      writeFileSync(oneshot, APP, { mode: 0o644 });
+      writeFileSync(`${oneshot}.toml`, `log_dir = "${s.root}/logs"\ncgi_daemon = false\n`, { mode: 0o644 });
+      expect(json(await cgi(s, { PATH_INFO: '/d' }))).toMatchObject({ run_once: false });
+      const vars = { SCRIPT_NAME: '/oneshot.wsgi', SCRIPT_FILENAME: oneshot, PATH_INFO: '/o' };
+      const body = Buffer.alloc(70_000, 3);
+      expect(json(await cgi(s, vars, body))).toMatchObject({ run_once: true, path_info: '/o', length: body.length });
+    });
+
+    it('renders the 502 page with an incident when the launcher says the daemon failed mid-request', async () => {
+      const result = await cgi(s, { PATH_INFO: '/x', HTTP_ACCEPT: 'text/plain', WSGIKIT_CGI_RELAY_FAILED: 'test' });
+      expect(result.status).toBe(502);
+      const incident = /[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{2}/.exec(result.body.toString())![0];
+      expect(s.log()).toContain(`incident ${incident}`);
     });
 
     it('starts a new daemon when the old one was killed', async () => {
