@@ -139,7 +139,7 @@ fi
 
 # check 12-13: the environment is cleaned and PATH becomes AP_SAFE_PATH; the stub names
 # wsgi-cgi by absolute path, and wsgi-cgi's own "#!/usr/bin/env node" searches only AP_SAFE_PATH.
-if [ -x "$WSGI_CGI" ]; then ok "$WSGI_CGI is installed"; else fail "$WSGI_CGI is missing or not executable" "ln -s /usr/lib/node_modules/wsgikit/dist/wsgi-cgi.cjs $WSGI_CGI (suexec/README.md, step 1)"; fi
+if [ -x "$WSGI_CGI" ]; then ok "$WSGI_CGI is installed"; else fail "$WSGI_CGI is missing or not executable" "ln -s /usr/lib/node_modules/wsgikit/dist/wsgi-cgi $WSGI_CGI (suexec/README.md, step 1)"; fi
 node=$(PATH=$AP_SAFE_PATH command -v node 2>/dev/null)
 if [ -n "$node" ]; then ok "node is on AP_SAFE_PATH: $node"; else fail "no node in AP_SAFE_PATH $AP_SAFE_PATH (suEXEC's only PATH)" "install Node 20+ as /usr/bin/node, or ln -s \$(command -v node) /usr/local/bin/node"; fi
 

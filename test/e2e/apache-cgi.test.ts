@@ -6,7 +6,8 @@
 //
 // One Apache for the whole file. Apps outside suEXEC run as www-data, whose home /var/www is the
 // default allowed root, so they live in a temp folder under /var/www. wsgi-cgi is installed the
-// way suexec/README.md says (/usr/local/bin/wsgi-cgi → dist/wsgi-cgi.cjs) for the duration.
+// way suexec/README.md says (/usr/local/bin/wsgi-cgi → dist/wsgi-cgi.cjs, the Node entry, then →
+// dist/wsgi-cgi, the native launcher: every case runs through both) for the duration.
 
 import { execFileSync } from 'node:child_process';
 import {
