@@ -13,8 +13,9 @@ const HELP = `Usage: wsgi-cgi [options] [APP.wsgi]
 The CGI program of wsgikit: serves one request from the CGI environment the web server gives it.
 The .wsgi comes from the argument (a .wsgi whose first line is #!/usr/bin/env wsgi-cgi passes
 itself), from PATH_TRANSLATED (Apache Action handler), or from SCRIPT_FILENAME. By default it hands
-the request to a per-app daemon it starts on demand (cgi_daemon = false in the app's settings runs
-one Python process per request instead).
+the request to the user's daemon, started on demand (cgi_daemon = false in the app's settings runs
+one Python process per request instead). Where a C compiler was there at install, wsgi-cgi is a
+native launcher that relays to that daemon without starting Node (docs/cgi-launcher.md).
 
 Options:
   --host-settings <file>  host settings (default: /etc/wsgikit/host.toml when present)
