@@ -39,14 +39,15 @@ export function decideRelayedCgi(
   if (hostFile !== daemonHostFile) return { decline: `host settings ${hostFile} are not this daemon's` };
   const cwd = params[CWD_PARAM] === undefined ? '/' : fsText(params[CWD_PARAM]);
   const app = parsed.app === null ? null : isAbsolute(parsed.app) ? parsed.app : resolve(cwd, parsed.app);
-  let served: ServedApp | undefined;
+  let where: [string, string | undefined] = ['', undefined];
   const decision = decideCgi(requestVariables(params), app, (appFile, documentRoot) => {
     onAppFile(appFile);
-    served = directory.lookup(appFile, documentRoot);
-    return served.resolved;
+    where = [appFile, documentRoot];
+    return directory.resolve(appFile, documentRoot);
   });
+  // Declined before its pool is made: the daemon keeps no workers for a one-shot app.
   if (!decision.resolved.settings.cgiDaemon) return { decline: 'the app runs one-shot (cgi_daemon = false)' };
-  return { decline: null, served: served!, decision };
+  return { decline: null, served: directory.lookup(...where), decision };
 }
 
 /** A path as the launcher sent it (bytes, latin-1 here) as Node names files: UTF-8. */

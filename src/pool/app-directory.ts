@@ -55,10 +55,15 @@ export class AppDirectory {
    * `documentRoot`: the log must not land under it.
    */
   lookup(appFile: string, documentRoot: string | undefined): ServedApp {
+    const resolved = this.resolve(appFile, documentRoot);
+    return { resolved, pool: this.manager.pool(this.#identity(resolved), () => this.#newPool(resolved)) };
+  }
+
+  /** The app resolved and checked as lookup() does, without making its pool (an app it may decline). */
+  resolve(appFile: string, documentRoot: string | undefined): ResolvedApp {
     let entry = this.#entries.get(appFile);
     if (!entry || Date.now() >= entry.checkAt) entry = this.#refresh(appFile, documentRoot, entry);
-    const { resolved } = entry;
-    return { resolved, pool: this.manager.pool(this.#identity(resolved), () => this.#newPool(resolved)) };
+    return entry.resolved;
   }
 
   /** New host settings (SIGHUP): every app is resolved again against them on its next request. */
