@@ -68,7 +68,10 @@ writeFileSync(
 // dist/wsgi-cgi, the `wsgi-cgi` command: the native launcher when a C compiler is at hand (it hands
 // every request it cannot relay to dist/wsgi-cgi.cjs), else the Node entry itself.
 // WSGIKIT_LAUNCHER=off builds without it; =require fails the build when it cannot be compiled.
-const launcherWanted = process.env.WSGIKIT_LAUNCHER ?? 'auto';
+// A package being packed or published gets the Node entry: a binary built here may not run on the
+// host that installs it (which builds its own with scripts/launcher-build.mjs).
+const packing = process.env.npm_command === 'pack' || process.env.npm_command === 'publish';
+const launcherWanted = process.env.WSGIKIT_LAUNCHER ?? (packing ? 'off' : 'auto');
 const cc = launcherWanted === 'off' ? null : findCompiler();
 let launcher = false;
 if (cc !== null) {

@@ -1,6 +1,7 @@
 // Compiles the native CGI launcher (src/cgi/launcher/wsgi-cgi.c). Used by the build (dist/wsgi-cgi)
 // and by the tests (the same flags, plus AddressSanitizer and UndefinedBehaviorSanitizer).
 import { execFileSync } from 'node:child_process';
+import { realpathSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -60,4 +61,21 @@ export function compileLauncher({ cc, out, entry, node = process.execPath, extra
     ],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
+}
+
+// `node scripts/launcher-build.mjs`: (re)builds dist/wsgi-cgi as the native launcher in an
+// installed package, where the full build (tsc, esbuild) is not at hand: after installing a C
+// compiler on a host that had none when wsgikit was installed. Swapped in with a rename, so a
+// request meanwhile runs the old wsgi-cgi or the new one.
+if (process.argv[1] && new URL(import.meta.url).pathname === realpathSync(process.argv[1])) {
+  const cc = findCompiler();
+  if (cc === null) {
+    console.error('launcher-build: no C compiler ($CC, cc, gcc, clang) runs here; wsgi-cgi stays the Node entry');
+    process.exit(1);
+  }
+  const dist = join(root, 'dist');
+  const temp = join(dist, `wsgi-cgi.building-${process.pid}`);
+  compileLauncher({ cc, out: temp, entry: join(dist, 'wsgi-cgi.cjs') });
+  renameSync(temp, join(dist, 'wsgi-cgi'));
+  console.log(`launcher-build: ${join(dist, 'wsgi-cgi')} is the native launcher (built with ${cc})`);
 }

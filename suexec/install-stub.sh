@@ -145,9 +145,9 @@ if [ -x "$WSGI_CGI" ]; then ok "$WSGI_CGI is installed"; else fail "$WSGI_CGI is
 if [ -x "$WSGI_CGI" ]; then
   real=$(readlink -f "$WSGI_CGI")
   if [ "$(head -c 4 "$real" | od -An -c | tr -d ' ')" = '177ELF' ]; then
-    if [ -r "$(dirname "$real")/wsgi-cgi.cjs" ]; then ok "$WSGI_CGI is the native launcher ($real), with the Node entry beside it"; else fail "$WSGI_CGI is the native launcher, but $(dirname "$real")/wsgi-cgi.cjs is missing" "npm rebuild -g wsgikit, and link $WSGI_CGI to the package's dist/wsgi-cgi"; fi
+    if [ -r "$(dirname "$real")/wsgi-cgi.cjs" ]; then ok "$WSGI_CGI is the native launcher ($real), with the Node entry beside it"; else fail "$WSGI_CGI is the native launcher, but $(dirname "$real")/wsgi-cgi.cjs is missing" "node $(dirname "$(dirname "$real")")/scripts/launcher-build.mjs, and link $WSGI_CGI to the package's dist/wsgi-cgi"; fi
   else
-    ok "$WSGI_CGI is the Node entry (no native launcher: every request starts Node; with gcc installed, npm rebuild -g wsgikit builds it)"
+    ok "$WSGI_CGI is the Node entry (no native launcher: every request starts Node; with gcc installed, node $(dirname "$(dirname "$real")")/scripts/launcher-build.mjs builds it)"
   fi
 fi
 node=$(PATH=$AP_SAFE_PATH command -v node 2>/dev/null)

@@ -9,6 +9,8 @@ import { finding, type CheckContext, type Finding } from './types.js';
 /** Where the CGI layouts find it (docs/apache-cgi.md), else this package's own. */
 const INSTALLED = '/usr/local/bin/wsgi-cgi';
 const PACKAGED = fileURLToPath(new URL('../wsgi-cgi', import.meta.url));
+/** Builds the launcher in an installed package (docs/cgi-launcher.md). */
+const BUILD_SCRIPT = fileURLToPath(new URL('../../scripts/launcher-build.mjs', import.meta.url));
 
 /**
  * A note on the entry `program` (default: the installed one); none for a FastCGI-only check.
@@ -46,7 +48,7 @@ export function cgiEntryChecks(
         (daemon
           ? "this app's requests to its daemon in about a millisecond."
           : 'them to the Node entry all the same (cgi_daemon = false).'),
-      daemon ? 'apt-get install gcc && npm rebuild -g wsgikit   (as root)' : null,
+      daemon ? `apt-get install gcc && node ${BUILD_SCRIPT}   (as root)` : null,
     ),
   ];
 }
