@@ -1,5 +1,5 @@
 // From "this request names that .wsgi" to the pool that serves it, for the long-running front ends
-// (wsgi-fcgi, and the per-app daemon behind wsgi-cgi). Resolving an app (file checks, settings,
+// (wsgi-fcgi, and the user's daemon behind wsgi-cgi). Resolving an app (file checks, settings,
 // Python, log) costs about half a millisecond, so it is done once and then re-done at most once
 // per reload_check_interval: a file that turns group-writable, a changed sidecar or a new venv is
 // noticed within that interval, and the hot path pays a Map lookup.
