@@ -178,8 +178,13 @@ async function startDaemon(result: CheckResult): Promise<Record<string, unknown>
   const running = await connectDaemon(paths.socket);
   if (!(running instanceof Error)) {
     running.end();
-    // Started by a request (which imported the app) or by an earlier --start.
-    return { ok: true, socket: paths.socket, message: `Daemon already listening on ${paths.socket}; ${idle}.` };
+    // The user's daemon, started by a request or an earlier --start: it imports this app on its
+    // first request, unless one of them already did.
+    return {
+      ok: true,
+      socket: paths.socket,
+      message: `Daemon already listening on ${paths.socket} (the user's, for every app); ${idle}.`,
+    };
   }
 
   const logFrom = statOrNull(logFile)?.size ?? 0; // no log yet: the daemon creates it
