@@ -85,6 +85,38 @@ describe.each(CGI_ENTRIES)('through the $name entry', (entry) => {
       process.kill(daemon!, 0);
     });
 
+    it('the daemon itself killed mid-request: the launcher gives the 502 page, the Node entry runs it again', async () => {
+      expect((await cgiGet('/warm')).status).toBe(200);
+      const daemon = daemonPids().at(-1)!;
+      const gate = join(s.root, `gate-daemon-${entry.name}`);
+      const pending = cgiGet('/wait', gate);
+      await eventually(() => log().includes(`waiting ${gate}`), 'the request running');
+      process.kill(daemon, 'SIGKILL');
+      if (entry.name === 'native') {
+        // The daemon had taken the request: it is not run again.
+        const res = await pending;
+        expect(res.status).toBe(502);
+        const incident = INCIDENT.exec(res.body)?.[0];
+        expect(incident).toBeTruthy();
+        expect(log()).toContain(`incident ${incident}`);
+        writeFileSync(gate, '');
+      } else {
+        // Nothing was written and there is no body: the Node entry runs the request one-shot.
+        writeFileSync(gate, '');
+        expect((await pending).status).toBe(200);
+      }
+      // The next request has a daemon again.
+      await eventually(() => {
+        try {
+          process.kill(daemon, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      }, 'the killed daemon gone');
+      expect((await cgiGet('/after')).status).toBe(200);
+    });
+
     it("keeps the daemon's socket 0600 in a 0700 folder, and the app's log 0600 in a 0700 folder", async () => {
       const home = homeOf(process.getuid!());
       const { socket } = daemonPaths(home, s.hostSettings);
