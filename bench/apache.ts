@@ -117,6 +117,7 @@ export async function startApacheCgi(): Promise<CgiSide> {
     ['cgid', 'alias', 'actions', 'rewrite', 'dir', 'proxy', 'proxy_fcgi'],
     site,
   );
+  const isDaemon = (cmdline: string) => cmdline.includes('wsgi-fcgi') && cmdline.includes(WWW_DATA_STATE);
   const daemons = () => matching('wsgi-fcgi', WWW_DATA_STATE);
   return {
     target(kind, app) {
@@ -129,9 +130,14 @@ export async function startApacheCgi(): Promise<CgiSide> {
         url: kind === 'direct' ? `${apache.url}/direct/${app}/` : `${apache.url}${file.slice(www.length)}/`,
         processes: (): ProcessSet => {
           if (kind === 'wsgiref') return { frontEnd: [], workers: matching(file) };
-          // The per-request wsgi-cgi (either entry) and the user's daemon (a wsgi-fcgi) are the front end.
-          const frontEnd = [...(kind === 'direct' ? [] : matching(file)), ...daemons()];
-          return { frontEnd, workers: frontEnd.flatMap(childrenOf) };
+          // The per-request wsgi-cgi (either entry) and the user's daemon (a wsgi-fcgi) are the
+          // front end. One look at /proc per sample: these are sampled every 20 ms, beside
+          // requests of a few milliseconds.
+          const all = listProcesses();
+          const frontEnd = all
+            .filter((p) => (kind !== 'direct' && p.cmdline.includes(file)) || isDaemon(p.cmdline))
+            .map((p) => p.pid);
+          return { frontEnd, workers: all.filter((p) => frontEnd.includes(p.ppid)).map((p) => p.pid) };
         },
       };
     },
