@@ -3,19 +3,19 @@
 // one-shot bridge. This process lives for one request, so everything here is paid per request:
 // nothing is loaded that the request does not need.
 
-import { defaultRoots, resolveApp, type ResolvedApp } from '../app/resolve-app.js';
+import { defaultRoots, openAppLog, resolveApp, type ResolvedApp } from '../app/resolve-app.js';
 import { homeOf } from '../app/locate.js';
+import { oneShotNote } from '../app/user-space.js';
 import { emptyHostSettings, loadHostSettings, type HostSettings } from '../app/settings.js';
 import { isWsgikitError, WsgikitError } from '../errors.js';
 import type { Readable } from 'node:stream';
 import type { Environ } from '../exchange.js';
 import { isRequestVariable, readCgiEnviron } from '../environ/cgi.js';
 import { cgiHostSettingsFile, decideCgi } from './cgi-request.js';
-import { AppLog } from '../logs/app-log.js';
 import { logRefusal } from '../logs/refusal-log.js';
 import { stderrOpsLog } from '../ops-log.js';
 import { hostPagesFor, hostView } from '../pages/host-pages.js';
-import { daemonPaths, daemonSocket, relay } from './daemon.js';
+import { DaemonPlaceError, daemonPaths, daemonSocket, relay } from './daemon.js';
 import { StdoutSink } from './stdout-sink.js';
 
 export interface CgiOptions {
@@ -48,7 +48,14 @@ export async function runCgi(options: CgiOptions): Promise<number> {
     environ = decision.environ;
     if (decision.explain) explainTo(resolved, decision.explain);
     const { settings } = resolved;
-    sink.view = { ...sink.view, owner: decision.owner, logFile: resolved.logFile, maxBodyBytes: settings.maxBodyBytes };
+    sink.view = {
+      ...sink.view,
+      owner: decision.owner,
+      logFile: resolved.logFile,
+      logInServerLog: resolved.logProblem !== null,
+      setupNotes: resolved.ownerNotes,
+      maxBodyBytes: settings.maxBodyBytes,
+    };
   } catch (error) {
     return refuse(error, sink, options.appArgument ?? vars.SCRIPT_FILENAME ?? null);
   }
@@ -61,11 +68,14 @@ export async function runCgi(options: CgiOptions): Promise<number> {
   let daemonProblem: string | null = null;
   if (settings.cgiDaemon) {
     try {
+      const home = homeOf(process.getuid?.() ?? -1);
       const socket = await daemonSocket({
-        paths: daemonPaths(homeOf(process.getuid?.() ?? -1), hostFile),
+        paths: daemonPaths(home, hostFile),
+        home,
         idleExit: settings.idleTimeout,
         env: baseEnv,
         logFile,
+        logProblem: resolved.logProblem,
         hostSettings: hostFile,
         roots: defaultRoots(host),
       });
@@ -76,6 +86,11 @@ export async function runCgi(options: CgiOptions): Promise<number> {
       daemonProblem = result.error.message;
     } catch (error) {
       daemonProblem = (error as Error).message;
+      if (error instanceof DaemonPlaceError) {
+        const setupNotes = [...resolved.ownerNotes, oneShotNote(error.problem)];
+        sink.view = { ...sink.view, setupNotes };
+        resolved = { ...resolved, ownerNotes: setupNotes };
+      }
     }
   }
 
@@ -120,22 +135,14 @@ function processEnvironment(): NodeJS.ProcessEnv {
 }
 
 function explainTo(resolved: ResolvedApp, lines: string[]): void {
-  const appLog = AppLog.open({
-    file: resolved.logFile,
-    maxBytes: resolved.settings.logMaxBytes,
-    keep: resolved.settings.logKeep,
-  });
+  const appLog = openAppLog(resolved);
   appLog.write('explain', lines.join('\n'));
   appLog.close();
 }
 
 function appendIncident(resolved: ResolvedApp, summary: string): string | undefined {
   try {
-    const appLog = AppLog.open({
-      file: resolved.logFile,
-      maxBytes: resolved.settings.logMaxBytes,
-      keep: resolved.settings.logKeep,
-    });
+    const appLog = openAppLog(resolved);
     const incident = appLog.incident(summary);
     appLog.close();
     return incident;
