@@ -158,7 +158,7 @@ const SETTINGS = {
   /** Seconds between mtime checks of the .wsgi and restart.txt; 0 = on every request. */
   reloadCheckInterval: num('reload_check_interval', 1, 0, 3600, 'seconds', { integer: false }),
   /**
-   * CGI only: hand requests to a per-app daemon started on demand (true), or run one Python
+   * CGI only: hand requests to the user's daemon, started on demand (true), or run one Python
    * process per request (false). Hosts that forbid background processes force it off.
    */
   cgiDaemon: other('cgi_daemon', 'boolean', true, convertBoolean),

@@ -18,6 +18,7 @@ import {
 import { SENDFILE_MODES, sendfileModeProblem, type SendfileMode } from '../app/sendfile-settings.js';
 import { WsgikitError, isWsgikitError } from '../errors.js';
 import { serveConnection } from '../fastcgi/responder.js';
+import { cgiHostSettingsFile } from '../cgi-request/cgi-request.js';
 import { pinoOpsLog, type OpsLog } from '../ops-log.js';
 import { passwdEntries } from '../os/users.js';
 import { AppDirectory } from '../pool/app-directory.js';
@@ -70,7 +71,7 @@ const program = new Command()
       'who sends a file an app names in X-Sendfile, for this front end: overrides host.toml sendfile',
     ).choices(SENDFILE_MODES),
   )
-  .addOption(new Option('--relay', 'the daemon behind wsgi-cgi: requests arrive already repaired').hideHelp())
+  .addOption(new Option('--relay', "the user's daemon behind wsgi-cgi: serves the CGI requests it relays").hideHelp())
   .version(VERSION)
   .showHelpAfterError()
   .action((options: FcgiOptions) => main(options));
@@ -121,7 +122,7 @@ async function main(options: FcgiOptions): Promise<void> {
     serveConnection(socket, {
       directory,
       fixedApp,
-      repaired: options.relay === true,
+      cgiDaemon: options.relay === true ? { hostFile: cgiHostSettingsFile(options.hostSettings) } : undefined,
       ops,
       maxConns: options.maxConns,
       onActivity: (delta) => {
