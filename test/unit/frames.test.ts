@@ -6,6 +6,7 @@ import {
   FrameType,
   HEADER_SIZE,
   MAX_PAYLOAD,
+  abortFrame,
   decodeFields,
   encodeFields,
   encodeFrame,
@@ -43,6 +44,13 @@ function bytes(n: number, seed = 1): Buffer {
 }
 
 describe('encoding', () => {
+  it('writes a queued request as Q, and names the request an A aborts', () => {
+    const frame = requestFrame({ A: 'b' }, null, true, FrameType.Queued);
+    expect(frame.subarray(0, 8).toString('latin1')).toBe('Q\0\0\0\x03A\0b');
+    expect(frame.subarray(8)).toEqual(encodeFrame(FrameType.End));
+    expect(abortFrame(12, 'gone')).toEqual(encodeFrame(FrameType.Abort, Buffer.from('12\0gone')));
+  });
+
   it('writes type, big-endian length and payload', () => {
     const frame = encodeFrame(FrameType.Body, Buffer.from('abc'));
     expect([...frame]).toEqual([0x42, 0, 0, 0, 3, 0x61, 0x62, 0x63]);
@@ -151,7 +159,7 @@ describe('FrameParser', () => {
   });
 
   it('rejects an unknown frame type, and a type outside the accepted direction', () => {
-    expect(() => parseAll([Buffer.from([0x51, 0, 0, 0, 0])])).toThrow(/unexpected frame type 0x51/);
+    expect(() => parseAll([Buffer.from([0x71, 0, 0, 0, 0])])).toThrow(/unexpected frame type 0x71/);
     const fromBridgeOnly = new FrameParser(FROM_BRIDGE);
     expect(() => parseAll([encodeFrame(FrameType.Request)], fromBridgeOnly)).toThrow(WsgikitError);
   });
