@@ -238,7 +238,7 @@ class Channel(object):
             done = 0
         else:
             done = _retry(os.writev, self.wfd, parts)
-            total = sum(len(p) for p in parts)
+            total = sum(map(len, parts))
             if done == total:
                 return
             data = b''.join(parts)  # a signal cut the writev short: finish with plain writes
@@ -652,8 +652,31 @@ HOP_BY_HOP = frozenset(('connection', 'keep-alive', 'proxy-authenticate', 'proxy
                         'te', 'trailers', 'transfer-encoding', 'upgrade'))
 
 
+# Heads already checked, by (status, headers as a tuple): most apps send the same few heads again
+# and again. Not on Python 2, where a unicode header equals (and hashes like) the native str that
+# was checked, so a hit would let a non-native string through.
+HEAD_CACHE = None if PY2 else {}
+HEAD_CACHE_SIZE = 64
+
+
 def check_response_head(status, headers):
     """Validate status and headers; return (S frame bytes, Content-Length or None)."""
+    if HEAD_CACHE is not None and type(headers) is list:
+        try:
+            key = (status, tuple(headers))
+            found = HEAD_CACHE.get(key)
+        except TypeError:  # an unhashable header: the full check says what is wrong
+            return _check_response_head(status, headers)
+        if found is None:
+            found = _check_response_head(status, headers)
+            if len(HEAD_CACHE) >= HEAD_CACHE_SIZE:
+                HEAD_CACHE.clear()
+            HEAD_CACHE[key] = found
+        return found
+    return _check_response_head(status, headers)
+
+
+def _check_response_head(status, headers):
     if type(status) is not native_str:
         raise BadResponse('status must be a %s like "200 OK", got %s %r'
                           % (native_str.__name__, type(status).__name__, status))
@@ -800,13 +823,18 @@ class Response(object):
             self.warn_truncated()
         if not data:
             return
-        self.sent += len(data)
+        size = len(data)
+        self.sent += size
         out = self.out
-        for start in range(0, len(data), MAX_PAYLOAD):
-            piece = data if len(data) <= MAX_PAYLOAD else data[start:start + MAX_PAYLOAD]
-            out.append(HEADER.pack(B, len(piece)))
-            out.append(piece)
-        self.out_size += len(data)
+        if size <= MAX_PAYLOAD:
+            out.append(HEADER.pack(B, size))
+            out.append(data)
+        else:
+            for start in range(0, size, MAX_PAYLOAD):
+                piece = data[start:start + MAX_PAYLOAD]
+                out.append(HEADER.pack(B, len(piece)))
+                out.append(piece)
+        self.out_size += size
 
     def warn_truncated(self):
         warn('response to %s is longer than its Content-Length (%d bytes): the rest is dropped'
@@ -988,8 +1016,8 @@ class Server(object):
             'wsgi.input_terminated': True,
             'wsgi.file_wrapper': FileWrapper,
         }
-        self.defaults = (('SCRIPT_NAME', ''), ('PATH_INFO', ''), ('QUERY_STRING', ''),
-                         ('REQUEST_METHOD', 'GET'), ('SERVER_PROTOCOL', 'HTTP/1.0'))
+        self.defaults = {'SCRIPT_NAME': '', 'PATH_INFO': '', 'QUERY_STRING': '',
+                         'REQUEST_METHOD': 'GET', 'SERVER_PROTOCOL': 'HTTP/1.0'}
 
     def make_environ(self, payload):
         # One decode, one split: every value stays a native string of bytes as latin-1.
@@ -997,16 +1025,15 @@ class Server(object):
         if len(fields) % 2:
             raise ProtocolError('R frame has an odd number of fields')
         it = iter(fields)
-        environ = dict(zip(it, it))
-        for key, value in self.defaults:
-            if key not in environ:
-                environ[key] = value
+        environ = self.defaults.copy()
+        environ.update(zip(it, it))
         # PEP 3333 forbids these two: some servers (lighttpd) pass the headers along as well.
-        for key in ('HTTP_CONTENT_LENGTH', 'HTTP_CONTENT_TYPE'):
-            if key in environ:
-                value = environ.pop(key)
-                if key[5:] not in environ:
-                    environ[key[5:]] = value
+        if 'HTTP_CONTENT_LENGTH' in environ or 'HTTP_CONTENT_TYPE' in environ:
+            for key in ('HTTP_CONTENT_LENGTH', 'HTTP_CONTENT_TYPE'):
+                if key in environ:
+                    value = environ.pop(key)
+                    if key[5:] not in environ:
+                        environ[key[5:]] = value
         environ.update(self.base)
         https = environ.get('HTTPS', '').lower()
         if https in ('on', '1', 'yes') or environ.get('REQUEST_SCHEME') == 'https':
