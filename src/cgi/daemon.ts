@@ -13,6 +13,7 @@ import { fastcgiRequest } from '../fastcgi/client.js';
 import { SERVICE_NODE_FLAGS, WSGI_FCGI_SCRIPT } from '../install-paths.js';
 import { lazyChildProcess } from '../lazy-builtins.js';
 import { shortHash } from '../short-hash.js';
+import { folderProblem, processOwner, type FolderProblem } from '../app/user-space.js';
 
 export interface DaemonPaths {
   socket: string;
@@ -33,6 +34,25 @@ export function daemonPaths(home: string, appFile: string, python: string): Daem
   const dir = join(home, '.wsgikit', 'run');
   const id = shortHash(`${appFile}\0${python}`);
   return { socket: join(dir, `${id}.sock`), lock: join(dir, `${id}.starting`) };
+}
+
+/**
+ * Why the app's daemon has no place for its socket (its folder cannot be made or written by this
+ * user), or null. `home`: the user's home (the socket is in its ~/.wsgikit/run). Until there is a
+ * place, CGI requests run one-shot, and the owner is told (src/app/user-space.ts oneShotNote).
+ */
+export function socketFolderProblem(paths: DaemonPaths, home: string): FolderProblem | null {
+  return folderProblem(dirname(paths.socket), () => ({ ...processOwner(), home }));
+}
+
+/** The daemon cannot be started here: no place for its socket, or for its log. */
+export class DaemonPlaceError extends Error {
+  readonly problem: FolderProblem;
+
+  constructor(problem: FolderProblem) {
+    super(`${problem.folder} cannot be made: ${problem.reason}. Fix: ${problem.fix}`);
+    this.problem = problem;
+  }
 }
 
 /** A connected socket, or the reason there is none (ENOENT: no daemon; ECONNREFUSED: a dead one). */
@@ -56,6 +76,10 @@ export interface DaemonStart {
   env: NodeJS.ProcessEnv;
   /** Where the daemon's own output goes (the app's log): never our stdout, which the server waits on. */
   logFile: string;
+  /** Why `logFile` cannot be used now (src/app/resolve-app.ts); the daemon is then not started. */
+  logProblem?: FolderProblem | null;
+  /** The user's home, to tell the owner how to make ~/.wsgikit/run when it cannot be made. */
+  home: string;
   /** The host settings file and allowed roots the CGI side used: the daemon must check the app alike. */
   hostSettings: string | null;
   roots: string[];
@@ -68,12 +92,16 @@ export interface DaemonStart {
 
 /**
  * Connects to the app's daemon, starting it first when none answers. Throws with the reason when
- * it cannot (the caller falls back to one-shot and logs why).
+ * it cannot (the caller falls back to one-shot and logs why): a DaemonPlaceError when there is no
+ * place for its socket or its log.
  */
 export async function daemonSocket(start: DaemonStart): Promise<Socket> {
   const first = await connectDaemon(start.paths.socket);
   if (!(first instanceof Error)) return first;
   if (first.code !== 'ENOENT' && first.code !== 'ECONNREFUSED') throw first;
+  // A daemon whose output had nowhere to go but our stderr would hold the server's pipe open.
+  const problem = socketFolderProblem(start.paths, start.home) ?? start.logProblem ?? null;
+  if (problem !== null) throw new DaemonPlaceError(problem);
   mkdirSync(join(start.paths.socket, '..'), { recursive: true, mode: 0o700 });
   if (takeLock(start.paths.lock)) {
     try {

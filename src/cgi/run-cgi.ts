@@ -5,19 +5,19 @@
 
 import { existsSync } from 'node:fs';
 import { isOwnerRequest } from '../app/owner.js';
-import { defaultRoots, resolveApp, type ResolvedApp } from '../app/resolve-app.js';
+import { defaultRoots, openAppLog, resolveApp, type ResolvedApp } from '../app/resolve-app.js';
 import { homeOf } from '../app/locate.js';
+import { oneShotNote } from '../app/user-space.js';
 import { DEFAULT_HOST_SETTINGS_FILE, emptyHostSettings, loadHostSettings, type HostSettings } from '../app/settings.js';
 import { isWsgikitError, WsgikitError } from '../errors.js';
 import type { Readable } from 'node:stream';
 import type { Environ } from '../exchange.js';
 import { isRequestVariable, readCgiEnviron } from '../environ/cgi.js';
 import { repairEnvironOnDisk } from '../environ/repair-fs.js';
-import { AppLog } from '../logs/app-log.js';
 import { logRefusal } from '../logs/refusal-log.js';
 import { stderrOpsLog } from '../ops-log.js';
 import { hostPagesFor, hostView } from '../pages/host-pages.js';
-import { daemonPaths, daemonSocket, relay } from './daemon.js';
+import { DaemonPlaceError, daemonPaths, daemonSocket, relay } from './daemon.js';
 import { StdoutSink } from './stdout-sink.js';
 
 export interface CgiOptions {
@@ -47,7 +47,14 @@ export async function runCgi(options: CgiOptions): Promise<number> {
     environ = repair.environ;
     if (settings.explain) explainTo(resolved, repair.explain);
     const owner = settings.tracebacks === 'owner' && isOwnerRequest(settings, vars.REMOTE_ADDR ?? '', vars.HTTP_COOKIE);
-    sink.view = { ...sink.view, owner, logFile: resolved.logFile, maxBodyBytes: settings.maxBodyBytes };
+    sink.view = {
+      ...sink.view,
+      owner,
+      logFile: resolved.logFile,
+      logInServerLog: resolved.logProblem !== null,
+      setupNotes: resolved.ownerNotes,
+      maxBodyBytes: settings.maxBodyBytes,
+    };
   } catch (error) {
     return refuse(error, sink, options.appArgument ?? vars.SCRIPT_FILENAME ?? null);
   }
@@ -59,12 +66,15 @@ export async function runCgi(options: CgiOptions): Promise<number> {
   let daemonProblem: string | null = null;
   if (settings.cgiDaemon) {
     try {
+      const home = homeOf(process.getuid?.() ?? -1);
       const socket = await daemonSocket({
-        paths: daemonPaths(homeOf(process.getuid?.() ?? -1), checked.file, python.path),
+        paths: daemonPaths(home, checked.file, python.path),
+        home,
         appFile: checked.file,
         idleExit: settings.idleTimeout,
         env: baseEnv,
         logFile,
+        logProblem: resolved.logProblem,
         hostSettings: hostFile,
         roots: defaultRoots(host),
       });
@@ -84,6 +94,11 @@ export async function runCgi(options: CgiOptions): Promise<number> {
       daemonProblem = result.error.message;
     } catch (error) {
       daemonProblem = (error as Error).message;
+      if (error instanceof DaemonPlaceError) {
+        const setupNotes = [...resolved.ownerNotes, oneShotNote(error.problem)];
+        sink.view = { ...sink.view, setupNotes };
+        resolved = { ...resolved, ownerNotes: setupNotes };
+      }
     }
   }
 
@@ -134,22 +149,14 @@ function processEnvironment(): NodeJS.ProcessEnv {
 }
 
 function explainTo(resolved: ResolvedApp, lines: string[]): void {
-  const appLog = AppLog.open({
-    file: resolved.logFile,
-    maxBytes: resolved.settings.logMaxBytes,
-    keep: resolved.settings.logKeep,
-  });
+  const appLog = openAppLog(resolved);
   appLog.write('explain', lines.join('\n'));
   appLog.close();
 }
 
 function appendIncident(resolved: ResolvedApp, summary: string): string | undefined {
   try {
-    const appLog = AppLog.open({
-      file: resolved.logFile,
-      maxBytes: resolved.settings.logMaxBytes,
-      keep: resolved.settings.logKeep,
-    });
+    const appLog = openAppLog(resolved);
     const incident = appLog.incident(summary);
     appLog.close();
     return incident;

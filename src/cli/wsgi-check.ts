@@ -25,6 +25,9 @@ interface Options {
   mode?: Exclude<CheckMode, null>;
   docroot?: string;
   suexecDocroot?: string;
+  suexecBin?: string;
+  suexecConfig?: string;
+  apacheUser?: string;
   asUser?: string;
   stub?: string;
   explain?: string;
@@ -54,7 +57,10 @@ const program = new Command()
     '--docroot <dir>',
     'the document root (default: the nearest folder above named public_html, www, htdocs or html)',
   )
-  .option('--suexec-docroot <dir>', "suEXEC's AP_DOC_ROOT (`suexec -V` as root shows it)", '/var/www')
+  .option('--suexec-docroot <dir>', "suEXEC's document root (default: the active suEXEC's; `suexec -V` as root)")
+  .option('--suexec-bin <path>', 'the suEXEC Apache runs (default: /usr/lib/apache2/suexec, pristine or custom)')
+  .option('--suexec-config <file>', "apache2-suexec-custom's file (default: /etc/apache2/suexec/APACHE_USER)")
+  .option('--apache-user <name>', 'the user Apache runs as, whose file the custom suEXEC reads (default: www-data)')
   .option(
     '--as-user <user>',
     "check for this user (NAME, UID or UID:GID); default: you, or the .wsgi's owner when run as root",
@@ -98,6 +104,9 @@ async function main(appArg: string | undefined, options: Options): Promise<void>
     mode: options.mode ?? null,
     docroot: options.docroot,
     suexecDocroot: options.suexecDocroot,
+    suexecBin: options.suexecBin,
+    suexecConfig: options.suexecConfig,
+    apacheUser: options.apacheUser,
     asUser: options.asUser,
     stub: options.stub,
     importApp: options.import,
@@ -186,6 +195,7 @@ async function startDaemon(result: CheckResult): Promise<Record<string, unknown>
   try {
     const socket = await daemonSocket({
       paths,
+      home: ctx.target.home,
       appFile: ctx.real,
       idleExit: ctx.settings.idleTimeout,
       env: hostEnvironment({}),

@@ -82,6 +82,8 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
     sink.view = {
       owner,
       logFile: served.resolved.logFile,
+      logInServerLog: served.resolved.logProblem !== null,
+      setupNotes: served.resolved.ownerNotes,
       maxBodyBytes: settings.maxBodyBytes,
       hostPages: host.hostPages,
       siteName: host.siteName,
@@ -104,7 +106,7 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
   }
   // An authorizer's answer decides access to something else: never the status page's.
   const token = served.resolved.settings.ownerTokenSha256;
-  if (!authorizer && answerStatusRoute(appRequest, served.pool, token, sink)) return;
+  if (!authorizer && answerStatusRoute(appRequest, served.pool, token, sink, served.resolved.ownerNotes)) return;
   served.pool.handle(appRequest, sink);
 }
 

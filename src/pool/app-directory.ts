@@ -4,9 +4,8 @@
 // per reload_check_interval: a file that turns group-writable, a changed sidecar or a new venv is
 // noticed within that interval, and the hot path pays a Map lookup.
 
-import { appEnvironment, appOffloadPolicy, resolveApp, type ResolvedApp } from '../app/resolve-app.js';
+import { appEnvironment, appOffloadPolicy, openAppLog, resolveApp, type ResolvedApp } from '../app/resolve-app.js';
 import type { AppSettings, HostSettings } from '../app/settings.js';
-import { AppLog } from '../logs/app-log.js';
 import type { OpsLog } from '../ops-log.js';
 import { hostPagesFor, type HostPages } from '../pages/host-pages.js';
 import { Pool } from './pool.js';
@@ -112,10 +111,7 @@ export class AppDirectory {
   #newPool(resolved: ResolvedApp): Pool {
     const { checked, settings, python, logFile, chroot } = resolved;
     let reportedAt = 0;
-    const log = AppLog.open({
-      file: logFile,
-      maxBytes: settings.logMaxBytes,
-      keep: settings.logKeep,
+    const log = openAppLog(resolved, {
       // The owner cannot read about it in a log that cannot be written: the server's log says it,
       // once a minute at most, not once per lost line.
       onError: (error) => {
@@ -143,7 +139,8 @@ export class AppDirectory {
 }
 
 function stampOf(resolved: ResolvedApp): string {
-  const { checked, python, logFile, settings, chroot } = resolved;
+  const { checked, python, logFile, logProblem, settings, chroot } = resolved;
   const { warnings: _warnings, source: _source, ...values } = settings;
-  return JSON.stringify([checked.file, python.path, logFile, values, chroot]);
+  // logProblem: once the log's folder can be made, a new pool logs there instead of to stderr.
+  return JSON.stringify([checked.file, python.path, logFile, logProblem, values, chroot]);
 }

@@ -4,6 +4,12 @@
 // userdir under suEXEC with a real unprivileged user (daemon mode, its socket and log in the
 // user's home). The Apache lines are read out of the guides: they show what this runs.
 //
+// The userdir layout here is pristine suEXEC's (AP_USERDIR_SUFFIX public_html). With
+// apache2-suexec-custom as the machine's suexec, Debian's userdir there is public_html/cgi-bin and
+// suEXEC refuses ~user/public_html/app.wsgi ("command not in docroot"): this file's Apache runs the
+// pristine binary in a mount namespace of its own (startApache's suexec option), whatever the
+// machine's alternative; test/e2e/apache-suexec-custom.test.ts runs the custom one.
+//
 // One Apache for the whole file. Apps outside suEXEC run as www-data, whose home /var/www is the
 // default allowed root, so they live in a temp folder under /var/www. wsgi-cgi is installed the
 // way suexec/README.md says (/usr/local/bin/wsgi-cgi → dist/wsgi-cgi.cjs) for the duration.
@@ -18,6 +24,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -36,6 +43,8 @@ import {
   hasApacheModules,
   isRoot,
   mkdirs,
+  canPinSuexec,
+  SUEXEC_PRISTINE,
   removeTempDirs,
   startApache,
   userIds,
@@ -77,7 +86,8 @@ const available =
   findBinary('useradd') !== null &&
   findBinary('curl') !== null &&
   existsSync('/var/www') &&
-  hasFlask();
+  hasFlask() &&
+  (canPinSuexec() || realpathSync(SUEXEC_BIN) === SUEXEC_PRISTINE);
 
 interface Seen {
   script_name: string;
@@ -209,7 +219,9 @@ describe.skipIf(!available)('Apache CGI → wsgi-cgi (docs/apache-cgi.md, docs/s
     const site =
       configFromGuide('apache-cgi.md', 'apache-cgi-site', [[EXAMPLE_SITE, base]]) +
       configFromGuide('suexec.md', 'apache-userdir', []);
-    apache = await startApache(dir, port, MODULES, site);
+    apache = await startApache(dir, port, MODULES, site, {
+      ...(canPinSuexec() ? { suexec: { binary: SUEXEC_PRISTINE } } : {}),
+    });
   });
 
   afterAll(async () => {

@@ -194,10 +194,18 @@ export function suexecLogSince(mark: number): string {
   }
 }
 
-/** Runs suexec/install-stub.sh (as root); returns its output, throws with it on a failed check. */
-export function installStub(args: string[]): string {
+/**
+ * Runs suexec/install-stub.sh (as root) for pristine suEXEC (the suEXEC the e2e Apache runs unless
+ * told), or with `env` (SUEXEC_BIN, SUEXEC_CONFIG); returns its output, throws with it on a failed
+ * check.
+ */
+export function installStub(args: string[], env: Record<string, string> = {}): string {
   try {
-    return execFileSync(INSTALL_STUB, args, { encoding: 'utf8', stdio: 'pipe' });
+    return execFileSync(INSTALL_STUB, args, {
+      encoding: 'utf8',
+      stdio: 'pipe',
+      env: { ...process.env, SUEXEC_BIN: '/usr/lib/apache2/suexec-pristine', ...env },
+    });
   } catch (error) {
     const e = error as { stdout?: string; stderr?: string; message: string };
     throw new Error(`install-stub.sh ${args.join(' ')} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
