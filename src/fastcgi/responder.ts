@@ -40,8 +40,9 @@ export function serveConnection(socket: Socket, options: ResponderOptions): Fast
     roles: SERVED_ROLES,
     onRequest: (request) => {
       // After this turn of the parser: a GET's empty STDIN usually sits in the same read as its
-      // PARAMS, and knowing the body is empty saves the bridge a round of frames.
-      queueMicrotask(() => dispatch(connection, request, options));
+      // PARAMS, and knowing the body is empty saves the bridge a round of frames. process.nextTick
+      // rather than queueMicrotask, which wraps every callback in an AsyncResource.
+      process.nextTick(dispatch, connection, request, options);
     },
     onError: (error) => options.ops.warn({ err: error.message }, 'FastCGI connection closed on a protocol error'),
   });
