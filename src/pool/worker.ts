@@ -109,7 +109,7 @@ export class Worker {
       this.#job = next;
       return next;
     }
-    if (this.#state === 'busy') this.finishedNothing(now);
+    if (this.#state === 'busy') this.#finishedNothing(now);
     return null;
   }
 
@@ -131,7 +131,7 @@ export class Worker {
       back.push(this.#queued);
       this.#queued = null;
     }
-    if (this.#job === null && this.#queued === null) this.finishedNothing(now);
+    if (this.#job === null && this.#queued === null) this.#finishedNothing(now);
     return back;
   }
 
@@ -144,11 +144,11 @@ export class Worker {
     if (this.#job !== job) return false;
     this.#job = this.#queued;
     this.#queued = null;
-    if (this.#job === null && this.#state === 'busy') this.finishedNothing(now);
+    if (this.#job === null && this.#state === 'busy') this.#finishedNothing(now);
     return true;
   }
 
-  private finishedNothing(now: number): void {
+  #finishedNothing(now: number): void {
     if (this.#retire !== null) this.stop(this.#retire);
     else {
       this.#state = 'idle';
