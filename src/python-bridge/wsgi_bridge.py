@@ -235,7 +235,9 @@ class Channel(object):
         """Write a list of byte strings as one os.writev (or one os.write)."""
         if len(parts) == 1 or not HAVE_WRITEV:
             data = parts[0] if len(parts) == 1 else b''.join(parts)
-            done = 0
+            done = _retry(os.write, self.wfd, data)
+            if done == len(data):
+                return
         else:
             done = _retry(os.writev, self.wfd, parts)
             total = sum(map(len, parts))
