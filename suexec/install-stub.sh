@@ -167,7 +167,17 @@ fi
 
 # check 12-13: the environment is cleaned and PATH becomes AP_SAFE_PATH; the stub names
 # wsgi-cgi by absolute path, and wsgi-cgi's own "#!/usr/bin/env node" searches only AP_SAFE_PATH.
-if [ -x "$WSGI_CGI" ]; then ok "$WSGI_CGI is installed"; else fail "$WSGI_CGI is missing or not executable" "ln -s /usr/lib/node_modules/wsgikit/dist/wsgi-cgi.cjs $WSGI_CGI (suexec/README.md, step 1)"; fi
+# wsgi-cgi is the native launcher (docs/cgi-launcher.md) when a C compiler was there at install:
+# it hands what it does not relay to the Node entry beside its real path, which needs node alike.
+if [ -x "$WSGI_CGI" ]; then ok "$WSGI_CGI is installed"; else fail "$WSGI_CGI is missing or not executable" "ln -s /usr/lib/node_modules/wsgikit/dist/wsgi-cgi $WSGI_CGI (suexec/README.md, step 1)"; fi
+if [ -x "$WSGI_CGI" ]; then
+  real=$(readlink -f "$WSGI_CGI")
+  if [ "$(head -c 4 "$real" | od -An -c | tr -d ' ')" = '177ELF' ]; then
+    if [ -r "$(dirname "$real")/wsgi-cgi.cjs" ]; then ok "$WSGI_CGI is the native launcher ($real), with the Node entry beside it"; else fail "$WSGI_CGI is the native launcher, but $(dirname "$real")/wsgi-cgi.cjs is missing" "node $(dirname "$(dirname "$real")")/scripts/launcher-build.mjs, and link $WSGI_CGI to the package's dist/wsgi-cgi"; fi
+  else
+    ok "$WSGI_CGI is the Node entry (no native launcher: every request starts Node; with gcc installed, node $(dirname "$(dirname "$real")")/scripts/launcher-build.mjs builds it)"
+  fi
+fi
 node=$(PATH=$AP_SAFE_PATH command -v node 2>/dev/null)
 if [ -n "$node" ]; then ok "node is on AP_SAFE_PATH: $node"; else fail "no node in AP_SAFE_PATH $AP_SAFE_PATH (suEXEC's only PATH)" "install Node 20+ as /usr/bin/node, or ln -s \$(command -v node) /usr/local/bin/node"; fi
 

@@ -102,7 +102,7 @@ export interface AppSettings {
   /** Seconds between mtime checks of the .wsgi and restart.txt; 0 = on every request. */
   reloadCheckInterval: number;
   /**
-   * CGI only: hand requests to a per-app daemon started on demand (true), or run one Python
+   * CGI only: hand requests to the user's daemon, started on demand (true), or run one Python
    * process per request (false). Hosts that forbid background processes force it off.
    */
   cgiDaemon: boolean;

@@ -1,18 +1,24 @@
-// Persistent apps on CGI-only hosts. The first CGI request for an app starts a per-app daemon
-// (wsgi-fcgi with the same pool as everywhere else) on a Unix socket in the owner's space; later
-// requests relay to it over FastCGI, so only Node's start is paid per request, not Python's and
-// the app's import. The daemon exits when idle. Two first requests racing must not start two
-// daemons: an exclusive lock file decides who starts it; the other waits for the socket.
+// Persistent apps on CGI-only hosts: one daemon per user (and host settings file), wsgi-fcgi in
+// hosting mode over the user's allowed roots, each app in its own pool on its own Python, on a
+// Unix socket in the user's ~/.wsgikit/run/ (owner-only). A CGI request reaches it two ways: the
+// native launcher (src/cgi/launcher/wsgi-cgi.c) relays the raw CGI request and the daemon makes
+// the CGI decisions itself (relayed-cgi.ts); the Node entry decides, then relays the repaired
+// environ naming the app (relay() below). Either way only the daemon runs the app; the first
+// request that finds none starts it (the Node entry: the launcher execs it when no daemon
+// answers), and it exits when idle. Two first requests racing must not start two daemons: an
+// exclusive lock file decides who starts it; the other waits for the socket.
 
-import { closeSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { DEFAULT_HOST_SETTINGS_FILE } from '../app/settings.js';
 import type { Environ } from '../exchange.js';
 import { fastcgiRequest } from '../fastcgi/client.js';
 import { SERVICE_NODE_FLAGS, WSGI_FCGI_SCRIPT } from '../install-paths.js';
 import { lazyChildProcess } from '../lazy-builtins.js';
 import { shortHash } from '../short-hash.js';
+import { RELAYED_APP_PARAM } from './relayed-cgi.js';
 import { folderProblem, processOwner, type FolderProblem } from '../app/user-space.js';
 
 export interface DaemonPaths {
@@ -27,13 +33,41 @@ const POLL_MS = 20;
 const STALE_LOCK_MS = 15_000;
 
 /**
- * `~/.wsgikit/run/<hash>.sock`: short (a Unix socket path has ~107 bytes), owner-only (the folder
- * is 0700), one per app file and Python.
+ * The user's daemon: `~/.wsgikit/run/cgi.sock` for the default host settings (the only one the
+ * native launcher knows, and its name is written there too), `cgi-<hash>.sock` for a host settings
+ * file named with --host-settings. Short (a Unix socket path has ~107 bytes), owner-only (the
+ * folder is 0700, the socket 0600).
  */
-export function daemonPaths(home: string, appFile: string, python: string): DaemonPaths {
+export function daemonPaths(home: string, hostSettings: string | null): DaemonPaths {
   const dir = join(home, '.wsgikit', 'run');
-  const id = shortHash(`${appFile}\0${python}`);
-  return { socket: join(dir, `${id}.sock`), lock: join(dir, `${id}.starting`) };
+  const name =
+    hostSettings === null || hostSettings === DEFAULT_HOST_SETTINGS_FILE ? 'cgi' : `cgi-${shortHash(hostSettings)}`;
+  return { socket: join(dir, `${name}.sock`), lock: join(dir, `${name}.starting`) };
+}
+
+/**
+ * Why the run folder or the socket may not be used (not this uid's, open to others, a symlink),
+ * else null: the launcher checks the same before it connects, and this says why it did not.
+ */
+export function unsafeDaemonPath(socket: string): string | null {
+  const uid = process.getuid?.() ?? -1;
+  for (const [path, what] of [
+    [dirname(socket), 'folder'],
+    [socket, 'socket'],
+  ] as const) {
+    let st;
+    try {
+      st = lstatSync(path);
+    } catch {
+      return null; // not there yet: it is made owner-only
+    }
+    if (st.isSymbolicLink()) return `the daemon's ${what} ${path} is a symlink`;
+    if (st.uid !== uid) return `the daemon's ${what} ${path} belongs to uid ${st.uid}, not ${uid}`;
+    if ((st.mode & 0o077) !== 0) {
+      return `the daemon's ${what} ${path} may be used by others (mode ${(st.mode & 0o777).toString(8)}): chmod go= it`;
+    }
+  }
+  return null;
 }
 
 /**
@@ -69,7 +103,6 @@ export function connectDaemon(path: string): Promise<Socket | NodeJS.ErrnoExcept
 
 export interface DaemonStart {
   paths: DaemonPaths;
-  appFile: string;
   /** Seconds without requests after which the daemon exits. */
   idleExit: number;
   /** The daemon's environment (the app's os.environ before its settings' `env`). */
@@ -84,10 +117,10 @@ export interface DaemonStart {
   hostSettings: string | null;
   roots: string[];
   /**
-   * Import the app and start its workers as soon as the daemon listens. Only a start with no
-   * request behind it needs this (wsgi-check --start): a first request imports the app anyway.
+   * An app to import (and start the workers of) as soon as the daemon listens. Only a start with
+   * no request behind it needs this (wsgi-check --start): a first request imports the app anyway.
    */
-  preload?: boolean;
+  preloadApp?: string;
 }
 
 /**
@@ -96,6 +129,8 @@ export interface DaemonStart {
  * place for its socket or its log.
  */
 export async function daemonSocket(start: DaemonStart): Promise<Socket> {
+  const unsafe = unsafeDaemonPath(start.paths.socket);
+  if (unsafe !== null) throw new Error(unsafe);
   const first = await connectDaemon(start.paths.socket);
   if (!(first instanceof Error)) return first;
   if (first.code !== 'ENOENT' && first.code !== 'ECONNREFUSED') throw first;
@@ -114,16 +149,21 @@ export async function daemonSocket(start: DaemonStart): Promise<Socket> {
   return waitForSocket(start.paths.socket);
 }
 
-/** Relays one request to the daemon and copies its CGI response to `out` as it streams. */
+/** Relays one request for `appFile` to the daemon and copies its CGI response to `out` as it streams. */
 export function relay(
   socket: Socket,
+  appFile: string,
   environ: Environ,
   body: Readable | null,
   out: NodeJS.WritableStream,
 ): Promise<{ ok: true } | { ok: false; error: Error; wrote: boolean }> {
   return new Promise((resolve) => {
     let wrote = false;
-    const response = fastcgiRequest(socket, { params: environ, stdin: body, keepConn: false });
+    const response = fastcgiRequest(socket, {
+      params: { ...environ, [RELAYED_APP_PARAM]: appFile },
+      stdin: body,
+      keepConn: false,
+    });
     // The server closing our stdout (the client went away): stop the request upstream; the
     // daemon sees its connection close and aborts the app's request.
     out.once('error', () => {
@@ -171,12 +211,10 @@ function launch(start: DaemonStart): void {
         WSGI_FCGI_SCRIPT,
         '--listen',
         start.paths.socket,
-        '--app',
-        start.appFile,
         '--relay',
         '--idle-exit',
         String(Math.max(1, Math.round(start.idleExit))),
-        ...(start.preload ? ['--preload'] : []),
+        ...(start.preloadApp ? ['--preload-app', start.preloadApp] : []),
         ...(start.hostSettings ? ['--host-settings', start.hostSettings] : []),
         ...start.roots.flatMap((root) => ['--root', root]),
       ],

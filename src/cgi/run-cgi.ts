@@ -3,17 +3,15 @@
 // one-shot bridge. This process lives for one request, so everything here is paid per request:
 // nothing is loaded that the request does not need.
 
-import { existsSync } from 'node:fs';
-import { isOwnerRequest } from '../app/owner.js';
 import { defaultRoots, openAppLog, resolveApp, type ResolvedApp } from '../app/resolve-app.js';
 import { homeOf } from '../app/locate.js';
 import { oneShotNote } from '../app/user-space.js';
-import { DEFAULT_HOST_SETTINGS_FILE, emptyHostSettings, loadHostSettings, type HostSettings } from '../app/settings.js';
+import { emptyHostSettings, loadHostSettings, type HostSettings } from '../app/settings.js';
 import { isWsgikitError, WsgikitError } from '../errors.js';
 import type { Readable } from 'node:stream';
 import type { Environ } from '../exchange.js';
 import { isRequestVariable, readCgiEnviron } from '../environ/cgi.js';
-import { repairEnvironOnDisk } from '../environ/repair-fs.js';
+import { cgiHostSettingsFile, decideCgi } from './cgi-request.js';
 import { logRefusal } from '../logs/refusal-log.js';
 import { stderrOpsLog } from '../ops-log.js';
 import { hostPagesFor, hostView } from '../pages/host-pages.js';
@@ -28,6 +26,10 @@ export interface CgiOptions {
 
 /** Serves the request; resolves with the exit status. */
 export async function runCgi(options: CgiOptions): Promise<number> {
+  // Set by the native launcher when the daemon failed after it took the request: the visitor gets
+  // the 502 page, and the request is not run again (its body, if any, is spent).
+  const relayFailed = process.env.WSGIKIT_CGI_RELAY_FAILED;
+  delete process.env.WSGIKIT_CGI_RELAY_FAILED;
   const vars = readCgiEnviron(process.env);
   const sink = new StdoutSink(process.stdout, vars);
   let resolved: ResolvedApp;
@@ -35,21 +37,20 @@ export async function runCgi(options: CgiOptions): Promise<number> {
   let hostFile: string | null = null;
   let host: HostSettings;
   try {
-    const first = repairEnvironOnDisk({ vars, mount: null });
-    const appFile = options.appArgument ?? first.appFile ?? fromServer(vars);
-    hostFile = options.hostSettings ?? (existsSync(DEFAULT_HOST_SETTINGS_FILE) ? DEFAULT_HOST_SETTINGS_FILE : null);
+    hostFile = cgiHostSettingsFile(options.hostSettings);
     host = hostFile ? loadHostSettings(hostFile) : emptyHostSettings();
     // The host's error pages, for a refusal below as much as for the app's answer.
     sink.view = { owner: false, ...hostView(hostPagesFor(host, stderrOpsLog('wsgi-cgi')), vars) };
-    resolved = resolveApp(appFile, { host, documentRoot: vars.DOCUMENT_ROOT || undefined });
+    const decision = decideCgi(vars, options.appArgument, (appFile, documentRoot) =>
+      resolveApp(appFile, { host, documentRoot }),
+    );
+    resolved = decision.resolved;
+    environ = decision.environ;
+    if (decision.explain) explainTo(resolved, decision.explain);
     const { settings } = resolved;
-    const repair = settings.mount === null ? first : repairEnvironOnDisk({ vars, mount: settings.mount });
-    environ = repair.environ;
-    if (settings.explain) explainTo(resolved, repair.explain);
-    const owner = settings.tracebacks === 'owner' && isOwnerRequest(settings, vars.REMOTE_ADDR ?? '', vars.HTTP_COOKIE);
     sink.view = {
       ...sink.view,
-      owner,
+      owner: decision.owner,
       logFile: resolved.logFile,
       logInServerLog: resolved.logProblem !== null,
       setupNotes: resolved.ownerNotes,
@@ -58,8 +59,9 @@ export async function runCgi(options: CgiOptions): Promise<number> {
   } catch (error) {
     return refuse(error, sink, options.appArgument ?? vars.SCRIPT_FILENAME ?? null);
   }
+  if (relayFailed !== undefined) return daemonFailed(resolved, sink, relayFailed);
 
-  const { settings, checked, python, logFile } = resolved;
+  const { settings, checked, logFile } = resolved;
   const baseEnv = processEnvironment();
   const body = requestBody(environ);
 
@@ -68,9 +70,8 @@ export async function runCgi(options: CgiOptions): Promise<number> {
     try {
       const home = homeOf(process.getuid?.() ?? -1);
       const socket = await daemonSocket({
-        paths: daemonPaths(home, checked.file, python.path),
+        paths: daemonPaths(home, hostFile),
         home,
-        appFile: checked.file,
         idleExit: settings.idleTimeout,
         env: baseEnv,
         logFile,
@@ -78,19 +79,10 @@ export async function runCgi(options: CgiOptions): Promise<number> {
         hostSettings: hostFile,
         roots: defaultRoots(host),
       });
-      const result = await relay(socket, environ, body.stream, process.stdout);
+      const result = await relay(socket, checked.file, environ, body.stream, process.stdout);
       if (result.ok) return 0;
-      if (result.wrote || body.stream !== null) {
-        // Part of the answer is out, or the body is spent: this request cannot be run again.
-        const incident = appendIncident(
-          resolved,
-          `the app's daemon failed during the request: ${result.error.message}`,
-        );
-        sink.fail(
-          new WsgikitError('WSGIKIT_WORKER_CRASHED', "The app's daemon failed during the request.", { incident }),
-        );
-        return 0;
-      }
+      // Part of the answer is out, or the body is spent: this request cannot be run again.
+      if (result.wrote || body.stream !== null) return daemonFailed(resolved, sink, result.error.message);
       daemonProblem = result.error.message;
     } catch (error) {
       daemonProblem = (error as Error).message;
@@ -115,17 +107,11 @@ export async function runCgi(options: CgiOptions): Promise<number> {
   return 0;
 }
 
-/** The CGI script named by the server: PATH_TRANSLATED (Action handler) is handled by the repair. */
-function fromServer(vars: Environ): string {
-  const file = vars.SCRIPT_FILENAME;
-  if (!file) {
-    throw new WsgikitError(
-      'WSGIKIT_APP_NOT_FOUND',
-      'No .wsgi was named: give it as the argument of wsgi-cgi, run a .wsgi whose first line is ' +
-        '#!/usr/bin/env wsgi-cgi, or use it as an Action handler for .wsgi files.',
-    );
-  }
-  return Buffer.from(file, 'latin1').toString('utf8');
+/** The daemon failed during the request: the 502 page (if nothing is out yet), the incident in the app's log. */
+function daemonFailed(resolved: ResolvedApp, sink: StdoutSink, why: string): number {
+  const incident = appendIncident(resolved, `the app's daemon failed during the request: ${why}`);
+  sink.fail(new WsgikitError('WSGIKIT_WORKER_CRASHED', "The app's daemon failed during the request.", { incident }));
+  return 0;
 }
 
 function requestBody(environ: Environ): { stream: Readable | null; contentLength: number | null } {

@@ -20,6 +20,7 @@ import { pickPython, probePython, pypyChecks, versionChecks, type PythonReport }
 import { sendfileModeProblem, type SendfileMode } from '../app/sendfile-settings.js';
 import { sendfileChecks, sendfileSummary } from './sendfile-checks.js';
 import { suexecChecks } from './suexec-checks.js';
+import { cgiEntryChecks } from './cgi-entry-checks.js';
 import { PRISTINE_DOC_ROOT, PRISTINE_USERDIR_SUFFIX, readSuexecConfig } from './suexec-config.js';
 import { finding, splitFix, type CheckContext, type CheckMode, type Finding, type Target } from './types.js';
 
@@ -180,7 +181,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
   let log: LogReport = { file: null, dir: null, writable: null, underDocroot: null };
 
   if (ctx.real !== null) {
-    findings.push(...suexecChecks(ctx), ...cgiwrapChecks(ctx));
+    findings.push(...suexecChecks(ctx), ...cgiwrapChecks(ctx), ...cgiEntryChecks(ctx));
     if (ctx.layout.kind === 'none' && (ctx.mode === null || ctx.mode === 'suexec' || ctx.mode === 'cgiwrap')) {
       findings.push(
         finding(

@@ -289,7 +289,7 @@ function stubTarget(program: string, sev: Severity, depth: number): Finding[] {
         'error',
         program,
         `${program} runs ${target}, which ${fs.existsSync(target) ? 'is not executable' : 'does not exist'}: every request would fail.`,
-        `ln -s /usr/lib/node_modules/wsgikit/dist/wsgi-cgi.cjs ${target} (as root; see suexec/README.md, step 1)`,
+        `ln -s /usr/lib/node_modules/wsgikit/dist/wsgi-cgi ${target} (as root; see suexec/README.md, step 1)`,
       ),
     ];
   }

@@ -181,14 +181,19 @@ async function startDaemon(result: CheckResult): Promise<Record<string, unknown>
   const logFile = logFileOf(ctx);
   if (logFile === null) return { ok: false, message: 'Daemon not started: no log file.' };
   const { connectDaemon, daemonPaths, daemonSocket } = await import('../cgi/daemon.js');
-  const paths = daemonPaths(ctx.target.home, ctx.real, result.pythonPath);
+  const paths = daemonPaths(ctx.target.home, ctx.hostFile);
   const idle = `it exits after ${ctx.settings.idleTimeout} s without requests (idle_timeout)`;
 
   const running = await connectDaemon(paths.socket);
   if (!(running instanceof Error)) {
     running.end();
-    // Started by a request (which imported the app) or by an earlier --start.
-    return { ok: true, socket: paths.socket, message: `Daemon already listening on ${paths.socket}; ${idle}.` };
+    // The user's daemon, started by a request or an earlier --start: it imports this app on its
+    // first request, unless one of them already did.
+    return {
+      ok: true,
+      socket: paths.socket,
+      message: `Daemon already listening on ${paths.socket} (the user's, for every app); ${idle}.`,
+    };
   }
 
   const logFrom = statOrNull(logFile)?.size ?? 0; // no log yet: the daemon creates it
@@ -196,13 +201,12 @@ async function startDaemon(result: CheckResult): Promise<Record<string, unknown>
     const socket = await daemonSocket({
       paths,
       home: ctx.target.home,
-      appFile: ctx.real,
       idleExit: ctx.settings.idleTimeout,
       env: hostEnvironment({}),
       logFile,
       hostSettings: ctx.hostFile,
       roots: ctx.roots,
-      preload: true,
+      preloadApp: ctx.real,
     });
     socket.end();
   } catch (error) {

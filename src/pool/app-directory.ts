@@ -1,5 +1,5 @@
 // From "this request names that .wsgi" to the pool that serves it, for the long-running front ends
-// (wsgi-fcgi, and the per-app daemon behind wsgi-cgi). Resolving an app (file checks, settings,
+// (wsgi-fcgi, and the user's daemon behind wsgi-cgi). Resolving an app (file checks, settings,
 // Python, log) costs about half a millisecond, so it is done once and then re-done at most once
 // per reload_check_interval: a file that turns group-writable, a changed sidecar or a new venv is
 // noticed within that interval, and the hot path pays a Map lookup.
@@ -54,10 +54,15 @@ export class AppDirectory {
    * `documentRoot`: the log must not land under it.
    */
   lookup(appFile: string, documentRoot: string | undefined): ServedApp {
+    const resolved = this.resolve(appFile, documentRoot);
+    return { resolved, pool: this.manager.pool(this.#identity(resolved), () => this.#newPool(resolved)) };
+  }
+
+  /** The app resolved and checked as lookup() does, without making its pool (an app it may decline). */
+  resolve(appFile: string, documentRoot: string | undefined): ResolvedApp {
     let entry = this.#entries.get(appFile);
     if (!entry || Date.now() >= entry.checkAt) entry = this.#refresh(appFile, documentRoot, entry);
-    const { resolved } = entry;
-    return { resolved, pool: this.manager.pool(this.#identity(resolved), () => this.#newPool(resolved)) };
+    return entry.resolved;
   }
 
   /** New host settings (SIGHUP): every app is resolved again against them on its next request. */

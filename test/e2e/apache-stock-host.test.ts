@@ -35,6 +35,7 @@ import {
   type CurlResult,
   type WebServer,
 } from '../helpers/servers.js';
+import { daemonPaths } from '../../src/cgi/daemon.js';
 import { createTestUser, daemonsOf, installWsgiCgi, type TestUser } from '../helpers/apache-cgi.js';
 
 const MODULES = ['cgid', 'fcgid', 'alias', 'actions', 'dir', 'env'];
@@ -283,7 +284,8 @@ Alias /trusting ${aliceSite}
         const r = await get('/app.wsgi/x');
         return r.status === 200 && (JSON.parse(r.body) as { run_once: boolean }).run_once === false;
       }, 'a request served by the daemon');
-      expect(daemonsOf(user.uid, join(html, 'app.wsgi'))).toHaveLength(1);
+      // The user's CGI daemon, on its socket (the mod_fcgid service runs as the user too).
+      expect(daemonsOf(user.uid, daemonPaths(user.home, null).socket)).toHaveLength(1);
     });
 
     it('mod_fcgid: the running service moves its log there too', async () => {

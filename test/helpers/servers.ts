@@ -235,7 +235,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function waitFor(check: () => Promise<boolean>, what: string, proc: Proc, log: () => string, ms = 15_000) {
+export async function waitFor(check: () => Promise<boolean>, what: string, proc: Proc, log: () => string, ms = 15_000) {
   const until = Date.now() + ms;
   let exitedEarly = false;
   void proc.exited.then(() => (exitedEarly = true));
@@ -261,7 +261,7 @@ function answersHttp(port: number): Promise<boolean> {
   });
 }
 
-function answersSocket(where: string): Promise<boolean> {
+export function answersSocket(where: string): Promise<boolean> {
   return new Promise((resolve) => {
     const tcp = /^(.+):(\d+)$/.exec(where);
     const socket = tcp ? connect(Number(tcp[2]), tcp[1]) : connect(where);

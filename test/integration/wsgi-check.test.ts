@@ -22,7 +22,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findInSafePath } from '../../src/app/python.js';
-import { daemonsOf, isAlive, listProcesses } from '../helpers/apache-cgi.js';
+import { homeOf } from '../../src/app/locate.js';
+import { daemonPaths } from '../../src/cgi/daemon.js';
+import { daemonsOf, isAlive } from '../helpers/apache-cgi.js';
 import { site as cgiSite } from '../helpers/cgi-site.js';
 import { BUILD_CHROOT, chrootUnavailable } from '../helpers/chroot.js';
 import { eventually } from '../helpers/wsgi-run.js';
@@ -684,10 +686,8 @@ def application(environ, start_response):
       expect(out.ok, r.stdout).toBe(true);
       expect(out.start.ok, r.stdout).toBe(true);
       expect(r.code).toBe(0);
-      // Found by its --app argument (never by name).
-      const [pid] = daemonsOf(process.getuid!(), s.app);
-      const cmdline = listProcesses().find((p) => p.pid === pid)?.cmdline ?? [];
-      expect(cmdline[cmdline.indexOf('--listen') + 1]).toBe(out.start.socket);
+      // Found by its --listen argument (never by name).
+      const [pid] = daemonsOf(process.getuid!(), out.start.socket);
       expect(out.start.pid).toBe(pid);
       // No request was sent: only a preload imports the app in the daemon's worker. (The check's
       // own import runs apart and writes nothing to the app's log.)
@@ -697,7 +697,7 @@ def application(environ, start_response):
       expect(text.stdout).toContain('Daemon already listening on');
       expect(text.stdout).toContain('exits after 60 s without requests (idle_timeout)');
     } finally {
-      for (const pid of daemonsOf(process.getuid!(), s.app)) {
+      for (const pid of daemonsOf(process.getuid!(), daemonPaths(homeOf(process.getuid!()), s.hostSettings).socket)) {
         process.kill(pid, 'SIGTERM');
         await eventually(() => !isAlive(pid), 'the daemon stopped', 10_000);
       }
