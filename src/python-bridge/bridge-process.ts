@@ -634,6 +634,7 @@ export class BridgeProcess {
     }
     this.fail(new WsgikitError('WSGIKIT_WORKER_START_FAILED', message, { cause: error }));
     this.state = 'exited';
+    this.claims?.close();
     this.resolveExited({ code: null, signal: null });
   }
 
