@@ -124,7 +124,17 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
     };
     const empty = authorizer || (request.stdinComplete && request.stdinBuffered === 0);
     const contentLength = authorizer ? null : request.contentLength;
-    appRequest = { environ, owner, body: empty ? null : request.stdin, contentLength, hostPages: host.hostPages };
+    // Most requests keep the server's variables as they came: the bridge's frame is then joined
+    // from them in their order (an authorizer's environ is changed in place, so not then).
+    const environFields = !authorizer && environ === vars ? request.paramFields : undefined;
+    appRequest = {
+      environ,
+      owner,
+      body: empty ? null : request.stdin,
+      contentLength,
+      hostPages: host.hostPages,
+      environFields,
+    };
   } catch (error) {
     const failure = isWsgikitError(error) ? error : new WsgikitError('WSGIKIT_BAD_REQUEST', String(error));
     // The app's own log is not known (it was refused, or its settings did not load): its owner's

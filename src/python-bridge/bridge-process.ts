@@ -282,7 +282,7 @@ export class BridgeProcess {
     if (queued) {
       let frame: Buffer;
       try {
-        frame = requestFrame(request.environ, null, true, FrameType.Queued);
+        frame = requestFrame(request.environ, null, true, FrameType.Queued, request.environFields);
       } catch (error) {
         return Promise.resolve({ ok: false, error: error as WsgikitError, started: false, exitReason: null });
       }
@@ -309,7 +309,7 @@ export class BridgeProcess {
     }
     let frame: Buffer;
     try {
-      frame = requestFrame(request.environ, head, complete);
+      frame = requestFrame(request.environ, head, complete, FrameType.Request, request.environFields);
     } catch (error) {
       this.current = null;
       return Promise.resolve({ ok: false, error: error as WsgikitError, started: false, exitReason: null });

@@ -114,20 +114,9 @@ export function requestFrame(
   body: Buffer | null = null,
   end = false,
   type: typeof FrameType.Request | typeof FrameType.Queued = FrameType.Request,
+  fields?: readonly string[],
 ): Buffer {
-  // One string, written with one latin-1 write: a write per name and value costs a crossing into
-  // C++ each, which was most of this function's time.
-  let payload = '';
-  let first = true;
-  for (const name in environ) {
-    if (name.startsWith('wsgi.')) continue;
-    const value = environ[name]!;
-    if (name.includes('\0') || value.includes('\0')) {
-      throw new WsgikitError('WSGIKIT_BAD_REQUEST', `request variable ${name} contains a NUL character`);
-    }
-    payload = first ? name + '\0' + value : payload + '\0' + name + '\0' + value;
-    first = false;
-  }
+  const payload = (fields !== undefined && joinedFields(fields)) || environPayload(environ);
   const payloadSize = payload.length; // byte strings: one byte per character
   if (payloadSize > MAX_PAYLOAD) {
     throw new WsgikitError(
@@ -155,6 +144,33 @@ export function requestFrame(
     out.writeUInt32BE(0, at + 1);
   }
   return out;
+}
+
+/**
+ * NAME\0VALUE… from the environ's own fields in order (see AppRequest.environFields), or null when
+ * a name is a `wsgi.` key, which the object walk skips. The fields come from a decoder that keeps
+ * no NUL, and the bridge keeps the last value of a repeated name, as the object does.
+ */
+function joinedFields(fields: readonly string[]): string | null {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i]!.startsWith('wsgi.')) return null;
+  return fields.join('\0');
+}
+
+function environPayload(environ: Environ): string {
+  // One string, written with one latin-1 write: a write per name and value costs a crossing into
+  // C++ each, which was most of this function's time.
+  let payload = '';
+  let first = true;
+  for (const name in environ) {
+    if (name.startsWith('wsgi.')) continue;
+    const value = environ[name]!;
+    if (name.includes('\0') || value.includes('\0')) {
+      throw new WsgikitError('WSGIKIT_BAD_REQUEST', `request variable ${name} contains a NUL character`);
+    }
+    payload = first ? name + '\0' + value : payload + '\0' + name + '\0' + value;
+    first = false;
+  }
+  return payload;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -77,6 +77,16 @@ describe('encoding', () => {
     expect(frames[2]!.payload.length).toBe(0);
   });
 
+  it("joins the R payload from the environ's fields when given, the same bytes as from the object", () => {
+    const env = { REQUEST_METHOD: 'GET', PATH_INFO: '/\u00e9', EMPTY: '' };
+    const fields = ['REQUEST_METHOD', 'GET', 'PATH_INFO', '/\u00e9', 'EMPTY', ''];
+    expect(requestFrame(env, null, true, FrameType.Request, fields)).toEqual(requestFrame(env, null, true));
+    // A wsgi.* name among the fields: the object walk, which skips it.
+    const withWsgi = { ...env, 'wsgi.x': 'y' };
+    const frame = requestFrame(withWsgi, null, true, FrameType.Request, [...fields, 'wsgi.x', 'y']);
+    expect(frame).toEqual(requestFrame(env, null, true));
+  });
+
   it('splits a body over MAX_PAYLOAD into several B frames', () => {
     const body = bytes(MAX_PAYLOAD * 2 + 10);
     const frames = parseAll([requestFrame({ A: 'b' }, body, false)]);
