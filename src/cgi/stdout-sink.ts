@@ -7,66 +7,66 @@ import { cgiResponseHead } from '../response-head.js';
 
 export class StdoutSink implements ResponseSink {
   view: PageView = { owner: false };
-  #started = false;
-  #answered: (() => void) | null = null;
-  readonly #out: NodeJS.WriteStream;
-  readonly #vars: Record<string, string>;
+  private _started = false;
+  private answered: (() => void) | null = null;
+  private readonly out: NodeJS.WriteStream;
+  private readonly vars: Record<string, string>;
 
   constructor(out: NodeJS.WriteStream, vars: Record<string, string>) {
-    this.#out = out;
-    this.#vars = vars;
+    this.out = out;
+    this.vars = vars;
   }
 
   get started(): boolean {
-    return this.#started;
+    return this._started;
   }
 
   start(status: string, headers: Array<[string, string]>): void {
-    this.#started = true;
+    this._started = true;
     // Head and a short body leave in one write: the rest of this turn is corked.
-    this.#out.cork();
-    process.nextTick(() => this.#out.uncork());
-    this.#out.write(cgiResponseHead(status, headers));
+    this.out.cork();
+    process.nextTick(() => this.out.uncork());
+    this.out.write(cgiResponseHead(status, headers));
   }
 
   write(chunk: Buffer): boolean {
-    return this.#out.write(chunk);
+    return this.out.write(chunk);
   }
 
   onDrain(callback: () => void): void {
-    this.#out.once('drain', callback);
+    this.out.once('drain', callback);
   }
 
   end(): void {
-    this.#finish();
+    this.finish();
   }
 
   /** Called once when the answer is complete (ended or failed) and its bytes are with the kernel. */
   onAnswered(callback: () => void): void {
-    this.#answered = callback;
+    this.answered = callback;
   }
 
-  #finish(): void {
-    const answered = this.#answered;
-    this.#answered = null;
-    if (answered) this.#out.write('', () => answered());
+  private finish(): void {
+    const answered = this.answered;
+    this.answered = null;
+    if (answered) this.out.write('', () => answered());
   }
 
   fail(error: WsgikitError): void {
     // After the head there is no way to mark a CGI body incomplete: the server sees our exit.
-    if (!this.#started) {
-      const page = errorPage(error, { ...this.view, format: pageFormat(this.#vars.HTTP_ACCEPT) });
+    if (!this._started) {
+      const page = errorPage(error, { ...this.view, format: pageFormat(this.vars.HTTP_ACCEPT) });
       this.start(`${page.status} ${error.title}`, page.headers);
-      if (this.#vars.REQUEST_METHOD !== 'HEAD') this.#out.write(page.body);
+      if (this.vars.REQUEST_METHOD !== 'HEAD') this.out.write(page.body);
     }
-    this.#finish();
+    this.finish();
   }
 
   onClose(callback: () => void): void {
     // The server closing our stdout is how CGI says the client went away.
-    this.#out.once('error', () => {
+    this.out.once('error', () => {
       callback();
-      this.#finish();
+      this.finish();
     });
   }
 }

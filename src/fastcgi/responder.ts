@@ -168,65 +168,65 @@ function scriptFilename(vars: Environ): string {
 
 class FastcgiSink implements ResponseSink {
   view: PageView = { owner: false };
-  #started = false;
-  readonly #connection: FastcgiConnection;
-  readonly #request: FastcgiRequest;
-  #onActivity: ((delta: 1 | -1) => void) | undefined;
+  private _started = false;
+  private readonly connection: FastcgiConnection;
+  private readonly request: FastcgiRequest;
+  private onActivity: ((delta: 1 | -1) => void) | undefined;
 
   constructor(connection: FastcgiConnection, request: FastcgiRequest, onActivity?: (delta: 1 | -1) => void) {
-    this.#connection = connection;
-    this.#request = request;
-    this.#onActivity = onActivity;
+    this.connection = connection;
+    this.request = request;
+    this.onActivity = onActivity;
   }
 
   get started(): boolean {
-    return this.#started;
+    return this._started;
   }
 
   start(status: string, headers: Array<[string, string]>): void {
-    this.#started = true;
-    this.#request.writeStdout(cgiResponseHead(status, headers));
+    this._started = true;
+    this.request.writeStdout(cgiResponseHead(status, headers));
   }
 
   write(chunk: Buffer): boolean {
-    return this.#request.writeStdout(chunk);
+    return this.request.writeStdout(chunk);
   }
 
   onDrain(callback: () => void): void {
-    this.#request.onDrain(callback);
+    this.request.onDrain(callback);
   }
 
   end(): void {
-    this.#request.end(0);
-    this.#done();
+    this.request.end(0);
+    this.done();
   }
 
   fail(error: WsgikitError): void {
-    if (this.#started) {
+    if (this._started) {
       // The head is out: only a broken connection tells the web server (and so the client) that
       // the body is incomplete; an END_REQUEST would make it look whole.
-      this.#connection.destroy();
-      this.#done();
+      this.connection.destroy();
+      this.done();
       return;
     }
-    const page = errorPage(error, { ...this.view, format: pageFormat(this.#request.params.HTTP_ACCEPT) });
-    this.#started = true;
-    this.#request.writeStdout(cgiResponseHead(`${page.status} ${error.title}`, page.headers));
-    if (this.#request.params.REQUEST_METHOD !== 'HEAD') this.#request.writeStdout(page.body);
-    this.#request.end(0);
-    this.#done();
+    const page = errorPage(error, { ...this.view, format: pageFormat(this.request.params.HTTP_ACCEPT) });
+    this._started = true;
+    this.request.writeStdout(cgiResponseHead(`${page.status} ${error.title}`, page.headers));
+    if (this.request.params.REQUEST_METHOD !== 'HEAD') this.request.writeStdout(page.body);
+    this.request.end(0);
+    this.done();
   }
 
   onClose(callback: () => void): void {
-    this.#request.onAbort(() => {
+    this.request.onAbort(() => {
       callback();
-      this.#done();
+      this.done();
     });
   }
 
-  #done(): void {
-    const activity = this.#onActivity;
-    this.#onActivity = undefined;
+  private done(): void {
+    const activity = this.onActivity;
+    this.onActivity = undefined;
     activity?.(-1);
   }
 }

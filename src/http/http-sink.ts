@@ -7,24 +7,24 @@ import { errorPage, pageFormat, type PageView } from '../pages/error-page.js';
 
 export class HttpSink implements ResponseSink {
   status = 0;
-  readonly #req: IncomingMessage;
-  readonly #res: ServerResponse;
-  readonly #view: PageView;
-  #drainWaiters: Array<() => void> = [];
-  readonly #drained = (): void => {
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
+  private readonly req: IncomingMessage;
+  private readonly res: ServerResponse;
+  private readonly view: PageView;
+  private drainWaiters: Array<() => void> = [];
+  private readonly drained = (): void => {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
     for (const callback of waiters) callback();
   };
 
   constructor(req: IncomingMessage, res: ServerResponse, view: PageView) {
-    this.#req = req;
-    this.#res = res;
-    this.#view = view;
+    this.req = req;
+    this.res = res;
+    this.view = view;
   }
 
   get started(): boolean {
-    return this.#res.headersSent;
+    return this.res.headersSent;
   }
 
   start(status: string, headers: Array<[string, string]>): void {
@@ -32,50 +32,50 @@ export class HttpSink implements ResponseSink {
     this.status = Number(status.slice(0, 3));
     const flat: string[] = [];
     for (const [name, value] of headers) flat.push(name, value);
-    this.#res.writeHead(this.status, space === -1 ? '' : status.slice(space + 1), flat);
+    this.res.writeHead(this.status, space === -1 ? '' : status.slice(space + 1), flat);
   }
 
   write(chunk: Buffer): boolean {
-    return this.#res.write(chunk);
+    return this.res.write(chunk);
   }
 
   onDrain(callback: () => void): void {
-    if (this.#res.writableEnded || this.#res.destroyed) {
+    if (this.res.writableEnded || this.res.destroyed) {
       process.nextTick(callback);
       return;
     }
-    if (this.#drainWaiters.length === 0) this.#res.once('drain', this.#drained);
-    this.#drainWaiters.push(callback);
+    if (this.drainWaiters.length === 0) this.res.once('drain', this.drained);
+    this.drainWaiters.push(callback);
   }
 
   end(): void {
-    this.#res.end();
+    this.res.end();
     // An ended response never emits 'drain'. A waiter left over from the last write (the bridge,
     // about to read the worker's last frames) would keep the worker busy for good: let it go on.
-    if (this.#drainWaiters.length > 0) {
-      this.#res.removeListener('drain', this.#drained);
-      process.nextTick(this.#drained);
+    if (this.drainWaiters.length > 0) {
+      this.res.removeListener('drain', this.drained);
+      process.nextTick(this.drained);
     }
   }
 
   fail(error: WsgikitError): void {
-    if (this.#res.headersSent) {
+    if (this.res.headersSent) {
       // Cut the connection: a truncated body must not look complete to the client.
       this.status = this.status || error.status;
-      this.#res.destroy();
+      this.res.destroy();
       return;
     }
-    const page = errorPage(error, { ...this.#view, format: pageFormat(this.#req.headers.accept) });
+    const page = errorPage(error, { ...this.view, format: pageFormat(this.req.headers.accept) });
     this.status = page.status;
     const flat: string[] = [];
     for (const [name, value] of page.headers) flat.push(name, value);
-    this.#res.writeHead(page.status, flat);
-    this.#res.end(this.#req.method === 'HEAD' ? undefined : page.body);
+    this.res.writeHead(page.status, flat);
+    this.res.end(this.req.method === 'HEAD' ? undefined : page.body);
   }
 
   onClose(callback: () => void): void {
-    this.#res.once('close', () => {
-      if (!this.#res.writableFinished) callback();
+    this.res.once('close', () => {
+      if (!this.res.writableFinished) callback();
     });
   }
 }

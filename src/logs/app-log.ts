@@ -45,25 +45,25 @@ export class AppLog {
   readonly file: string;
   /** Lines go to the server's error log (stderr), each led by `wsgikit <app>: `, not to `file`. */
   readonly inServerLog: boolean;
-  readonly #linePrefix: string;
-  readonly #maxBytes: number;
-  readonly #keep: number;
-  readonly #echo: ((line: string) => void) | undefined;
-  readonly #onError: ((error: Error) => void) | undefined;
-  #fd: number | null;
-  #failures = 0;
-  #closed = false;
-  #rotateRetryAt = 0;
+  private readonly linePrefix: string;
+  private readonly maxBytes: number;
+  private readonly keep: number;
+  private readonly echo: ((line: string) => void) | undefined;
+  private readonly onError: ((error: Error) => void) | undefined;
+  private fd: number | null;
+  private _failures = 0;
+  private closed = false;
+  private rotateRetryAt = 0;
 
   private constructor(options: AppLogOptions, file: string, fd: number, serverLogApp: string | null = null) {
     this.file = file;
     this.inServerLog = serverLogApp !== null;
-    this.#linePrefix = serverLogApp === null ? '' : `wsgikit ${serverLogApp}: `;
-    this.#maxBytes = options.maxBytes;
-    this.#keep = options.keep;
-    this.#echo = options.echo;
-    this.#onError = options.onError;
-    this.#fd = fd;
+    this.linePrefix = serverLogApp === null ? '' : `wsgikit ${serverLogApp}: `;
+    this.maxBytes = options.maxBytes;
+    this.keep = options.keep;
+    this.echo = options.echo;
+    this.onError = options.onError;
+    this.fd = fd;
   }
 
   /**
@@ -99,7 +99,7 @@ export class AppLog {
 
   /** Failures to write or rotate since `open`; each was also passed to `onError`. */
   get failures(): number {
-    return this.#failures;
+    return this._failures;
   }
 
   /**
@@ -107,7 +107,7 @@ export class AppLog {
    * names who said it: `stdout`, `stderr`, `wsgikit`, `pid 1234`.
    */
   write(source: string, text: string): void {
-    this.#append(source, splitLines(text));
+    this.append(source, splitLines(text));
   }
 
   /**
@@ -121,81 +121,80 @@ export class AppLog {
     if (detail !== undefined && detail !== '') {
       for (const line of splitLines(detail)) lines.push(DETAIL_INDENT + line);
     }
-    this.#append('wsgikit', lines);
+    this.append('wsgikit', lines);
     return id;
   }
 
   /** Closes the file. Later lines still reach `echo`, but no longer the file. */
   close(): void {
-    this.#closed = true;
-    if (this.#fd !== null && !this.inServerLog) closeQuietly(this.#fd);
-    this.#fd = null;
+    this.closed = true;
+    if (this.fd !== null && !this.inServerLog) closeQuietly(this.fd);
+    this.fd = null;
   }
 
-  #append(source: string, lines: readonly string[]): void {
+  private append(source: string, lines: readonly string[]): void {
     let entry = formatEntry(new Date(), source, lines);
-    if (this.inServerLog)
-      entry = `${this.#linePrefix}${entry.slice(0, -1).split('\n').join(`\n${this.#linePrefix}`)}\n`;
-    if (this.#echo !== undefined) {
+    if (this.inServerLog) entry = `${this.linePrefix}${entry.slice(0, -1).split('\n').join(`\n${this.linePrefix}`)}\n`;
+    if (this.echo !== undefined) {
       for (const line of entry.slice(0, -1).split('\n')) {
         try {
-          this.#echo(line);
+          this.echo(line);
         } catch {
           // A broken terminal must not cost the file its line.
         }
       }
     }
-    if (this.#closed) return;
+    if (this.closed) return;
     try {
       const data = Buffer.from(entry, 'utf8');
-      writeAll(this.#descriptorFor(data.length), data);
+      writeAll(this.descriptorFor(data.length), data);
     } catch (error) {
-      this.#report(error);
+      this.report(error);
     }
   }
 
   /** The descriptor to append `bytes` to, after reopening or rotating as needed. */
-  #descriptorFor(bytes: number): number {
-    if (this.inServerLog) return this.#fd!;
-    if (this.#fd === null) {
+  private descriptorFor(bytes: number): number {
+    if (this.inServerLog) return this.fd!;
+    if (this.fd === null) {
       // An earlier reopen failed; the folder may be back.
-      this.#fd = openLogFile(this.file);
-      return this.#fd;
+      this.fd = openLogFile(this.file);
+      return this.fd;
     }
-    const stat = fstatSync(this.#fd);
+    const stat = fstatSync(this.fd);
     if (stat.nlink === 0) {
       // Deleted under us (by the owner, or with its folder): lines written now would vanish.
-      const old = this.#fd;
-      this.#fd = null;
+      const old = this.fd;
+      this.fd = null;
       closeQuietly(old);
-      this.#fd = openLogFile(this.file);
-      return this.#fd;
+      this.fd = openLogFile(this.file);
+      return this.fd;
     }
-    if (stat.size > 0 && stat.size + bytes > this.#maxBytes && Date.now() >= this.#rotateRetryAt) {
+    if (stat.size > 0 && stat.size + bytes > this.maxBytes && Date.now() >= this.rotateRetryAt) {
       try {
         // 'busy': another process is rotating; our file becomes `.1`, which is fine for this line.
-        if (rotateIfCurrent(this.file, this.#keep, stat.dev, stat.ino) !== 'busy') this.#reopen();
+        if (rotateIfCurrent(this.file, this.keep, stat.dev, stat.ino) !== 'busy') this.reopen();
       } catch (error) {
         // Keep appending to the file we have; rotation is retried later, not on every line.
-        this.#rotateRetryAt = Date.now() + ROTATE_RETRY_MS;
-        this.#report(error);
+        this.rotateRetryAt = Date.now() + ROTATE_RETRY_MS;
+        this.report(error);
       }
     }
-    return this.#fd!;
+    return this.fd!;
   }
 
   /** Switches to whatever file the path names now; keeps the old descriptor if that fails. */
-  #reopen(): void {
+  private reopen(): void {
     const fd = openLogFile(this.file);
-    if (this.#fd !== null) closeQuietly(this.#fd);
-    this.#fd = fd;
+    if (this.fd !== null) closeQuietly(this.fd);
+    this.fd = fd;
   }
 
-  #report(error: unknown): void {
-    this.#failures++;
-    if (this.#onError === undefined) return;
+  private report(error: unknown): void {
+    this._failures++;
+    if (this.onError === undefined) return;
     try {
-      this.#onError(error instanceof Error ? error : new Error(String(error)));
+      this.onError(error instanceof Error ? error : new Error(String(error)));
     } catch {
       // The reporter failing is no reason to fail the request either.
     }

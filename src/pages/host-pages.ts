@@ -52,28 +52,28 @@ const REPLACED_HEADERS = new Set(['content-length', 'content-type', 'content-enc
 export class HostPages implements HostPageTemplates {
   readonly folder: string;
   readonly overrideAppErrors: boolean;
-  readonly #ops: OpsLog;
-  readonly #now: () => number;
-  readonly #cache = new Map<string, Cached>();
+  private readonly ops: OpsLog;
+  private readonly now: () => number;
+  private readonly cache = new Map<string, Cached>();
   /** Template path → the signature already warned about (one warning per broken version). */
-  readonly #warned = new Map<string, string>();
+  private readonly warned = new Map<string, string>();
 
   constructor(options: HostPagesOptions) {
     this.folder = options.folder;
     this.overrideAppErrors = options.overrideAppErrors;
-    this.#ops = options.ops;
-    this.#now = options.now ?? Date.now;
+    this.ops = options.ops;
+    this.now = options.now ?? Date.now;
   }
 
   /** The host's page for a status, or null: use the built-in page. Never throws. */
   render(values: PageValues): Buffer | null {
     try {
-      const own = this.#template(`${values.status}.html`);
+      const own = this.template(`${values.status}.html`);
       if (own !== 'missing') return own === null ? null : fill(own, values);
-      const fallback = this.#template('default.html', true);
+      const fallback = this.template('default.html', true);
       return fallback === null || fallback === 'missing' ? null : fill(fallback, values);
     } catch (error) {
-      this.#ops.warn(
+      this.ops.warn(
         { folder: this.folder, err: (error as Error).message },
         'host error page failed; built-in page used',
       );
@@ -85,36 +85,33 @@ export class HostPages implements HostPageTemplates {
    * The parts of a usable template; null when it is broken (warned about once); "missing" when
    * there is no such file and it is optional.
    */
-  #template(name: string, required = false): Array<string | { name: Placeholder }> | null | 'missing' {
+  private template(name: string, required = false): Array<string | { name: Placeholder }> | null | 'missing' {
     const file = join(this.folder, name);
-    const now = this.#now();
-    let cached = this.#cache.get(file);
+    const now = this.now();
+    let cached = this.cache.get(file);
     if (cached === undefined || now - cached.checkedAt >= TEMPLATE_CHECK_MS) {
       const signature = signatureOf(file);
       if (cached === undefined || cached.signature !== signature) {
         cached = { checkedAt: now, signature, parsed: signature === 'missing' ? null : load(file) };
       } else cached.checkedAt = now;
-      this.#cache.set(file, cached);
+      this.cache.set(file, cached);
     }
     if (cached.parsed === null) {
       if (!required) return 'missing';
-      this.#warnOnce(file, cached.signature, 'the file does not exist');
+      this.warnOnce(file, cached.signature, 'the file does not exist');
       return null;
     }
     if (!cached.parsed.ok) {
-      this.#warnOnce(file, cached.signature, cached.parsed.reason);
+      this.warnOnce(file, cached.signature, cached.parsed.reason);
       return null;
     }
     return cached.parsed.parts;
   }
 
-  #warnOnce(file: string, signature: string, reason: string): void {
-    if (this.#warned.get(file) === signature) return;
-    this.#warned.set(file, signature);
-    this.#ops.warn(
-      { template: file, reason },
-      'host error page template not used; the built-in page is served instead',
-    );
+  private warnOnce(file: string, signature: string, reason: string): void {
+    if (this.warned.get(file) === signature) return;
+    this.warned.set(file, signature);
+    this.ops.warn({ template: file, reason }, 'host error page template not used; the built-in page is served instead');
   }
 }
 

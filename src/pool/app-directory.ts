@@ -37,14 +37,14 @@ interface Entry {
 
 export class AppDirectory {
   readonly manager = new PoolManager();
-  #options: AppDirectoryOptions;
-  readonly #entries = new Map<string, Entry>();
-  readonly #uid = typeof process.getuid === 'function' ? process.getuid() : -1;
+  private options: AppDirectoryOptions;
+  private readonly entries = new Map<string, Entry>();
+  private readonly uid = typeof process.getuid === 'function' ? process.getuid() : -1;
   /** The host's error pages (host.toml error_pages), or null: the built-in pages only. */
   hostPages: HostPages | null;
 
   constructor(options: AppDirectoryOptions) {
-    this.#options = options;
+    this.options = options;
     this.hostPages = hostPagesFor(options.host, options.ops);
   }
 
@@ -55,65 +55,65 @@ export class AppDirectory {
    */
   lookup(appFile: string, documentRoot: string | undefined): ServedApp {
     const resolved = this.resolve(appFile, documentRoot);
-    return { resolved, pool: this.manager.pool(this.#identity(resolved), () => this.#newPool(resolved)) };
+    return { resolved, pool: this.manager.pool(this.identity(resolved), () => this.newPool(resolved)) };
   }
 
   /** The app resolved and checked as lookup() does, without making its pool (an app it may decline). */
   resolve(appFile: string, documentRoot: string | undefined): ResolvedApp {
-    let entry = this.#entries.get(appFile);
-    if (!entry || Date.now() >= entry.checkAt) entry = this.#refresh(appFile, documentRoot, entry);
+    let entry = this.entries.get(appFile);
+    if (!entry || Date.now() >= entry.checkAt) entry = this.refresh(appFile, documentRoot, entry);
     return entry.resolved;
   }
 
   /** New host settings (SIGHUP): every app is resolved again against them on its next request. */
   setHost(host: HostSettings): void {
-    this.#options = { ...this.#options, host };
-    this.hostPages = hostPagesFor(host, this.#options.ops, this.hostPages);
+    this.options = { ...this.options, host };
+    this.hostPages = hostPagesFor(host, this.options.ops, this.hostPages);
   }
 
   /** SIGHUP: settings are read again on the next request, and every pool starts fresh workers. */
   reloadAll(reason: string): void {
-    for (const entry of this.#entries.values()) entry.checkAt = 0;
+    for (const entry of this.entries.values()) entry.checkAt = 0;
     for (const pool of this.manager.pools()) pool.reload(reason);
   }
 
   async close(): Promise<void> {
-    this.#entries.clear();
+    this.entries.clear();
     await this.manager.close();
   }
 
-  #refresh(appFile: string, documentRoot: string | undefined, previous: Entry | undefined): Entry {
+  private refresh(appFile: string, documentRoot: string | undefined, previous: Entry | undefined): Entry {
     let resolved: ResolvedApp;
     try {
       resolved = resolveApp(appFile, {
-        host: this.#options.host,
-        overrides: this.#options.overrides,
-        pythonOverride: this.#options.pythonOverride,
-        allowedRoots: this.#options.allowedRoots.length > 0 ? this.#options.allowedRoots : undefined,
+        host: this.options.host,
+        overrides: this.options.overrides,
+        pythonOverride: this.options.pythonOverride,
+        allowedRoots: this.options.allowedRoots.length > 0 ? this.options.allowedRoots : undefined,
         documentRoot,
       });
     } catch (error) {
       // Refused now (a file turned group-writable, say): nothing more runs from the old pool.
       if (previous) {
-        this.#entries.delete(appFile);
-        this.manager.retire(this.#identity(previous.resolved));
+        this.entries.delete(appFile);
+        this.manager.retire(this.identity(previous.resolved));
       }
       throw error;
     }
-    const { sendfile, sendfileMap } = this.#options.host;
+    const { sendfile, sendfileMap } = this.options.host;
     const stamp = JSON.stringify([stampOf(resolved), sendfile, sendfileMap]);
     // Settings, Python or log changed: running requests finish in the old pool, new ones go to a new one.
-    if (previous && previous.stamp !== stamp) this.manager.retire(this.#identity(previous.resolved));
+    if (previous && previous.stamp !== stamp) this.manager.retire(this.identity(previous.resolved));
     const entry = { resolved, stamp, checkAt: Date.now() + resolved.settings.reloadCheckInterval * 1000 };
-    this.#entries.set(appFile, entry);
+    this.entries.set(appFile, entry);
     return entry;
   }
 
-  #identity(resolved: ResolvedApp): AppIdentity {
-    return { appFile: resolved.checked.file, python: resolved.python.path, uid: this.#uid };
+  private identity(resolved: ResolvedApp): AppIdentity {
+    return { appFile: resolved.checked.file, python: resolved.python.path, uid: this.uid };
   }
 
-  #newPool(resolved: ResolvedApp): Pool {
+  private newPool(resolved: ResolvedApp): Pool {
     const { checked, settings, python, logFile, chroot } = resolved;
     let reportedAt = 0;
     const log = openAppLog(resolved, {
@@ -123,7 +123,7 @@ export class AppDirectory {
         const now = Date.now();
         if (now - reportedAt < 60_000) return;
         reportedAt = now;
-        this.#options.ops.warn(
+        this.options.ops.warn(
           { app: checked.file, log: logFile, err: error.message, lost: log.failures },
           "the app's log cannot be written; its lines are lost until it can",
         );
@@ -133,12 +133,12 @@ export class AppDirectory {
     return new Pool({
       appFile: checked.file,
       python: python.path,
-      env: appEnvironment(this.#options.baseEnv, settings),
+      env: appEnvironment(this.options.baseEnv, settings),
       limits: settings,
       log,
-      ops: this.#options.ops,
+      ops: this.options.ops,
       chroot,
-      offload: appOffloadPolicy(resolved, this.#options.host),
+      offload: appOffloadPolicy(resolved, this.options.host),
     });
   }
 }

@@ -30,31 +30,31 @@ export class Job implements ResponseSink {
   /** The pool's timer: the queue wait, then the request timeout. */
   timer: NodeJS.Timeout | null = null;
   /** Bytes of a declared Content-Length still to come, or null. */
-  #remaining: number | null = null;
-  readonly #sink: ResponseSink;
-  #onGone: (() => void) | null = null;
-  readonly #metrics: PoolMetrics | undefined;
+  private remaining: number | null = null;
+  private readonly sink: ResponseSink;
+  private onGone: (() => void) | null = null;
+  private readonly metrics: PoolMetrics | undefined;
   /** First digit of the status the app started with (0: not started). */
-  #statusClass = 0;
-  readonly #files: FileAnswers | undefined;
+  private statusClass = 0;
+  private readonly files: FileAnswers | undefined;
   /** The app named a file: from now on the answer is the file's, not the app's body. */
-  #toFile = false;
+  private toFile = false;
   /** Stops sending a file when the answer ends early. */
-  #fileAbort: (() => void) | null = null;
+  private fileAbort: (() => void) | null = null;
 
   constructor(request: AppRequest, sink: ResponseSink, now: number, metrics?: PoolMetrics, files?: FileAnswers) {
     this.request = request;
-    this.#sink = sink;
+    this.sink = sink;
     this.enqueuedAt = now;
-    this.#metrics = metrics;
-    this.#files = files;
+    this.metrics = metrics;
+    this.files = files;
     sink.onClose(() => {
       if (this.finished) return;
       this.finished = true;
-      this.#metrics?.requestEnded(Date.now() - this.enqueuedAt, 0);
-      this.#abortFile();
-      const gone = this.#onGone;
-      this.#onGone = null;
+      this.metrics?.requestEnded(Date.now() - this.enqueuedAt, 0);
+      this.abortFile();
+      const gone = this.onGone;
+      this.onGone = null;
       gone?.();
     });
   }
@@ -66,91 +66,91 @@ export class Job implements ResponseSink {
   }
 
   get started(): boolean {
-    return this.#sink.started;
+    return this.sink.started;
   }
 
   start(status: string, headers: Array<[string, string]>): void {
-    if (this.finished || this.#toFile) return;
-    if (this.#files !== undefined && hasOffloadHeader(headers)) {
-      this.#toFile = true;
-      const { policy, report } = this.#files;
+    if (this.finished || this.toFile) return;
+    if (this.files !== undefined && hasOffloadHeader(headers)) {
+      this.toFile = true;
+      const { policy, report } = this.files;
       const method = this.request.environ.REQUEST_METHOD;
-      void answerWithFile({ status, headers, method, label: this.label }, policy, this.#fileSink(), report);
+      void answerWithFile({ status, headers, method, label: this.label }, policy, this.fileSink(), report);
       return;
     }
-    this.#startAnswer(status, headers);
+    this.startAnswer(status, headers);
   }
 
-  #startAnswer(status: string, headers: Array<[string, string]>): void {
-    this.#statusClass = status.charCodeAt(0) - 48;
+  private startAnswer(status: string, headers: Array<[string, string]>): void {
+    this.statusClass = status.charCodeAt(0) - 48;
     // override_app_errors: a stranger gets the host's page with the app's status and headers. The
     // answer is complete with it; the app's body is dropped as it comes, and the app runs on.
     const replaced = replaceAppError(this.request, status, headers);
     if (replaced !== null) {
-      this.#sink.start(status, replaced.headers);
-      if (this.request.environ.REQUEST_METHOD !== 'HEAD') this.#sink.write(replaced.body);
-      this.#end();
+      this.sink.start(status, replaced.headers);
+      if (this.request.environ.REQUEST_METHOD !== 'HEAD') this.sink.write(replaced.body);
+      this._end();
       return;
     }
-    this.#remaining = declaredLength(status, headers, this.request.environ.REQUEST_METHOD);
-    this.#sink.start(status, headers);
+    this.remaining = declaredLength(status, headers, this.request.environ.REQUEST_METHOD);
+    this.sink.start(status, headers);
   }
 
   write(chunk: Buffer): boolean {
-    if (this.finished || this.#toFile) return true;
-    return this.#write(chunk);
+    if (this.finished || this.toFile) return true;
+    return this._write(chunk);
   }
 
-  #write(chunk: Buffer): boolean {
+  private _write(chunk: Buffer): boolean {
     if (this.finished) return true;
-    const more = this.#sink.write(chunk);
-    if (this.#remaining !== null && (this.#remaining -= chunk.length) <= 0) this.#end();
+    const more = this.sink.write(chunk);
+    if (this.remaining !== null && (this.remaining -= chunk.length) <= 0) this._end();
     return more;
   }
 
   onDrain(callback: () => void): void {
-    this.#sink.onDrain(callback);
+    this.sink.onDrain(callback);
   }
 
   end(): void {
-    if (!this.#toFile) this.#end();
+    if (!this.toFile) this._end();
   }
 
-  #end(): void {
+  private _end(): void {
     if (this.finished) return;
     this.finished = true;
-    this.#sink.end();
-    this.#metrics?.requestEnded(Date.now() - this.enqueuedAt, this.#statusClass);
+    this.sink.end();
+    this.metrics?.requestEnded(Date.now() - this.enqueuedAt, this.statusClass);
   }
 
   fail(error: WsgikitError): void {
     if (this.finished) return;
     this.finished = true;
-    this.#abortFile();
+    this.abortFile();
     // Cut off after its head, an answer counts as a failure whatever its status said.
-    const statusClass = this.#sink.started ? 5 : Math.floor(error.status / 100);
-    this.#sink.fail(error);
-    this.#metrics?.requestEnded(Date.now() - this.enqueuedAt, statusClass);
+    const statusClass = this.sink.started ? 5 : Math.floor(error.status / 100);
+    this.sink.fail(error);
+    this.metrics?.requestEnded(Date.now() - this.enqueuedAt, statusClass);
   }
 
   /** The client went away before an answer. Only one listener: whoever holds the job now. */
   onClose(callback: () => void): void {
-    this.#onGone = callback;
+    this.onGone = callback;
   }
 
   /** The file's answer: the Job's own delivery, past the app-facing methods that drop the app's body. */
-  #fileSink(): ResponseSink {
+  private fileSink(): ResponseSink {
     return {
       start: (status, headers) => {
-        if (!this.finished) this.#startAnswer(status, headers);
+        if (!this.finished) this.startAnswer(status, headers);
       },
-      write: (chunk) => this.#write(chunk),
-      onDrain: (callback) => this.#sink.onDrain(callback),
-      end: () => this.#end(),
+      write: (chunk) => this._write(chunk),
+      onDrain: (callback) => this.sink.onDrain(callback),
+      end: () => this._end(),
       fail: (error) => this.fail(error),
       onClose: (callback) => {
         if (this.finished) callback();
-        else this.#fileAbort = callback;
+        else this.fileAbort = callback;
       },
       get started() {
         return false;
@@ -158,9 +158,9 @@ export class Job implements ResponseSink {
     };
   }
 
-  #abortFile(): void {
-    const abort = this.#fileAbort;
-    this.#fileAbort = null;
+  private abortFile(): void {
+    const abort = this.fileAbort;
+    this.fileAbort = null;
     abort?.();
   }
 

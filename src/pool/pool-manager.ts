@@ -14,23 +14,23 @@ export interface AppIdentity {
 const REAP_INTERVAL_MS = 30_000;
 
 export class PoolManager {
-  readonly #pools = new Map<string, { pool: Pool; idleSince: number | null }>();
-  readonly #idleMs: number;
-  #timer: NodeJS.Timeout | null = null;
+  private readonly _pools = new Map<string, { pool: Pool; idleSince: number | null }>();
+  private readonly idleMs: number;
+  private timer: NodeJS.Timeout | null = null;
 
   /** @param idleSeconds how long a pool may go without workers before it is dropped */
   constructor(idleSeconds = 600) {
-    this.#idleMs = idleSeconds * 1000;
+    this.idleMs = idleSeconds * 1000;
   }
 
   /** The pool for this identity, made by `create` on first use. */
   pool(identity: AppIdentity, create: () => Pool): Pool {
     const key = keyOf(identity);
-    let entry = this.#pools.get(key);
+    let entry = this._pools.get(key);
     if (!entry) {
       entry = { pool: create(), idleSince: null };
-      this.#pools.set(key, entry);
-      this.#startReaper();
+      this._pools.set(key, entry);
+      this.startReaper();
     }
     entry.idleSince = null;
     return entry.pool;
@@ -39,54 +39,54 @@ export class PoolManager {
   /** Drops the pool of this identity: it finishes what it runs, and the next request makes a new one. */
   retire(identity: AppIdentity): void {
     const key = keyOf(identity);
-    const entry = this.#pools.get(key);
+    const entry = this._pools.get(key);
     if (!entry) return;
-    this.#pools.delete(key);
+    this._pools.delete(key);
     void entry.pool.close();
   }
 
   pools(): Pool[] {
-    return [...this.#pools.values()].map((entry) => entry.pool);
+    return [...this._pools.values()].map((entry) => entry.pool);
   }
 
   get size(): number {
-    return this.#pools.size;
+    return this._pools.size;
   }
 
   snapshot(): PoolSnapshot[] {
-    return [...this.#pools.values()].map((entry) => entry.pool.snapshot());
+    return [...this._pools.values()].map((entry) => entry.pool.snapshot());
   }
 
   /** Drops pools that have had no worker and no waiting request for the idle time. */
   reap(now = Date.now()): void {
-    for (const [key, entry] of this.#pools) {
+    for (const [key, entry] of this._pools) {
       if (!entry.pool.idle) {
         entry.idleSince = null;
       } else if (entry.idleSince === null) {
         entry.idleSince = now;
-      } else if (now - entry.idleSince >= this.#idleMs) {
-        this.#pools.delete(key);
+      } else if (now - entry.idleSince >= this.idleMs) {
+        this._pools.delete(key);
         void entry.pool.close();
       }
     }
-    if (this.#pools.size === 0 && this.#timer) {
-      clearInterval(this.#timer);
-      this.#timer = null;
+    if (this._pools.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
     }
   }
 
   async close(): Promise<void> {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = null;
-    const pools = [...this.#pools.values()].map((entry) => entry.pool.close());
-    this.#pools.clear();
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    const pools = [...this._pools.values()].map((entry) => entry.pool.close());
+    this._pools.clear();
     await Promise.all(pools);
   }
 
-  #startReaper(): void {
-    if (this.#timer) return;
-    this.#timer = setInterval(() => this.reap(), REAP_INTERVAL_MS);
-    this.#timer.unref();
+  private startReaper(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.reap(), REAP_INTERVAL_MS);
+    this.timer.unref();
   }
 }
 

@@ -67,38 +67,38 @@ export interface PoolMetricsSnapshot {
 
 export class PoolMetrics {
   /** requests ended per second and class: slot * CLASSES + class. */
-  #classes: Uint32Array | null = null;
+  private classes: Uint32Array | null = null;
   /** latency histogram per second: slot * BUCKETS + bucket. */
-  #latency: Uint32Array | null = null;
+  private latency: Uint32Array | null = null;
   /** The epoch second of the newest slot written; slots older than WINDOW_SECONDS before it are stale. */
-  #head = 0;
-  readonly #totalByClass = new Float64Array(CLASSES);
-  #restartCount = 0;
-  #incidentCount = 0;
-  readonly #restarts: PoolEvent[] = [];
-  readonly #incidents: PoolIncident[] = [];
+  private head = 0;
+  private readonly totalByClass = new Float64Array(CLASSES);
+  private restartCount = 0;
+  private incidentCount = 0;
+  private readonly restarts: PoolEvent[] = [];
+  private readonly incidents: PoolIncident[] = [];
 
   /** A request got its answer (or lost its client) `ms` after it arrived. */
   requestEnded(ms: number, statusClass: number, now = Date.now()): void {
     const cls = statusClass >= 0 && statusClass < CLASSES ? statusClass | 0 : 5;
-    const slot = this.#slot(Math.floor(now / 1000));
+    const slot = this.slot(Math.floor(now / 1000));
     let bucket = 0;
     while (bucket < LATENCY_BOUNDS_MS.length && ms > LATENCY_BOUNDS_MS[bucket]!) bucket++;
-    this.#classes![slot * CLASSES + cls]!++;
-    this.#latency![slot * BUCKETS + bucket]!++;
-    this.#totalByClass[cls]!++;
+    this.classes![slot * CLASSES + cls]!++;
+    this.latency![slot * BUCKETS + bucket]!++;
+    this.totalByClass[cls]!++;
   }
 
   /** A worker was recycled or ended (pid), or the whole pool reloaded (pid null). */
   restarted(pid: number | null | undefined, reason: string, now = Date.now()): void {
-    this.#restartCount++;
-    pushNewest(this.#restarts, { at: now, pid: pid ?? null, reason });
+    this.restartCount++;
+    pushNewest(this.restarts, { at: now, pid: pid ?? null, reason });
   }
 
   /** An incident was written to the app's log under `id`. */
   incident(id: string, summary: string, now = Date.now()): void {
-    this.#incidentCount++;
-    pushNewest(this.#incidents, { at: now, id, summary });
+    this.incidentCount++;
+    pushNewest(this.incidents, { at: now, id, summary });
   }
 
   /** The last WINDOW_SECONDS, summed into points of `step` seconds (a divisor of the window reads best). */
@@ -117,11 +117,11 @@ export class PoolMetrics {
       const byClass = [0, 0, 0, 0, 0, 0];
       histogram.fill(0);
       for (let second = pointEnd - step; second < pointEnd; second++) {
-        const slot = this.#readable(second, nowSecond);
+        const slot = this.readable(second, nowSecond);
         if (slot === -1) continue;
         const inMinute = second > nowSecond - 60;
         for (let c = 0; c < CLASSES; c++) {
-          const n = this.#classes![slot * CLASSES + c]!;
+          const n = this.classes![slot * CLASSES + c]!;
           byClass[c]! += n;
           if (inMinute) {
             minuteRequests += n;
@@ -129,7 +129,7 @@ export class PoolMetrics {
           }
         }
         for (let b = 0; b < BUCKETS; b++) {
-          const n = this.#latency![slot * BUCKETS + b]!;
+          const n = this.latency![slot * BUCKETS + b]!;
           histogram[b]! += n;
           if (inMinute) minute[b]! += n;
         }
@@ -147,10 +147,10 @@ export class PoolMetrics {
       step,
       series,
       totals: {
-        requests: sum(this.#totalByClass),
-        byClass: Array.from(this.#totalByClass),
-        restarts: this.#restartCount,
-        incidents: this.#incidentCount,
+        requests: sum(this.totalByClass),
+        byClass: Array.from(this.totalByClass),
+        restarts: this.restartCount,
+        incidents: this.incidentCount,
       },
       lastMinute: {
         requests: minuteRequests,
@@ -158,36 +158,36 @@ export class PoolMetrics {
         p50: quantile(minute, 0.5),
         p95: quantile(minute, 0.95),
       },
-      restarts: this.#restarts.map((event) => ({ ...event })),
-      incidents: this.#incidents.map((incident) => ({ ...incident })),
+      restarts: this.restarts.map((event) => ({ ...event })),
+      incidents: this.incidents.map((incident) => ({ ...incident })),
     };
   }
 
   /** The slot for writing `second`, after clearing the slots the clock has moved past. */
-  #slot(second: number): number {
-    if (this.#classes === null) {
-      this.#classes = new Uint32Array(WINDOW_SECONDS * CLASSES);
-      this.#latency = new Uint32Array(WINDOW_SECONDS * BUCKETS);
-      this.#head = second;
-    } else if (second > this.#head) {
-      const gap = Math.min(second - this.#head, WINDOW_SECONDS);
+  private slot(second: number): number {
+    if (this.classes === null) {
+      this.classes = new Uint32Array(WINDOW_SECONDS * CLASSES);
+      this.latency = new Uint32Array(WINDOW_SECONDS * BUCKETS);
+      this.head = second;
+    } else if (second > this.head) {
+      const gap = Math.min(second - this.head, WINDOW_SECONDS);
       for (let s = second - gap + 1; s <= second; s++) {
         const slot = s % WINDOW_SECONDS;
-        this.#classes.fill(0, slot * CLASSES, slot * CLASSES + CLASSES);
-        this.#latency!.fill(0, slot * BUCKETS, slot * BUCKETS + BUCKETS);
+        this.classes.fill(0, slot * CLASSES, slot * CLASSES + CLASSES);
+        this.latency!.fill(0, slot * BUCKETS, slot * BUCKETS + BUCKETS);
       }
-      this.#head = second;
-    } else if (second < this.#head) {
+      this.head = second;
+    } else if (second < this.head) {
       // The clock went back: count it in the newest second rather than in one already overwritten.
-      second = this.#head;
+      second = this.head;
     }
     return second % WINDOW_SECONDS;
   }
 
   /** The slot holding `second`, or -1 when nothing was recorded for it (never, or rolled over). */
-  #readable(second: number, nowSecond: number): number {
-    if (this.#classes === null || second > this.#head || second > nowSecond) return -1;
-    if (second <= this.#head - WINDOW_SECONDS || second <= nowSecond - WINDOW_SECONDS) return -1;
+  private readable(second: number, nowSecond: number): number {
+    if (this.classes === null || second > this.head || second > nowSecond) return -1;
+    if (second <= this.head - WINDOW_SECONDS || second <= nowSecond - WINDOW_SECONDS) return -1;
     return second % WINDOW_SECONDS;
   }
 }

@@ -95,146 +95,146 @@ export class Pool {
   /** The app's log, owned by the pool; front ends add their own lines (explain mode). */
   readonly log: AppLog;
   /** Requests, restarts and incidents of the last minutes, for the status page. */
-  readonly #metrics = new PoolMetrics();
-  readonly #options: PoolOptions;
-  readonly #limits: PoolLimits;
-  readonly #log: AppLog;
-  readonly #ops: OpsLog;
-  readonly #workers = new Set<Worker>();
-  readonly #queue: Job[] = [];
-  readonly #trigger: ReloadTrigger;
-  #generation = 1;
-  #served = 0;
-  #failure: { error: WsgikitError; retryAt: number; count: number } | null = null;
-  #tick: NodeJS.Timeout | null = null;
-  #closing = false;
-  #lastInfo: string | null = null;
-  readonly #files: FileAnswers;
+  private readonly metrics = new PoolMetrics();
+  private readonly options: PoolOptions;
+  private readonly limits: PoolLimits;
+  private readonly _log: AppLog;
+  private readonly ops: OpsLog;
+  private readonly workers = new Set<Worker>();
+  private readonly queue: Job[] = [];
+  private readonly trigger: ReloadTrigger;
+  private generation = 1;
+  private served = 0;
+  private failure: { error: WsgikitError; retryAt: number; count: number } | null = null;
+  private tick: NodeJS.Timeout | null = null;
+  private closing = false;
+  private lastInfo: string | null = null;
+  private readonly files: FileAnswers;
 
   constructor(options: PoolOptions) {
-    this.#options = options;
+    this.options = options;
     this.appFile = options.appFile;
     this.python = options.python;
     this.log = options.log;
-    this.#limits = options.limits;
-    this.#log = options.log;
-    this.#ops = options.ops;
-    this.#trigger = new ReloadTrigger(options.appFile, options.limits.reloadCheckInterval);
-    this.#files = { policy: options.offload ?? NO_FILES, report: (summary) => this.#incident(summary) };
+    this.limits = options.limits;
+    this._log = options.log;
+    this.ops = options.ops;
+    this.trigger = new ReloadTrigger(options.appFile, options.limits.reloadCheckInterval);
+    this.files = { policy: options.offload ?? NO_FILES, report: (summary) => this.incident(summary) };
   }
 
   /**
    * Starts workers now instead of on the first request, so the first visitor does not wait for
    * the import: at least `count` of them, and never fewer than min_processes.
    */
-  preload(count = this.#limits.minProcesses): void {
-    const target = Math.min(this.#limits.processes, Math.max(count, this.#limits.minProcesses));
-    if (!this.#options.oneshot) while (this.#live() < target) this.#spawn();
-    this.#reconcile();
+  preload(count = this.limits.minProcesses): void {
+    const target = Math.min(this.limits.processes, Math.max(count, this.limits.minProcesses));
+    if (!this.options.oneshot) while (this.live() < target) this.spawn();
+    this.reconcile();
   }
 
   handle(request: AppRequest, sink: ResponseSink): void {
     const now = Date.now();
-    const job = new Job(request, sink, now, this.#metrics, this.#files);
-    if (this.#closing) {
+    const job = new Job(request, sink, now, this.metrics, this.files);
+    if (this.closing) {
       job.fail(new WsgikitError('WSGIKIT_SHUTTING_DOWN', 'The app is restarting; try again in a moment.'));
       return;
     }
-    const changed = this.#trigger.changed(now);
+    const changed = this.trigger.changed(now);
     if (changed) this.reload(`${changed} changed`);
 
-    const max = this.#limits.maxBodyBytes;
+    const max = this.limits.maxBodyBytes;
     if (max > 0 && request.contentLength !== null && request.contentLength > max) {
       job.fail(bodyTooLarge(request.contentLength, max));
       return;
     }
-    if (this.#failure && !this.#options.oneshot) {
-      if (now < this.#failure.retryAt) {
-        job.fail(this.#failure.error);
+    if (this.failure && !this.options.oneshot) {
+      if (now < this.failure.retryAt) {
+        job.fail(this.failure.error);
         return;
       }
     }
 
-    const idle = this.#idleWorker();
+    const idle = this.idleWorker();
     if (idle) {
-      this.#assign(idle, job);
+      this.assign(idle, job);
       return;
     }
-    const room = this.#limits.processes - this.#live();
-    if (this.#queue.length + this.#queuedInWorkers() >= this.#limits.queueSize + Math.max(0, room)) {
-      this.#overloaded(job, 'the queue is full');
+    const room = this.limits.processes - this.live();
+    if (this.queue.length + this.queuedInWorkers() >= this.limits.queueSize + Math.max(0, room)) {
+      this.overloaded(job, 'the queue is full');
       return;
     }
-    job.timer = setTimeout(() => this.#waitedTooLong(job), this.#limits.queueTimeout * 1000);
-    const busy = this.#queueingWorker(job);
-    if (busy) this.#queueIn(busy, job);
-    else this.#enqueue(job, false);
-    this.#reconcile();
+    job.timer = setTimeout(() => this.waitedTooLong(job), this.limits.queueTimeout * 1000);
+    const busy = this.queueingWorker(job);
+    if (busy) this.queueIn(busy, job);
+    else this.enqueue(job, false);
+    this.reconcile();
   }
 
-  #enqueue(job: Job, first: boolean): void {
-    if (first) this.#queue.unshift(job);
-    else this.#queue.push(job);
+  private enqueue(job: Job, first: boolean): void {
+    if (first) this.queue.unshift(job);
+    else this.queue.push(job);
     job.onClose(() => {
-      this.#unqueue(job);
+      this.unqueue(job);
       job.clearTimer();
     });
   }
 
-  #waitedTooLong(job: Job): void {
+  private waitedTooLong(job: Job): void {
     job.timer = null;
-    for (const worker of this.#workers) {
+    for (const worker of this.workers) {
       if (worker.queued !== job) continue;
-      this.#takeBack(worker);
+      this.takeBack(worker);
       if (worker.queued === job) return; // the process has started it: it is running
     }
-    this.#unqueue(job);
-    this.#overloaded(job, `it waited ${this.#limits.queueTimeout} s for a free worker`);
+    this.unqueue(job);
+    this.overloaded(job, `it waited ${this.limits.queueTimeout} s for a free worker`);
   }
 
   /** Requests that came back from a process: first in the queue again, in their order. */
-  #requeue(jobs: Job[]): void {
+  private requeue(jobs: Job[]): void {
     for (let i = jobs.length - 1; i >= 0; i--) {
       const job = jobs[i]!;
       job.clearTimer();
       if (job.finished) continue;
-      job.timer = setTimeout(() => this.#waitedTooLong(job), this.#limits.queueTimeout * 1000);
-      this.#enqueue(job, true);
+      job.timer = setTimeout(() => this.waitedTooLong(job), this.limits.queueTimeout * 1000);
+      this.enqueue(job, true);
     }
   }
 
-  #takeBack(worker: Worker): void {
-    this.#requeue(worker.takeBack(Date.now()));
+  private takeBack(worker: Worker): void {
+    this.requeue(worker.takeBack(Date.now()));
   }
 
-  #retireOrStop(worker: Worker, reason: StopReason): void {
+  private retireOrStop(worker: Worker, reason: StopReason): void {
     const back = worker.retireOrStop(reason, Date.now());
-    this.#requeue(back);
+    this.requeue(back);
   }
 
   /** New requests go to new workers; running requests finish on the old ones. */
   reload(reason: string): void {
-    this.#generation++;
-    this.#failure = null;
-    this.#log.write('wsgikit', `reloading the app: ${reason}`);
-    this.#metrics.restarted(null, reason);
-    this.#ops.info({ app: this.appFile, reason }, 'reloading');
-    for (const worker of this.#workers) this.#retireOrStop(worker, 'reload');
-    this.#reconcile();
+    this.generation++;
+    this.failure = null;
+    this._log.write('wsgikit', `reloading the app: ${reason}`);
+    this.metrics.restarted(null, reason);
+    this.ops.info({ app: this.appFile, reason }, 'reloading');
+    for (const worker of this.workers) this.retireOrStop(worker, 'reload');
+    this.reconcile();
   }
 
   /**
    * Stops taking requests, lets running ones finish, then stops every worker and closes the log
    * (the pool owns the AppLog it was given).
    */
-  async close(graceMs = this.#limits.requestTimeout * 1000): Promise<void> {
-    this.#closing = true;
-    for (const job of this.#queue.splice(0)) {
+  async close(graceMs = this.limits.requestTimeout * 1000): Promise<void> {
+    this.closing = true;
+    for (const job of this.queue.splice(0)) {
       job.clearTimer();
       job.fail(new WsgikitError('WSGIKIT_SHUTTING_DOWN', 'The service is stopping; try again in a moment.'));
     }
     const exits: Array<Promise<unknown>> = [];
-    for (const worker of this.#workers) {
+    for (const worker of this.workers) {
       exits.push(worker.bridge.exited);
       for (const job of worker.retireOrStop('shutdown', Date.now())) {
         job.clearTimer();
@@ -242,16 +242,16 @@ export class Pool {
       }
     }
     const deadline = setTimeout(() => {
-      for (const worker of this.#workers) worker.bridge.kill('SIGKILL');
+      for (const worker of this.workers) worker.bridge.kill('SIGKILL');
     }, graceMs);
     await Promise.all(exits);
     clearTimeout(deadline);
-    this.#stopTick();
-    this.#log.close();
+    this.stopTick();
+    this._log.close();
   }
 
   get idle(): boolean {
-    return this.#workers.size === 0 && this.#queue.length === 0;
+    return this.workers.size === 0 && this.queue.length === 0;
   }
 
   snapshot(): PoolSnapshot {
@@ -259,11 +259,11 @@ export class Pool {
     return {
       app: this.appFile,
       python: this.python,
-      generation: this.#generation,
-      queued: this.#queue.length,
-      served: this.#served,
-      failure: this.#failure ? this.#failure.error.message : null,
-      workers: [...this.#workers].map((w) => ({
+      generation: this.generation,
+      queued: this.queue.length,
+      served: this.served,
+      failure: this.failure ? this.failure.error.message : null,
+      workers: [...this.workers].map((w) => ({
         pid: w.pid,
         state: w.state,
         generation: w.generation,
@@ -273,94 +273,94 @@ export class Pool {
         currentMs: w.job ? now - w.job.enqueuedAt : null,
         queued: w.queued ? w.queued.label : null,
       })),
-      limits: { processes: this.#limits.processes, queueSize: this.#limits.queueSize },
-      metrics: this.#metrics.snapshot(now),
+      limits: { processes: this.limits.processes, queueSize: this.limits.queueSize },
+      metrics: this.metrics.snapshot(now),
     };
   }
 
   // --- the loop -------------------------------------------------------------------------------
 
-  #reconcile(): void {
-    if (this.#options.oneshot) {
-      while (this.#queue.length > 0 && this.#live() < this.#limits.processes) {
-        const job = this.#queue.shift()!;
+  private reconcile(): void {
+    if (this.options.oneshot) {
+      while (this.queue.length > 0 && this.live() < this.limits.processes) {
+        const job = this.queue.shift()!;
         job.clearTimer();
-        this.#assign(this.#spawn(), job);
+        this.assign(this.spawn(), job);
       }
       return;
     }
-    for (let worker = this.#idleWorker(); worker; worker = this.#idleWorker()) {
+    for (let worker = this.idleWorker(); worker; worker = this.idleWorker()) {
       // A free worker takes the oldest waiting request, else one queued in a busy process.
-      if (this.#queue.length === 0) this.#takeBackQueued();
-      if (this.#queue.length === 0) break;
-      const job = this.#queue.shift()!;
+      if (this.queue.length === 0) this.takeBackQueued();
+      if (this.queue.length === 0) break;
+      const job = this.queue.shift()!;
       job.clearTimer();
-      this.#assign(worker, job);
+      this.assign(worker, job);
     }
     // Busy processes that can take a request behind the running one get the next waiting ones.
-    for (let i = 0; i < this.#queue.length;) {
-      const job = this.#queue[i]!;
-      const busy = this.#queueingWorker(job);
+    for (let i = 0; i < this.queue.length;) {
+      const job = this.queue[i]!;
+      const busy = this.queueingWorker(job);
       if (busy === null) break;
-      this.#queue.splice(i, 1);
-      this.#queueIn(busy, job);
+      this.queue.splice(i, 1);
+      this.queueIn(busy, job);
     }
-    if (this.#closing || (this.#failure && Date.now() < this.#failure.retryAt)) return;
-    let starting = this.#count('starting');
-    while (this.#queue.length + this.#queuedInWorkers() > starting && this.#live() < this.#limits.processes) {
-      this.#spawn();
+    if (this.closing || (this.failure && Date.now() < this.failure.retryAt)) return;
+    let starting = this.count('starting');
+    while (this.queue.length + this.queuedInWorkers() > starting && this.live() < this.limits.processes) {
+      this.spawn();
       starting++;
     }
-    while (this.#live() < this.#limits.minProcesses) this.#spawn();
+    while (this.live() < this.limits.minProcesses) this.spawn();
   }
 
   /** Take back one request queued in a busy process, for a free worker. */
-  #takeBackQueued(): void {
-    for (const worker of this.#workers) {
+  private takeBackQueued(): void {
+    for (const worker of this.workers) {
       if (worker.queued === null) continue;
-      this.#takeBack(worker);
-      if (this.#queue.length > 0) return;
+      this.takeBack(worker);
+      if (this.queue.length > 0) return;
     }
   }
 
-  #queueingWorker(job: Job): Worker | null {
-    for (const worker of this.#workers) {
-      if (worker.generation === this.#generation && worker.canQueue(job)) return worker;
+  private queueingWorker(job: Job): Worker | null {
+    for (const worker of this.workers) {
+      if (worker.generation === this.generation && worker.canQueue(job)) return worker;
     }
     return null;
   }
 
   /** Write the request behind the one `worker` runs; its queue timer runs until it starts. */
-  #queueIn(worker: Worker, job: Job): void {
+  private queueIn(worker: Worker, job: Job): void {
     worker.queue(job);
     const handed = ++job.handed;
-    void worker.bridge.queue(job.request, job).then((outcome) => this.#finished(worker, job, outcome, handed));
+    void worker.bridge.queue(job.request, job).then((outcome) => this.finished(worker, job, outcome, handed));
   }
 
-  #queuedInWorkers(): number {
+  private queuedInWorkers(): number {
     let n = 0;
-    for (const worker of this.#workers) if (worker.queued !== null) n++;
+    for (const worker of this.workers) if (worker.queued !== null) n++;
     return n;
   }
 
-  #spawn(): Worker {
+  private spawn(): Worker {
     const now = Date.now();
     const bridge = BridgeProcess.start({
       python: this.python,
       appFile: this.appFile,
-      mode: this.#options.oneshot ? 'oneshot' : 'persistent',
-      env: this.#options.env,
-      cpuLimitSeconds: this.#limits.cpuLimit > 0 ? this.#limits.cpuLimit : undefined,
-      chroot: this.#options.chroot ?? undefined,
-      offloadFiles: this.#files.policy.mode !== 'none',
-      queueing: !this.#options.oneshot,
-      onOutput: (stream, line) => this.#log.write(`${bridge.pid ?? '?'} ${stream}`, line),
+      mode: this.options.oneshot ? 'oneshot' : 'persistent',
+      env: this.options.env,
+      cpuLimitSeconds: this.limits.cpuLimit > 0 ? this.limits.cpuLimit : undefined,
+      chroot: this.options.chroot ?? undefined,
+      offloadFiles: this.files.policy.mode !== 'none',
+      queueing: !this.options.oneshot,
+      onOutput: (stream, line) => this._log.write(`${bridge.pid ?? '?'} ${stream}`, line),
     });
-    const worker = new Worker(bridge, this.#generation, now);
-    this.#workers.add(worker);
-    this.#startTick();
-    void bridge.exited.then((status) => this.#onExit(worker, status));
-    if (this.#options.oneshot) {
+    const worker = new Worker(bridge, this.generation, now);
+    this.workers.add(worker);
+    this.startTick();
+    void bridge.exited.then((status) => this.onExit(worker, status));
+    if (this.options.oneshot) {
       // The request is written at once; a load failure comes back as that run's outcome.
       bridge.ready.catch(() => {});
       return worker;
@@ -371,13 +371,13 @@ export class Pool {
       if (worker.state !== 'starting') return;
       const error = new WsgikitError(
         'WSGIKIT_APP_LOAD_FAILED',
-        `The app took longer than ${this.#limits.startupTimeout} s to load (startup_timeout); ` +
+        `The app took longer than ${this.limits.startupTimeout} s to load (startup_timeout); ` +
           'make its import faster or raise startup_timeout in its settings.',
       );
       bridge.dumpStacks();
       setTimeout(() => bridge.kill('SIGKILL'), DUMP_GRACE_MS).unref();
-      this.#loadFailed(worker, error);
-    }, this.#limits.startupTimeout * 1000);
+      this.loadFailed(worker, error);
+    }, this.limits.startupTimeout * 1000);
 
     bridge.ready.then(
       (info) => {
@@ -385,46 +385,46 @@ export class Pool {
         worker.info = info;
         if (worker.state !== 'starting') return;
         worker.ready(Date.now());
-        this.#failure = null;
+        this.failure = null;
         const described = `${info.implementation} ${info.version} (${info.executable})`;
-        if (described !== this.#lastInfo) {
-          this.#lastInfo = described;
-          this.#log.write('wsgikit', `app loaded in ${info.importMs} ms by ${described}`);
-          this.#ops.info(
+        if (described !== this.lastInfo) {
+          this.lastInfo = described;
+          this._log.write('wsgikit', `app loaded in ${info.importMs} ms by ${described}`);
+          this.ops.info(
             { app: this.appFile, worker: info.pid, python: described, importMs: info.importMs },
             'app loaded',
           );
         }
-        this.#reconcile();
+        this.reconcile();
       },
       (error: WsgikitError) => {
         if (worker.startTimer) clearTimeout(worker.startTimer);
-        if (worker.state === 'starting') this.#loadFailed(worker, error);
+        if (worker.state === 'starting') this.loadFailed(worker, error);
       },
     );
     return worker;
   }
 
-  #assign(worker: Worker, job: Job): void {
+  private assign(worker: Worker, job: Job): void {
     worker.assign(job);
-    const request = this.#limitBody(job);
-    this.#startTimer(worker, job);
+    const request = this.limitBody(job);
+    this.startTimer(worker, job);
     const handed = ++job.handed;
-    void worker.bridge.run(request, job).then((outcome) => this.#finished(worker, job, outcome, handed));
+    void worker.bridge.run(request, job).then((outcome) => this.finished(worker, job, outcome, handed));
   }
 
-  #startTimer(worker: Worker, job: Job): void {
+  private startTimer(worker: Worker, job: Job): void {
     job.clearTimer();
-    job.timer = setTimeout(() => this.#timedOut(worker, job), this.#limits.requestTimeout * 1000);
+    job.timer = setTimeout(() => this.timedOut(worker, job), this.limits.requestTimeout * 1000);
   }
 
-  #finished(worker: Worker, job: Job, outcome: RunOutcome, handed: number): void {
+  private finished(worker: Worker, job: Job, outcome: RunOutcome, handed: number): void {
     if (outcome.ok && outcome.takenBack) {
       // Taken back by the bridge itself (its client left, or the process ended before starting
       // it); one the pool took back has already left this worker, and may be on its way again.
       if (handed === job.handed && worker.cameBack(job, Date.now())) {
-        this.#requeue([job]);
-        this.#reconcile();
+        this.requeue([job]);
+        this.reconcile();
       }
       return;
     }
@@ -433,21 +433,21 @@ export class Pool {
       worker.cameBack(job, Date.now());
       job.clearTimer();
       if (!outcome.ok) job.fail(outcome.error);
-      this.#reconcile();
+      this.reconcile();
       return;
     }
     job.clearTimer();
-    this.#served++;
+    this.served++;
     if (!outcome.ok) {
       const error = outcome.error;
       if (error.code === 'WSGIKIT_APP_LOAD_FAILED') {
         // Only in oneshot mode does a request meet a load failure: the process imports per request.
-        this.#reportLoadFailure(error);
+        this.reportLoadFailure(error);
       } else if (error.code === 'WSGIKIT_BAD_REQUEST') {
         // The client's body broke off (it went away, or sent a bad one): not the app's failure.
-        this.#log.write('wsgikit', `${job.label}: ${error.message}`);
+        this._log.write('wsgikit', `${job.label}: ${error.message}`);
       } else if (!job.stopped) {
-        error.incident = this.#incident(`${job.label}: ${error.message}`, error.ownerDetail);
+        error.incident = this.incident(`${job.label}: ${error.message}`, error.ownerDetail);
       }
       job.fail(error);
     }
@@ -456,42 +456,42 @@ export class Pool {
       // Timed out or killed meanwhile: its exit cleans up. A request it had already started after
       // this one runs on (and fails with the process).
       const next = worker.finished(now);
-      if (next !== null) this.#startTimer(worker, next);
+      if (next !== null) this.startTimer(worker, next);
       return;
     }
-    if (this.#options.oneshot) {
+    if (this.options.oneshot) {
       worker.stopping('oneshot');
     } else if (outcome.exitReason) {
-      this.#takeBack(worker);
+      this.takeBack(worker);
       worker.stopping('recycled');
-      const why = describeExitReason(outcome.exitReason, this.#limits);
-      this.#log.write('wsgikit', `worker ${worker.pid} recycled: ${why}`);
-      this.#metrics.restarted(worker.pid, why);
+      const why = describeExitReason(outcome.exitReason, this.limits);
+      this._log.write('wsgikit', `worker ${worker.pid} recycled: ${why}`);
+      this.metrics.restarted(worker.pid, why);
     } else if (!outcome.ok && outcome.error.code === 'WSGIKIT_WORKER_CRASHED') {
       worker.stopping('crashed');
-      this.#metrics.restarted(worker.pid, outcome.error.message);
-    } else if (worker.generation !== this.#generation) {
-      this.#retireOrStop(worker, 'reload');
+      this.metrics.restarted(worker.pid, outcome.error.message);
+    } else if (worker.generation !== this.generation) {
+      this.retireOrStop(worker, 'reload');
     } else if (
       worker.retiring === null &&
-      this.#limits.maxRequests > 0 &&
-      worker.requests + 1 >= this.#limits.maxRequests
+      this.limits.maxRequests > 0 &&
+      worker.requests + 1 >= this.limits.maxRequests
     ) {
-      this.#log.write('wsgikit', `worker ${worker.pid} recycled after ${worker.requests + 1} requests (max_requests)`);
-      this.#metrics.restarted(worker.pid, `${worker.requests + 1} requests (max_requests)`);
-      this.#retireOrStop(worker, 'max_requests');
+      this._log.write('wsgikit', `worker ${worker.pid} recycled after ${worker.requests + 1} requests (max_requests)`);
+      this.metrics.restarted(worker.pid, `${worker.requests + 1} requests (max_requests)`);
+      this.retireOrStop(worker, 'max_requests');
     }
     const next = worker.finished(now);
-    if (next !== null) this.#startTimer(worker, next); // the process goes on with the queued one
-    this.#reconcile();
+    if (next !== null) this.startTimer(worker, next); // the process goes on with the queued one
+    this.reconcile();
   }
 
-  #timedOut(worker: Worker, job: Job): void {
+  private timedOut(worker: Worker, job: Job): void {
     if (worker.job !== job) return;
-    const seconds = this.#limits.requestTimeout;
+    const seconds = this.limits.requestTimeout;
     // Also when the answer is complete or the client has gone: a worker stuck in close(), or in a
     // loop nobody waits for any more, is still stuck.
-    this.#stopMidRequest(
+    this.stopMidRequest(
       worker,
       job,
       `timed out after ${seconds} s (request_timeout)${job.finished ? ', after its answer was complete or the client had gone' : ''}`,
@@ -504,77 +504,77 @@ export class Pool {
    * Ends a request the app cannot finish: the incident first, then the Python stack of every
    * thread (the evidence), then the kill once the dump has had time to reach the log.
    */
-  #stopMidRequest(worker: Worker, job: Job, why: string, code: ErrorCode, message: string): void {
-    const incident = this.#incident(
+  private stopMidRequest(worker: Worker, job: Job, why: string, code: ErrorCode, message: string): void {
+    const incident = this.incident(
       `${job.label}: ${why}; the Python stack follows, then worker ${worker.pid} is stopped`,
     );
-    this.#metrics.restarted(worker.pid, why);
+    this.metrics.restarted(worker.pid, why);
     job.stopped = true;
-    this.#takeBack(worker);
+    this.takeBack(worker);
     worker.stopping('stuck');
     worker.bridge.dumpStacks();
     setTimeout(() => worker.bridge.kill('SIGKILL'), DUMP_GRACE_MS).unref();
     job.fail(new WsgikitError(code, message, { incident }));
-    this.#reconcile();
+    this.reconcile();
   }
 
-  #loadFailed(worker: Worker, error: WsgikitError): void {
+  private loadFailed(worker: Worker, error: WsgikitError): void {
     worker.stopping('load-failed');
-    this.#reportLoadFailure(error);
-    for (const job of this.#queue.splice(0)) {
+    this.reportLoadFailure(error);
+    for (const job of this.queue.splice(0)) {
       job.clearTimer();
       job.fail(error);
     }
-    this.#reconcile();
+    this.reconcile();
   }
 
-  #reportLoadFailure(error: WsgikitError): void {
-    if (this.#failure?.error === error) return;
-    const count = (this.#failure?.count ?? 0) + 1;
-    error.incident = this.#incident(`the app failed to load: ${error.message}`, error.ownerDetail);
-    this.#ops.warn({ app: this.appFile, incident: error.incident, code: error.code }, 'app failed to load');
+  private reportLoadFailure(error: WsgikitError): void {
+    if (this.failure?.error === error) return;
+    const count = (this.failure?.count ?? 0) + 1;
+    error.incident = this.incident(`the app failed to load: ${error.message}`, error.ownerDetail);
+    this.ops.warn({ app: this.appFile, incident: error.incident, code: error.code }, 'app failed to load');
     const delay = Math.min(MAX_RETRY_MS, 1000 * 2 ** (count - 1));
-    this.#failure = { error, retryAt: Date.now() + delay, count };
+    this.failure = { error, retryAt: Date.now() + delay, count };
   }
 
-  #onExit(worker: Worker, status: { code: number | null; signal: NodeJS.Signals | null }): void {
+  private onExit(worker: Worker, status: { code: number | null; signal: NodeJS.Signals | null }): void {
     const was = worker.exited();
-    this.#workers.delete(worker);
+    this.workers.delete(worker);
     if (was === 'idle' || was === 'busy') {
       const how = status.signal ? `signal ${status.signal}` : `exit code ${status.code}`;
-      this.#log.write('wsgikit', `worker ${worker.pid} ended unexpectedly (${how})`);
-      this.#metrics.restarted(worker.pid, `ended unexpectedly (${how})`);
-      this.#ops.warn({ app: this.appFile, worker: worker.pid, ...status }, 'worker ended unexpectedly');
+      this._log.write('wsgikit', `worker ${worker.pid} ended unexpectedly (${how})`);
+      this.metrics.restarted(worker.pid, `ended unexpectedly (${how})`);
+      this.ops.warn({ app: this.appFile, worker: worker.pid, ...status }, 'worker ended unexpectedly');
     }
-    if (this.#workers.size === 0) this.#stopTick();
-    if (!this.#closing) this.#reconcile();
+    if (this.workers.size === 0) this.stopTick();
+    if (!this.closing) this.reconcile();
   }
 
   // --- periodic checks ------------------------------------------------------------------------
 
-  #startTick(): void {
-    if (this.#tick) return;
-    this.#tick = setInterval(() => this.#onTick(), TICK_MS);
-    this.#tick.unref();
+  private startTick(): void {
+    if (this.tick) return;
+    this.tick = setInterval(() => this.onTick(), TICK_MS);
+    this.tick.unref();
   }
 
-  #stopTick(): void {
-    if (this.#tick) clearInterval(this.#tick);
-    this.#tick = null;
+  private stopTick(): void {
+    if (this.tick) clearInterval(this.tick);
+    this.tick = null;
   }
 
-  #onTick(): void {
+  private onTick(): void {
     const now = Date.now();
-    const limitBytes = this.#limits.memoryLimitMb * 1024 * 1024;
-    let live = this.#live();
-    for (const worker of this.#workers) {
+    const limitBytes = this.limits.memoryLimitMb * 1024 * 1024;
+    let live = this.live();
+    for (const worker of this.workers) {
       if (worker.pid === undefined || worker.state === 'dead') continue;
       worker.rss = residentBytes(worker.pid);
-      if (limitBytes > 0 && worker.rss !== null && worker.rss > limitBytes) this.#overMemory(worker, limitBytes);
+      if (limitBytes > 0 && worker.rss !== null && worker.rss > limitBytes) this.overMemory(worker, limitBytes);
       if (
         worker.state === 'idle' &&
-        live > this.#limits.minProcesses &&
-        now - worker.idleSince >= this.#limits.idleTimeout * 1000
+        live > this.limits.minProcesses &&
+        now - worker.idleSince >= this.limits.idleTimeout * 1000
       ) {
         worker.stop('idle');
         live--;
@@ -582,18 +582,18 @@ export class Pool {
     }
   }
 
-  #overMemory(worker: Worker, limitBytes: number): void {
+  private overMemory(worker: Worker, limitBytes: number): void {
     const mb = (bytes: number) => `${Math.round(bytes / 1048576)} MiB`;
     const rss = worker.rss!;
     if (worker.state === 'idle') {
-      this.#log.write(
+      this._log.write(
         'wsgikit',
         `worker ${worker.pid} recycled: ${mb(rss)} resident, over memory_limit_mb ${mb(limitBytes)}`,
       );
-      this.#metrics.restarted(worker.pid, `${mb(rss)} resident, over memory_limit_mb ${mb(limitBytes)}`);
+      this.metrics.restarted(worker.pid, `${mb(rss)} resident, over memory_limit_mb ${mb(limitBytes)}`);
       worker.stop('memory');
     } else if (worker.state === 'busy' && rss > limitBytes * HARD_MEMORY_FACTOR && worker.job) {
-      this.#stopMidRequest(
+      this.stopMidRequest(
         worker,
         worker.job,
         `worker reached ${mb(rss)}, over ${HARD_MEMORY_FACTOR}× memory_limit_mb (${mb(limitBytes)})`,
@@ -602,65 +602,64 @@ export class Pool {
           `memory_limit_mb of ${mb(limitBytes)}, so its process was stopped.`,
       );
     } else if (worker.state === 'busy' && worker.retiring === null) {
-      this.#log.write('wsgikit', `worker ${worker.pid} will be recycled after its request: ${mb(rss)} resident`);
-      this.#metrics.restarted(worker.pid, `${mb(rss)} resident, over memory_limit_mb ${mb(limitBytes)}`);
-      this.#retireOrStop(worker, 'memory');
+      this._log.write('wsgikit', `worker ${worker.pid} will be recycled after its request: ${mb(rss)} resident`);
+      this.metrics.restarted(worker.pid, `${mb(rss)} resident, over memory_limit_mb ${mb(limitBytes)}`);
+      this.retireOrStop(worker, 'memory');
     }
   }
 
   // --- helpers --------------------------------------------------------------------------------
 
   /** Writes an incident to the app's log and keeps it for the status page. */
-  #incident(summary: string, detail?: string): string {
-    const id = this.#log.incident(summary, detail);
-    this.#metrics.incident(id, summary);
+  private incident(summary: string, detail?: string): string {
+    const id = this._log.incident(summary, detail);
+    this.metrics.incident(id, summary);
     return id;
   }
 
-  #idleWorker(): Worker | null {
-    for (const worker of this.#workers) {
-      if (worker.state === 'idle' && worker.generation === this.#generation) return worker;
+  private idleWorker(): Worker | null {
+    for (const worker of this.workers) {
+      if (worker.state === 'idle' && worker.generation === this.generation) return worker;
     }
     return null;
   }
 
   /** Workers that serve or will serve the current generation. */
-  #live(): number {
+  private live(): number {
     let n = 0;
-    for (const w of this.#workers) {
-      if (w.generation === this.#generation && (w.state === 'starting' || w.state === 'idle' || w.state === 'busy'))
-        n++;
+    for (const w of this.workers) {
+      if (w.generation === this.generation && (w.state === 'starting' || w.state === 'idle' || w.state === 'busy')) n++;
     }
     return n;
   }
 
-  #count(state: Worker['state']): number {
+  private count(state: Worker['state']): number {
     let n = 0;
-    for (const w of this.#workers) if (w.state === state && w.generation === this.#generation) n++;
+    for (const w of this.workers) if (w.state === state && w.generation === this.generation) n++;
     return n;
   }
 
-  #unqueue(job: Job): void {
-    const i = this.#queue.indexOf(job);
-    if (i !== -1) this.#queue.splice(i, 1);
+  private unqueue(job: Job): void {
+    const i = this.queue.indexOf(job);
+    if (i !== -1) this.queue.splice(i, 1);
   }
 
-  #overloaded(job: Job, why: string): void {
-    this.#ops.warn({ app: this.appFile, queued: this.#queue.length }, 'overloaded');
-    this.#log.write('wsgikit', `${job.label}: answered 503 because ${why} (${this.#live()} workers busy)`);
+  private overloaded(job: Job, why: string): void {
+    this.ops.warn({ app: this.appFile, queued: this.queue.length }, 'overloaded');
+    this._log.write('wsgikit', `${job.label}: answered 503 because ${why} (${this.live()} workers busy)`);
     job.fail(
       new WsgikitError(
         'WSGIKIT_OVERLOADED',
-        `All ${this.#limits.processes} worker processes were busy and ${why}; ` +
+        `All ${this.limits.processes} worker processes were busy and ${why}; ` +
           'raise processes or queue_size in the settings if this happens often.',
       ),
     );
   }
 
   /** A body without a declared length is counted as it streams, and cut off at the limit. */
-  #limitBody(job: Job): AppRequest {
+  private limitBody(job: Job): AppRequest {
     const { request } = job;
-    const max = this.#limits.maxBodyBytes;
+    const max = this.limits.maxBodyBytes;
     if (max <= 0 || request.body === null || request.contentLength !== null) return request;
     let seen = 0;
     const counted: Readable = request.body.pipe(

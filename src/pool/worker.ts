@@ -34,12 +34,12 @@ export class Worker {
   requests = 0;
   rss: number | null = null;
   startTimer: NodeJS.Timeout | null = null;
-  #state: WorkerState = 'starting';
-  #job: Job | null = null;
-  #queued: Job | null = null;
-  #idleSince = 0;
+  private _state: WorkerState = 'starting';
+  private _job: Job | null = null;
+  private _queued: Job | null = null;
+  private _idleSince = 0;
   /** Why this worker stops after its current request, or null. */
-  #retire: StopReason | null = null;
+  private retire: StopReason | null = null;
 
   constructor(bridge: BridgeProcess, generation: number, now: number) {
     this.bridge = bridge;
@@ -52,48 +52,46 @@ export class Worker {
   }
 
   get state(): WorkerState {
-    return this.#state;
+    return this._state;
   }
 
   /** The request it runs. */
   get job(): Job | null {
-    return this.#job;
+    return this._job;
   }
 
   /** The request written behind the running one. */
   get queued(): Job | null {
-    return this.#queued;
+    return this._queued;
   }
 
   get idleSince(): number {
-    return this.#idleSince;
+    return this._idleSince;
   }
 
   get retiring(): StopReason | null {
-    return this.#retire;
+    return this.retire;
   }
 
   /** The app is loaded: ready for requests. */
   ready(now: number): void {
-    if (this.#state !== 'starting') return;
-    this.#state = 'idle';
-    this.#idleSince = now;
+    if (this._state !== 'starting') return;
+    this._state = 'idle';
+    this._idleSince = now;
   }
 
   assign(job: Job): void {
-    this.#state = 'busy';
-    this.#job = job;
+    this._state = 'busy';
+    this._job = job;
   }
 
   /** Whether a request may be queued behind the running one. */
   canQueue(job: Job): boolean {
-    return (
-      this.#state === 'busy' && this.#queued === null && this.#retire === null && this.bridge.canQueue(job.request)
-    );
+    return this._state === 'busy' && this._queued === null && this.retire === null && this.bridge.canQueue(job.request);
   }
 
   queue(job: Job): void {
-    this.#queued = job;
+    this._queued = job;
   }
 
   /**
@@ -101,15 +99,15 @@ export class Worker {
    * (the worker is idle, or stops if it was told to retire).
    */
   finished(now: number): Job | null {
-    this.#job = null;
+    this._job = null;
     this.requests++;
-    const next = this.#queued;
-    this.#queued = null;
+    const next = this._queued;
+    this._queued = null;
     if (next !== null) {
-      this.#job = next;
+      this._job = next;
       return next;
     }
-    if (this.#state === 'busy') this.#finishedNothing(now);
+    if (this._state === 'busy') this.finishedNothing(now);
     return null;
   }
 
@@ -119,40 +117,40 @@ export class Worker {
    * stops, when retiring) if it has nothing left to run.
    */
   takeBack(now: number): Job[] {
-    if (this.#state !== 'busy') return [];
+    if (this._state !== 'busy') return [];
     const sinks = this.bridge.takeBack();
     if (sinks.length === 0) return [];
     const back: Job[] = [];
-    if (this.#job !== null && sinks.includes(this.#job)) {
-      back.push(this.#job);
-      this.#job = null;
+    if (this._job !== null && sinks.includes(this._job)) {
+      back.push(this._job);
+      this._job = null;
     }
-    if (this.#queued !== null && sinks.includes(this.#queued)) {
-      back.push(this.#queued);
-      this.#queued = null;
+    if (this._queued !== null && sinks.includes(this._queued)) {
+      back.push(this._queued);
+      this._queued = null;
     }
-    if (this.#job === null && this.#queued === null) this.#finishedNothing(now);
+    if (this._job === null && this._queued === null) this.finishedNothing(now);
     return back;
   }
 
   /** A request the process was given came back from it (taken back when its client left). */
   cameBack(job: Job, now: number): boolean {
-    if (this.#queued === job) {
-      this.#queued = null;
+    if (this._queued === job) {
+      this._queued = null;
       return true;
     }
-    if (this.#job !== job) return false;
-    this.#job = this.#queued;
-    this.#queued = null;
-    if (this.#job === null && this.#state === 'busy') this.#finishedNothing(now);
+    if (this._job !== job) return false;
+    this._job = this._queued;
+    this._queued = null;
+    if (this._job === null && this._state === 'busy') this.finishedNothing(now);
     return true;
   }
 
-  #finishedNothing(now: number): void {
-    if (this.#retire !== null) this.stop(this.#retire);
+  private finishedNothing(now: number): void {
+    if (this.retire !== null) this.stop(this.retire);
     else {
-      this.#state = 'idle';
-      this.#idleSince = now;
+      this._state = 'idle';
+      this._idleSince = now;
     }
   }
 
@@ -161,8 +159,8 @@ export class Worker {
    * the process has not started it, is taken back and returned for another worker).
    */
   retireOrStop(reason: StopReason, now: number): Job[] {
-    if (this.#state === 'busy') {
-      this.#retire ??= reason;
+    if (this._state === 'busy') {
+      this.retire ??= reason;
       return this.takeBack(now);
     }
     this.stop(reason);
@@ -171,23 +169,23 @@ export class Worker {
 
   /** Graceful: the bridge finishes what it runs, then exits. */
   stop(reason: StopReason): void {
-    if (this.#state === 'stopping' || this.#state === 'dead') return;
-    this.#retire = reason;
-    this.#state = 'stopping';
+    if (this._state === 'stopping' || this._state === 'dead') return;
+    this.retire = reason;
+    this._state = 'stopping';
     this.bridge.stop();
   }
 
   /** The process ends on its own (or is being killed): take nothing more to it. */
   stopping(reason: StopReason): void {
-    if (this.#state === 'dead') return;
-    this.#retire ??= reason;
-    this.#state = 'stopping';
+    if (this._state === 'dead') return;
+    this.retire ??= reason;
+    this._state = 'stopping';
   }
 
   /** The process has exited. Returns the state it was in. */
   exited(): WorkerState {
-    const was = this.#state;
-    this.#state = 'dead';
+    const was = this._state;
+    this._state = 'dead';
     if (this.startTimer) clearTimeout(this.startTimer);
     this.startTimer = null;
     return was;

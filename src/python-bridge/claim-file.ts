@@ -37,30 +37,30 @@ export class ClaimFile {
 
   readonly fd: number;
   /** Where the next token goes; every token before it has been read by one side. */
-  #next = 0;
+  private next = 0;
   /** Tokens written and not yet known to be read. */
-  #outstanding = 0;
-  #trimmedAt = 0;
-  #closed = false;
-  readonly #scratch = Buffer.allocUnsafe(2);
+  private _outstanding = 0;
+  private trimmedAt = 0;
+  private closed = false;
+  private readonly scratch = Buffer.allocUnsafe(2);
 
   private constructor(fd: number) {
     this.fd = fd;
   }
 
   get outstanding(): number {
-    return this.#outstanding;
+    return this._outstanding;
   }
 
   /** Write the token of a request about to be queued (before its frames, so it is there first). */
   put(): void {
-    writeSync(this.fd, TOKEN, 0, 1, this.#next++);
-    this.#outstanding++;
+    writeSync(this.fd, TOKEN, 0, 1, this.next++);
+    this._outstanding++;
   }
 
   /** The oldest outstanding token is known to be the bridge's: it has answered that request. */
   claimed(): void {
-    if (this.#outstanding > 0 && --this.#outstanding === 0) this.#trim();
+    if (this._outstanding > 0 && --this._outstanding === 0) this.trim();
   }
 
   /**
@@ -68,18 +68,18 @@ export class ClaimFile {
    * reads tokens in order, so those it has not read are the last ones. Returns how many were taken.
    */
   takeBack(): number {
-    const want = this.#outstanding;
-    if (want === 0 || this.#closed) return 0;
-    const got = readSync(this.fd, this.#scratch, 0, Math.min(want, this.#scratch.length), null);
-    this.#outstanding = 0; // what was not taken, the bridge has read
-    this.#trim();
+    const want = this._outstanding;
+    if (want === 0 || this.closed) return 0;
+    const got = readSync(this.fd, this.scratch, 0, Math.min(want, this.scratch.length), null);
+    this._outstanding = 0; // what was not taken, the bridge has read
+    this.trim();
     return got;
   }
 
   /** No token outstanding: free the pages behind the offset (the file stays sparse). */
-  #trim(): void {
-    if (this.#next - this.#trimmedAt < TRIM_EVERY) return;
-    this.#trimmedAt = this.#next;
+  private trim(): void {
+    if (this.next - this.trimmedAt < TRIM_EVERY) return;
+    this.trimmedAt = this.next;
     try {
       ftruncateSync(this.fd, 0);
     } catch {
@@ -88,8 +88,8 @@ export class ClaimFile {
   }
 
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.closed) return;
+    this.closed = true;
     try {
       closeSync(this.fd);
     } catch {

@@ -53,18 +53,18 @@ def application(environ, start_response):
 
 class DoneSink extends TestSink {
   readonly done: Promise<void>;
-  #resolve!: () => void;
+  private resolve!: () => void;
   constructor() {
     super();
-    this.done = new Promise((resolve) => (this.#resolve = resolve));
+    this.done = new Promise((resolve) => (this.resolve = resolve));
   }
   override end(): void {
     super.end();
-    this.#resolve();
+    this.resolve();
   }
   override fail(error: WsgikitError): void {
     super.fail(error);
-    this.#resolve();
+    this.resolve();
   }
 }
 

@@ -84,11 +84,11 @@ export function fcgiParams(
  */
 export class HostingRoot {
   readonly dir: string;
-  readonly #ids: { uid: number; gid: number } | null;
+  private readonly ids: { uid: number; gid: number } | null;
 
   constructor(name: string, user: string | null) {
     this.dir = e2eDir(name);
-    this.#ids = user === null ? null : userIds(user);
+    this.ids = user === null ? null : userIds(user);
   }
 
   /** Writes NAME.wsgi and NAME.wsgi.toml; `toml` is extra TOML (tables allowed, at the end). */
@@ -97,7 +97,7 @@ export class HostingRoot {
     const logDir = this.logDir(name);
     if (!existsSync(logDir)) {
       mkdirSync(logDir, { mode: 0o700 });
-      if (this.#ids) chownSync(logDir, this.#ids.uid, this.#ids.gid);
+      if (this.ids) chownSync(logDir, this.ids.uid, this.ids.gid);
     }
     writeFileSync(app, source, { mode: 0o644 });
     chmodSync(app, 0o644);

@@ -2,7 +2,8 @@
 // cycle, and check/ (wsgi-check's rules) is used only by the commands in cli/, never by code that
 // serves requests. Computed from the files' import lines, type-only imports included: a type
 // shared both ways ties two folders as firmly as a call does. Also: the benchmark and the soak
-// script, which run outside vitest, reach no module that imports it.
+// script, which run outside vitest, reach no module that imports it; and classes keep one
+// private-member style, TypeScript's `private` (no `#name` members).
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
@@ -132,5 +133,21 @@ describe('scripts that run outside vitest', () => {
 
   it('would see one that did', () => {
     expect(vitestUsers('test/helpers/server-checks.ts')).toContain('test/helpers/server-checks.ts');
+  });
+});
+
+describe('private members', () => {
+  const HASH_MEMBER = /^\s*(?:(?:static|readonly|async|get|set|override)\s+)*\*?#[A-Za-z_$]|\.#[A-Za-z_$]/m;
+
+  it('are declared with `private`, never as #name', () => {
+    const files = ['src', 'test', 'bench'].flatMap((dir) => sourceFiles(join(REPO, dir)));
+    const hashed = files.filter((file) => HASH_MEMBER.test(readFileSync(file, 'utf8'))).map((f) => relative(REPO, f));
+    expect(hashed).toEqual([]);
+  });
+
+  it('would see one', () => {
+    expect(HASH_MEMBER.test(['class A {', '  readonly ' + '#x = 1;', '}'].join('\n'))).toBe(true);
+    expect(HASH_MEMBER.test('return this.' + '#x;')).toBe(true);
+    expect(HASH_MEMBER.test("const css = '.a{color:#fff}';")).toBe(false);
   });
 });
