@@ -5,11 +5,18 @@
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectResponse, fastcgiRequest, type FastcgiTarget } from '../../src/fastcgi/client.js';
+import {
+  collectResponse,
+  fastcgiRequest,
+  type FastcgiEnd,
+  type FastcgiResponse,
+  type FastcgiTarget,
+} from '../../src/fastcgi/client.js';
 import { abortRequest } from '../../src/fastcgi/protocol.js';
 import { memoryOf } from '../helpers/pythons.js';
 import { appFolder, eventually, streamedBody, type AppFolder } from '../helpers/wsgi-run.js';
@@ -36,6 +43,15 @@ def application(environ, start_response):
         sys.stdout.flush()
         while not os.path.exists(gate):
             time.sleep(0.02)
+    if path == '/upload':
+        print('upload reading')
+        sys.stdout.flush()
+        try:
+            environ['wsgi.input'].read(100000)
+        except Exception:
+            print('upload broke off')
+            sys.stdout.flush()
+            raise
     if path == '/endless':
         start_response('200 OK', [('Content-Type', 'application/octet-stream')])
         return Endless()
@@ -124,24 +140,68 @@ describe('wsgi-fcgi on a Unix socket, hosting mode', () => {
     expect(res.body).not.toContain(outside.app);
   });
 
-  it('stops the app on FCGI_ABORT_REQUEST: the iterable is closed and the worker serves again', async () => {
+  // Spec §5.4: ABORT_REQUEST is answered with END_REQUEST as soon as possible, and the kept
+  // connection serves the next request, whatever the aborted one was doing.
+  async function abortThenNext(sock: Socket, first: FastcgiResponse, next: string): Promise<void> {
+    const ended = new Promise<FastcgiEnd>((resolve) => first.once('endRequest', resolve));
+    first.on('error', () => {});
+    first.resume();
+    sock.write(abortRequest(1));
+    expect(await ended).toEqual({ appStatus: 1, protocolStatus: 0 });
+    const res = await collectResponse(fastcgiRequest(sock, { params: params(folder, next), keepConn: true }));
+    expect(res.stdout.toString('latin1')).toMatch(new RegExp(`\\r\\n\\r\\n${next} \\d+`));
+    sock.destroy();
+  }
+
+  async function kept(): Promise<Socket> {
     const sock = connect(socket);
     await new Promise((r) => sock.once('connect', r));
+    return sock;
+  }
+
+  it('on FCGI_ABORT_REQUEST while streaming: END_REQUEST, the iterable closed, the kept connection serves on', async () => {
+    const sock = await kept();
     const response = fastcgiRequest(sock, { params: params(folder, '/endless'), keepConn: true });
-    response.on('error', () => {}); // we cut the connection ourselves below
-    let received = 0;
     await new Promise<void>((resolve) => {
-      response.on('data', (chunk: Buffer) => {
+      let received = 0;
+      const onData = (chunk: Buffer): void => {
         received += chunk.length;
-        if (received > 8192 && received - chunk.length <= 8192) {
-          sock.write(abortRequest(1));
+        if (received > 8192) {
+          response.off('data', onData);
+          response.pause();
           resolve();
         }
-      });
+      };
+      response.on('data', onData);
     });
+    await abortThenNext(sock, response, '/after-stream');
     await eventually(() => folder.log().includes('endless closed'), 'close() of the aborted iterable');
-    sock.destroy();
-    expect((await get(socket, params(folder, '/after'))).body).toMatch(/^\/after /);
+  });
+
+  it('on FCGI_ABORT_REQUEST while the app reads the body: END_REQUEST, the kept connection serves on', async () => {
+    const sock = await kept();
+    const body = new PassThrough();
+    const p = { ...params(folder, '/upload'), REQUEST_METHOD: 'POST', CONTENT_LENGTH: '100000' };
+    const response = fastcgiRequest(sock, { params: p, stdin: body, keepConn: true });
+    body.write(Buffer.alloc(1000, 97));
+    await eventually(() => folder.log().includes('upload reading'), 'the app reading its body');
+    await abortThenNext(sock, response, '/after-upload');
+    await eventually(() => folder.log().includes('upload broke off'), 'the app seeing its body cut off');
+  });
+
+  it('on FCGI_ABORT_REQUEST while waiting for a worker: END_REQUEST, the kept connection serves on', async () => {
+    const gate = join(folder.dir, 'gate-abort');
+    const count = (folder.log().match(/slow started/g) ?? []).length;
+    const busy = [get(socket, params(folder, '/slow', gate)), get(socket, params(folder, '/slow', gate))];
+    await eventually(() => (folder.log().match(/slow started/g) ?? []).length >= count + 2, 'two busy workers');
+    const sock = await kept();
+    const queued = fastcgiRequest(sock, { params: params(folder, '/queued'), keepConn: true });
+    await new Promise((resolve) => setTimeout(resolve, 100)); // let it reach the queue
+    const served = abortThenNext(sock, queued, '/after-queue');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    writeFileSync(gate, '');
+    await served;
+    for (const slow of busy) expect((await slow).body).toMatch(/^\/slow /);
   });
 
   it('closes a connection that sends a malformed record, and keeps serving others', async () => {
