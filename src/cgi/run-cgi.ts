@@ -12,6 +12,7 @@ import { isWsgikitError, WsgikitError } from '../errors.js';
 import type { Readable } from 'node:stream';
 import type { Environ } from '../exchange.js';
 import { isRequestVariable, readCgiEnviron } from '../environ/cgi.js';
+import { declaredBodyLength } from '../environ/content-length.js';
 import { repairEnvironOnDisk } from '../environ/repair-fs.js';
 import { AppLog } from '../logs/app-log.js';
 import { logRefusal } from '../logs/refusal-log.js';
@@ -34,6 +35,7 @@ export async function runCgi(options: CgiOptions): Promise<number> {
   let environ: Environ;
   let hostFile: string | null = null;
   let host: HostSettings;
+  let contentLength: number | null;
   try {
     const first = repairEnvironOnDisk({ vars, mount: null });
     const appFile = options.appArgument ?? first.appFile ?? fromServer(vars);
@@ -41,6 +43,7 @@ export async function runCgi(options: CgiOptions): Promise<number> {
     host = hostFile ? loadHostSettings(hostFile) : emptyHostSettings();
     // The host's error pages, for a refusal below as much as for the app's answer.
     sink.view = { owner: false, ...hostView(hostPagesFor(host, stderrOpsLog('wsgi-cgi')), vars) };
+    contentLength = declaredBodyLength(vars.CONTENT_LENGTH);
     resolved = resolveApp(appFile, { host, documentRoot: vars.DOCUMENT_ROOT || undefined });
     const { settings } = resolved;
     const repair = settings.mount === null ? first : repairEnvironOnDisk({ vars, mount: settings.mount });
@@ -54,7 +57,7 @@ export async function runCgi(options: CgiOptions): Promise<number> {
 
   const { settings, checked, python, logFile } = resolved;
   const baseEnv = processEnvironment();
-  const body = requestBody(environ);
+  const body = requestBody(environ, contentLength);
 
   let daemonProblem: string | null = null;
   if (settings.cgiDaemon) {
@@ -113,12 +116,11 @@ function fromServer(vars: Environ): string {
   return Buffer.from(file, 'latin1').toString('utf8');
 }
 
-function requestBody(environ: Environ): { stream: Readable | null; contentLength: number | null } {
-  const length = environ.CONTENT_LENGTH;
-  if (length !== undefined && /^\d+$/.test(length)) {
-    const n = Number(length);
-    return { stream: n > 0 ? process.stdin : null, contentLength: n };
-  }
+function requestBody(
+  environ: Environ,
+  contentLength: number | null,
+): { stream: Readable | null; contentLength: number | null } {
+  if (contentLength !== null) return { stream: contentLength > 0 ? process.stdin : null, contentLength };
   // A chunked request body: the server streams it and closes stdin at its end.
   if (environ.HTTP_TRANSFER_ENCODING !== undefined) return { stream: process.stdin, contentLength: null };
   return { stream: null, contentLength: null };

@@ -177,13 +177,6 @@ export class FastcgiRequest {
     return this.stdinStream === null ? 0 : this.stdinStream.readableLength;
   }
 
-  /** CONTENT_LENGTH as a number, or null when absent or not a plain decimal. */
-  get contentLength(): number | null {
-    const text = this.params.CONTENT_LENGTH;
-    if (text === undefined || !/^[0-9]{1,15}$/.test(text)) return null;
-    return Number(text);
-  }
-
   /** An AbortSignal that fires with the request's abort (created on first use). */
   get signal(): AbortSignal {
     if (this.controller === null) {

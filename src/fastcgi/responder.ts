@@ -7,6 +7,7 @@ import { isOwnerRequest } from '../app/owner.js';
 import { cgiResponseHead } from '../cgi/response-head.js';
 import { WsgikitError, isWsgikitError } from '../errors.js';
 import type { AppRequest, Environ, ResponseSink } from '../exchange.js';
+import { declaredBodyLength } from '../environ/content-length.js';
 import { repairEnvironOnDisk } from '../environ/repair-fs.js';
 import { fsPath } from '../environ/repair-paths.js';
 import { newIncidentId } from '../logs/app-log.js';
@@ -68,6 +69,7 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
         `The request's ${request.droppedParams.join(', ')} held a NUL byte, which no app can be given.`,
       );
     }
+    const declared = authorizer ? null : declaredBodyLength(vars.CONTENT_LENGTH);
     const first = options.repaired
       ? { environ: vars, appFile: null, explain: [] }
       : repairEnvironOnDisk({ vars, mount: null });
@@ -87,8 +89,13 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
       siteName: host.siteName,
     };
     const empty = authorizer || (request.stdinComplete && request.stdinBuffered === 0);
-    const contentLength = authorizer ? null : request.contentLength;
-    appRequest = { environ, owner, body: empty ? null : request.stdin, contentLength, hostPages: host.hostPages };
+    appRequest = {
+      environ,
+      owner,
+      body: empty ? null : request.stdin,
+      contentLength: declared,
+      hostPages: host.hostPages,
+    };
   } catch (error) {
     const failure = isWsgikitError(error) ? error : new WsgikitError('WSGIKIT_BAD_REQUEST', String(error));
     // The app's own log is not known (it was refused, or its settings did not load): its owner's

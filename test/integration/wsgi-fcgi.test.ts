@@ -368,6 +368,71 @@ describe.skipIf(process.getuid?.() !== 0)('wsgi-fcgi --user', () => {
   });
 });
 
+// The CGI front end's rule for CONTENT_LENGTH holds for FastCGI PARAMS too: libfcgi's cgi-fcgi
+// passes its environment's CONTENT_LENGTH as it is (and sends atoi() of it in bytes of stdin).
+describe.skipIf(!existsSync('/usr/bin/cgi-fcgi'))('wsgi-fcgi: CONTENT_LENGTH', () => {
+  const COUNTING_APP = `
+import json, sys
+sys.stdout.write('app imported\\n')
+sys.stdout.flush()
+
+def application(environ, start_response):
+    body = environ['wsgi.input'].read()
+    start_response('200 OK', [('Content-Type', 'application/json')])
+    return [json.dumps({'length': len(body), 'body': body.decode('latin-1')}).encode()]
+`;
+  let folder: AppFolder;
+  let daemon: Daemon;
+  let socket: string;
+  beforeAll(async () => {
+    folder = appFolder(COUNTING_APP);
+    socket = join(folder.dir, 'length.sock');
+    daemon = startFcgi(['--listen', socket, '--app', folder.app]);
+    await ready(daemon);
+  });
+  afterAll(async () => {
+    daemon.child.kill('SIGTERM');
+    await daemon.exited;
+  });
+
+  function cgiFcgi(env: Record<string, string>, stdin: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('/usr/bin/cgi-fcgi', ['-bind', '-connect', socket], { env, stdio: 'pipe' });
+      let out = '';
+      child.stdout.setEncoding('latin1').on('data', (d: string) => (out += d));
+      child.on('error', reject);
+      child.on('close', () => resolve(out));
+      child.stdin.on('error', () => {});
+      child.stdin.end(stdin);
+    });
+  }
+
+  it.each(['-5', 'abc', '12abc', '+5', '5 ', '99999999999999999999'])(
+    'answers CONTENT_LENGTH %j from cgi-fcgi with the 400 page; no app code runs',
+    async (length) => {
+      const env = { ...params(folder, '/up'), REQUEST_METHOD: 'POST', CONTENT_LENGTH: length };
+      const out = await cgiFcgi(env, 'hello');
+      expect(out).toMatch(/^Status: 400 Bad request\r\n/);
+      const incident = /[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{2}/.exec(out)![0];
+      await eventually(() => daemon.output().includes(incident), 'the incident in the server log');
+      expect(daemon.output()).toContain('is not a length in bytes');
+      expect(folder.log()).not.toContain('app imported');
+    },
+  );
+
+  it('serves a plain decimal from cgi-fcgi', async () => {
+    const env = { ...params(folder, '/up'), REQUEST_METHOD: 'POST', CONTENT_LENGTH: '5' };
+    const out = await cgiFcgi(env, 'hello');
+    expect(JSON.parse(out.split('\r\n\r\n')[1]!)).toEqual({ length: 5, body: 'hello' });
+  });
+
+  it('gives the app exactly CONTENT_LENGTH bytes when STDIN holds more', async () => {
+    const p = { ...params(folder, '/up'), REQUEST_METHOD: 'POST', CONTENT_LENGTH: '5' };
+    const res = await collectResponse(fastcgiRequest(socket, { params: p, stdin: Buffer.from('helloEXTRA') }));
+    expect(JSON.parse(res.stdout.toString('latin1').split('\r\n\r\n')[1]!)).toEqual({ length: 5, body: 'hello' });
+  });
+});
+
 describe('wsgi-fcgi: 100 MB up and down with flat memory', () => {
   const STREAM_APP = `
 import hashlib
