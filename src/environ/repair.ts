@@ -24,6 +24,7 @@ import {
   withoutTail,
 } from './repair-paths.js';
 import { decodePath, removeDotSegments } from './url-path.js';
+import { alignUrlVars, urlVarChanges, urlVarsAgree } from './url-vars.js';
 
 export interface RepairInput {
   /** What the server sent (CGI env or FastCGI PARAMS), byte strings. */
@@ -43,7 +44,9 @@ export interface RepairResult {
   /**
    * A new object: SCRIPT_NAME and PATH_INFO repaired; every other key kept; PATH_TRANSLATED redone
    * as DOCUMENT_ROOT + PATH_INFO when PATH_INFO changed (dropped when there is no DOCUMENT_ROOT or
-   * no PATH_INFO); SCRIPT_FILENAME freed of a "proxy:fcgi://host" prefix.
+   * no PATH_INFO); SCRIPT_FILENAME freed of a "proxy:fcgi://host" prefix; the other variables that
+   * name the URL (SCRIPT_URL, REDIRECT_URL, … : url-vars.ts) made to say SCRIPT_NAME + PATH_INFO, or
+   * removed.
    */
   environ: Environ;
   /** The .wsgi the request names (a node:fs path), when the layout tells; null: the front end's own. */
@@ -504,6 +507,7 @@ const SHOWN_IN = [
   'SCRIPT_FILENAME',
   'DOCUMENT_ROOT',
   'REDIRECT_URL',
+  'SCRIPT_URL',
   'REDIRECT_HANDLER',
   'SERVER_SOFTWARE',
 ];
@@ -525,7 +529,10 @@ function finish(req: Request, d: Decided): RepairResult {
 
   // Most requests arrive right: then the server's variables are the environ, uncopied (nobody
   // downstream changes them), which saves a copy of every variable per request.
+  const path = scriptName + pathInfo;
+  const urlsAgree = urlVarsAgree(req.vars, path);
   const unchanged =
+    urlsAgree &&
     d.set === undefined &&
     scriptName === (req.vars.SCRIPT_NAME ?? '') &&
     pathInfo === (req.vars.PATH_INFO ?? '') &&
@@ -534,6 +541,7 @@ function finish(req: Request, d: Decided): RepairResult {
   const environ: Environ = unchanged
     ? req.vars
     : { ...req.vars, ...d.set, SCRIPT_NAME: scriptName, PATH_INFO: pathInfo };
+  if (!urlsAgree) alignUrlVars(environ, path);
   if (!unchanged && pathInfo !== req.pathInfo && 'PATH_TRANSLATED' in environ) {
     if (pathInfo !== '' && req.documentRoot !== null) {
       environ.PATH_TRANSLATED = req.documentRoot.replace(/\/+$/, '') + pathInfo;
@@ -571,6 +579,7 @@ class Repaired implements RepairResult {
       `in: ${shownIn.join(' ') || '(no path variables)'}` + (req.mount === null ? '' : ` mount=${show(req.mount)}`),
       ...req.notes,
       ...d.why.map((line, i) => (i === 0 ? `rule ${d.rule}: ${line}` : `  ${line}`)),
+      ...urlVarChanges(req.vars, environ),
       `out: SCRIPT_NAME=${show(scriptName)} PATH_INFO=${show(pathInfo)}` +
         ('PATH_TRANSLATED' in environ ? ` PATH_TRANSLATED=${show(environ.PATH_TRANSLATED!)}` : '') +
         ` app=${d.appFile === null ? '(from the front end)' : JSON.stringify(d.appFile)}`,
