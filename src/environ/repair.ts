@@ -365,6 +365,15 @@ function nginxNoSplit(req: Request): Decision | null {
       why: [`SCRIPT_NAME is the whole path and PATH_INFO is empty; split after the app ${show(found.file)}`],
     };
   }
+  if ('PATH_INFO' in req.vars) {
+    // Debian's fastcgi_params sends no PATH_INFO; a config that sends one splits the path. An empty
+    // one is the split's own answer for the mount itself (/tcp under ^(/tcp)(/.*)$).
+    req.notes.push(
+      'nginx-no-split passed: PATH_INFO was sent, so nginx split the path (fastcgi_split_path_info); ' +
+        `SCRIPT_NAME ${show(s)} is the mount itself`,
+    );
+    return null;
+  }
   return {
     scriptName: '',
     pathInfo: s,

@@ -522,6 +522,16 @@ const ROWS: Row[] = [
     out: { SCRIPT_NAME: '/app.wsgi', PATH_INFO: '/foo\nbar', appFile: `${D}/app.wsgi`, rule: 'nginx-no-split' },
   },
   {
+    name: '#13 nginx split ^(/tcp)(/.*)$ for a prefix, the prefix itself: PATH_INFO sent empty, the pair stands',
+    vars: nginx({ SCRIPT_NAME: '/tcp', PATH_INFO: '', REQUEST_URI: '/tcp?x=1', SCRIPT_FILENAME: `${D}/tcp` }),
+    out: { SCRIPT_NAME: '/tcp', PATH_INFO: '', appFile: null, rule: 'direct' },
+  },
+  {
+    name: '#13 nginx split for a prefix with a fixed SCRIPT_FILENAME, the prefix itself',
+    vars: nginx({ SCRIPT_NAME: '/blog', PATH_INFO: '', REQUEST_URI: '/blog', SCRIPT_FILENAME: '/home/u/app.wsgi' }),
+    out: { SCRIPT_NAME: '/blog', PATH_INFO: '', appFile: '/home/u/app.wsgi', rule: 'script-alias' },
+  },
+  {
     name: '#13 nginx try_files reset $fastcgi_path_info: PATH_INFO from REQUEST_URI',
     vars: nginx({
       SCRIPT_NAME: '/app.wsgi',
