@@ -538,8 +538,7 @@ function finish(req: Request, d: Decided): RepairResult {
 
   // Most requests arrive right: then the server's variables are the environ, uncopied (nobody
   // downstream changes them), which saves a copy of every variable per request.
-  const path = scriptName + pathInfo;
-  const urlsAgree = urlVarsAgree(req.vars, path);
+  const urlsAgree = urlVarsAgree(req.vars, scriptName, pathInfo);
   const unchanged =
     urlsAgree &&
     d.set === undefined &&
@@ -550,7 +549,7 @@ function finish(req: Request, d: Decided): RepairResult {
   const environ: Environ = unchanged
     ? req.vars
     : { ...req.vars, ...d.set, SCRIPT_NAME: scriptName, PATH_INFO: pathInfo };
-  if (!urlsAgree) alignUrlVars(environ, path);
+  if (!urlsAgree) alignUrlVars(environ, scriptName + pathInfo);
   if (!unchanged && pathInfo !== req.pathInfo && 'PATH_TRANSLATED' in environ) {
     if (pathInfo !== '' && req.documentRoot !== null) {
       environ.PATH_TRANSLATED = req.documentRoot.replace(/\/+$/, '') + pathInfo;

@@ -23,30 +23,33 @@ import { requestUriPath, show } from './repair-paths.js';
  */
 type Form = 'path' | 'url' | 'target';
 
-/** The names servers use, looked up on every request (no scan of the environ). */
-const KNOWN: ReadonlyArray<readonly [string, Form]> = [
-  ['SCRIPT_URL', 'path'],
-  ['SCRIPT_URI', 'url'],
-  ['REDIRECT_URL', 'path'],
-  ['REDIRECT_SCRIPT_URL', 'path'],
-  ['REDIRECT_SCRIPT_URI', 'url'],
-  ['REDIRECT_URI', 'target'],
-  ['DOCUMENT_URI', 'path'],
-];
+/** The names servers use, looked up on every request (no scan of the environ), and their forms. */
+const KNOWN_NAMES = [
+  'SCRIPT_URL',
+  'SCRIPT_URI',
+  'REDIRECT_URL',
+  'REDIRECT_SCRIPT_URL',
+  'REDIRECT_SCRIPT_URI',
+  'REDIRECT_URI',
+  'DOCUMENT_URI',
+] as const;
+const KNOWN_FORMS: readonly Form[] = KNOWN_NAMES.map((name) => formOf(name)!);
 
-/** Whether every URL-naming variable in `vars` says `path` (SCRIPT_NAME + PATH_INFO). */
-export function urlVarsAgree(vars: Environ, path: string): boolean {
-  for (let i = 0; i < KNOWN.length; i++) {
-    const [name, form] = KNOWN[i]!;
-    const value = vars[name];
-    if (value !== undefined && !agrees(form, value, path)) return false;
+/**
+ * Whether every URL-naming variable in `vars` says `scriptName + pathInfo`. Runs on every request:
+ * it compares in place rather than build the path.
+ */
+export function urlVarsAgree(vars: Environ, scriptName: string, pathInfo: string): boolean {
+  for (let i = 0; i < KNOWN_NAMES.length; i++) {
+    const value = vars[KNOWN_NAMES[i]!];
+    if (value !== undefined && !agrees(KNOWN_FORMS[i]!, value, scriptName, pathInfo)) return false;
   }
   // Variables of a second redirect come with a REDIRECT_URL only.
   if (vars.REDIRECT_URL === undefined) return true;
   for (const name in vars) {
     if (!name.startsWith('REDIRECT_REDIRECT_')) continue;
     const form = formOf(name);
-    if (form !== null && !agrees(form, vars[name]!, path)) return false;
+    if (form !== null && !agrees(form, vars[name]!, scriptName, pathInfo)) return false;
   }
   return true;
 }
@@ -57,7 +60,7 @@ export function alignUrlVars(environ: Environ, path: string): void {
     const form = formOf(name);
     if (form === null) continue;
     const value = environ[name]!;
-    if (agrees(form, value, path)) continue;
+    if (agrees(form, value, path, '')) continue;
     const origin = form === 'url' ? urlOrigin(value) : null;
     if (path === '' || form === 'target' || (form === 'url' && origin === null)) delete environ[name];
     else environ[name] = form === 'url' ? origin + path : path;
@@ -93,17 +96,23 @@ function formOf(name: string): Form | null {
   return null;
 }
 
-function agrees(form: Form, value: string, path: string): boolean {
-  if (form === 'path') return value === path;
+/** Whether `value`, a variable of `form`, names the path `head + tail`. */
+function agrees(form: Form, value: string, head: string, tail: string): boolean {
+  if (form === 'target') {
+    try {
+      return requestUriPath(value) === head + tail;
+    } catch {
+      return false;
+    }
+  }
+  let at = 0;
   if (form === 'url') {
-    const origin = urlOrigin(value);
-    return origin !== null && value.length === origin.length + path.length && value.endsWith(path);
+    const scheme = value.indexOf('://');
+    if (scheme <= 0) return false;
+    at = value.indexOf('/', scheme + 3);
+    if (at === -1) at = value.length;
   }
-  try {
-    return requestUriPath(value) === path;
-  } catch {
-    return false;
-  }
+  return value.length - at === head.length + tail.length && value.startsWith(head, at) && value.endsWith(tail);
 }
 
 /** "https://example.org:8443" of "https://example.org:8443/blog/x", or null. */
