@@ -81,6 +81,26 @@ function startFcgi(
   return { child, output: () => out, exited };
 }
 
+/** A wsgi-fcgi --app serving `source` on a socket in its folder for the enclosing describe. */
+function serveFixedApp(
+  source: string,
+  settings: Record<string, string | number | boolean>,
+  name: string,
+): { folder: AppFolder; daemon: Daemon; socket: string } {
+  const served = {} as { folder: AppFolder; daemon: Daemon; socket: string };
+  beforeAll(async () => {
+    served.folder = appFolder(source, settings);
+    served.socket = join(served.folder.dir, name);
+    served.daemon = startFcgi(['--listen', served.socket, '--app', served.folder.app]);
+    await ready(served.daemon);
+  });
+  afterAll(async () => {
+    served.daemon.child.kill('SIGTERM');
+    await served.daemon.exited;
+  });
+  return served;
+}
+
 async function ready(daemon: Daemon): Promise<void> {
   await eventually(() => daemon.output().includes('wsgi-fcgi ready') || daemon.child.exitCode !== null, 'ready');
   if (daemon.child.exitCode !== null) throw new Error(`wsgi-fcgi exited:\n${daemon.output()}`);
@@ -381,23 +401,11 @@ def application(environ, start_response):
     start_response('200 OK', [('Content-Type', 'application/json')])
     return [json.dumps({'length': len(body), 'body': body.decode('latin-1')}).encode()]
 `;
-  let folder: AppFolder;
-  let daemon: Daemon;
-  let socket: string;
-  beforeAll(async () => {
-    folder = appFolder(COUNTING_APP);
-    socket = join(folder.dir, 'length.sock');
-    daemon = startFcgi(['--listen', socket, '--app', folder.app]);
-    await ready(daemon);
-  });
-  afterAll(async () => {
-    daemon.child.kill('SIGTERM');
-    await daemon.exited;
-  });
+  const served = serveFixedApp(COUNTING_APP, {}, 'length.sock');
 
   function cgiFcgi(env: Record<string, string>, stdin: string): Promise<string> {
     return new Promise((resolve, reject) => {
-      const child = spawn('/usr/bin/cgi-fcgi', ['-bind', '-connect', socket], { env, stdio: 'pipe' });
+      const child = spawn('/usr/bin/cgi-fcgi', ['-bind', '-connect', served.socket], { env, stdio: 'pipe' });
       let out = '';
       child.stdout.setEncoding('latin1').on('data', (d: string) => (out += d));
       child.on('error', reject);
@@ -410,25 +418,25 @@ def application(environ, start_response):
   it.each(['-5', 'abc', '12abc', '+5', '5 ', '99999999999999999999'])(
     'answers CONTENT_LENGTH %j from cgi-fcgi with the 400 page; no app code runs',
     async (length) => {
-      const env = { ...params(folder, '/up'), REQUEST_METHOD: 'POST', CONTENT_LENGTH: length };
+      const env = { ...params(served.folder, '/up'), REQUEST_METHOD: 'POST', CONTENT_LENGTH: length };
       const out = await cgiFcgi(env, 'hello');
       expect(out).toMatch(/^Status: 400 Bad request\r\n/);
       const incident = /[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{2}/.exec(out)![0];
-      await eventually(() => daemon.output().includes(incident), 'the incident in the server log');
-      expect(daemon.output()).toContain('is not a length in bytes');
-      expect(folder.log()).not.toContain('app imported');
+      await eventually(() => served.daemon.output().includes(incident), 'the incident in the server log');
+      expect(served.daemon.output()).toContain('is not a length in bytes');
+      expect(served.folder.log()).not.toContain('app imported');
     },
   );
 
   it('serves a plain decimal from cgi-fcgi', async () => {
-    const env = { ...params(folder, '/up'), REQUEST_METHOD: 'POST', CONTENT_LENGTH: '5' };
+    const env = { ...params(served.folder, '/up'), REQUEST_METHOD: 'POST', CONTENT_LENGTH: '5' };
     const out = await cgiFcgi(env, 'hello');
     expect(JSON.parse(out.split('\r\n\r\n')[1]!)).toEqual({ length: 5, body: 'hello' });
   });
 
   it('gives the app exactly CONTENT_LENGTH bytes when STDIN holds more', async () => {
-    const p = { ...params(folder, '/up'), REQUEST_METHOD: 'POST', CONTENT_LENGTH: '5' };
-    const res = await collectResponse(fastcgiRequest(socket, { params: p, stdin: Buffer.from('helloEXTRA') }));
+    const p = { ...params(served.folder, '/up'), REQUEST_METHOD: 'POST', CONTENT_LENGTH: '5' };
+    const res = await collectResponse(fastcgiRequest(served.socket, { params: p, stdin: Buffer.from('helloEXTRA') }));
     expect(JSON.parse(res.stdout.toString('latin1').split('\r\n\r\n')[1]!)).toEqual({ length: 5, body: 'hello' });
   });
 });
@@ -452,37 +460,25 @@ def application(environ, start_response):
     start_response('200 OK', [('Content-Type', 'application/octet-stream'), ('Content-Length', str(1600 * 65536))])
     return (block for _ in range(1600))
 `;
-  let folder: AppFolder;
-  let daemon: Daemon;
-  let socket: string;
-  beforeAll(async () => {
-    folder = appFolder(STREAM_APP, { max_body_mb: 200 });
-    socket = join(folder.dir, 'big.sock');
-    daemon = startFcgi(['--listen', socket, '--app', folder.app]);
-    await ready(daemon);
-  });
-  afterAll(async () => {
-    daemon.child.kill('SIGTERM');
-    await daemon.exited;
-  });
+  const served = serveFixedApp(STREAM_APP, { max_body_mb: 200 }, 'big.sock');
 
   it('streams both ways through STDIN and STDOUT records while its own peak RSS stays low', async () => {
     const { stream: body, size: total, sha256 } = streamedBody(100);
     const up = await collectResponse(
-      fastcgiRequest(socket, {
-        params: { ...params(folder, '/upload'), REQUEST_METHOD: 'POST', CONTENT_LENGTH: String(total) },
+      fastcgiRequest(served.socket, {
+        params: { ...params(served.folder, '/upload'), REQUEST_METHOD: 'POST', CONTENT_LENGTH: String(total) },
         stdin: body,
       }),
     );
     expect(up.stdout.toString('latin1').split('\r\n\r\n')[1]).toBe(`${total} ${sha256}`);
 
     let received = 0;
-    const down = fastcgiRequest(socket, { params: params(folder, '/download') });
+    const down = fastcgiRequest(served.socket, { params: params(served.folder, '/download') });
     for await (const chunk of down as AsyncIterable<Buffer>) received += chunk.length;
     expect(received).toBeGreaterThan(total); // the body and its CGI head
 
     // Node itself takes ~50-70 MB; holding either body would add 100 MB.
-    expect(memoryOf(daemon.child.pid!).peakMb).toBeLessThan(150);
+    expect(memoryOf(served.daemon.child.pid!).peakMb).toBeLessThan(150);
   });
 });
 
