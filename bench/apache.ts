@@ -2,17 +2,23 @@
 // the e2e tests' helper (test/helpers/servers.ts startApache), so that each one's processes and
 // memory are its own:
 //   - CGI (mod_cgid, the CGI module Debian enables under mpm_event): the site of
-//     docs/apache-cgi.md (its layout 2, .wsgi files run by wsgi-cgi), and wsgiref's CGIHandler
-//     scripts beside it;
-//   - mod_fcgid starting wsgi-fcgi from the stub of docs/apache-mod-fcgid.md;
+//     docs/apache-cgi.md (its layout 2, .wsgi files run by wsgi-cgi: the built command, the native
+//     launcher when it was compiled, and the Node entry for comparison), wsgiref's CGIHandler
+//     scripts beside it, and the same user's daemon reached directly through mod_proxy_fcgi;
+//   - mod_fcgid starting wsgi-fcgi from the stub of docs/apache-mod-fcgid.md, and beside it the
+//     classic drop-in: a Python `.fcgi` serving the listening socket on fd 0 itself, as flup's
+//     WSGIServer().run() does (flup is neither in Debian nor reachable here, so the stdlib
+//     FastCGI server of bench/floor/fcgi_server.py stands in for it);
 //   - mod_wsgi in daemon mode (processes=2 threads=1 per app), the anchor.
 
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { SERVICE_NODE_FLAGS } from '../src/install-paths.js';
 import { configFromGuide, freePort, mkdirs, NODE, startApache, WSGI_FCGI } from '../test/helpers/servers.js';
-import { WSGI_CGI_BUILT } from '../test/helpers/apache-cgi.js';
+import { WSGI_CGI_BUILT, WSGI_CGI_COMMAND } from '../test/helpers/apache-cgi.js';
 import { APPS, benchDir, moduleDir, MODULE, wsgiFile, wwwDataDir, type AppName } from './apps.js';
 import { PYTHON } from './common.js';
+import { floorFiles, FLOOR_NAME } from './floor.js';
 import { WORKERS } from './nginx.js';
 import { childrenOf, listProcesses, type ProcessSet } from './proc-memory.js';
 import type { Target } from './targets.js';
@@ -47,7 +53,20 @@ function frontAndChildren(frontEnd: number[]): ProcessSet {
 // ---------------------------------------------------------------------------------------------
 // CGI
 
-export type CgiKind = 'wsgiref' | 'one-shot' | 'daemon';
+/**
+ * `one-shot` and `daemon` run the `wsgi-cgi` command (dist/wsgi-cgi: the native launcher when the
+ * build compiled it); `daemon-node` the Node entry; `direct` is the daemon those requests reach,
+ * reached by Apache itself over FastCGI (mod_proxy_fcgi): what the launcher adds is the difference.
+ */
+export type CgiKind = 'wsgiref' | 'one-shot' | 'daemon' | 'daemon-node' | 'direct';
+
+const CGI_NAMES: Record<CgiKind, string> = {
+  wsgiref: 'wsgiref CGIHandler (mod_cgid)',
+  'one-shot': 'wsgi-cgi one-shot (mod_cgid)',
+  daemon: 'wsgi-cgi daemon (mod_cgid)',
+  'daemon-node': 'wsgi-cgi daemon, Node entry (mod_cgid)',
+  direct: 'wsgi-cgi daemon direct (mod_proxy_fcgi)',
+};
 
 export interface CgiSide extends Side {
   target(kind: CgiKind, app: AppName): Target;
@@ -68,10 +87,12 @@ export async function startApacheCgi(): Promise<CgiSide> {
   // Layout 2 of the guide: the .wsgi is the CGI program, its first line runs wsgi-cgi. The guide's
   // line names /usr/local/bin/wsgi-cgi, a link to the same file; naming the build directly
   // leaves the machine's link alone (the e2e tests manage it).
-  const shebang = `#!${NODE} ${WSGI_CGI_BUILT}`;
+  const shebang = `#!${WSGI_CGI_COMMAND}`;
+  const daemon = ['cgi_daemon = true', 'idle_timeout = 900'];
   for (const app of Object.keys(APPS) as AppName[]) {
     wsgiFile(join(www, 'dir', `${app}-one-shot.wsgi`), app, logs, ['cgi_daemon = false'], shebang);
-    wsgiFile(join(www, 'dir', `${app}-daemon.wsgi`), app, logs, ['cgi_daemon = true', 'idle_timeout = 900'], shebang);
+    wsgiFile(join(www, 'dir', `${app}-daemon.wsgi`), app, logs, daemon, shebang);
+    wsgiFile(join(www, 'dir', `${app}-daemon-node.wsgi`), app, logs, daemon, `#!${NODE} ${WSGI_CGI_BUILT}`);
     writeFileSync(
       join(www, 'ref', `${app}.cgi`),
       `#!${PYTHON}\nimport sys\nsys.path.insert(0, ${JSON.stringify(modules)})\n` +
@@ -87,30 +108,51 @@ export async function startApacheCgi(): Promise<CgiSide> {
     Options +ExecCGI
     AddHandler cgi-script .cgi
 </Directory>
-`;
+` +
+    (Object.keys(APPS) as AppName[])
+      .map(
+        (app) =>
+          `ProxyPass /direct/${app}/ "unix:${WWW_DATA_STATE}/run/cgi.sock|fcgi://wsgikit-cgi-daemon${www}/dir/${app}-daemon.wsgi/"\n`,
+      )
+      .join('');
   const dir = benchDir('apache-cgi');
-  const apache = await startApache(dir, await freePort(), ['cgid', 'alias', 'actions', 'rewrite', 'dir'], site);
+  const apache = await startApache(
+    dir,
+    await freePort(),
+    ['cgid', 'alias', 'actions', 'rewrite', 'dir', 'proxy', 'proxy_fcgi'],
+    site,
+  );
+  const isDaemon = (cmdline: string) => cmdline.includes('wsgi-fcgi') && cmdline.includes(WWW_DATA_STATE);
+  const daemons = () => matching('wsgi-fcgi', WWW_DATA_STATE);
   return {
     target(kind, app) {
-      const file = kind === 'wsgiref' ? join(www, 'ref', `${app}.cgi`) : join(www, 'dir', `${app}-${kind}.wsgi`);
+      const file =
+        kind === 'wsgiref'
+          ? join(www, 'ref', `${app}.cgi`)
+          : join(www, 'dir', `${app}-${kind === 'direct' ? 'daemon' : kind}.wsgi`);
       return {
-        name: kind === 'wsgiref' ? 'wsgiref CGIHandler (mod_cgid)' : `wsgi-cgi ${kind} (mod_cgid)`,
-        url: `${apache.url}${file.slice(www.length)}/`,
+        name: CGI_NAMES[kind],
+        url: kind === 'direct' ? `${apache.url}/direct/${app}/` : `${apache.url}${file.slice(www.length)}/`,
         processes: (): ProcessSet => {
           if (kind === 'wsgiref') return { frontEnd: [], workers: matching(file) };
-          // The per-request wsgi-cgi and, in daemon mode, the daemon (a wsgi-fcgi) are the front end.
-          const frontEnd = [...matching(WSGI_CGI_BUILT, file), ...matching('wsgi-fcgi', file)];
-          return { frontEnd, workers: frontEnd.flatMap(childrenOf) };
+          // The per-request wsgi-cgi (either entry) and the user's daemon (a wsgi-fcgi) are the
+          // front end. One look at /proc per sample: these are sampled every 20 ms, beside
+          // requests of a few milliseconds.
+          const all = listProcesses();
+          const frontEnd = all
+            .filter((p) => (kind !== 'direct' && p.cmdline.includes(file)) || isDaemon(p.cmdline))
+            .map((p) => p.pid);
+          return { frontEnd, workers: all.filter((p) => frontEnd.includes(p.ppid)).map((p) => p.pid) };
         },
       };
     },
     async stop() {
       await apache.stop();
-      // The daemons wsgi-cgi started for this site: ours, stopped by pid (and waited for).
-      const daemons = matching('wsgi-fcgi', base);
-      for (const pid of daemons) signal(pid, 'SIGTERM');
-      for (let i = 0; i < 50 && daemons.some((pid) => signal(pid, 0)); i++) await sleep(100);
-      for (const pid of daemons) signal(pid, 'SIGKILL');
+      // The daemon wsgi-cgi started for www-data: ours, stopped by pid (and waited for).
+      const pids = daemons();
+      for (const pid of pids) signal(pid, 'SIGTERM');
+      for (let i = 0; i < 50 && pids.some((pid) => signal(pid, 0)); i++) await sleep(100);
+      for (const pid of pids) signal(pid, 'SIGKILL');
       if (madeState) rmSync(WWW_DATA_STATE, { recursive: true, force: true });
     },
   };
@@ -121,6 +163,8 @@ export async function startApacheCgi(): Promise<CgiSide> {
 
 export interface FcgidSide extends Side {
   target(app: AppName): Target;
+  dropIn(app: AppName): Target;
+  relay(app: AppName): Target;
 }
 
 export async function startApacheFcgid(): Promise<FcgidSide> {
@@ -130,6 +174,8 @@ export async function startApacheFcgid(): Promise<FcgidSide> {
   const fcgid = wwwDataDir(join(dir, 'fcgid'));
   const logs = wwwDataDir(join(dir, 'logs'));
   mkdirs(www, apps);
+  const modules = moduleDir(join(dir, 'modules'));
+  const floor = floorFiles(dir);
   // mod_fcgid hands a process one request at a time: two processes of one worker each are the
   // same two Python processes the other targets have.
   const settings = ['processes = 1', 'min_processes = 1'];
@@ -145,6 +191,15 @@ export async function startApacheFcgid(): Promise<FcgidSide> {
       ]),
       { mode: 0o755 },
     );
+    writeFileSync(
+      join(www, `${app}-drop-in.fcgi`),
+      `#!${PYTHON}\nimport sys\nsys.path[:0] = [${JSON.stringify(dirname(floor.server))}, ${JSON.stringify(modules)}]\n` +
+        `from fcgi_server import run\nfrom ${MODULE[app]} import application\nrun(application)\n`,
+      { mode: 0o755 },
+    );
+    // The bare relay in wsgi-fcgi's place: one Node, one worker, the socket on fd 0.
+    const relay = [NODE, ...SERVICE_NODE_FLAGS, floor.relay, '-', '1', '1', PYTHON, floor.worker, modules, MODULE[app]];
+    writeFileSync(join(www, `${app}-relay.fcgi`), `#!/bin/sh\nexec ${relay.join(' ')}\n`, { mode: 0o755 });
   }
   const site =
     configFromGuide('apache-mod-fcgid.md', 'apache-fcgid', [
@@ -159,6 +214,16 @@ export async function startApacheFcgid(): Promise<FcgidSide> {
       name: 'wsgikit wsgi-fcgi (mod_fcgid)',
       url: `${apache.url}/${app}.fcgi/`,
       processes: () => frontAndChildren(matching(WSGI_FCGI, join(apps, `${app}.wsgi`))),
+    }),
+    relay: (app) => ({
+      name: FLOOR_NAME.fcgidRelay,
+      url: `${apache.url}/${app}-relay.fcgi/`,
+      processes: () => frontAndChildren(matching(floor.relay, MODULE[app])),
+    }),
+    dropIn: (app) => ({
+      name: FLOOR_NAME.dropIn,
+      url: `${apache.url}/${app}-drop-in.fcgi/`,
+      processes: () => ({ frontEnd: [], workers: matching(join(www, `${app}-drop-in.fcgi`)) }),
     }),
     stop: () => apache.stop(),
   };

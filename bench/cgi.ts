@@ -1,6 +1,8 @@
-// CGI per-request time under Apache mod_cgid: wsgikit's wsgi-cgi (one-shot and daemon mode) next
-// to Python's own wsgiref.handlers.CGIHandler, on the hello and the Flask app. Requests go one
-// after another over one keep-alive connection, BENCH_PER_ROUND per target and round.
+// CGI per-request time under Apache mod_cgid: wsgikit's wsgi-cgi (one-shot, and daemon mode through
+// the native launcher and through the Node entry) next to Python's own wsgiref.handlers.CGIHandler,
+// and the same daemon reached directly over FastCGI (mod_proxy_fcgi), on the hello and the Flask
+// app. Requests go one after another over one keep-alive connection, BENCH_PER_ROUND per target
+// and round.
 
 import { PER_ROUND, quantile, selected, type Row } from './common.js';
 import { sequential, timedGet } from './load.js';
@@ -12,8 +14,10 @@ export async function benchCgi(): Promise<Row[]> {
   for (const app of ['hello', 'flask'] as const) {
     if (!selected(`cgi-${app}`)) continue;
     const side = await servers.cgi();
-    const targets = (['wsgiref', 'one-shot', 'daemon'] as const).map((kind) => side.target(kind, app));
-    for (const target of targets) await timedGet(target.url); // warm-up: starts the daemon, fills caches
+    const kinds = ['wsgiref', 'one-shot', 'daemon', 'daemon-node', 'direct'] as const;
+    const targets = kinds.map((kind) => side.target(kind, app));
+    // Warm-up, in this order: the daemon rows start the daemon that `direct` then reaches.
+    for (const target of targets) await timedGet(target.url);
     const measured = await interleaved(
       `cgi-${app}`,
       targets,

@@ -53,9 +53,18 @@ export interface Row {
   /** RSS growth in MB during the run (peak minus the RSS before), front end and worker. */
   frontEndGrowthMb?: number;
   workerGrowthMb?: number;
+  /**
+   * Peak own memory (anonymous + shared-memory pages: what the host pays for this process) of the
+   * largest front-end process, MB, and its file pages then (the binary's, shared host-wide).
+   */
+  frontEndOwnMb?: number;
+  frontEndFileMb?: number;
   /** CPU time in ms (medians over rounds) of the front end and of the workers (summed) during the run. */
   frontEndCpuMs?: number;
   workerCpuMs?: number;
+  /** The same per request served, µs (median over rounds of each round's CPU / requests). */
+  frontEndUsPerRequest?: number;
+  workerUsPerRequest?: number;
   note?: string;
 }
 

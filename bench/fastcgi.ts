@@ -1,7 +1,9 @@
 // FastCGI throughput, hello and Flask: wsgikit's wsgi-fcgi behind nginx and under Apache
-// mod_fcgid, next to uWSGI's FastCGI mode behind the same nginx (the reference) and mod_wsgi in
-// daemon mode; 2 Python processes per app everywhere. wrk (-t2 -c16, BENCH_SECONDS) drives each
-// in interleaved rounds; p50/p99 latency from wrk, peak RSS of the front end and the workers.
+// mod_fcgid, next to uWSGI's FastCGI mode behind the same nginx (the reference), mod_wsgi in
+// daemon mode, the drop-in Python .fcgi under the same mod_fcgid, and the floor of wsgikit's
+// design (bench/floor.ts: the bare relay at depth 1 and 2, the Python prefork server); 2 Python
+// processes per app everywhere. wrk (-t2 -c16, BENCH_SECONDS) drives each in interleaved rounds;
+// p50/p99 latency from wrk, memory and CPU of the front end and the workers.
 
 import { SECONDS, selected, type Row } from './common.js';
 import { warmUp, wrk } from './load.js';
@@ -12,11 +14,17 @@ import type { AppName } from './apps.js';
 /** The targets serving `app` over FastCGI (and mod_wsgi), the reference first. */
 export async function fastcgiTargets(app: AppName): Promise<Target[]> {
   const nginx = await servers.nginx();
+  const fcgid = await servers.fcgid();
   return [
     nginx.uwsgi(app),
     nginx.wsgikit(app),
-    (await servers.fcgid()).target(app),
+    fcgid.target(app),
+    fcgid.dropIn(app),
+    fcgid.relay(app),
     (await servers.modWsgi()).target(app),
+    nginx.relay(app, 1),
+    nginx.relay(app, 2),
+    nginx.prefork(app),
   ];
 }
 
@@ -31,7 +39,7 @@ export async function benchFastcgi(): Promise<Row[]> {
       targets,
       async (target) => {
         const run = await wrk(target.url, SECONDS);
-        return { value: run.rps, p50: run.p50, p99: run.p99 };
+        return { value: run.rps, p50: run.p50, p99: run.p99, requests: run.requests };
       },
       { sampleEveryMs: 200 },
     );

@@ -11,6 +11,8 @@ export interface Sample {
   /** Latencies in ms, where the run gives them. */
   p50?: number;
   p99?: number;
+  /** Requests the round served (wrk's count), for CPU time per request. */
+  requests?: number;
 }
 
 export interface Measured {
@@ -49,6 +51,11 @@ export async function interleaved(
   return results;
 }
 
+/** The median over rounds of a round's CPU time per request served, µs (NaN without counts). */
+function perRequest(memory: MemoryPeaks[], samples: Sample[], cpu: (m: MemoryPeaks) => number): number {
+  return median(memory.map((m, i) => (cpu(m) * 1000) / (samples[i]?.requests ?? NaN)));
+}
+
 /** Rows: the median over rounds of each target's figure, its ratio to the first target's, memory peaks, CPU time. */
 export function rowsOf(
   workload: string,
@@ -75,8 +82,12 @@ export function rowsOf(
       workerMb: max((m) => m.workerMb),
       frontEndGrowthMb: max((m) => m.frontEndGrowthMb),
       workerGrowthMb: max((m) => m.workerGrowthMb),
+      frontEndOwnMb: max((m) => m.frontEndOwnMb),
+      frontEndFileMb: max((m) => m.frontEndFileMb),
       frontEndCpuMs: median(memory.map((m) => m.frontEndCpuMs)),
       workerCpuMs: median(memory.map((m) => m.workerCpuMs)),
+      frontEndUsPerRequest: perRequest(memory, samples, (m) => m.frontEndCpuMs),
+      workerUsPerRequest: perRequest(memory, samples, (m) => m.workerCpuMs),
       ...(failures.length > 0
         ? { note: `${failures.length} of ${samples.length} rounds failed (${failures[0]!.replace(/\|/g, '/')})` }
         : {}),

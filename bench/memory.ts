@@ -37,7 +37,8 @@ export async function benchMemory(): Promise<Row[]> {
     rows.push({ workload: `memory-${app}`, target: 'bare Python, app loaded', value: bare, unit: 'MB', ratio: NaN });
     for (const target of await fastcgiTargets(app)) {
       await warmUp(target.url);
-      const workers = target.processes().workers.map(rssMb);
+      const { workers: workerPids, frontEnd } = target.processes();
+      const workers = workerPids.map(rssMb);
       const worker = Math.max(...workers);
       if (!(worker > 0)) {
         const note = 'no worker process found';
@@ -51,7 +52,7 @@ export async function benchMemory(): Promise<Row[]> {
         unit: 'MB over bare',
         ratio: NaN,
         workerMb: worker,
-        frontEndMb: Math.max(...target.processes().frontEnd.map(rssMb)),
+        ...(frontEnd.length > 0 ? { frontEndMb: Math.max(...frontEnd.map(rssMb)) } : {}),
       });
     }
   }

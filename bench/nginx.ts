@@ -1,7 +1,8 @@
 // nginx in front of wsgikit's wsgi-fcgi and of uWSGI's FastCGI mode, on 127.0.0.1. wsgi-fcgi runs
 // as docs/nginx.md says (hosting mode, one service for every app, as www-data) behind the guide's
 // own nginx site; uWSGI runs one instance per app (master + 2 processes, as www-data) behind a
-// second server block of the same nginx. Built with the e2e tests' helpers (test/helpers/servers.ts).
+// second server block of the same nginx; the floor of wsgikit's design (bench/floor.ts) behind a
+// third. Built with the e2e tests' helpers (test/helpers/servers.ts).
 
 import { chownSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +19,7 @@ import {
 } from '../test/helpers/servers.js';
 import { benchDir, moduleDir, MODULE, WWW_DATA, wsgiFile, wwwDataDir, type AppName } from './apps.js';
 import { cleanEnv } from './common.js';
+import { startFloor, type Depth, type Floor } from './floor.js';
 import { childrenOf, listProcesses, type ProcessSet } from './proc-memory.js';
 import type { Target } from './targets.js';
 
@@ -27,6 +29,8 @@ export const WORKERS = 2;
 export interface NginxSide {
   wsgikit(app: AppName | 'default'): Target;
   uwsgi(app: AppName): Target;
+  relay(app: AppName, depth: Depth): Target;
+  prefork(app: AppName): Target;
   stop(): Promise<void>;
 }
 
@@ -45,10 +49,12 @@ export async function startNginxSide(): Promise<NginxSide> {
   wsgiFile(join(www, 'default.wsgi'), 'hello', logs);
 
   const socket = join(run, 'fcgi.sock');
-  const [port, uwPort] = [await freePort(), await freePort()];
+  const [port, uwPort, floorPort] = [await freePort(), await freePort(), await freePort()];
   const procs: Proc[] = [];
   let nginx: WebServer | null = null;
+  let floor: Floor | null = null;
   try {
+    floor = await startFloor(dir, run, apps, WORKERS);
     const command = commandFromGuide('nginx.md', 'wsgi-fcgi-unix', [
       ['/run/wsgikit/alice/fcgi.sock', socket],
       ['/home/alice/public_html', www],
@@ -84,8 +90,10 @@ server {
     location /flask/ { include fastcgi_params; fastcgi_param PATH_INFO $uri; fastcgi_pass unix:${uwsgiSocket('flask')}; }
 }
 `;
-    nginx = await startNginx(dir, port, site + uwsgiSite);
-    const ng = nginx;
+    const floorSite = `${floor.upstreams}server {\n    listen 127.0.0.1:${floorPort};\n${floor.locations}}\n`;
+    nginx = await startNginx(dir, port, site + uwsgiSite + floorSite);
+    const [ng, fl] = [nginx, floor];
+    const floorBase = `http://127.0.0.1:${floorPort}`;
     return {
       wsgikit: (app) => ({
         name: 'wsgikit wsgi-fcgi (nginx)',
@@ -105,13 +113,17 @@ server {
           processes: () => ({ frontEnd: [master.pid], workers: childrenOf(master.pid) }),
         };
       },
+      relay: (app, depth) => fl.relay(floorBase, app, depth),
+      prefork: (app) => fl.prefork(floorBase, app),
       async stop() {
         await ng.stop();
         for (const proc of procs) await proc.stop();
+        await fl.stop();
       },
     };
   } catch (error) {
     await nginx?.stop();
+    await floor?.stop();
     for (const proc of procs) await proc.stop();
     throw error;
   }

@@ -1,12 +1,17 @@
-// Memory of processes by pid, from /proc: VmRSS now, VmHWM (the peak) since it was last reset, CPU
-// time used, and a watcher that samples a target's front-end and worker processes while a load runs.
+// Memory of processes by pid, from /proc: VmRSS now, VmHWM (the peak) since it was last reset, the
+// part of RSS that is the process's own (anonymous and shared-memory pages: what a host pays for
+// each process) apart from file pages (the node or python binary and libraries, which every
+// process running them shares), CPU time used, and a watcher that samples a target's front-end and
+// worker processes while a load runs.
 
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 
 const MB = 1024; // /proc/PID/status gives kB
 
-function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+type StatusField = 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile' | 'RssShmem';
+
+function statusKb(pid: number, field: StatusField): number {
   try {
     const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) : NaN;
@@ -17,6 +22,18 @@ function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 
 export function rssMb(pid: number): number {
   return statusKb(pid, 'VmRSS') / MB;
+}
+
+/** RSS split into the process's own pages (RssAnon + RssShmem) and file pages (RssFile), MB. */
+export function rssParts(pid: number): { ownMb: number; fileMb: number } {
+  let text = '';
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return { ownMb: NaN, fileMb: NaN };
+  }
+  const kb = (field: StatusField) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+  return { ownMb: (kb('RssAnon') + kb('RssShmem')) / MB, fileMb: kb('RssFile') / MB };
 }
 
 let ticksPerSecond = 0;
@@ -87,6 +104,12 @@ export interface MemoryPeaks {
    */
   frontEndGrowthMb: number;
   workerGrowthMb: number;
+  /**
+   * Largest own memory (anonymous + shared-memory pages) of one front-end process, sampled, MB;
+   * its file pages (shared with every process running the same binary) at that moment.
+   */
+  frontEndOwnMb: number;
+  frontEndFileMb: number;
   /** CPU time used during the watch, ms, summed over the role's processes that were running then. */
   frontEndCpuMs: number;
   workerCpuMs: number;
@@ -98,6 +121,8 @@ interface Watched {
   first: number;
   peak: number;
   hwm: boolean;
+  ownPeak: number;
+  fileAtOwnPeak: number;
   /** Running when the watch began. */
   before: boolean;
   cpuFirst: number;
@@ -121,8 +146,24 @@ export function watchMemory(find: () => ProcessSet, everyMs = 100): { stop(): Me
         const cpu = cpuMs(pid);
         let entry = seen.get(pid);
         if (!entry) {
-          entry = { role, first: rss, peak: rss, hwm: resetPeak(pid), before, cpuFirst: cpu, cpuLast: cpu };
+          const hwm = resetPeak(pid);
+          entry = {
+            role,
+            first: rss,
+            peak: rss,
+            hwm,
+            before,
+            cpuFirst: cpu,
+            cpuLast: cpu,
+            ownPeak: NaN,
+            fileAtOwnPeak: NaN,
+          };
           seen.set(pid, entry);
+        }
+        if (role === 'frontEnd') {
+          const { ownMb, fileMb } = rssParts(pid);
+          if (ownMb > entry.ownPeak || Number.isNaN(entry.ownPeak))
+            [entry.ownPeak, entry.fileAtOwnPeak] = [ownMb, fileMb];
         }
         if (!Number.isNaN(cpu)) entry.cpuLast = cpu;
         const hwm = entry.hwm ? statusKb(pid, 'VmHWM') / MB : NaN;
@@ -150,6 +191,8 @@ export function watchMemory(find: () => ProcessSet, everyMs = 100): { stop(): Me
         workerMb: of('workers', (e) => e.peak),
         frontEndGrowthMb: of('frontEnd', (e) => e.peak - e.first, true),
         workerGrowthMb: of('workers', (e) => e.peak - e.first, true),
+        frontEndOwnMb: of('frontEnd', (e) => e.ownPeak),
+        frontEndFileMb: of('frontEnd', (e) => e.fileAtOwnPeak),
         frontEndCpuMs: cpu('frontEnd'),
         workerCpuMs: cpu('workers'),
       };

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { compileLauncher, findCompiler } from './launcher-build.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 // Built beside dist/ (one folder per build, so two builds at once cannot mix) and swapped in at
@@ -64,7 +65,29 @@ writeFileSync(
   ),
 );
 
-const executables = [join(dist, 'wsgi-cgi.cjs')];
+// dist/wsgi-cgi, the `wsgi-cgi` command: the native launcher when a C compiler is at hand (it hands
+// every request it cannot relay to dist/wsgi-cgi.cjs), else the Node entry itself.
+// WSGIKIT_LAUNCHER=off builds without it; =require fails the build when it cannot be compiled.
+// A package being packed or published gets the Node entry: a binary built here may not run on the
+// host that installs it (which builds its own with scripts/launcher-build.mjs).
+const packing = process.env.npm_command === 'pack' || process.env.npm_command === 'publish';
+const launcherWanted = process.env.WSGIKIT_LAUNCHER ?? (packing ? 'off' : 'auto');
+const cc = launcherWanted === 'off' ? null : findCompiler();
+let launcher = false;
+if (cc !== null) {
+  try {
+    compileLauncher({ cc, out: join(dist, 'wsgi-cgi'), entry: join(root, 'dist', 'wsgi-cgi.cjs') });
+    launcher = true;
+  } catch (error) {
+    if (launcherWanted === 'require') throw error;
+    console.warn(`wsgikit: the native CGI launcher did not compile with ${cc}; wsgi-cgi is the Node entry`);
+  }
+} else if (launcherWanted === 'require') {
+  throw new Error('WSGIKIT_LAUNCHER=require, and no C compiler ($CC, cc, gcc, clang) runs here');
+}
+if (!launcher) cpSync(join(dist, 'wsgi-cgi.cjs'), join(dist, 'wsgi-cgi'));
+
+const executables = [join(dist, 'wsgi-cgi.cjs'), join(dist, 'wsgi-cgi')];
 const cli = join(dist, 'cli');
 if (existsSync(cli)) for (const file of readdirSync(cli)) if (file.endsWith('.js')) executables.push(join(cli, file));
 for (const file of executables) chmodSync(file, 0o755);

@@ -10,7 +10,7 @@ const here = (relative: string) => fileURLToPath(new URL(relative, import.meta.u
 export const BRIDGE_SCRIPT = here('./python-bridge/wsgi_bridge_start.py');
 /** The bridge itself: what a chroot holds and runs directly (a chroot keeps no __pycache__ of ours). */
 export const BRIDGE_MODULE = here('./python-bridge/wsgi_bridge.py');
-/** The FastCGI responder, started as the per-app daemon behind wsgi-cgi. */
+/** The FastCGI responder, started as the user's daemon behind wsgi-cgi. */
 export const WSGI_FCGI_SCRIPT = here('./cli/wsgi-fcgi.js');
 
 /**

@@ -6,15 +6,39 @@
 #   install-stub.sh --check USER [DIR]   only verify; any user may run it
 #
 # Exit status: 0 all checks pass, 1 a check failed (each failure printed with its fix), 2 usage.
-# The limits are Debian's suEXEC (apache2-suexec-pristine); override them to match another build
-# (`/usr/lib/apache2/suexec -V` as root prints them):
-#   AP_DOC_ROOT (/var/www)  AP_USERDIR_SUFFIX (public_html)  AP_UID_MIN (100)  AP_GID_MIN (100)
-#   AP_SAFE_PATH (/usr/local/bin:/usr/bin:/bin)  WSGI_CGI (/usr/local/bin/wsgi-cgi)
+# The document root and userdir suffix are those of the suEXEC Apache runs (SUEXEC_BIN, an
+# alternative on Debian): compiled into apache2-suexec-pristine (`suexec -V` as root prints them;
+# Debian's: /var/www and public_html), read by apache2-suexec-custom from SUEXEC_CONFIG
+# (/etc/apache2/suexec/APACHE_USER: line 1 the document root, line 2 the userdir suffix, a line
+# starting with "#" turns that kind of request off; Debian's suffix there is public_html/cgi-bin).
+# The other limits are Debian's. Each can be overridden to match another build:
+#   AP_DOC_ROOT  AP_USERDIR_SUFFIX  SUEXEC_BIN (/usr/lib/apache2/suexec)  APACHE_USER (www-data)
+#   SUEXEC_CONFIG  AP_UID_MIN (100)  AP_GID_MIN (100)  AP_SAFE_PATH (/usr/local/bin:/usr/bin:/bin)
+#   WSGI_CGI (/usr/local/bin/wsgi-cgi)
 
 set -u
 
-AP_DOC_ROOT=${AP_DOC_ROOT:-/var/www}
-AP_USERDIR_SUFFIX=${AP_USERDIR_SUFFIX:-public_html}
+SUEXEC_BIN=${SUEXEC_BIN:-/usr/lib/apache2/suexec}
+APACHE_USER=${APACHE_USER:-www-data}
+suexec_real=$(readlink -f "$SUEXEC_BIN" 2>/dev/null) || suexec_real=$SUEXEC_BIN
+# -V prints "-D NAME=value" lines (to stderr) for root and Apache's group; others get nothing.
+suexec_v=$("$suexec_real" -V 2>&1) || suexec_v=
+define() { echo "$suexec_v" | sed -n "s/^ *-D $1=\"\{0,1\}\([^\"]*\)\"\{0,1\}\$/\1/p"; }
+config_dir=$(define SUEXEC_CONFIG_DIR)
+case "$suexec_real" in *suexec-custom) [ -n "$config_dir" ] || config_dir=/etc/apache2/suexec ;; esac
+if [ -n "$config_dir" ]; then
+  SUEXEC_CONFIG=${SUEXEC_CONFIG:-${config_dir%/}/$APACHE_USER}
+  suexec_from="apache2-suexec-custom, $SUEXEC_CONFIG"
+  line() { sed -n "${1}p" "$SUEXEC_CONFIG" 2>/dev/null | sed 's/\r$//; /^#/d'; }
+  AP_DOC_ROOT=${AP_DOC_ROOT-$(line 1)}
+  AP_USERDIR_SUFFIX=${AP_USERDIR_SUFFIX-$(line 2)}
+else
+  suexec_from="$suexec_real"
+  AP_DOC_ROOT=${AP_DOC_ROOT-$(define AP_DOC_ROOT)}
+  AP_USERDIR_SUFFIX=${AP_USERDIR_SUFFIX-$(define AP_USERDIR_SUFFIX)}
+  AP_DOC_ROOT=${AP_DOC_ROOT:-/var/www}
+  AP_USERDIR_SUFFIX=${AP_USERDIR_SUFFIX:-public_html}
+fi
 AP_UID_MIN=${AP_UID_MIN:-100}
 AP_GID_MIN=${AP_GID_MIN:-100}
 AP_SAFE_PATH=${AP_SAFE_PATH:-/usr/local/bin:/usr/bin:/bin}
@@ -23,7 +47,7 @@ STUB_NAME=wsgi-cgi
 
 usage() {
   echo "usage: $0 [--check] USER [DIR]" >&2
-  echo "  installs (or with --check only verifies) DIR/$STUB_NAME; DIR defaults to ~USER/$AP_USERDIR_SUFFIX/cgi-bin" >&2
+  echo "  installs (or with --check only verifies) DIR/$STUB_NAME; DIR defaults to ~USER/public_html/cgi-bin" >&2
   exit 2
 }
 
@@ -45,7 +69,8 @@ gid=$(echo "$entry" | cut -d: -f4)
 home=$(echo "$entry" | cut -d: -f6)
 group=$(getent group "$gid" | cut -d: -f1)
 [ -n "$group" ] || group=$gid
-dir=${2:-$home/$AP_USERDIR_SUFFIX/cgi-bin}
+# The URL /~user/cgi-bin/ is ~user/public_html/cgi-bin under Apache's usual UserDir public_html.
+dir=${2:-$home/public_html/cgi-bin}
 case "$dir" in /*) ;; *) dir=$(pwd)/$dir ;; esac
 stub=$dir/$STUB_NAME
 here=$(cd "$(dirname "$0")" && pwd)
@@ -88,17 +113,20 @@ else
   fail "gid $gid ($group) is 0 or below AP_GID_MIN $AP_GID_MIN: suEXEC refuses it" "give $user a primary group with gid >= $AP_GID_MIN"
 fi
 
-# check 6 [111-114]: the folder (suEXEC's cwd) lies under ~user/public_html (userdir requests) or
-# AP_DOC_ROOT (virtual hosts with SuexecUserGroup), compared as real paths.
+# check 6 [111-114]: the folder (suEXEC's cwd) lies under ~user/AP_USERDIR_SUFFIX (userdir
+# requests) or AP_DOC_ROOT (virtual hosts with SuexecUserGroup), compared as real paths. An empty
+# value is a kind of request the suEXEC in use refuses.
 if [ -d "$dir" ]; then
   real_dir=$(cd "$dir" && pwd -P)
-  real_userdir=$( (cd "$home/$AP_USERDIR_SUFFIX" 2>/dev/null && pwd -P) || echo "$home/$AP_USERDIR_SUFFIX")
-  real_docroot=$( (cd "$AP_DOC_ROOT" 2>/dev/null && pwd -P) || echo "$AP_DOC_ROOT")
-  case "$real_dir/" in
-    "$real_userdir"/*) ok "$dir is under $home/$AP_USERDIR_SUFFIX (userdir requests)" ;;
-    "$real_docroot"/*) ok "$dir is under AP_DOC_ROOT $AP_DOC_ROOT (SuexecUserGroup virtual hosts)" ;;
-    *) fail "$dir (really $real_dir) is under neither $home/$AP_USERDIR_SUFFIX nor $AP_DOC_ROOT" "put the cgi-bin inside the site's document root" ;;
-  esac
+  under() { [ -n "$1" ] && real=$( (cd "$1" 2>/dev/null && pwd -P) || echo "$1") && case "$real_dir/" in "$real"/*) true ;; *) false ;; esac; }
+  userdir_words=${AP_USERDIR_SUFFIX:+$home/$AP_USERDIR_SUFFIX}
+  if under "$userdir_words"; then
+    ok "$dir is under $userdir_words (userdir requests; $suexec_from)"
+  elif under "$AP_DOC_ROOT"; then
+    ok "$dir is under the document root $AP_DOC_ROOT (SuexecUserGroup virtual hosts; $suexec_from)"
+  else
+    fail "$dir (really $real_dir) is under neither ${userdir_words:-a userdir (turned off)} nor ${AP_DOC_ROOT:-a document root (turned off)} ($suexec_from): suEXEC answers 500, logging \"command not in docroot\"" "put the cgi-bin under ${userdir_words:-$AP_DOC_ROOT}"
+  fi
 else
   fail "$dir does not exist" "run $0 $user${2:+ $2} as root"
 fi
@@ -139,7 +167,17 @@ fi
 
 # check 12-13: the environment is cleaned and PATH becomes AP_SAFE_PATH; the stub names
 # wsgi-cgi by absolute path, and wsgi-cgi's own "#!/usr/bin/env node" searches only AP_SAFE_PATH.
-if [ -x "$WSGI_CGI" ]; then ok "$WSGI_CGI is installed"; else fail "$WSGI_CGI is missing or not executable" "ln -s /usr/lib/node_modules/wsgikit/dist/wsgi-cgi.cjs $WSGI_CGI (suexec/README.md, step 1)"; fi
+# wsgi-cgi is the native launcher (docs/cgi-launcher.md) when a C compiler was there at install:
+# it hands what it does not relay to the Node entry beside its real path, which needs node alike.
+if [ -x "$WSGI_CGI" ]; then ok "$WSGI_CGI is installed"; else fail "$WSGI_CGI is missing or not executable" "ln -s /usr/lib/node_modules/wsgikit/dist/wsgi-cgi $WSGI_CGI (suexec/README.md, step 1)"; fi
+if [ -x "$WSGI_CGI" ]; then
+  real=$(readlink -f "$WSGI_CGI")
+  if [ "$(head -c 4 "$real" | od -An -c | tr -d ' ')" = '177ELF' ]; then
+    if [ -r "$(dirname "$real")/wsgi-cgi.cjs" ]; then ok "$WSGI_CGI is the native launcher ($real), with the Node entry beside it"; else fail "$WSGI_CGI is the native launcher, but $(dirname "$real")/wsgi-cgi.cjs is missing" "node $(dirname "$(dirname "$real")")/scripts/launcher-build.mjs, and link $WSGI_CGI to the package's dist/wsgi-cgi"; fi
+  else
+    ok "$WSGI_CGI is the Node entry (no native launcher: every request starts Node; with gcc installed, node $(dirname "$(dirname "$real")")/scripts/launcher-build.mjs builds it)"
+  fi
+fi
 node=$(PATH=$AP_SAFE_PATH command -v node 2>/dev/null)
 if [ -n "$node" ]; then ok "node is on AP_SAFE_PATH: $node"; else fail "no node in AP_SAFE_PATH $AP_SAFE_PATH (suEXEC's only PATH)" "install Node 20+ as /usr/bin/node, or ln -s \$(command -v node) /usr/local/bin/node"; fi
 

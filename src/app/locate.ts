@@ -15,6 +15,8 @@ export interface AppCheckOptions {
   allowedRoots: string[];
   /** The uid the app may belong to (root-owned files are accepted too). Default: process.getuid(). */
   expectedUid?: number;
+  /** Other owners the host lets this uid run (host.toml [trusted_owners]); their files are accepted too. */
+  trustedOwners?: ReadonlySet<number>;
 }
 
 export interface CheckedApp {
@@ -29,6 +31,7 @@ export interface CheckedApp {
 export function checkAppFile(appFile: string, options: AppCheckOptions): CheckedApp {
   const given = resolve(appFile);
   const expectedUid = options.expectedUid ?? currentUid();
+  const trusted = options.trustedOwners ?? NO_OWNERS;
   const real = realpathOrThrow(given);
   const st = statSync(real);
 
@@ -58,25 +61,59 @@ export function checkAppFile(appFile: string, options: AppCheckOptions): Checked
   for (const folder of folders) {
     const fst = statSync(folder);
     checkWritable(folder, fst, 'folder');
-    checkOwner(folder, fst, expectedUid, 'folder');
+    checkOwner(folder, fst, expectedUid, 'folder', trusted);
   }
   checkWritable(real, st, 'file');
   if ((st.mode & 0o6000) !== 0) {
     const bits = [st.mode & 0o4000 ? 'setuid' : '', st.mode & 0o2000 ? 'setgid' : ''].filter(Boolean).join(' and ');
     throw refused(`${real} has the ${bits} bit set; a .wsgi must not. Fix: chmod ug-s ${shellQuote(real)}`);
   }
-  checkOwner(real, st, expectedUid, 'file');
+  checkOwner(real, st, expectedUid, 'file', trusted);
 
   return { file: real, dir, uid: st.uid, gid: st.gid, mtimeMs: st.mtimeMs };
 }
 
 /**
  * The same write and owner rules for one file that steers the app (the settings sidecar):
- * refuses it when group or others may write it, or when it belongs to another non-root user.
+ * refuses it when group or others may write it, or when it belongs to another non-root user
+ * (other than one of `trusted`).
  */
-export function checkOwnedFile(file: string, st: Stats, expectedUid: number = currentUid()): void {
+export function checkOwnedFile(
+  file: string,
+  st: Stats,
+  expectedUid: number = currentUid(),
+  trusted: ReadonlySet<number> = NO_OWNERS,
+): void {
   checkWritable(file, st, 'file');
-  checkOwner(file, st, expectedUid, 'file');
+  checkOwner(file, st, expectedUid, 'file', trusted);
+}
+
+/**
+ * Why a file or folder that belongs to `ownerUid` may not run as `runnerUid`, and the setups that
+ * work. The owner rule keeps the runner from running code someone else can change; the fix is
+ * never to give the runner the code (`chown www-data` would let the running app rewrite itself).
+ */
+export function foreignOwnerWords(
+  p: string,
+  kind: 'file' | 'folder',
+  ownerUid: number,
+  runnerUid: number,
+): { message: string; fix: string } {
+  const owner = userName(ownerUid);
+  const runner = userName(runnerUid);
+  const ownerName = owner ?? String(ownerUid);
+  const runnerName = runner ?? String(runnerUid);
+  const who = (name: string | null, uid: number) => (name === null ? `uid ${uid}` : `${name} (uid ${uid})`);
+  return {
+    message:
+      `The ${kind} ${p} belongs to ${who(owner, ownerUid)}, but this runs as ${who(runner, runnerUid)}; ` +
+      `it runs only what its own user (or root) wrote`,
+    fix:
+      `run the app as ${ownerName} (suEXEC, or a per-user service: wsgi-fcgi --user ${ownerName}), ` +
+      `or have root own the code, or, as the host, let ${runnerName} run ${ownerName}'s code with ` +
+      `[trusted_owners] ${runnerName} = ["${ownerName}"] in /etc/wsgikit/host.toml (docs/hosting-guide.md: ` +
+      `${runnerName} then runs code ${ownerName} can change)`,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -167,12 +204,18 @@ function checkWritable(p: string, st: Stats, kind: 'file' | 'folder'): void {
   throw refused(`The ${kind} ${p} is writable by ${who}${why}. Fix: chmod go-w ${shellQuote(p)}`);
 }
 
-function checkOwner(p: string, st: Stats, expectedUid: number, kind: 'file' | 'folder'): void {
-  if (st.uid === expectedUid || st.uid === 0) return;
-  throw refused(
-    `The ${kind} ${p} is owned by uid ${st.uid}, but this runs as uid ${expectedUid}; it runs only what its own user (or root) wrote. ` +
-      `Fix: chown ${expectedUid} ${shellQuote(p)} (as root), or copy it so that uid ${expectedUid} owns the copy.`,
-  );
+const NO_OWNERS: ReadonlySet<number> = new Set();
+
+function checkOwner(
+  p: string,
+  st: Stats,
+  expectedUid: number,
+  kind: 'file' | 'folder',
+  trusted: ReadonlySet<number>,
+): void {
+  if (st.uid === expectedUid || st.uid === 0 || trusted.has(st.uid)) return;
+  const { message, fix } = foreignOwnerWords(p, kind, st.uid, expectedUid);
+  throw refused(`${message}. Fix: ${fix}.`);
 }
 
 function refused(message: string, cause?: unknown): WsgikitError {
@@ -187,18 +230,45 @@ function currentUid(): number {
   return typeof process.getuid === 'function' ? process.getuid() : -1;
 }
 
+/** The password database's entry fields for a uid (name, …, home), or null. */
+function passwdEntry(uid: number): string[] | null {
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const fields = line.split(':');
+      if (fields.length >= 6 && fields[2] !== '' && Number(fields[2]) === uid) return fields;
+    }
+  } catch {
+    // no password file
+  }
+  return null;
+}
+
+/** The uid of a user name (or of a decimal uid that has an entry), or null. */
+export function uidOfUser(name: string): number | null {
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const fields = line.split(':');
+      if (fields.length >= 6 && /^\d+$/.test(fields[2]!) && (fields[0] === name || fields[2] === name)) {
+        return Number(fields[2]);
+      }
+    }
+  } catch {
+    // no password file
+  }
+  return null;
+}
+
+/** The user name of a uid, or null. */
+export function userName(uid: number): string | null {
+  return passwdEntry(uid)?.[0] || null;
+}
+
 /** The home folder of a uid from the password database, not from $HOME (suEXEC does not set it). */
 export function homeOf(uid: number): string {
   const me = userInfo();
   if (me.uid === uid) return me.homedir;
-  try {
-    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
-      const fields = line.split(':');
-      if (fields.length >= 6 && Number(fields[2]) === uid && fields[5]) return fields[5];
-    }
-  } catch {
-    // no password file: fall through
-  }
+  const home = passwdEntry(uid)?.[5];
+  if (home) return home;
   throw refused(
     `No allowed roots are configured and uid ${uid} has no home folder to use instead. Fix: set allowed_roots in the host settings.`,
   );

@@ -6,11 +6,12 @@
 import { realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { WsgikitError } from '../errors.js';
-import { defaultLogFile, isUnder } from '../logs/app-log.js';
+import { AppLog, defaultLogFile, isUnder, type AppLogOptions } from '../logs/app-log.js';
 import { planChroot, toInside, type AppChroot } from './chroot.js';
 import { checkAppFile, homeOf, type CheckedApp } from './locate.js';
 import { choosePython, type PythonChoice } from './python.js';
-import { loadAppSettings, type AppSettings, type HostSettings } from './settings.js';
+import { loadAppSettings, trustedOwnersFor, type AppSettings, type HostSettings } from './settings.js';
+import { folderProblem, processOwner, serverLogNote, type FolderProblem } from './user-space.js';
 import { offloadPolicy, type OffloadPolicy } from '../pool/file-offload.js';
 
 export interface ResolveOptions {
@@ -36,7 +37,15 @@ export interface ResolvedApp {
   settings: AppSettings;
   /** With the host's chroot: a path inside it. */
   python: PythonChoice;
+  /**
+   * The log file. With `logProblem` set it is where the log will be once its folder can be made;
+   * meanwhile the log is kept in the server's error log (openAppLog).
+   */
   logFile: string;
+  /** Why the default log folder cannot be used now, or null. */
+  logProblem: FolderProblem | null;
+  /** What the owner should be told on error and status pages (the log's place, with its fix). */
+  ownerNotes: string[];
   /** The host's chroot for this app's workers (src/app/chroot.ts), or null. */
   chroot: AppChroot | null;
 }
@@ -44,7 +53,7 @@ export interface ResolvedApp {
 export function resolveApp(appFile: string, options: ResolveOptions): ResolvedApp {
   const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
   const roots = options.allowedRoots ?? defaultRoots(options.host);
-  const checked = checkedOrReported(appFile, roots, options.onRefused);
+  const checked = checkedOrReported(appFile, roots, trustedOwnersFor(options.host, uid), options.onRefused);
   const settings = loadAppSettings(checked.file, options.host, options.overrides);
   const chroot =
     options.host.chroot === null ? null : planChroot(options.host.chroot, checked.file, uid, options.host.source);
@@ -52,14 +61,44 @@ export function resolveApp(appFile: string, options: ResolveOptions): ResolvedAp
   const home = homeOf(uid);
   const fallback = defaultLogFile(checked.file, home);
   const logFile = settings.logDir ? join(settings.logDir, basename(fallback)) : fallback;
+  let logProblem: FolderProblem | null = null;
   if (options.documentRoot && isUnder(logFile, options.documentRoot)) {
-    throw new WsgikitError(
-      'WSGIKIT_SETTINGS_INVALID',
-      `The app's log ${logFile} would be under the document root ${options.documentRoot}, where anyone could ` +
-        `download it. Set log_dir in ${basename(checked.file)}.toml to a folder outside it, e.g. ~/.wsgikit/logs.`,
-    );
+    const fix = `set log_dir in ${basename(checked.file)}.toml to a folder outside it, e.g. ~/.wsgikit/logs`;
+    if (settings.logDir !== null) {
+      throw new WsgikitError(
+        'WSGIKIT_SETTINGS_INVALID',
+        `The app's log ${logFile} would be under the document root ${options.documentRoot}, where anyone could ` +
+          `download it. Fix: ${fix}.`,
+      );
+    }
+    const reason = `it is under the document root ${options.documentRoot}, where anyone could download the log`;
+    logProblem = { folder: dirname(logFile), reason, fix };
+  } else if (settings.logDir === null) {
+    // The default place may not exist yet and not be ours to make (www-data's home belongs to
+    // root): the app is served anyway, its log in the server's error log. A log_dir the owner
+    // chose is theirs to get right: opening it fails loudly (WSGIKIT_LOG_UNWRITABLE).
+    logProblem = folderProblem(dirname(logFile), () => ({ ...processOwner(), home }));
   }
-  return { checked, roots, settings, python, logFile, chroot };
+  const ownerNotes = logProblem === null ? [] : [serverLogNote(logProblem)];
+  return { checked, roots, settings, python, logFile, logProblem, ownerNotes, chroot };
+}
+
+/**
+ * The app's log as resolved: its file, or (with `logProblem`) the server's error log, which then
+ * says first why and how to fix it. Throws WSGIKIT_LOG_UNWRITABLE for a log_dir that cannot be
+ * written.
+ */
+export function openAppLog(resolved: ResolvedApp, extra: Pick<AppLogOptions, 'echo' | 'onError'> = {}): AppLog {
+  const options: AppLogOptions = {
+    file: resolved.logFile,
+    maxBytes: resolved.settings.logMaxBytes,
+    keep: resolved.settings.logKeep,
+    ...extra,
+  };
+  if (resolved.logProblem === null) return AppLog.open(options);
+  const log = AppLog.toServerLog(options, resolved.checked.file);
+  log.write('wsgikit', serverLogNote(resolved.logProblem));
+  return log;
 }
 
 /**
@@ -96,10 +135,11 @@ export function defaultRoots(host: HostSettings): string[] {
 function checkedOrReported(
   appFile: string,
   roots: string[],
+  trustedOwners: ReadonlySet<number>,
   onRefused: ((error: WsgikitError) => void) | undefined,
 ): CheckedApp {
   try {
-    return checkAppFile(appFile, { allowedRoots: roots });
+    return checkAppFile(appFile, { allowedRoots: roots, trustedOwners });
   } catch (error) {
     if (!onRefused || !(error instanceof WsgikitError) || error.code !== 'WSGIKIT_APP_REFUSED') throw error;
     onRefused(error);

@@ -36,7 +36,8 @@
 // Host file: [defaults], [forced] (same keys but python; use default_python), [limits] (numeric
 // keys; 0 for a "0 = none" key means no cap), and top-level allowed_roots, default_python, log_root,
 // error_pages (absolute folder of the host's error page templates), override_app_errors and chroot
-// (a folder pattern, %u = the user's name, %U = the uid: every worker runs chrooted there; chroot.ts).
+// (a folder pattern, %u = the user's name, %U = the uid: every worker runs chrooted there; chroot.ts),
+// [trusted_owners] (runner = [owners]: whose code a runner may run besides its own and root's).
 // error_pages (absolute folder of the host's error page templates), override_app_errors, sendfile
 // and [sendfile_map] (docs/file-offload.md).
 
@@ -45,7 +46,7 @@ import { userInfo } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import { WsgikitError } from '../errors.js';
-import { checkOwnedFile } from './locate.js';
+import { checkOwnedFile, uidOfUser } from './locate.js';
 import { parseAddressRule } from './owner.js';
 import { SAFE_PATH, findInSafePath } from './python.js';
 import {
@@ -101,7 +102,7 @@ export interface AppSettings {
   /** Seconds between mtime checks of the .wsgi and restart.txt; 0 = on every request. */
   reloadCheckInterval: number;
   /**
-   * CGI only: hand requests to a per-app daemon started on demand (true), or run one Python
+   * CGI only: hand requests to the user's daemon, started on demand (true), or run one Python
    * process per request (false). Hosts that forbid background processes force it off.
    */
   cgiDaemon: boolean;
@@ -153,6 +154,11 @@ export interface HostSettings {
   sendfile: SendfileMode;
   /** Filesystem prefix → nginx internal URI prefix, for X-Accel-Redirect; longest `from` first. */
   sendfileMap: SendfileMapping[];
+  /**
+   * [trusted_owners]: runner uid → other owners' uids whose files it may run (src/app/locate.ts).
+   * Off (empty) by default: a runner runs only its own and root's files.
+   */
+  trustedOwners: Map<number, number[]>;
   /** The host file, if one was read. */
   source: string | null;
 }
@@ -176,8 +182,14 @@ export function emptyHostSettings(): HostSettings {
     chroot: null,
     sendfile: 'none',
     sendfileMap: [],
+    trustedOwners: new Map(),
     source: null,
   };
+}
+
+/** The owners besides itself and root whose files `runnerUid` may run (host.toml [trusted_owners]). */
+export function trustedOwnersFor(host: HostSettings, runnerUid: number): ReadonlySet<number> {
+  return new Set(host.trustedOwners.get(runnerUid) ?? []);
 }
 
 export const BUILTIN_DEFAULTS: Readonly<SettingValues> = Object.freeze({
@@ -295,6 +307,7 @@ const HOST_TOP_KEYS = [
   'chroot',
   'sendfile',
   'sendfile_map',
+  'trusted_owners',
 ];
 /** The top-level keys and tables of the host file. */
 export const HOST_FILE_KEYS: readonly string[] = HOST_TOP_KEYS;
@@ -398,6 +411,30 @@ export function loadHostSettings(file: string = DEFAULT_HOST_SETTINGS_FILE): Hos
         host.sendfileMap.sort((a, b) => b.from.length - a.from.length);
         break;
       }
+      case 'trusted_owners': {
+        const table = expectTable(ctx, key, value);
+        const sctx = { ...ctx, section: key };
+        for (const [runner, owners] of Object.entries(table)) {
+          const runnerUid = uidOfUser(runner);
+          if (runnerUid === null) {
+            throw invalid(
+              sctx,
+              runner,
+              `no user ${runner} in /etc/passwd. Fix: name the user the web server runs apps as, such as www-data`,
+            );
+          }
+          if (!Array.isArray(owners)) throw wrongType(sctx, runner, 'an array of user names', owners);
+          host.trustedOwners.set(
+            runnerUid,
+            owners.map((owner) => {
+              const uid = typeof owner === 'string' ? uidOfUser(owner) : null;
+              if (uid === null) throw wrongType(sctx, runner, 'an array of user names in /etc/passwd', owner);
+              return uid;
+            }),
+          );
+        }
+        break;
+      }
       default:
         throw unknownKey(ctx, key, HOST_TOP_KEYS);
     }
@@ -470,7 +507,7 @@ export function loadAppSettings(
 
   // 1. The sidecar.
   const sidecar = sidecarPath(resolve(appFile));
-  const text = readIfExists(sidecar, true, expectedUid);
+  const text = readIfExists(sidecar, true, expectedUid, host);
   if (text !== null) {
     const ctx: Ctx = { file: sidecar, text, baseDir: dirname(sidecar), section: '' };
     const doc = parseToml(sidecar, text);
@@ -717,7 +754,7 @@ function convertPython(ctx: Ctx, name: string, raw: unknown): string {
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 
-function readIfExists(file: string, ownedByApp: boolean, expectedUid?: number): string | null {
+function readIfExists(file: string, ownedByApp: boolean, expectedUid?: number, host?: HostSettings): string | null {
   let fd: number;
   try {
     fd = openSync(file, 'r');
@@ -739,8 +776,10 @@ function readIfExists(file: string, ownedByApp: boolean, expectedUid?: number): 
       );
     }
     // Settings decide which program runs, so they obey the same rule as the .wsgi itself.
-    if (ownedByApp) checkOwnedFile(file, st, expectedUid);
-    else if ((st.mode & 0o022) !== 0) {
+    if (ownedByApp) {
+      const runner = expectedUid ?? process.getuid?.() ?? -1;
+      checkOwnedFile(file, st, runner, host === undefined ? undefined : trustedOwnersFor(host, runner));
+    } else if ((st.mode & 0o022) !== 0) {
       throw new WsgikitError(
         'WSGIKIT_SETTINGS_INVALID',
         `${file} is writable by group or others, so anyone could loosen the host's limits. Fix: chmod go-w ${file}`,

@@ -1,18 +1,25 @@
-// Persistent apps on CGI-only hosts. The first CGI request for an app starts a per-app daemon
-// (wsgi-fcgi with the same pool as everywhere else) on a Unix socket in the owner's space; later
-// requests relay to it over FastCGI, so only Node's start is paid per request, not Python's and
-// the app's import. The daemon exits when idle. Two first requests racing must not start two
-// daemons: an exclusive lock file decides who starts it; the other waits for the socket.
+// Persistent apps on CGI-only hosts: one daemon per user (and host settings file), wsgi-fcgi in
+// hosting mode over the user's allowed roots, each app in its own pool on its own Python, on a
+// Unix socket in the user's ~/.wsgikit/run/ (owner-only). A CGI request reaches it two ways: the
+// native launcher (src/cgi/launcher/wsgi-cgi.c) relays the raw CGI request and the daemon makes
+// the CGI decisions itself (relayed-cgi.ts); the Node entry decides, then relays the repaired
+// environ naming the app (relay() below). Either way only the daemon runs the app; the first
+// request that finds none starts it (the Node entry: the launcher execs it when no daemon
+// answers), and it exits when idle. Two first requests racing must not start two daemons: an
+// exclusive lock file decides who starts it; the other waits for the socket.
 
-import { closeSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { DEFAULT_HOST_SETTINGS_FILE } from '../app/settings.js';
 import type { Environ } from '../exchange.js';
 import { fastcgiRequest } from '../fastcgi/client.js';
 import { SERVICE_NODE_FLAGS, WSGI_FCGI_SCRIPT } from '../install-paths.js';
 import { lazyChildProcess } from '../lazy-builtins.js';
 import { shortHash } from '../short-hash.js';
+import { RELAYED_APP_PARAM } from './relayed-cgi.js';
+import { folderProblem, processOwner, type FolderProblem } from '../app/user-space.js';
 
 export interface DaemonPaths {
   socket: string;
@@ -26,13 +33,60 @@ const POLL_MS = 20;
 const STALE_LOCK_MS = 15_000;
 
 /**
- * `~/.wsgikit/run/<hash>.sock`: short (a Unix socket path has ~107 bytes), owner-only (the folder
- * is 0700), one per app file and Python.
+ * The user's daemon: `~/.wsgikit/run/cgi.sock` for the default host settings (the only one the
+ * native launcher knows, and its name is written there too), `cgi-<hash>.sock` for a host settings
+ * file named with --host-settings. Short (a Unix socket path has ~107 bytes), owner-only (the
+ * folder is 0700, the socket 0600).
  */
-export function daemonPaths(home: string, appFile: string, python: string): DaemonPaths {
+export function daemonPaths(home: string, hostSettings: string | null): DaemonPaths {
   const dir = join(home, '.wsgikit', 'run');
-  const id = shortHash(`${appFile}\0${python}`);
-  return { socket: join(dir, `${id}.sock`), lock: join(dir, `${id}.starting`) };
+  const name =
+    hostSettings === null || hostSettings === DEFAULT_HOST_SETTINGS_FILE ? 'cgi' : `cgi-${shortHash(hostSettings)}`;
+  return { socket: join(dir, `${name}.sock`), lock: join(dir, `${name}.starting`) };
+}
+
+/**
+ * Why the run folder or the socket may not be used (not this uid's, open to others, a symlink),
+ * else null: the launcher checks the same before it connects, and this says why it did not.
+ */
+export function unsafeDaemonPath(socket: string): string | null {
+  const uid = process.getuid?.() ?? -1;
+  for (const [path, what] of [
+    [dirname(socket), 'folder'],
+    [socket, 'socket'],
+  ] as const) {
+    let st;
+    try {
+      st = lstatSync(path);
+    } catch {
+      return null; // not there yet: it is made owner-only
+    }
+    if (st.isSymbolicLink()) return `the daemon's ${what} ${path} is a symlink`;
+    if (st.uid !== uid) return `the daemon's ${what} ${path} belongs to uid ${st.uid}, not ${uid}`;
+    if ((st.mode & 0o077) !== 0) {
+      return `the daemon's ${what} ${path} may be used by others (mode ${(st.mode & 0o777).toString(8)}): chmod go= it`;
+    }
+  }
+  return null;
+}
+
+/**
+ * Why the app's daemon has no place for its socket (its folder cannot be made or written by this
+ * user), or null. `home`: the user's home (the socket is in its ~/.wsgikit/run). Until there is a
+ * place, CGI requests run one-shot, and the owner is told (src/app/user-space.ts oneShotNote).
+ */
+export function socketFolderProblem(paths: DaemonPaths, home: string): FolderProblem | null {
+  return folderProblem(dirname(paths.socket), () => ({ ...processOwner(), home }));
+}
+
+/** The daemon cannot be started here: no place for its socket, or for its log. */
+export class DaemonPlaceError extends Error {
+  readonly problem: FolderProblem;
+
+  constructor(problem: FolderProblem) {
+    super(`${problem.folder} cannot be made: ${problem.reason}. Fix: ${problem.fix}`);
+    this.problem = problem;
+  }
 }
 
 /** A connected socket, or the reason there is none (ENOENT: no daemon; ECONNREFUSED: a dead one). */
@@ -49,31 +103,40 @@ export function connectDaemon(path: string): Promise<Socket | NodeJS.ErrnoExcept
 
 export interface DaemonStart {
   paths: DaemonPaths;
-  appFile: string;
   /** Seconds without requests after which the daemon exits. */
   idleExit: number;
   /** The daemon's environment (the app's os.environ before its settings' `env`). */
   env: NodeJS.ProcessEnv;
   /** Where the daemon's own output goes (the app's log): never our stdout, which the server waits on. */
   logFile: string;
+  /** Why `logFile` cannot be used now (src/app/resolve-app.ts); the daemon is then not started. */
+  logProblem?: FolderProblem | null;
+  /** The user's home, to tell the owner how to make ~/.wsgikit/run when it cannot be made. */
+  home: string;
   /** The host settings file and allowed roots the CGI side used: the daemon must check the app alike. */
   hostSettings: string | null;
   roots: string[];
   /**
-   * Import the app and start its workers as soon as the daemon listens. Only a start with no
-   * request behind it needs this (wsgi-check --start): a first request imports the app anyway.
+   * An app to import (and start the workers of) as soon as the daemon listens. Only a start with
+   * no request behind it needs this (wsgi-check --start): a first request imports the app anyway.
    */
-  preload?: boolean;
+  preloadApp?: string;
 }
 
 /**
  * Connects to the app's daemon, starting it first when none answers. Throws with the reason when
- * it cannot (the caller falls back to one-shot and logs why).
+ * it cannot (the caller falls back to one-shot and logs why): a DaemonPlaceError when there is no
+ * place for its socket or its log.
  */
 export async function daemonSocket(start: DaemonStart): Promise<Socket> {
+  const unsafe = unsafeDaemonPath(start.paths.socket);
+  if (unsafe !== null) throw new Error(unsafe);
   const first = await connectDaemon(start.paths.socket);
   if (!(first instanceof Error)) return first;
   if (first.code !== 'ENOENT' && first.code !== 'ECONNREFUSED') throw first;
+  // A daemon whose output had nowhere to go but our stderr would hold the server's pipe open.
+  const problem = socketFolderProblem(start.paths, start.home) ?? start.logProblem ?? null;
+  if (problem !== null) throw new DaemonPlaceError(problem);
   mkdirSync(join(start.paths.socket, '..'), { recursive: true, mode: 0o700 });
   if (takeLock(start.paths.lock)) {
     try {
@@ -86,16 +149,21 @@ export async function daemonSocket(start: DaemonStart): Promise<Socket> {
   return waitForSocket(start.paths.socket);
 }
 
-/** Relays one request to the daemon and copies its CGI response to `out` as it streams. */
+/** Relays one request for `appFile` to the daemon and copies its CGI response to `out` as it streams. */
 export function relay(
   socket: Socket,
+  appFile: string,
   environ: Environ,
   body: Readable | null,
   out: NodeJS.WritableStream,
 ): Promise<{ ok: true } | { ok: false; error: Error; wrote: boolean }> {
   return new Promise((resolve) => {
     let wrote = false;
-    const response = fastcgiRequest(socket, { params: environ, stdin: body, keepConn: false });
+    const response = fastcgiRequest(socket, {
+      params: { ...environ, [RELAYED_APP_PARAM]: appFile },
+      stdin: body,
+      keepConn: false,
+    });
     // The server closing our stdout (the client went away): stop the request upstream; the
     // daemon sees its connection close and aborts the app's request.
     out.once('error', () => {
@@ -143,12 +211,10 @@ function launch(start: DaemonStart): void {
         WSGI_FCGI_SCRIPT,
         '--listen',
         start.paths.socket,
-        '--app',
-        start.appFile,
         '--relay',
         '--idle-exit',
         String(Math.max(1, Math.round(start.idleExit))),
-        ...(start.preload ? ['--preload'] : []),
+        ...(start.preloadApp ? ['--preload-app', start.preloadApp] : []),
         ...(start.hostSettings ? ['--host-settings', start.hostSettings] : []),
         ...start.roots.flatMap((root) => ['--root', root]),
       ],

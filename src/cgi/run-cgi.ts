@@ -3,22 +3,20 @@
 // one-shot bridge. This process lives for one request, so everything here is paid per request:
 // nothing is loaded that the request does not need.
 
-import { existsSync } from 'node:fs';
-import { isOwnerRequest } from '../app/owner.js';
-import { defaultRoots, resolveApp, type ResolvedApp } from '../app/resolve-app.js';
+import { defaultRoots, openAppLog, resolveApp, type ResolvedApp } from '../app/resolve-app.js';
 import { homeOf } from '../app/locate.js';
-import { DEFAULT_HOST_SETTINGS_FILE, emptyHostSettings, loadHostSettings, type HostSettings } from '../app/settings.js';
+import { oneShotNote } from '../app/user-space.js';
+import { emptyHostSettings, loadHostSettings, type HostSettings } from '../app/settings.js';
 import { isWsgikitError, WsgikitError } from '../errors.js';
 import type { Readable } from 'node:stream';
 import type { Environ } from '../exchange.js';
 import { isRequestVariable, readCgiEnviron } from '../environ/cgi.js';
 import { declaredBodyLength } from '../environ/content-length.js';
-import { repairEnvironOnDisk } from '../environ/repair-fs.js';
-import { AppLog } from '../logs/app-log.js';
+import { cgiHostSettingsFile, decideCgi } from './cgi-request.js';
 import { logRefusal } from '../logs/refusal-log.js';
 import { stderrOpsLog } from '../ops-log.js';
 import { hostPagesFor, hostView } from '../pages/host-pages.js';
-import { daemonPaths, daemonSocket, relay } from './daemon.js';
+import { DaemonPlaceError, daemonPaths, daemonSocket, relay } from './daemon.js';
 import { StdoutSink } from './stdout-sink.js';
 
 export interface CgiOptions {
@@ -29,6 +27,10 @@ export interface CgiOptions {
 
 /** Serves the request; resolves with the exit status. */
 export async function runCgi(options: CgiOptions): Promise<number> {
+  // Set by the native launcher when the daemon failed after it took the request: the visitor gets
+  // the 502 page, and the request is not run again (its body, if any, is spent).
+  const relayFailed = process.env.WSGIKIT_CGI_RELAY_FAILED;
+  delete process.env.WSGIKIT_CGI_RELAY_FAILED;
   const vars = readCgiEnviron(process.env);
   const sink = new StdoutSink(process.stdout, vars);
   let resolved: ResolvedApp;
@@ -37,56 +39,61 @@ export async function runCgi(options: CgiOptions): Promise<number> {
   let host: HostSettings;
   let contentLength: number | null;
   try {
-    const first = repairEnvironOnDisk({ vars, mount: null });
-    const appFile = options.appArgument ?? first.appFile ?? fromServer(vars);
-    hostFile = options.hostSettings ?? (existsSync(DEFAULT_HOST_SETTINGS_FILE) ? DEFAULT_HOST_SETTINGS_FILE : null);
+    hostFile = cgiHostSettingsFile(options.hostSettings);
     host = hostFile ? loadHostSettings(hostFile) : emptyHostSettings();
     // The host's error pages, for a refusal below as much as for the app's answer.
     sink.view = { owner: false, ...hostView(hostPagesFor(host, stderrOpsLog('wsgi-cgi')), vars) };
     contentLength = declaredBodyLength(vars.CONTENT_LENGTH);
-    resolved = resolveApp(appFile, { host, documentRoot: vars.DOCUMENT_ROOT || undefined });
+    const decision = decideCgi(vars, options.appArgument, (appFile, documentRoot) =>
+      resolveApp(appFile, { host, documentRoot }),
+    );
+    resolved = decision.resolved;
+    environ = decision.environ;
+    if (decision.explain) explainTo(resolved, decision.explain);
     const { settings } = resolved;
-    const repair = settings.mount === null ? first : repairEnvironOnDisk({ vars, mount: settings.mount });
-    environ = repair.environ;
-    if (settings.explain) explainTo(resolved, repair.explain);
-    const owner = settings.tracebacks === 'owner' && isOwnerRequest(settings, vars.REMOTE_ADDR ?? '', vars.HTTP_COOKIE);
-    sink.view = { ...sink.view, owner, logFile: resolved.logFile, maxBodyBytes: settings.maxBodyBytes };
+    sink.view = {
+      ...sink.view,
+      owner: decision.owner,
+      logFile: resolved.logFile,
+      logInServerLog: resolved.logProblem !== null,
+      setupNotes: resolved.ownerNotes,
+      maxBodyBytes: settings.maxBodyBytes,
+    };
   } catch (error) {
     return refuse(error, sink, options.appArgument ?? vars.SCRIPT_FILENAME ?? null);
   }
+  if (relayFailed !== undefined) return daemonFailed(resolved, sink, relayFailed);
 
-  const { settings, checked, python, logFile } = resolved;
+  const { settings, checked, logFile } = resolved;
   const baseEnv = processEnvironment();
   const body = requestBody(environ, contentLength);
 
   let daemonProblem: string | null = null;
   if (settings.cgiDaemon) {
     try {
+      const home = homeOf(process.getuid?.() ?? -1);
       const socket = await daemonSocket({
-        paths: daemonPaths(homeOf(process.getuid?.() ?? -1), checked.file, python.path),
-        appFile: checked.file,
+        paths: daemonPaths(home, hostFile),
+        home,
         idleExit: settings.idleTimeout,
         env: baseEnv,
         logFile,
+        logProblem: resolved.logProblem,
         hostSettings: hostFile,
         roots: defaultRoots(host),
       });
-      const result = await relay(socket, environ, body.stream, process.stdout);
+      const result = await relay(socket, checked.file, environ, body.stream, process.stdout);
       if (result.ok) return 0;
-      if (result.wrote || body.stream !== null) {
-        // Part of the answer is out, or the body is spent: this request cannot be run again.
-        const incident = appendIncident(
-          resolved,
-          `the app's daemon failed during the request: ${result.error.message}`,
-        );
-        sink.fail(
-          new WsgikitError('WSGIKIT_WORKER_CRASHED', "The app's daemon failed during the request.", { incident }),
-        );
-        return 0;
-      }
+      // Part of the answer is out, or the body is spent: this request cannot be run again.
+      if (result.wrote || body.stream !== null) return daemonFailed(resolved, sink, result.error.message);
       daemonProblem = result.error.message;
     } catch (error) {
       daemonProblem = (error as Error).message;
+      if (error instanceof DaemonPlaceError) {
+        const setupNotes = [...resolved.ownerNotes, oneShotNote(error.problem)];
+        sink.view = { ...sink.view, setupNotes };
+        resolved = { ...resolved, ownerNotes: setupNotes };
+      }
     }
   }
 
@@ -103,17 +110,11 @@ export async function runCgi(options: CgiOptions): Promise<number> {
   return 0;
 }
 
-/** The CGI script named by the server: PATH_TRANSLATED (Action handler) is handled by the repair. */
-function fromServer(vars: Environ): string {
-  const file = vars.SCRIPT_FILENAME;
-  if (!file) {
-    throw new WsgikitError(
-      'WSGIKIT_APP_NOT_FOUND',
-      'No .wsgi was named: give it as the argument of wsgi-cgi, run a .wsgi whose first line is ' +
-        '#!/usr/bin/env wsgi-cgi, or use it as an Action handler for .wsgi files.',
-    );
-  }
-  return Buffer.from(file, 'latin1').toString('utf8');
+/** The daemon failed during the request: the 502 page (if nothing is out yet), the incident in the app's log. */
+function daemonFailed(resolved: ResolvedApp, sink: StdoutSink, why: string): number {
+  const incident = appendIncident(resolved, `the app's daemon failed during the request: ${why}`);
+  sink.fail(new WsgikitError('WSGIKIT_WORKER_CRASHED', "The app's daemon failed during the request.", { incident }));
+  return 0;
 }
 
 function requestBody(
@@ -136,22 +137,14 @@ function processEnvironment(): NodeJS.ProcessEnv {
 }
 
 function explainTo(resolved: ResolvedApp, lines: string[]): void {
-  const appLog = AppLog.open({
-    file: resolved.logFile,
-    maxBytes: resolved.settings.logMaxBytes,
-    keep: resolved.settings.logKeep,
-  });
+  const appLog = openAppLog(resolved);
   appLog.write('explain', lines.join('\n'));
   appLog.close();
 }
 
 function appendIncident(resolved: ResolvedApp, summary: string): string | undefined {
   try {
-    const appLog = AppLog.open({
-      file: resolved.logFile,
-      maxBytes: resolved.settings.logMaxBytes,
-      keep: resolved.settings.logKeep,
-    });
+    const appLog = openAppLog(resolved);
     const incident = appLog.incident(summary);
     appLog.close();
     return incident;

@@ -3,10 +3,9 @@
 // status URL), so a request relayed to a daemon never loads the pool, the bridge or child_process.
 
 import type { ResolvedApp } from '../app/resolve-app.js';
-import { appEnvironment, appOffloadPolicy } from '../app/resolve-app.js';
+import { appEnvironment, appOffloadPolicy, openAppLog } from '../app/resolve-app.js';
 import type { HostSettings } from '../app/settings.js';
 import type { AppRequest } from '../exchange.js';
-import { AppLog } from '../logs/app-log.js';
 import { stderrOpsLog } from '../ops-log.js';
 import { answerStatusRoute } from '../pages/status-route.js';
 import { Pool } from '../pool/pool.js';
@@ -20,16 +19,16 @@ export async function runOneShot(
   baseEnv: NodeJS.ProcessEnv,
   daemonProblem: string | null,
 ): Promise<void> {
-  const { settings, checked, python, logFile } = resolved;
+  const { settings, checked, python } = resolved;
   const answered = new Promise<void>((resolve) => sink.onAnswered(resolve));
   // No pool outlives this request, so the status URLs can only say there is none to show.
-  if (answerStatusRoute(request, null, settings.ownerTokenSha256, sink)) {
+  if (answerStatusRoute(request, null, settings.ownerTokenSha256, sink, resolved.ownerNotes)) {
     await answered;
     return;
   }
 
   // The same pool as everywhere, one process for this one request.
-  const appLog = AppLog.open({ file: logFile, maxBytes: settings.logMaxBytes, keep: settings.logKeep });
+  const appLog = openAppLog(resolved);
   if (daemonProblem) {
     appLog.write('wsgikit', `daemon mode unavailable (${daemonProblem}); this request runs in a one-shot process`);
   }

@@ -1,15 +1,14 @@
 // wsgikit's own rules for the .wsgi and its settings sidecar (src/app/locate.ts): a regular file
 // inside an allowed root once symlinks are resolved, nothing on the way writable by group or
-// others, owned by the user (or root), no setuid/setgid. wsgi-cgi and wsgi-fcgi refuse an app that
+// others, owned by the user (or root, or an owner the host trusts for it), no setuid/setgid. wsgi-cgi and wsgi-fcgi refuse an app that
 // breaks one, whatever the server, so these are errors in every mode. Unlike locate.ts, which
 // stops at the first problem, this reports them all, then asks locate.ts itself so the two can
 // never disagree.
 
 import path from 'node:path';
-import { checkAppFile } from '../app/locate.js';
-import { sidecarPath } from '../app/settings.js';
+import { checkAppFile, foreignOwnerWords } from '../app/locate.js';
+import { sidecarPath, trustedOwnersFor } from '../app/settings.js';
 import { isWsgikitError } from '../errors.js';
-import { chownSpec } from './identity.js';
 import {
   foldersDown,
   isInside,
@@ -118,7 +117,11 @@ export function appFileChecks(ctx: CheckContext): Finding[] {
   // The front ends' own verdict, for the target user: a refusal none of the above explains.
   if (!out.some((f) => f.severity === 'error')) {
     try {
-      checkAppFile(given, { allowedRoots: ctx.roots, expectedUid: ctx.target.uid });
+      checkAppFile(given, {
+        allowedRoots: ctx.roots,
+        expectedUid: ctx.target.uid,
+        trustedOwners: trustedOwnersFor(ctx.host, ctx.target.uid),
+      });
     } catch (error) {
       if (!isWsgikitError(error)) throw error;
       const { message, fix } = splitFix(error.message);
@@ -145,15 +148,10 @@ function writable(prefix: string, p: string, st: import('node:fs').Stats, kind: 
 
 function owner(id: string, p: string, st: import('node:fs').Stats, ctx: CheckContext): Finding[] {
   if (st.uid === ctx.target.uid || st.uid === 0) return [];
-  return [
-    finding(
-      id,
-      'error',
-      p,
-      `${p} is owned by uid ${st.uid}, but the app runs as uid ${ctx.target.uid}; wsgikit runs only what its own user (or root) wrote.`,
-      `chown ${chownSpec(ctx.target)} ${shellQuote(p)}`,
-    ),
-  ];
+  if (trustedOwnersFor(ctx.host, ctx.target.uid).has(st.uid)) return [];
+  const kind = st.isDirectory() ? 'folder' : 'file';
+  const { message, fix } = foreignOwnerWords(p, kind, st.uid, ctx.target.uid);
+  return [finding(id, 'error', p, `${message}.`, fix)];
 }
 
 export function setBits(mode: number): string {

@@ -4,7 +4,10 @@
 
 import fs from 'node:fs';
 import os from 'node:os';
+import { groupName } from '../app/user-space.js';
 import type { Target } from './types.js';
+
+export { groupName };
 
 interface PasswdEntry {
   name: string;
@@ -24,19 +27,6 @@ function passwd(): PasswdEntry[] {
   } catch {
     return [];
   }
-}
-
-/** Group name of a gid, or the number. */
-export function groupName(gid: number): string {
-  try {
-    for (const line of fs.readFileSync('/etc/group', 'utf8').split('\n')) {
-      const f = line.split(':');
-      if (f.length >= 3 && Number(f[2]) === gid && f[0]) return f[0];
-    }
-  } catch {
-    // no group file
-  }
-  return String(gid);
 }
 
 /** Members of a group beyond its primary-gid users, for group-write checks. */

@@ -6,7 +6,8 @@
 import path from 'node:path';
 import { sidecarPath } from '../app/settings.js';
 import { defaultLogFile, isUnder } from '../logs/app-log.js';
-import { chownSpec, mayAccess } from './identity.js';
+import { folderProblem, groupName } from '../app/user-space.js';
+import { mayAccess } from './identity.js';
 import { realish, shellQuote, statOrNull } from './fs-util.js';
 import { finding, type CheckContext, type Finding } from './types.js';
 
@@ -47,6 +48,7 @@ export function logChecks(ctx: CheckContext): { report: LogReport; findings: Fin
   report.file = file;
   report.dir = dir;
 
+  const byDefault = ctx.settings.logDir === null;
   if (ctx.docroot !== null) {
     const under = isUnder(realish(file), realish(ctx.docroot));
     report.underDocroot = under;
@@ -54,12 +56,16 @@ export function logChecks(ctx: CheckContext): { report: LogReport; findings: Fin
       out.push(
         finding(
           'log.under-docroot',
-          'error',
+          byDefault ? 'warning' : 'error',
           dir,
-          `The app's log ${file} would be under the document root ${ctx.docroot}, where anyone could download it; wsgikit refuses to start the app.`,
-          `log_dir = "~/.wsgikit/logs"   (in ${toml})`,
+          `The app's log ${file} would be under the document root ${ctx.docroot}, where anyone could download it; ` +
+            (byDefault
+              ? "wsgikit keeps the log in the web server's error log instead."
+              : 'wsgikit refuses to start the app.'),
+          `log_dir = "/a/folder/outside/the/docroot"   (in ${toml})`,
         ),
       );
+      if (byDefault) return { report, findings: out };
     }
   }
   const w = writableFor(ctx, dir, 'log');
@@ -93,49 +99,53 @@ export function daemonDirChecks(ctx: CheckContext): Finding[] {
 
 /** null when uid may create `dir` (or files in it), else the finding. */
 function writableFor(ctx: CheckContext, dir: string, what: 'log' | 'daemon'): Finding | null {
-  let cur = path.resolve(dir);
-  const missing: string[] = [];
-  let st = statOrNull(cur);
-  while (st === null) {
-    const up = path.dirname(cur);
-    if (up === cur) break;
-    missing.push(cur);
-    cur = up;
-    st = statOrNull(cur);
-  }
-  const ok = st !== null && st.isDirectory() && mayAccess(ctx.target, st, 'w') && mayAccess(ctx.target, st, 'x');
+  const t = ctx.target;
+  const owner = {
+    user: t.name ?? String(t.uid),
+    group: t.gid === null ? String(t.uid) : groupName(t.gid),
+    home: t.home,
+  };
   // Every folder on the way must be searchable too.
-  let searchable = true;
-  for (let p = path.dirname(cur); st !== null; p = path.dirname(p)) {
-    const pst = statOrNull(p);
-    if (pst !== null && !mayAccess(ctx.target, pst, 'x')) searchable = false;
-    if (path.dirname(p) === p) break;
-  }
-  if (ok && searchable) return null;
-  const who = chownSpec(ctx.target);
-  const fix =
-    missing.length > 0
-      ? `mkdir -p ${shellQuote(dir)} && chown ${who} ${shellQuote(dir)} && chmod 700 ${shellQuote(dir)}`
-      : `chown ${who} ${shellQuote(dir)} && chmod 700 ${shellQuote(dir)}`;
-  const existing = st === null ? '/' : cur;
-  const reason =
-    st !== null && !st.isDirectory()
-      ? `${existing} is not a folder`
-      : `uid ${ctx.target.uid} cannot ${missing.length > 0 ? 'create folders in' : 'write to'} ${existing}`;
-  if (what === 'log') {
+  const problem = folderProblem(
+    dir,
+    () => owner,
+    (folder, st) => mayAccess(t, st, 'w') && mayAccess(t, st, 'x') && searchable(t, folder),
+  );
+  if (problem === null) return null;
+  const { reason } = problem;
+  if (what === 'log' && ctx.settings?.logDir !== null) {
     return finding(
       'log.not-writable',
       'error',
       dir,
-      `The app's log folder ${dir} is not writable for the app: ${reason}. The app's output and tracebacks would be lost.`,
-      fix,
+      `The app's log folder ${dir} (log_dir) is not writable for the app: ${reason}. wsgikit refuses to start the app.`,
+      problem.fix,
+    );
+  }
+  if (what === 'log') {
+    return finding(
+      'log.in-server-log',
+      'warning',
+      dir,
+      `The app's log folder ${dir} cannot be made: ${reason}. The app runs, and its log goes to the web ` +
+        "server's error log until the folder exists (the owner's error pages and status page say so too).",
+      problem.fix,
     );
   }
   return finding(
     'daemon.run-dir-not-writable',
     'warning',
     dir,
-    `The CGI daemon's socket folder ${dir} cannot be made: ${reason}. Every request would run one-shot (slower).`,
-    fix,
+    `The CGI daemon's socket folder ${dir} cannot be made: ${reason}. Every request runs one-shot (slower) until it exists.`,
+    problem.fix,
   );
+}
+
+/** Every folder above `folder` lets the user through. */
+function searchable(t: CheckContext['target'], folder: string): boolean {
+  for (let p = path.dirname(folder); ; p = path.dirname(p)) {
+    const st = statOrNull(p);
+    if (st !== null && !mayAccess(t, st, 'x')) return false;
+    if (path.dirname(p) === p) return true;
+  }
 }

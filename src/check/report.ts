@@ -101,7 +101,7 @@ export function formatText(result: CheckResult): string {
   else if (prog.kind === 'stub') lines.push(`  Program:  the stub ${prog.program} (${prog.how})`);
   if (result.settings !== null) {
     lines.push(
-      `  CGI:      ${result.settings.cgiDaemon ? 'daemon mode: the first request starts a per-app daemon, later ones reuse it' : 'one-shot: one Python process per request (cgi_daemon = false)'}`,
+      `  CGI:      ${result.settings.cgiDaemon ? "daemon mode: the first request starts the user's daemon, later ones reuse it" : 'one-shot: one Python process per request (cgi_daemon = false)'}`,
     );
     lines.push(
       `  Settings: ${result.settings.source ?? 'none (built-in defaults)'}${result.hostSettings ? `, host ${result.hostSettings}` : ''}`,

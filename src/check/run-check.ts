@@ -20,6 +20,8 @@ import { pickPython, probePython, pypyChecks, versionChecks, type PythonReport }
 import { sendfileModeProblem, type SendfileMode } from '../app/sendfile-settings.js';
 import { sendfileChecks, sendfileSummary } from './sendfile-checks.js';
 import { suexecChecks } from './suexec-checks.js';
+import { cgiEntryChecks } from './cgi-entry-checks.js';
+import { PRISTINE_DOC_ROOT, PRISTINE_USERDIR_SUFFIX, readSuexecConfig } from './suexec-config.js';
 import { finding, splitFix, type CheckContext, type CheckMode, type Finding, type Target } from './types.js';
 
 export interface CheckOptions {
@@ -27,8 +29,14 @@ export interface CheckOptions {
   hostSettings?: string;
   mode: CheckMode;
   docroot?: string;
-  /** suEXEC's AP_DOC_ROOT; default /var/www (Debian). */
+  /** suEXEC's document root, in place of the one the active suEXEC uses. */
   suexecDocroot?: string;
+  /** The suEXEC Apache runs (default /usr/lib/apache2/suexec, through its alternative). */
+  suexecBin?: string;
+  /** apache2-suexec-custom's config file (default /etc/apache2/suexec/APACHE_USER). */
+  suexecConfig?: string;
+  /** The user Apache runs as: the custom suEXEC reads its file (default www-data). */
+  apacheUser?: string;
   asUser?: string;
   stub?: string;
   /** false: skip the import (and the version it reports). */
@@ -137,7 +145,7 @@ export function buildContext(options: CheckOptions): { ctx: CheckContext; findin
     mode: options.mode,
     docroot,
     docrootWhy,
-    suexecDocroot: path.resolve(options.suexecDocroot ?? '/var/www'),
+    suexec: suexecFolders(options),
     host,
     hostFile,
     ...(sendfileFrom === undefined ? {} : { sendfileFrom }),
@@ -173,7 +181,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
   let log: LogReport = { file: null, dir: null, writable: null, underDocroot: null };
 
   if (ctx.real !== null) {
-    findings.push(...suexecChecks(ctx), ...cgiwrapChecks(ctx));
+    findings.push(...suexecChecks(ctx), ...cgiwrapChecks(ctx), ...cgiEntryChecks(ctx));
     if (ctx.layout.kind === 'none' && (ctx.mode === null || ctx.mode === 'suexec' || ctx.mode === 'cgiwrap')) {
       findings.push(
         finding(
@@ -382,4 +390,27 @@ function cpuinfo(): string {
   } catch {
     return '';
   }
+}
+
+/** suEXEC's folders: the active suEXEC's (or the one named), with --suexec-docroot over its docroot. */
+function suexecFolders(options: CheckOptions): CheckContext['suexec'] {
+  const found = readSuexecConfig({
+    ...(options.suexecBin === undefined ? {} : { binary: options.suexecBin }),
+    ...(options.suexecConfig === undefined ? {} : { config: options.suexecConfig }),
+    ...(options.apacheUser === undefined ? {} : { apacheUser: options.apacheUser }),
+  });
+  const base =
+    found === null
+      ? {
+          docroot: PRISTINE_DOC_ROOT,
+          userdirSuffix: PRISTINE_USERDIR_SUFFIX,
+          source: "no suEXEC found: Debian's values",
+        }
+      : {
+          docroot: found.docroot,
+          userdirSuffix: found.userdirSuffix,
+          source: found.kind === 'custom' ? `apache2-suexec-custom, ${found.source}` : found.source,
+        };
+  if (options.suexecDocroot === undefined) return base;
+  return { ...base, docroot: path.resolve(options.suexecDocroot), source: `${base.source}; --suexec-docroot` };
 }

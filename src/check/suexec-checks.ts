@@ -77,20 +77,33 @@ export function suexecChecks(ctx: CheckContext): Finding[] {
   const cwd = path.dirname(program);
   const stubNote = layout.kind === 'stub' ? ' (or reinstall the stub: suexec/install-stub.sh USER DIR, as root)' : '';
 
-  // check 6 [111-114]: the cwd lies under AP_DOC_ROOT or ~user/public_html, compared as real paths.
+  // check 6 [111-114]: the cwd lies under the document root (requests of a SuexecUserGroup host) or
+  // ~user/USERDIR_SUFFIX (userdir requests), compared as real paths. Both come from the suEXEC
+  // Apache runs: compiled into the pristine one, read from a file by apache2-suexec-custom, whose
+  // Debian default suffix is public_html/cgi-bin (src/check/suexec-config.ts).
   const realCwd = realOrNull(cwd);
   if (realCwd !== null) {
-    const allowed = [ctx.suexecDocroot, ...(t.home === null ? [] : [path.join(t.home, 'public_html')])];
+    const { docroot, userdirSuffix, source } = ctx.suexec;
+    const userdir = userdirSuffix === null ? null : path.join(t.home ?? '~USER', userdirSuffix);
+    const allowed = [docroot, t.home === null ? null : userdir].filter((a): a is string => a !== null);
     const realAllowed = allowed.map((a) => realOrNull(a) ?? a);
     if (!realAllowed.some((a) => isInside(realCwd, a))) {
+      const places = [
+        docroot === null ? 'no document root (turned off)' : `the document root ${docroot}`,
+        userdir === null ? 'no userdir (turned off)' : `the userdir ${userdir}`,
+      ];
+      const into = userdir !== null && t.home !== null ? userdir : docroot;
       out.push(
         finding(
           'suexec.outside-docroot',
           sev,
           cwd,
-          `${cwd}${realCwd !== cwd ? ` (really ${realCwd})` : ''} is under neither AP_DOC_ROOT ${ctx.suexecDocroot} nor ` +
-            `${allowed[1] ?? '~USER/public_html'}; suEXEC compares the real path after chdir${code('111-114')}.`,
-          `move ${path.basename(program)} into the site's document root (a symlinked docroot that resolves elsewhere fails too)`,
+          `${cwd}${realCwd !== cwd ? ` (really ${realCwd})` : ''} is under neither ${places.join(' nor ')} that suEXEC ` +
+            `allows (${source}); suEXEC compares the real path after chdir and answers 500, logging ` +
+            `"command not in docroot"${code('111-114')}.`,
+          into === null
+            ? 'the suEXEC in use refuses both kinds of request: turn one on in its configuration'
+            : `move ${path.basename(program)} under ${into} (a symlinked folder that resolves elsewhere fails too)`,
         ),
       );
     }
@@ -276,7 +289,7 @@ function stubTarget(program: string, sev: Severity, depth: number): Finding[] {
         'error',
         program,
         `${program} runs ${target}, which ${fs.existsSync(target) ? 'is not executable' : 'does not exist'}: every request would fail.`,
-        `ln -s /usr/lib/node_modules/wsgikit/dist/wsgi-cgi.cjs ${target} (as root; see suexec/README.md, step 1)`,
+        `ln -s /usr/lib/node_modules/wsgikit/dist/wsgi-cgi ${target} (as root; see suexec/README.md, step 1)`,
       ),
     ];
   }

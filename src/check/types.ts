@@ -48,8 +48,11 @@ export interface CheckContext {
   /** Where the site's files are served from; null: unknown. */
   docroot: string | null;
   docrootWhy: string;
-  /** suEXEC's AP_DOC_ROOT (Debian: /var/www). */
-  suexecDocroot: string;
+  /**
+   * The folders suEXEC lets programs run in (src/check/suexec-config.ts): its document root and
+   * userdir suffix, each null when that kind of request is refused, and where they come from.
+   */
+  suexec: { docroot: string | null; userdirSuffix: string | null; source: string };
   host: HostSettings;
   /** The host settings file read, or null. */
   hostFile: string | null;

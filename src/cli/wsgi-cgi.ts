@@ -5,6 +5,7 @@
 //   wsgi-cgi [APP.wsgi]            serve the CGI request in the environment
 //   wsgi-cgi --help | --version
 
+import { parseCgiArgv } from '../cgi/cgi-argv.js';
 import { VERSION } from '../version.js';
 
 const HELP = `Usage: wsgi-cgi [options] [APP.wsgi]
@@ -12,8 +13,9 @@ const HELP = `Usage: wsgi-cgi [options] [APP.wsgi]
 The CGI program of wsgikit: serves one request from the CGI environment the web server gives it.
 The .wsgi comes from the argument (a .wsgi whose first line is #!/usr/bin/env wsgi-cgi passes
 itself), from PATH_TRANSLATED (Apache Action handler), or from SCRIPT_FILENAME. By default it hands
-the request to a per-app daemon it starts on demand (cgi_daemon = false in the app's settings runs
-one Python process per request instead).
+the request to the user's daemon, started on demand (cgi_daemon = false in the app's settings runs
+one Python process per request instead). Where a C compiler was there at install, wsgi-cgi is a
+native launcher that relays to that daemon without starting Node (docs/cgi-launcher.md).
 
 Options:
   --host-settings <file>  host settings (default: /etc/wsgikit/host.toml when present)
@@ -21,40 +23,19 @@ Options:
   -h, --help              print this help
 `;
 
-/**
- * RFC 3875 §4.4: for a query string without "=", the server also passes its words as command-line
- * arguments, after the script. Apache's mod_cgid shell-escapes each (so they cannot be matched by
- * value) and skips empty ones; they are always the last ones, so as many are dropped as there are
- * non-empty words. They are never ours to parse: the app reads QUERY_STRING.
- */
-function withoutSearchWords(argv: string[], query: string | undefined): string[] {
-  if (!query || query.includes('=')) return argv;
-  const words = query.split('+').filter((word) => word !== '').length;
-  return argv.slice(0, Math.max(0, argv.length - words));
-}
-
 async function main(argv: string[]): Promise<number> {
-  if (process.env.GATEWAY_INTERFACE !== undefined) argv = withoutSearchWords(argv, process.env.QUERY_STRING);
-  let app: string | null = null;
-  let hostSettings: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '-h' || arg === '--help') {
-      process.stdout.write(HELP);
-      return 0;
-    }
-    if (arg === '-V' || arg === '--version') {
-      process.stdout.write(VERSION + '\n');
-      return 0;
-    }
-    if (arg === '--host-settings' && i + 1 < argv.length) {
-      hostSettings = argv[++i];
-    } else if (arg.startsWith('-') || app !== null) {
-      process.stderr.write(`wsgi-cgi: unexpected argument ${JSON.stringify(arg)}\n\n${HELP}`);
-      return 2;
-    } else {
-      app = arg;
-    }
+  const parsed = parseCgiArgv(argv, process.env.GATEWAY_INTERFACE !== undefined, process.env.QUERY_STRING);
+  if (parsed.kind === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (parsed.kind === 'version') {
+    process.stdout.write(VERSION + '\n');
+    return 0;
+  }
+  if (parsed.kind === 'bad') {
+    process.stderr.write(`wsgi-cgi: unexpected argument ${JSON.stringify(parsed.arg)}\n\n${HELP}`);
+    return 2;
   }
   if (process.env.GATEWAY_INTERFACE === undefined) {
     process.stderr.write(
@@ -64,7 +45,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const { runCgi } = await import('../cgi/run-cgi.js');
-  return runCgi({ appArgument: app, hostSettings });
+  return runCgi({ appArgument: parsed.app, hostSettings: parsed.hostSettings });
 }
 
 /**

@@ -25,6 +25,9 @@ interface Options {
   mode?: Exclude<CheckMode, null>;
   docroot?: string;
   suexecDocroot?: string;
+  suexecBin?: string;
+  suexecConfig?: string;
+  apacheUser?: string;
   asUser?: string;
   stub?: string;
   explain?: string;
@@ -54,7 +57,10 @@ const program = new Command()
     '--docroot <dir>',
     'the document root (default: the nearest folder above named public_html, www, htdocs or html)',
   )
-  .option('--suexec-docroot <dir>', "suEXEC's AP_DOC_ROOT (`suexec -V` as root shows it)", '/var/www')
+  .option('--suexec-docroot <dir>', "suEXEC's document root (default: the active suEXEC's; `suexec -V` as root)")
+  .option('--suexec-bin <path>', 'the suEXEC Apache runs (default: /usr/lib/apache2/suexec, pristine or custom)')
+  .option('--suexec-config <file>', "apache2-suexec-custom's file (default: /etc/apache2/suexec/APACHE_USER)")
+  .option('--apache-user <name>', 'the user Apache runs as, whose file the custom suEXEC reads (default: www-data)')
   .option(
     '--as-user <user>',
     "check for this user (NAME, UID or UID:GID); default: you, or the .wsgi's owner when run as root",
@@ -98,6 +104,9 @@ async function main(appArg: string | undefined, options: Options): Promise<void>
     mode: options.mode ?? null,
     docroot: options.docroot,
     suexecDocroot: options.suexecDocroot,
+    suexecBin: options.suexecBin,
+    suexecConfig: options.suexecConfig,
+    apacheUser: options.apacheUser,
     asUser: options.asUser,
     stub: options.stub,
     importApp: options.import,
@@ -172,27 +181,32 @@ async function startDaemon(result: CheckResult): Promise<Record<string, unknown>
   const logFile = logFileOf(ctx);
   if (logFile === null) return { ok: false, message: 'Daemon not started: no log file.' };
   const { connectDaemon, daemonPaths, daemonSocket } = await import('../cgi/daemon.js');
-  const paths = daemonPaths(ctx.target.home, ctx.real, result.pythonPath);
+  const paths = daemonPaths(ctx.target.home, ctx.hostFile);
   const idle = `it exits after ${ctx.settings.idleTimeout} s without requests (idle_timeout)`;
 
   const running = await connectDaemon(paths.socket);
   if (!(running instanceof Error)) {
     running.end();
-    // Started by a request (which imported the app) or by an earlier --start.
-    return { ok: true, socket: paths.socket, message: `Daemon already listening on ${paths.socket}; ${idle}.` };
+    // The user's daemon, started by a request or an earlier --start: it imports this app on its
+    // first request, unless one of them already did.
+    return {
+      ok: true,
+      socket: paths.socket,
+      message: `Daemon already listening on ${paths.socket} (the user's, for every app); ${idle}.`,
+    };
   }
 
   const logFrom = statOrNull(logFile)?.size ?? 0; // no log yet: the daemon creates it
   try {
     const socket = await daemonSocket({
       paths,
-      appFile: ctx.real,
+      home: ctx.target.home,
       idleExit: ctx.settings.idleTimeout,
       env: hostEnvironment({}),
       logFile,
       hostSettings: ctx.hostFile,
       roots: ctx.roots,
-      preload: true,
+      preloadApp: ctx.real,
     });
     socket.end();
   } catch (error) {

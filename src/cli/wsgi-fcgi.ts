@@ -18,6 +18,7 @@ import {
 import { SENDFILE_MODES, sendfileModeProblem, type SendfileMode } from '../app/sendfile-settings.js';
 import { WsgikitError, isWsgikitError } from '../errors.js';
 import { serveConnection } from '../fastcgi/responder.js';
+import { cgiHostSettingsFile } from '../cgi/cgi-request.js';
 import { pinoOpsLog, type OpsLog } from '../ops-log.js';
 import { AppDirectory } from '../pool/app-directory.js';
 import { VERSION } from '../version.js';
@@ -69,7 +70,7 @@ const program = new Command()
       'who sends a file an app names in X-Sendfile, for this front end: overrides host.toml sendfile',
     ).choices(SENDFILE_MODES),
   )
-  .addOption(new Option('--relay', 'the daemon behind wsgi-cgi: requests arrive already repaired').hideHelp())
+  .addOption(new Option('--relay', "the user's daemon behind wsgi-cgi: serves the CGI requests it relays").hideHelp())
   .version(VERSION)
   .showHelpAfterError()
   .action((options: FcgiOptions) => main(options));
@@ -120,7 +121,7 @@ async function main(options: FcgiOptions): Promise<void> {
     serveConnection(socket, {
       directory,
       fixedApp,
-      repaired: options.relay === true,
+      cgiDaemon: options.relay === true ? { hostFile: cgiHostSettingsFile(options.hostSettings) } : undefined,
       ops,
       maxConns: options.maxConns,
       onActivity: (delta) => {

@@ -6,13 +6,13 @@ import { watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isWsgikitError } from '../errors.js';
-import { appEnvironment, appOffloadPolicy, resolveApp } from '../app/resolve-app.js';
+import { appEnvironment, appOffloadPolicy, openAppLog, resolveApp } from '../app/resolve-app.js';
 import { emptyHostSettings, loadHostSettings, type AppSettings, type HostSettings } from '../app/settings.js';
 import { createHttpFrontEnd } from '../http/server.js';
 import { LAYOUTS, layoutVars, type LayoutName } from '../environ/layouts.js';
 import { repairEnvironOnDisk } from '../environ/repair-fs.js';
 import type { AppRequest, ResponseSink } from '../exchange.js';
-import { AppLog } from '../logs/app-log.js';
+import type { AppLog } from '../logs/app-log.js';
 import type { OpsLog } from '../ops-log.js';
 import { Pool } from '../pool/pool.js';
 import { VERSION } from '../version.js';
@@ -76,12 +76,8 @@ async function run(app: string, options: RunOptions): Promise<void> {
 
   let log: AppLog;
   try {
-    log = AppLog.open({
-      file: logFile,
-      maxBytes: settings.logMaxBytes,
-      keep: settings.logKeep,
-      echo: (line) => say(line),
-    });
+    // A log kept in the server's error log is this terminal's stderr already: no echo.
+    log = openAppLog(resolved, resolved.logProblem === null ? { echo: (line) => say(line) } : {});
   } catch (error) {
     fatal(error);
   }
@@ -121,8 +117,8 @@ async function run(app: string, options: RunOptions): Promise<void> {
     mount: layout ? '' : mount,
     serverSoftware: `wsgikit/${VERSION} (wsgi-run)`,
     isOwner: () => true,
-    view: { logFile },
-    status: { pool, ownerTokenSha256: settings.ownerTokenSha256 },
+    view: { logFile, logInServerLog: resolved.logProblem !== null, setupNotes: resolved.ownerNotes },
+    status: { pool, ownerTokenSha256: settings.ownerTokenSha256, setupNotes: resolved.ownerNotes },
     onDone: (req, status, ms) => say(`${req.method} ${req.url} → ${status} (${ms} ms)`),
   });
   server.on('error', (error: NodeJS.ErrnoException) => {
@@ -140,7 +136,7 @@ async function run(app: string, options: RunOptions): Promise<void> {
       layout === 'action' || layout === 'nginx-split' ? `/${basename(checked.file)}` : layout ? '' : mount;
     say(`  URL:     http://${shown}:${port}${urlPath}/`);
     say(`  Python:  ${python.path} (${python.reason})`);
-    say(`  Log:     ${logFile} (shown here too)`);
+    say(`  Log:     ${resolved.logProblem === null ? `${logFile} (shown here too)` : 'this terminal (stderr)'}`);
     say(
       `  Mode:    ${options.cgi ? 'one process per request (--cgi)' : `up to ${settings.processes} worker processes`}`,
     );

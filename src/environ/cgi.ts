@@ -78,6 +78,13 @@ export function environFromCgi(env: NodeJS.ProcessEnv): Environ {
   return environ;
 }
 
+/** The request's variables from pairs that are byte strings already (a relayed environment). */
+export function requestVariables(pairs: Record<string, string>): Environ {
+  const environ: Environ = {};
+  for (const name of Object.keys(pairs)) if (isRequestVariable(name)) environ[name] = pairs[name]!;
+  return environ;
+}
+
 /** The same from the raw bytes of an environment block ("NAME=value\0…", as /proc/self/environ has it). */
 export function environFromEnvironBlock(block: Buffer): Environ {
   const environ: Environ = {};

@@ -1,5 +1,5 @@
 // A small FastCGI client (the web server's side): sends one request and streams the answer back.
-// The CGI front end uses it to relay a request to a per-app daemon; tests use it too.
+// The CGI front end uses it to relay a request to the user's daemon; tests use it too.
 //
 //   const response = fastcgiRequest('/run/app.sock', { params, stdin: process.stdin });
 //   response.on('stderr', (chunk) => …);          // STDERR records, as they come

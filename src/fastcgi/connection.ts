@@ -209,6 +209,12 @@ export class FastcgiRequest {
     return this.connection.writeStream(RecordType.Stdout, this.id, body);
   }
 
+  /** Send an empty record of `type` (LAUNCHER_PROCEED: a private signal to the native launcher). */
+  sendSignal(type: number): void {
+    if (this.ended || this.aborted) return;
+    this.connection.writeSignal(type, this.id);
+  }
+
   /** Send text (UTF-8) or bytes to the web server's error log as STDERR records. */
   writeStderr(text: string | Buffer): boolean {
     if (this.aborted) return true;
@@ -486,6 +492,11 @@ export class FastcgiConnection {
     if (this.ending || this.closed || this.socket.destroyed) return true;
     this.cork();
     return this.socket.write(data);
+  }
+
+  /** @internal */
+  writeSignal(type: number, id: number): void {
+    this.write(encodeRecord(type, id));
   }
 
   /** @internal Frame `body` as `type` records for request `id`, without copying it. */

@@ -38,6 +38,15 @@ export const Role = {
 } as const;
 export type Role = (typeof Role)[keyof typeof Role];
 
+/**
+ * Not FastCGI's: what the user's CGI daemon says to the native launcher (src/cgi/launcher/), and
+ * only to it (it announced itself with the =wsgikit.launcher param). PROCEED, an empty record of a
+ * type FastCGI does not define: send the body now. END_REQUEST with appStatus DECLINE before any
+ * output: not in the daemon; the launcher execs the Node entry with the request untouched.
+ */
+export const LAUNCHER_PROCEED = 12;
+export const LAUNCHER_DECLINE = 0x57534749;
+
 /** FCGI_BEGIN_REQUEST flags. */
 export const KEEP_CONN = 1;
 

@@ -20,14 +20,19 @@ import { answerStatusRoute } from '../pages/status-route.js';
 import type { AppDirectory } from '../pool/app-directory.js';
 import { SERVED_ROLES, authorizerEnviron } from './authorizer.js';
 import { FastcgiConnection, type FastcgiRequest } from './connection.js';
-import { Role } from './protocol.js';
+import { LAUNCHER_DECLINE, LAUNCHER_PROCEED, Role } from './protocol.js';
+import { LAUNCHER_PARAM, RELAYED_APP_PARAM, decideRelayedCgi } from '../cgi/relayed-cgi.js';
 
 export interface ResponderOptions {
   directory: AppDirectory;
   /** --app: every request runs this .wsgi. Null: the one the server names (hosting mode). */
   fixedApp: string | null;
-  /** The requests come from wsgi-cgi, which has repaired SCRIPT_NAME and PATH_INFO already. */
-  repaired?: boolean;
+  /**
+   * This is the user's CGI daemon (wsgi-fcgi --relay) and these are its host settings: it serves
+   * requests the Node entry relays (repaired, naming their app) and those the native launcher
+   * relays (raw CGI: decided here as the Node entry would, src/cgi/relayed-cgi.ts).
+   */
+  cgiDaemon?: { hostFile: string | null };
   ops: OpsLog;
   /** Reported as FCGI_MAX_CONNS / FCGI_MAX_REQS. */
   maxConns: number;
@@ -70,20 +75,50 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
       );
     }
     const declared = authorizer ? null : declaredBodyLength(vars.CONTENT_LENGTH);
-    const first = options.repaired
-      ? { environ: vars, appFile: null, explain: [] }
-      : repairEnvironOnDisk({ vars, mount: null });
-    appFile = options.fixedApp ?? first.appFile ?? scriptFilename(vars);
-    served = options.directory.lookup(appFile, vars.DOCUMENT_ROOT || undefined);
+    let environ: Environ;
+    let owner: boolean;
+    if (options.cgiDaemon !== undefined && vars[LAUNCHER_PARAM] !== undefined) {
+      const relayed = decideRelayedCgi(vars, options.directory, options.cgiDaemon.hostFile, (file) => {
+        appFile = file;
+      });
+      if (relayed.decline !== null) {
+        options.ops.info({ script: vars.SCRIPT_FILENAME, why: relayed.decline }, 'CGI request handed back to wsgi-cgi');
+        request.end(LAUNCHER_DECLINE);
+        options.onActivity?.(-1);
+        return;
+      }
+      served = relayed.served;
+      const { decision } = relayed;
+      environ = decision.environ;
+      owner = decision.owner;
+      if (decision.explain) served.pool.log.write('explain', decision.explain.join('\n'));
+      request.sendSignal(LAUNCHER_PROCEED);
+    } else {
+      // The Node entry relayed it: it named the app and repaired the environ.
+      const relayedApp = options.cgiDaemon === undefined ? undefined : vars[RELAYED_APP_PARAM];
+      if (relayedApp !== undefined) delete vars[RELAYED_APP_PARAM];
+      const first =
+        relayedApp !== undefined
+          ? { environ: vars, appFile: null, explain: [] }
+          : repairEnvironOnDisk({ vars, mount: null });
+      appFile = relayedApp ?? options.fixedApp ?? first.appFile ?? scriptFilename(vars);
+      served = options.directory.lookup(appFile, vars.DOCUMENT_ROOT || undefined);
+      const { settings } = served.resolved;
+      const repair =
+        settings.mount === null || relayedApp !== undefined
+          ? first
+          : repairEnvironOnDisk({ vars, mount: settings.mount });
+      environ = repair.environ;
+      if (settings.explain && relayedApp === undefined) served.pool.log.write('explain', repair.explain.join('\n'));
+      owner = settings.tracebacks === 'owner' && isOwnerRequest(settings, vars.REMOTE_ADDR ?? '', vars.HTTP_COOKIE);
+    }
+    if (authorizer) environ = authorizerEnviron(environ);
     const { settings } = served.resolved;
-    const repair =
-      settings.mount === null || options.repaired ? first : repairEnvironOnDisk({ vars, mount: settings.mount });
-    const environ: Environ = authorizer ? authorizerEnviron(repair.environ) : repair.environ;
-    if (settings.explain && !options.repaired) served.pool.log.write('explain', repair.explain.join('\n'));
-    const owner = settings.tracebacks === 'owner' && isOwnerRequest(settings, vars.REMOTE_ADDR ?? '', vars.HTTP_COOKIE);
     sink.view = {
       owner,
       logFile: served.resolved.logFile,
+      logInServerLog: served.resolved.logProblem !== null,
+      setupNotes: served.resolved.ownerNotes,
       maxBodyBytes: settings.maxBodyBytes,
       hostPages: host.hostPages,
       siteName: host.siteName,
@@ -111,7 +146,7 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
   }
   // An authorizer's answer decides access to something else: never the status page's.
   const token = served.resolved.settings.ownerTokenSha256;
-  if (!authorizer && answerStatusRoute(appRequest, served.pool, token, sink)) return;
+  if (!authorizer && answerStatusRoute(appRequest, served.pool, token, sink, served.resolved.ownerNotes)) return;
   served.pool.handle(appRequest, sink);
 }
 

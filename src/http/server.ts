@@ -18,7 +18,7 @@ export interface HttpFrontEndOptions {
   isOwner(req: IncomingMessage): boolean;
   view: Omit<PageView, 'owner'>;
   /** Shown on the owner's status page (SCRIPT_NAME/.wsgikit/status); absent: no status URLs. */
-  status?: { pool: Pool; ownerTokenSha256: string | null };
+  status?: { pool: Pool; ownerTokenSha256: string | null; setupNotes?: readonly string[] };
   /** Called once per request when its answer is complete or cut off. */
   onDone?(req: IncomingMessage, status: number, ms: number): void;
 }
@@ -51,7 +51,8 @@ function serve(options: HttpFrontEndOptions, req: IncomingMessage, res: ServerRe
     sink.fail(isWsgikitError(error) ? error : new WsgikitError('WSGIKIT_BAD_REQUEST', String(error)));
     return;
   }
-  if (options.status && answerStatusRoute(request, options.status.pool, options.status.ownerTokenSha256, sink)) return;
+  const status = options.status;
+  if (status && answerStatusRoute(request, status.pool, status.ownerTokenSha256, sink, status.setupNotes)) return;
   options.handle(request, sink);
 }
 

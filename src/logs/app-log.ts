@@ -37,8 +37,15 @@ const ROTATE_RETRY_MS = 60_000;
 /** Indent of the detail lines under an incident, so the incident line stands out when reading. */
 const DETAIL_INDENT = '    ';
 
+/** The server's error log: this process's stderr (a CGI program's, or a FastCGI service's). */
+const SERVER_LOG_FD = 2;
+
 export class AppLog {
+  /** The log file; for a log kept in the server's error log, the file it will be once it can. */
   readonly file: string;
+  /** Lines go to the server's error log (stderr), each led by `wsgikit <app>: `, not to `file`. */
+  readonly inServerLog: boolean;
+  readonly #linePrefix: string;
   readonly #maxBytes: number;
   readonly #keep: number;
   readonly #echo: ((line: string) => void) | undefined;
@@ -48,8 +55,10 @@ export class AppLog {
   #closed = false;
   #rotateRetryAt = 0;
 
-  private constructor(options: AppLogOptions, file: string, fd: number) {
+  private constructor(options: AppLogOptions, file: string, fd: number, serverLogApp: string | null = null) {
     this.file = file;
+    this.inServerLog = serverLogApp !== null;
+    this.#linePrefix = serverLogApp === null ? '' : `wsgikit ${serverLogApp}: `;
     this.#maxBytes = options.maxBytes;
     this.#keep = options.keep;
     this.#echo = options.echo;
@@ -76,6 +85,16 @@ export class AppLog {
       throw unwritable(file, error as NodeJS.ErrnoException);
     }
     return new AppLog(options, file, fd);
+  }
+
+  /**
+   * A log kept in the server's error log, for an app whose log folder cannot be made yet
+   * (src/app/user-space.ts): every line goes to stderr, led by `wsgikit APP: ` so that lines from
+   * several apps can be told apart there. `options.file` is where it would be; nothing is rotated.
+   * `fd`: stderr, unless a test says otherwise; it is never closed.
+   */
+  static toServerLog(options: AppLogOptions, app: string, fd: number = SERVER_LOG_FD): AppLog {
+    return new AppLog(options, resolve(options.file), fd, app);
   }
 
   /** Failures to write or rotate since `open`; each was also passed to `onError`. */
@@ -109,12 +128,14 @@ export class AppLog {
   /** Closes the file. Later lines still reach `echo`, but no longer the file. */
   close(): void {
     this.#closed = true;
-    if (this.#fd !== null) closeQuietly(this.#fd);
+    if (this.#fd !== null && !this.inServerLog) closeQuietly(this.#fd);
     this.#fd = null;
   }
 
   #append(source: string, lines: readonly string[]): void {
-    const entry = formatEntry(new Date(), source, lines);
+    let entry = formatEntry(new Date(), source, lines);
+    if (this.inServerLog)
+      entry = `${this.#linePrefix}${entry.slice(0, -1).split('\n').join(`\n${this.#linePrefix}`)}\n`;
     if (this.#echo !== undefined) {
       for (const line of entry.slice(0, -1).split('\n')) {
         try {
@@ -135,6 +156,7 @@ export class AppLog {
 
   /** The descriptor to append `bytes` to, after reopening or rotating as needed. */
   #descriptorFor(bytes: number): number {
+    if (this.inServerLog) return this.#fd!;
     if (this.#fd === null) {
       // An earlier reopen failed; the folder may be back.
       this.#fd = openLogFile(this.file);

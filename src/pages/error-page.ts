@@ -24,6 +24,10 @@ export interface PageView {
   owner: boolean;
   /** Shown to the owner only, as where to find the incident. */
   logFile?: string;
+  /** The log is kept in the web server's error log for now (`logFile` is where it will be). */
+  logInServerLog?: boolean;
+  /** Shown to the owner only: what to fix about the setup (src/app/user-space.ts), each with its fix. */
+  setupNotes?: readonly string[];
   /** Shown to everyone in the title and footer. */
   siteName?: string;
   /** `html` unless told otherwise; choose with `pageFormat(accept)`. */
@@ -96,11 +100,14 @@ function renderHtml(error: WsgikitError, view: PageView): string {
     if (error.incident !== undefined) {
       parts.push(`<dt>Incident</dt><dd><code>${escapeHtml(error.incident)}</code></dd>`);
     }
-    if (view.logFile !== undefined) {
-      const search = error.incident === undefined ? '' : ', search it for the incident id';
+    const search = error.incident === undefined ? '' : ', search it for the incident id';
+    if (view.logInServerLog) {
+      parts.push(`<dt>Log</dt><dd>Details are in the web server's error log${search}.</dd>`);
+    } else if (view.logFile !== undefined) {
       parts.push(`<dt>Log</dt><dd>Details are in <code>${escapeHtml(view.logFile)}</code>${search}.</dd>`);
     }
     parts.push('</dl>');
+    for (const note of view.setupNotes ?? []) parts.push(`<p class="setup">${escapeHtml(note)}</p>`);
     if (error.ownerDetail !== undefined && error.ownerDetail !== '') {
       parts.push(`<pre>${escapeHtml(error.ownerDetail)}</pre>`);
     }
@@ -119,7 +126,9 @@ function renderText(error: WsgikitError, view: PageView): string {
   if (error.incident !== undefined) lines.push('', `Incident: ${error.incident}`);
   if (view.owner) {
     lines.push('', '-- For the site owner --', '', error.message, '', `Code: ${error.code}`);
-    if (view.logFile !== undefined) lines.push(`Log: ${view.logFile}`);
+    if (view.logInServerLog) lines.push("Log: the web server's error log");
+    else if (view.logFile !== undefined) lines.push(`Log: ${view.logFile}`);
+    for (const note of view.setupNotes ?? []) lines.push('', note);
     if (error.ownerDetail !== undefined && error.ownerDetail !== '') lines.push('', error.ownerDetail.trimEnd());
   }
   return withoutControls(lines.join('\n')) + '\n';
@@ -136,6 +145,7 @@ export const STYLE = [
   '.incident code{font-size:1.1em;font-weight:600;letter-spacing:.05em}',
   '.owner{margin-top:2rem;padding:1rem;border:1px solid #c8a400;border-radius:6px}',
   '.message{font-weight:600}',
+  '.setup{padding:.5rem .75rem;border:1px solid #c8a400;border-radius:6px}',
   'dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}',
   'dd{margin:0;overflow-wrap:anywhere}',
   'pre{padding:.75rem;overflow-x:auto;background:rgba(127,127,127,.12);border-radius:4px;white-space:pre}',

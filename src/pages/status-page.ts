@@ -19,6 +19,8 @@ export interface StatusView {
   restartToken: string | null;
   /** A line at the top ("Restart requested …"). */
   notice?: string;
+  /** What the owner should fix about the setup (where the log is meanwhile, daemon mode off), with the fix. */
+  setupNotes?: readonly string[];
   /** Seconds between automatic refreshes of the HTML page; 0 for none. */
   refreshSeconds?: number;
 }
@@ -50,7 +52,10 @@ export function statusJson(snapshot: PoolSnapshot, view: StatusView): Page {
   const restart =
     view.restartToken === null ? null : { url: `${view.base}/.wsgikit/restart`, token: view.restartToken };
   // `<` escaped so that the JSON stays inert even if something renders it as HTML.
-  const text = JSON.stringify({ ...snapshot, restart }, null, 2).replace(/</g, '\\u003c');
+  const text = JSON.stringify({ ...snapshot, restart, setupNotes: view.setupNotes ?? [] }, null, 2).replace(
+    /</g,
+    '\\u003c',
+  );
   const body = Buffer.from(text + '\n', 'utf8');
   return { status: 200, headers: pageHeaders('application/json; charset=utf-8', body), body };
 }
@@ -111,6 +116,7 @@ function renderStatus(s: PoolSnapshot, view: StatusView): string {
   const parts: string[] = [
     `<h1>${escapeHtml(appName(s.app))} <span class="muted">status</span></h1>`,
     view.notice === undefined ? '' : `<p class="notice">${escapeHtml(view.notice)}</p>`,
+    ...(view.setupNotes ?? []).map((note) => `<p class="setup">${escapeHtml(note)}</p>`),
     '<dl>',
     `<dt>App</dt><dd><code>${escapeHtml(s.app)}</code></dd>`,
     `<dt>Python</dt><dd><code>${escapeHtml(s.python)}</code></dd>`,

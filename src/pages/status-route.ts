@@ -32,12 +32,14 @@ const COOKIE_MAX_AGE = 365 * 24 * 3600;
  * says who may see these pages (the front end decides: always under wsgi-run, by the settings'
  * owner rules under FastCGI and CGI). `pool`: the app's, or null when there is none to show (a
  * one-shot CGI request). `ownerTokenSha256`: the settings' `owner_token_sha256`, for the login URL.
- * The body of the request is read (a restart form) or drained.
+ * `setupNotes`: what the owner should fix about the setup (src/app/user-space.ts), shown on the status
+ * page. The body of the request is read (a restart form) or drained.
  */
 export function statusRoute(
   request: AppRequest,
   pool: Pool | null,
   ownerTokenSha256: string | null,
+  setupNotes: readonly string[] = [],
 ): Promise<Page> | null {
   const path = request.environ.PATH_INFO;
   if (path === undefined || !path.startsWith(STATUS_PREFIX)) return null;
@@ -45,7 +47,7 @@ export function statusRoute(
   if (action !== 'status' && action !== 'restart' && action !== 'login') return null;
   if (action === 'login') return settle(request, login(request, ownerTokenSha256));
   if (!request.owner) return settle(request, notFound(request));
-  if (action === 'status') return settle(request, status(request, pool));
+  if (action === 'status') return settle(request, status(request, pool, setupNotes));
   return restart(request, pool);
 }
 
@@ -62,8 +64,9 @@ export function answerStatusRoute(
   pool: Pool | null,
   ownerTokenSha256: string | null,
   sink: ResponseSink,
+  setupNotes: readonly string[] = [],
 ): boolean {
-  const answer = statusRoute(request, pool, ownerTokenSha256);
+  const answer = statusRoute(request, pool, ownerTokenSha256, setupNotes);
   if (answer === null) return false;
   answer.then(
     (page) => sendPage(sink, page, request.environ.REQUEST_METHOD),
@@ -74,7 +77,7 @@ export function answerStatusRoute(
 
 // --- the three URLs -------------------------------------------------------------------------------
 
-function status(request: AppRequest, pool: Pool | null): Page {
+function status(request: AppRequest, pool: Pool | null, setupNotes: readonly string[]): Page {
   const { environ } = request;
   const format = wantsJson(request) ? 'json' : pageFormat(environ.HTTP_ACCEPT) === 'text' ? 'text' : 'html';
   if (pool === null) {
@@ -87,6 +90,7 @@ function status(request: AppRequest, pool: Pool | null): Page {
         'That happens when the settings say cgi_daemon = false, or when the daemon could not be started (the ' +
           "app's log says why). With the daemon, or under wsgi-fcgi, this page shows the app's workers. " +
           'Each request already runs the latest code, so there is nothing to restart.',
+        ...setupNotes,
       ],
       format,
     );
@@ -99,6 +103,7 @@ function status(request: AppRequest, pool: Pool | null): Page {
     restartToken: restartToken(pool),
     notice: restarted ? 'Restart requested: new requests go to fresh workers.' : undefined,
     refreshSeconds: REFRESH_SECONDS,
+    setupNotes,
   };
   return format === 'json' ? statusJson(snapshot, view) : statusHtml(snapshot, view);
 }

@@ -1,12 +1,11 @@
 // From "this request names that .wsgi" to the pool that serves it, for the long-running front ends
-// (wsgi-fcgi, and the per-app daemon behind wsgi-cgi). Resolving an app (file checks, settings,
+// (wsgi-fcgi, and the user's daemon behind wsgi-cgi). Resolving an app (file checks, settings,
 // Python, log) costs about half a millisecond, so it is done once and then re-done at most once
 // per reload_check_interval: a file that turns group-writable, a changed sidecar or a new venv is
 // noticed within that interval, and the hot path pays a Map lookup.
 
-import { appEnvironment, appOffloadPolicy, resolveApp, type ResolvedApp } from '../app/resolve-app.js';
+import { appEnvironment, appOffloadPolicy, openAppLog, resolveApp, type ResolvedApp } from '../app/resolve-app.js';
 import type { AppSettings, HostSettings } from '../app/settings.js';
-import { AppLog } from '../logs/app-log.js';
 import type { OpsLog } from '../ops-log.js';
 import { hostPagesFor, type HostPages } from '../pages/host-pages.js';
 import { Pool } from './pool.js';
@@ -55,10 +54,15 @@ export class AppDirectory {
    * `documentRoot`: the log must not land under it.
    */
   lookup(appFile: string, documentRoot: string | undefined): ServedApp {
+    const resolved = this.resolve(appFile, documentRoot);
+    return { resolved, pool: this.manager.pool(this.#identity(resolved), () => this.#newPool(resolved)) };
+  }
+
+  /** The app resolved and checked as lookup() does, without making its pool (an app it may decline). */
+  resolve(appFile: string, documentRoot: string | undefined): ResolvedApp {
     let entry = this.#entries.get(appFile);
     if (!entry || Date.now() >= entry.checkAt) entry = this.#refresh(appFile, documentRoot, entry);
-    const { resolved } = entry;
-    return { resolved, pool: this.manager.pool(this.#identity(resolved), () => this.#newPool(resolved)) };
+    return entry.resolved;
   }
 
   /** New host settings (SIGHUP): every app is resolved again against them on its next request. */
@@ -112,10 +116,7 @@ export class AppDirectory {
   #newPool(resolved: ResolvedApp): Pool {
     const { checked, settings, python, logFile, chroot } = resolved;
     let reportedAt = 0;
-    const log = AppLog.open({
-      file: logFile,
-      maxBytes: settings.logMaxBytes,
-      keep: settings.logKeep,
+    const log = openAppLog(resolved, {
       // The owner cannot read about it in a log that cannot be written: the server's log says it,
       // once a minute at most, not once per lost line.
       onError: (error) => {
@@ -143,7 +144,8 @@ export class AppDirectory {
 }
 
 function stampOf(resolved: ResolvedApp): string {
-  const { checked, python, logFile, settings, chroot } = resolved;
+  const { checked, python, logFile, logProblem, settings, chroot } = resolved;
   const { warnings: _warnings, source: _source, ...values } = settings;
-  return JSON.stringify([checked.file, python.path, logFile, values, chroot]);
+  // logProblem: once the log's folder can be made, a new pool logs there instead of to stderr.
+  return JSON.stringify([checked.file, python.path, logFile, logProblem, values, chroot]);
 }

@@ -12,8 +12,18 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { WSGI_CGI_BUILT } from '../helpers/apache-cgi.js';
-import { GUIDE, HELLO, localRedirect, makeHome, offloadSuite, q, type Home } from '../helpers/file-offload.js';
+import { WSGI_CGI_BUILT, WSGI_CGI_COMMAND } from '../helpers/apache-cgi.js';
+import { CGI_ENTRIES } from '../helpers/cgi-site.js';
+import {
+  GUIDE,
+  HELLO,
+  localRedirect,
+  makeHome,
+  offloadCases,
+  q,
+  stopAndDumpOnFailure,
+  type Home,
+} from '../helpers/file-offload.js';
 import {
   NODE,
   configFromGuide,
@@ -34,6 +44,8 @@ const available = isRoot() && hasApacheModules(...MODULES) && userIds('www-data'
 describe.skipIf(!available)('Apache mod_cgi + mod_xsendfile → wsgi-cgi (docs/file-offload.md)', () => {
   let home: Home;
   let apache: WebServer;
+  /** Writes the stub, running wsgi-cgi as `command`. */
+  let stub: (command: string) => void;
 
   beforeAll(async () => {
     // mod_cgi runs the stub, and so wsgi-cgi and the app, as Apache's user.
@@ -50,15 +62,16 @@ describe.skipIf(!available)('Apache mod_cgi + mod_xsendfile → wsgi-cgi (docs/f
         configFromGuide(GUIDE, 'host-toml', [['"/home/"', JSON.stringify(`${home.folder.dir}/`)]]),
       { mode: 0o644 },
     );
-    writeFileSync(
-      join(cgiBin, 'site.cgi'),
-      configFromGuide(GUIDE, 'cgi-stub', [
-        ['/usr/local/bin/wsgi-cgi', `${NODE} ${WSGI_CGI_BUILT}`],
-        ['/etc/wsgikit/host.toml', hostFile],
-        ['/home/alice/apps/site.wsgi', home.folder.app],
-      ]),
-      { mode: 0o755 },
-    );
+    stub = (command: string) =>
+      writeFileSync(
+        join(cgiBin, 'site.cgi'),
+        configFromGuide(GUIDE, 'cgi-stub', [
+          ['/usr/local/bin/wsgi-cgi', command],
+          ['/etc/wsgikit/host.toml', hostFile],
+          ['/home/alice/apps/site.wsgi', home.folder.app],
+        ]),
+        { mode: 0o755 },
+      );
     const site = configFromGuide(GUIDE, 'apache-cgi-xsendfile', [
       ['/home/alice/cgi-bin', cgiBin],
       ['/home/alice/public_html', www],
@@ -67,21 +80,35 @@ describe.skipIf(!available)('Apache mod_cgi + mod_xsendfile → wsgi-cgi (docs/f
     apache = await startApache(dir, await freePort(), MODULES, site);
   });
 
-  offloadSuite({ server: () => apache, home: () => home, base: () => `${apache.url}/app` });
+  stopAndDumpOnFailure(
+    () => apache,
+    () => undefined,
+    () => ({ app: home }),
+  );
 
-  it('the app answers itself when it names no file; a query string without "=" reaches it too', async () => {
-    for (const query of ['', '?bar', '?a+b']) {
-      const res = await curl(`${apache.url}/app${query}`);
-      expect(res.status, res.body.slice(0, 400)).toBe(200);
-      expect(res.body).toBe('sendfile fixture\n');
-    }
-  });
+  // The same requests through each entry: the stub is rewritten to run one, then the other.
+  describe.each(CGI_ENTRIES)('through the $name entry', (entry) => {
+    beforeAll(() => stub(entry.name === 'native' ? WSGI_CGI_COMMAND : `${NODE} ${WSGI_CGI_BUILT}`));
 
-  it('a CGI local redirect: mod_cgid serves the path in its place, a 200 without Location', async () => {
-    expect(await localRedirect(`${apache.url}/app${q('location', '/hello.txt')}`)).toEqual({
-      status: 200,
-      location: null,
-      body: HELLO,
+    offloadCases(
+      () => home,
+      () => `${apache.url}/app`,
+    );
+
+    it('the app answers itself when it names no file; a query string without "=" reaches it too', async () => {
+      for (const query of ['', '?bar', '?a+b']) {
+        const res = await curl(`${apache.url}/app${query}`);
+        expect(res.status, res.body.slice(0, 400)).toBe(200);
+        expect(res.body).toBe('sendfile fixture\n');
+      }
+    });
+
+    it('a CGI local redirect: mod_cgid serves the path in its place, a 200 without Location', async () => {
+      expect(await localRedirect(`${apache.url}/app${q('location', '/hello.txt')}`)).toEqual({
+        status: 200,
+        location: null,
+        body: HELLO,
+      });
     });
   });
 });

@@ -11,6 +11,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  renameSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -24,6 +25,9 @@ import { REPO, userIds } from './servers.js';
 /** Where a host installs wsgi-cgi: on suEXEC's AP_SAFE_PATH, as the stub and the shebangs name it. */
 export const WSGI_CGI_LINK = '/usr/local/bin/wsgi-cgi';
 export const WSGI_CGI_BUILT = join(REPO, 'dist', 'wsgi-cgi.cjs');
+/** The `wsgi-cgi` command the build makes: the native launcher, or a copy of the Node entry. */
+export const WSGI_CGI_COMMAND = join(REPO, 'dist', 'wsgi-cgi');
+const OURS = new Set([WSGI_CGI_BUILT, WSGI_CGI_COMMAND]);
 export const SUEXEC_BIN = '/usr/lib/apache2/suexec';
 export const SUEXEC_LOG = '/var/log/apache2/suexec.log';
 export const STUB = join(REPO, 'suexec', 'wsgi-cgi');
@@ -45,7 +49,7 @@ export function installWsgiCgi(): () => void {
   writeFileSync(mine, '');
   if (existsSync(WSGI_CGI_LINK) || isSymlink(WSGI_CGI_LINK)) {
     const target = isSymlink(WSGI_CGI_LINK) ? readlinkSync(WSGI_CGI_LINK) : null;
-    if (target !== WSGI_CGI_BUILT) {
+    if (target === null || !OURS.has(target)) {
       rmSync(mine, { force: true });
       throw new Error(
         `${WSGI_CGI_LINK} exists and is not a symlink to ${WSGI_CGI_BUILT}; remove it to run these tests`,
@@ -59,9 +63,21 @@ export function installWsgiCgi(): () => void {
     rmSync(mine, { force: true });
     const others = readdirSync(LINK_USERS).filter((f) => /^\d+$/.test(f) && isAlive(Number(f)));
     if (others.length > 0 || !existsSync(join(LINK_USERS, 'created'))) return;
-    if (isSymlink(WSGI_CGI_LINK) && readlinkSync(WSGI_CGI_LINK) === WSGI_CGI_BUILT) unlinkSync(WSGI_CGI_LINK);
+    if (isSymlink(WSGI_CGI_LINK) && OURS.has(readlinkSync(WSGI_CGI_LINK))) unlinkSync(WSGI_CGI_LINK);
     rmSync(LINK_USERS, { recursive: true, force: true });
   };
+}
+
+/**
+ * Points the installed link at `file` (dist/wsgi-cgi.cjs or dist/wsgi-cgi), so that one Apache
+ * serves the same tests through each entry in turn. Replaced in one rename: a request meanwhile
+ * runs one entry or the other.
+ */
+export function pointWsgiCgiAt(file: string): void {
+  const temp = `${WSGI_CGI_LINK}.${process.pid}`;
+  rmSync(temp, { force: true });
+  symlinkSync(file, temp);
+  renameSync(temp, WSGI_CGI_LINK);
 }
 
 /** The process `pid` still exists. */
@@ -165,14 +181,14 @@ export function listProcesses(): ProcessInfo[] {
   return out;
 }
 
-/** The wsgi-fcgi daemons running as `uid` (started by wsgi-cgi on demand), for one app if named. */
-export function daemonsOf(uid: number, appFile?: string): number[] {
+/** The wsgi-fcgi daemons running as `uid` (started by wsgi-cgi on demand), on one socket if named. */
+export function daemonsOf(uid: number, socket?: string): number[] {
   return listProcesses()
     .filter(
       (p) =>
         p.uid === uid &&
         p.cmdline.some((arg) => arg.endsWith('/wsgi-fcgi.js')) &&
-        (appFile === undefined || p.cmdline[p.cmdline.indexOf('--app') + 1] === appFile),
+        (socket === undefined || p.cmdline[p.cmdline.indexOf('--listen') + 1] === socket),
     )
     .map((p) => p.pid);
 }
@@ -194,10 +210,18 @@ export function suexecLogSince(mark: number): string {
   }
 }
 
-/** Runs suexec/install-stub.sh (as root); returns its output, throws with it on a failed check. */
-export function installStub(args: string[]): string {
+/**
+ * Runs suexec/install-stub.sh (as root) for pristine suEXEC (the suEXEC the e2e Apache runs unless
+ * told), or with `env` (SUEXEC_BIN, SUEXEC_CONFIG); returns its output, throws with it on a failed
+ * check.
+ */
+export function installStub(args: string[], env: Record<string, string> = {}): string {
   try {
-    return execFileSync(INSTALL_STUB, args, { encoding: 'utf8', stdio: 'pipe' });
+    return execFileSync(INSTALL_STUB, args, {
+      encoding: 'utf8',
+      stdio: 'pipe',
+      env: { ...process.env, SUEXEC_BIN: '/usr/lib/apache2/suexec-pristine', ...env },
+    });
   } catch (error) {
     const e = error as { stdout?: string; stderr?: string; message: string };
     throw new Error(`install-stub.sh ${args.join(' ')} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);

@@ -9,6 +9,33 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const WSGI_CGI = fileURLToPath(new URL('../../dist/wsgi-cgi.cjs', import.meta.url));
+/** The `wsgi-cgi` command: the native launcher when the build compiled it, else a copy of WSGI_CGI. */
+export const WSGI_CGI_COMMAND = fileURLToPath(new URL('../../dist/wsgi-cgi', import.meta.url));
+
+/** Whether the build made dist/wsgi-cgi the native launcher (an ELF file). */
+export function nativeLauncherBuilt(): boolean {
+  try {
+    return readFileSync(WSGI_CGI_COMMAND).subarray(0, 4).toString('latin1') === '\x7fELF';
+  } catch {
+    return false;
+  }
+}
+
+/** The two entries every CGI test runs through: the Node entry, and the native launcher when built. */
+export interface CgiEntry {
+  name: 'node' | 'native';
+  /** The program and the arguments before wsgi-cgi's own. */
+  command: string[];
+}
+export const CGI_ENTRIES: CgiEntry[] = [
+  { name: 'node', command: [process.execPath, WSGI_CGI] },
+  ...(nativeLauncherBuilt() ? [{ name: 'native' as const, command: [WSGI_CGI_COMMAND] }] : []),
+];
+let entry: CgiEntry = CGI_ENTRIES[0]!;
+/** The entry cgi() runs from now on (a describe.each over CGI_ENTRIES sets it in its beforeAll). */
+export function useCgiEntry(next: CgiEntry): void {
+  entry = next;
+}
 
 export interface Site {
   root: string;
@@ -73,7 +100,8 @@ export function cgi(s: Site, vars: Record<string, string>, body?: Buffer, args: 
     ...vars,
   };
   env.REQUEST_URI ??= env.SCRIPT_NAME + (env.PATH_INFO ?? '');
-  const child = spawn(process.execPath, [WSGI_CGI, '--host-settings', s.hostSettings, ...args], { env });
+  const [program, ...before] = entry.command;
+  const child = spawn(program!, [...before, '--host-settings', s.hostSettings, ...args], { env });
   const out: Buffer[] = [];
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => out.push(d));

@@ -235,7 +235,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function waitFor(check: () => Promise<boolean>, what: string, proc: Proc, log: () => string, ms = 15_000) {
+export async function waitFor(check: () => Promise<boolean>, what: string, proc: Proc, log: () => string, ms = 15_000) {
   const until = Date.now() + ms;
   let exitedEarly = false;
   void proc.exited.then(() => (exitedEarly = true));
@@ -261,7 +261,7 @@ function answersHttp(port: number): Promise<boolean> {
   });
 }
 
-function answersSocket(where: string): Promise<boolean> {
+export function answersSocket(where: string): Promise<boolean> {
   return new Promise((resolve) => {
     const tcp = /^(.+):(\d+)$/.exec(where);
     const socket = tcp ? connect(Number(tcp[2]), tcp[1]) : connect(where);
@@ -383,11 +383,45 @@ ${site}
   return webServer('nginx', dir, config, port, proc, errorLog, 'SIGTERM');
 }
 
+/** Where Debian's Apache execs suEXEC (compiled in): an alternative, pristine or custom. */
+export const APACHE_SUEXEC = '/usr/lib/apache2/suexec';
+export const SUEXEC_PRISTINE = '/usr/lib/apache2/suexec-pristine';
+export const SUEXEC_CUSTOM = '/usr/lib/apache2/suexec-custom';
+
+export interface ApacheOptions {
+  /** The user Apache's children run as; default www-data. */
+  user?: string;
+  /**
+   * The suEXEC this Apache runs, whatever the machine's alternative says: Apache runs in a mount
+   * namespace of its own where `binary` is bind-mounted over /usr/lib/apache2/suexec (its path is
+   * compiled in), and `config` over /etc/apache2/suexec/USER (what apache2-suexec-custom reads).
+   * Nothing changes outside that namespace.
+   */
+  suexec?: { binary: string; config?: string };
+}
+
+/** This machine can give a process a private mount namespace (unshare -m: root with CAP_SYS_ADMIN). */
+export function canPinSuexec(): boolean {
+  try {
+    execFileSync('unshare', ['-m', '--propagation', 'private', 'true'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
- * Apache (Debian's apache2, mpm_event) in the foreground as root with its children as www-data,
- * from `site`: the guide's lines. `modules`: the names of the extra modules it loads.
+ * Apache (Debian's apache2, mpm_event) in the foreground as root with its children as `user`
+ * (www-data unless told), from `site`: the guide's lines. `modules`: the extra modules it loads.
  */
-export async function startApache(dir: string, port: number, modules: string[], site: string): Promise<WebServer> {
+export async function startApache(
+  dir: string,
+  port: number,
+  modules: string[],
+  site: string,
+  options: ApacheOptions = {},
+): Promise<WebServer> {
+  const user = options.user ?? 'www-data';
   const errorLog = join(dir, 'apache-error.log');
   const config = join(dir, 'httpd.conf');
   const load = ['mpm_event', 'authz_core', 'mime', ...modules]
@@ -404,8 +438,8 @@ ErrorLog ${errorLog}
 LogLevel warn
 Listen 127.0.0.1:${port}
 ServerName 127.0.0.1
-User www-data
-Group www-data
+User ${user}
+Group ${user}
 ${load}
 TypesConfig /etc/mime.types
 StartServers 1
@@ -420,7 +454,35 @@ ${site}
   );
   const apache = findBinary('apache2')!;
   // -X would serialise everything in one process; -DFOREGROUND keeps the real process model.
-  const proc = startProc(apache, ['-f', config, '-DFOREGROUND'], cleanEnv({ APACHE_RUN_DIR: dir }));
+  const args = ['-f', config, '-DFOREGROUND'];
+  const env = cleanEnv({ APACHE_RUN_DIR: dir });
+  let proc: Proc;
+  if (options.suexec === undefined) {
+    proc = startProc(apache, args, env);
+  } else {
+    // unshare and sh exec into Apache: the pid is Apache's. A bind mount onto the alternative's
+    // symlink lands on the file it names, which is what Apache execs.
+    const mounts = [`mount --bind "$1" ${APACHE_SUEXEC}`];
+    if (options.suexec.config !== undefined) mounts.push(`mount --bind "$2" /etc/apache2/suexec/${user}`);
+    const script = `${mounts.join(' && ')} && shift 2 && exec "$@"`;
+    proc = startProc(
+      'unshare',
+      [
+        '-m',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        script,
+        'sh',
+        options.suexec.binary,
+        options.suexec.config ?? '',
+        apache,
+        ...args,
+      ],
+      env,
+    );
+  }
   await waitFor(
     () => answersHttp(port),
     'apache2',

@@ -93,10 +93,14 @@ export async function startWsgiRun(app: string, args: string[] = []): Promise<Ru
 }
 
 /** Polls until `check` returns a value, for things that happen after a response (log lines). */
-export async function eventually<T>(check: () => T | null | undefined | false, what: string, ms = 10_000): Promise<T> {
+export async function eventually<T>(
+  check: () => T | null | undefined | false | Promise<T | null | undefined | false>,
+  what: string,
+  ms = 10_000,
+): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
-    const value = check();
+    const value = await check();
     if (value) return value;
     if (Date.now() > until) throw new Error(`gave up waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));

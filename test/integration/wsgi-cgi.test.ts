@@ -3,10 +3,10 @@
 // requests, a killed daemon), the Action-handler layout, error pages and refusals.
 
 import { createHash } from 'node:crypto';
-import { chmodSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { cgi, site, type CgiResult, type Site } from '../helpers/cgi-site.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CGI_ENTRIES, cgi, site, useCgiEntry, type CgiResult, type Site } from '../helpers/cgi-site.js';
 import { eventually } from '../helpers/wsgi-run.js';
 
 const APP = `
@@ -42,6 +42,15 @@ function noteDaemons(s: Site): number[] {
   return pids;
 }
 
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 afterAll(() => {
   for (const pid of daemons) {
     try {
@@ -52,130 +61,155 @@ afterAll(() => {
   }
 });
 
-describe('wsgi-cgi one-shot', () => {
-  const s = site(APP, 'cgi_daemon = false\n');
+describe.each(CGI_ENTRIES)('through the $name entry', (entry) => {
+  beforeAll(() => useCgiEntry(entry));
 
-  it('runs the app in a fresh process per request, with wsgi.run_once', async () => {
-    const a = json(await cgi(s, { PATH_INFO: '/x' }));
-    const b = json(await cgi(s, { PATH_INFO: '/y' }));
-    expect(a).toMatchObject({ script_name: '/app.wsgi', path_info: '/x', run_once: true });
-    expect(a.pid).not.toBe(b.pid);
+  describe('wsgi-cgi one-shot', () => {
+    const s = site(APP, 'cgi_daemon = false\n');
+
+    it('runs the app in a fresh process per request, with wsgi.run_once', async () => {
+      const a = json(await cgi(s, { PATH_INFO: '/x' }));
+      const b = json(await cgi(s, { PATH_INFO: '/y' }));
+      expect(a).toMatchObject({ script_name: '/app.wsgi', path_info: '/x', run_once: true });
+      expect(a.pid).not.toBe(b.pid);
+    });
+
+    it('streams a POST body from stdin', async () => {
+      const body = Buffer.alloc(3 * 1024 * 1024, 9);
+      const result = json(await cgi(s, { PATH_INFO: '/up' }, body));
+      expect(result).toMatchObject({ length: body.length, sha256: createHash('sha256').update(body).digest('hex') });
+    });
+
+    it('shows strangers a plain 500 with an incident id and puts the traceback in the log', async () => {
+      const result = await cgi(s, { PATH_INFO: '/boom', HTTP_ACCEPT: 'text/plain' });
+      expect(result.status).toBe(500);
+      const page = result.body.toString();
+      expect(page).not.toContain('secret detail');
+      const incident = /[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{2}/.exec(page)![0];
+      const log = s.log();
+      expect(log).toContain(`incident ${incident}`);
+      expect(log).toContain('RuntimeError: secret detail 1234');
+    });
   });
 
-  it('streams a POST body from stdin', async () => {
-    const body = Buffer.alloc(3 * 1024 * 1024, 9);
-    const result = json(await cgi(s, { PATH_INFO: '/up' }, body));
-    expect(result).toMatchObject({ length: body.length, sha256: createHash('sha256').update(body).digest('hex') });
+  describe('wsgi-cgi daemon mode', () => {
+    const s = site(APP, 'owner_addresses = ["127.0.0.1"]\n');
+
+    it('starts a daemon on the first request and reuses it', async () => {
+      const first = json(await cgi(s, { PATH_INFO: '/one' }));
+      const second = json(await cgi(s, { PATH_INFO: '/two' }));
+      expect(first).toMatchObject({ path_info: '/one', run_once: false });
+      expect(second.pid).toBe(first.pid);
+      expect(noteDaemons(s)).toHaveLength(1);
+    });
+
+    it('relays a POST body to the daemon and the answer back', async () => {
+      const body = Buffer.alloc(5 * 1024 * 1024 + 3, 4);
+      const result = json(await cgi(s, { PATH_INFO: '/up' }, body));
+      expect(result).toMatchObject({ length: body.length, sha256: createHash('sha256').update(body).digest('hex') });
+    });
+
+    it('shows the owner the traceback, and strangers not', async () => {
+      const owner = await cgi(s, { PATH_INFO: '/boom', REMOTE_ADDR: '127.0.0.1', HTTP_ACCEPT: 'text/plain' });
+      const stranger = await cgi(s, { PATH_INFO: '/boom', HTTP_ACCEPT: 'text/plain' });
+      expect(owner.status).toBe(500);
+      expect(owner.body.toString()).toContain('secret detail 1234');
+      expect(stranger.status).toBe(500);
+      expect(stranger.body.toString()).not.toContain('secret detail');
+    });
+
+    it('serves an app with cgi_daemon = false one-shot while the daemon serves the others', async () => {
+      const oneshot = join(s.docroot, 'oneshot.wsgi');
+      writeFileSync(oneshot, APP, { mode: 0o644 });
+      writeFileSync(`${oneshot}.toml`, `log_dir = "${s.root}/logs"\ncgi_daemon = false\n`, { mode: 0o644 });
+      expect(json(await cgi(s, { PATH_INFO: '/d' }))).toMatchObject({ run_once: false });
+      const vars = { SCRIPT_NAME: '/oneshot.wsgi', SCRIPT_FILENAME: oneshot, PATH_INFO: '/o' };
+      const body = Buffer.alloc(70_000, 3);
+      expect(json(await cgi(s, vars, body))).toMatchObject({ run_once: true, path_info: '/o', length: body.length });
+    });
+
+    it('renders the 502 page with an incident when the launcher says the daemon failed mid-request', async () => {
+      const result = await cgi(s, { PATH_INFO: '/x', HTTP_ACCEPT: 'text/plain', WSGIKIT_CGI_RELAY_FAILED: 'test' });
+      expect(result.status).toBe(502);
+      const incident = /[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{2}/.exec(result.body.toString())![0];
+      expect(s.log()).toContain(`incident ${incident}`);
+    });
+
+    it('starts a new daemon when the old one was killed', async () => {
+      const [old] = noteDaemons(s);
+      process.kill(old!, 'SIGKILL');
+      // Until it is gone its socket still accepts: a request then fails over to one-shot instead.
+      await eventually(() => !isAlive(old!), 'the old daemon gone');
+      const after = json(await cgi(s, { PATH_INFO: '/again' }));
+      expect(after.path_info).toBe('/again');
+      await eventually(() => noteDaemons(s).length === 2, 'a second daemon');
+    });
   });
 
-  it('shows strangers a plain 500 with an incident id and puts the traceback in the log', async () => {
-    const result = await cgi(s, { PATH_INFO: '/boom', HTTP_ACCEPT: 'text/plain' });
-    expect(result.status).toBe(500);
-    const page = result.body.toString();
-    expect(page).not.toContain('secret detail');
-    const incident = /[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{2}/.exec(page)![0];
-    const log = s.log();
-    expect(log).toContain(`incident ${incident}`);
-    expect(log).toContain('RuntimeError: secret detail 1234');
-  });
-});
+  describe('wsgi-cgi daemon start race', () => {
+    const s = site(APP, '');
 
-describe('wsgi-cgi daemon mode', () => {
-  const s = site(APP, 'owner_addresses = ["127.0.0.1"]\n');
-
-  it('starts a daemon on the first request and reuses it', async () => {
-    const first = json(await cgi(s, { PATH_INFO: '/one' }));
-    const second = json(await cgi(s, { PATH_INFO: '/two' }));
-    expect(first).toMatchObject({ path_info: '/one', run_once: false });
-    expect(second.pid).toBe(first.pid);
-    expect(noteDaemons(s)).toHaveLength(1);
+    it('starts exactly one daemon for a burst of first requests', async () => {
+      const results = await Promise.all(Array.from({ length: 6 }, (_, i) => cgi(s, { PATH_INFO: `/r${i}` })));
+      for (const [i, result] of results.entries()) expect(json(result).path_info).toBe(`/r${i}`);
+      expect(noteDaemons(s)).toHaveLength(1);
+    });
   });
 
-  it('relays a POST body to the daemon and the answer back', async () => {
-    const body = Buffer.alloc(5 * 1024 * 1024 + 3, 4);
-    const result = json(await cgi(s, { PATH_INFO: '/up' }, body));
-    expect(result).toMatchObject({ length: body.length, sha256: createHash('sha256').update(body).digest('hex') });
-  });
+  describe('wsgi-cgi layouts and refusals', () => {
+    const s = site(APP, 'cgi_daemon = false\n');
 
-  it('shows the owner the traceback, and strangers not', async () => {
-    const owner = await cgi(s, { PATH_INFO: '/boom', REMOTE_ADDR: '127.0.0.1', HTTP_ACCEPT: 'text/plain' });
-    const stranger = await cgi(s, { PATH_INFO: '/boom', HTTP_ACCEPT: 'text/plain' });
-    expect(owner.status).toBe(500);
-    expect(owner.body.toString()).toContain('secret detail 1234');
-    expect(stranger.status).toBe(500);
-    expect(stranger.body.toString()).not.toContain('secret detail');
-  });
+    it('serves the Apache Action-handler layout: the .wsgi arrives in PATH_INFO / PATH_TRANSLATED', async () => {
+      const result = json(
+        await cgi(s, {
+          SCRIPT_NAME: '/cgi-bin/wsgi-cgi',
+          SCRIPT_FILENAME: '/usr/lib/cgi-bin/wsgi-cgi',
+          PATH_INFO: '/app.wsgi/foo/bar',
+          PATH_TRANSLATED: join(s.docroot, 'app.wsgi/foo/bar'),
+          REQUEST_URI: '/app.wsgi/foo/bar',
+          REDIRECT_URL: '/app.wsgi/foo/bar',
+          REDIRECT_HANDLER: 'wsgi-script',
+          REDIRECT_STATUS: '200',
+        }),
+      );
+      expect(result).toMatchObject({ script_name: '/app.wsgi', path_info: '/foo/bar' });
+    });
 
-  it('starts a new daemon when the old one was killed', async () => {
-    const [old] = noteDaemons(s);
-    process.kill(old!, 'SIGKILL');
-    const after = json(await cgi(s, { PATH_INFO: '/again' }));
-    expect(after.path_info).toBe('/again');
-    await eventually(() => noteDaemons(s).length === 2, 'a second daemon');
-  });
-});
+    it('ignores the search words a server passes as arguments for a query without "=" (RFC 3875 §4.4)', async () => {
+      const result = await cgi(s, { PATH_INFO: '/find', QUERY_STRING: 'caf%C3%A9+bar' }, undefined, ['café', 'bar']);
+      expect(json(result)).toMatchObject({ path_info: '/find' });
+      // mod_cgid shell-escapes the words: "debug&verbose" arrives as debug\&verbose.
+      const escaped = await cgi(s, { PATH_INFO: '/find', QUERY_STRING: 'debug&verbose' }, undefined, [
+        'debug\\&verbose',
+      ]);
+      expect(json(escaped)).toMatchObject({ path_info: '/find' });
+    });
 
-describe('wsgi-cgi daemon start race', () => {
-  const s = site(APP, '');
-
-  it('starts exactly one daemon for a burst of first requests', async () => {
-    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => cgi(s, { PATH_INFO: `/r${i}` })));
-    for (const [i, result] of results.entries()) expect(json(result).path_info).toBe(`/r${i}`);
-    expect(noteDaemons(s)).toHaveLength(1);
-  });
-});
-
-describe('wsgi-cgi layouts and refusals', () => {
-  const s = site(APP, 'cgi_daemon = false\n');
-
-  it('serves the Apache Action-handler layout: the .wsgi arrives in PATH_INFO / PATH_TRANSLATED', async () => {
-    const result = json(
-      await cgi(s, {
+    it('with explain = true, logs what the server sent, the rule that fired and what the app got', async () => {
+      const explained = site(APP, 'cgi_daemon = false\nexplain = true\n');
+      await cgi(explained, {
         SCRIPT_NAME: '/cgi-bin/wsgi-cgi',
         SCRIPT_FILENAME: '/usr/lib/cgi-bin/wsgi-cgi',
-        PATH_INFO: '/app.wsgi/foo/bar',
-        PATH_TRANSLATED: join(s.docroot, 'app.wsgi/foo/bar'),
-        REQUEST_URI: '/app.wsgi/foo/bar',
-        REDIRECT_URL: '/app.wsgi/foo/bar',
-        REDIRECT_HANDLER: 'wsgi-script',
+        PATH_INFO: '/app.wsgi/explained',
+        PATH_TRANSLATED: join(explained.docroot, 'app.wsgi/explained'),
+        REQUEST_URI: '/app.wsgi/explained',
+        REDIRECT_URL: '/app.wsgi/explained',
         REDIRECT_STATUS: '200',
-      }),
-    );
-    expect(result).toMatchObject({ script_name: '/app.wsgi', path_info: '/foo/bar' });
-  });
-
-  it('ignores the search words a server passes as arguments for a query without "=" (RFC 3875 §4.4)', async () => {
-    const result = await cgi(s, { PATH_INFO: '/find', QUERY_STRING: 'caf%C3%A9+bar' }, undefined, ['café', 'bar']);
-    expect(json(result)).toMatchObject({ path_info: '/find' });
-    // mod_cgid shell-escapes the words: "debug&verbose" arrives as debug\&verbose.
-    const escaped = await cgi(s, { PATH_INFO: '/find', QUERY_STRING: 'debug&verbose' }, undefined, ['debug\\&verbose']);
-    expect(json(escaped)).toMatchObject({ path_info: '/find' });
-  });
-
-  it('with explain = true, logs what the server sent, the rule that fired and what the app got', async () => {
-    const explained = site(APP, 'cgi_daemon = false\nexplain = true\n');
-    await cgi(explained, {
-      SCRIPT_NAME: '/cgi-bin/wsgi-cgi',
-      SCRIPT_FILENAME: '/usr/lib/cgi-bin/wsgi-cgi',
-      PATH_INFO: '/app.wsgi/explained',
-      PATH_TRANSLATED: join(explained.docroot, 'app.wsgi/explained'),
-      REQUEST_URI: '/app.wsgi/explained',
-      REDIRECT_URL: '/app.wsgi/explained',
-      REDIRECT_STATUS: '200',
+      });
+      const log = explained.log();
+      expect(log).toContain('[explain]');
+      expect(log).toContain('action-handler');
+      expect(log).toContain('/cgi-bin/wsgi-cgi');
     });
-    const log = explained.log();
-    expect(log).toContain('[explain]');
-    expect(log).toContain('action-handler');
-    expect(log).toContain('/cgi-bin/wsgi-cgi');
-  });
 
-  it('refuses a .wsgi that others may write, with the fix in the log and no detail on the page', async () => {
-    const other = site(APP, 'cgi_daemon = false\n');
-    chmodSync(other.app, 0o666);
-    const result = await cgi(other, { PATH_INFO: '/', HTTP_ACCEPT: 'text/plain' });
-    expect(result.status).toBe(403);
-    expect(result.body.toString()).not.toContain(other.app);
-    expect(result.stderr).toContain('chmod go-w');
+    it('refuses a .wsgi that others may write, with the fix in the log and no detail on the page', async () => {
+      const other = site(APP, 'cgi_daemon = false\n');
+      chmodSync(other.app, 0o666);
+      const result = await cgi(other, { PATH_INFO: '/', HTTP_ACCEPT: 'text/plain' });
+      expect(result.status).toBe(403);
+      expect(result.body.toString()).not.toContain(other.app);
+      expect(result.stderr).toContain('chmod go-w');
+    });
   });
 });
 

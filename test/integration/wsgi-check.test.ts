@@ -7,6 +7,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -21,7 +22,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findInSafePath } from '../../src/app/python.js';
-import { daemonsOf, isAlive, listProcesses } from '../helpers/apache-cgi.js';
+import { homeOf } from '../../src/app/locate.js';
+import { daemonPaths } from '../../src/cgi/daemon.js';
+import { daemonsOf, isAlive } from '../helpers/apache-cgi.js';
 import { site as cgiSite } from '../helpers/cgi-site.js';
 import { BUILD_CHROOT, chrootUnavailable } from '../helpers/chroot.js';
 import { eventually } from '../helpers/wsgi-run.js';
@@ -172,7 +175,7 @@ describe.runIf(isRoot)('wsgi-check gallery', () => {
     chownSync(s.app, 12345, 12345);
     const { code, ids, report } = await check(s);
     expect(ids).toContain('app.owner');
-    expect(report.findings.find((f) => f.id === 'app.owner')?.fix).toBe(`chown 4242:4242 ${s.app}`);
+    expect(report.findings.find((f) => f.id === 'app.owner')?.fix).toContain('[trusted_owners] 4242 = ["12345"]');
     expect(code).toBe(1);
   });
 
@@ -245,6 +248,61 @@ describe.runIf(isRoot)('wsgi-check gallery', () => {
     expect(code).toBe(1);
   });
 
+  // A stock host without suEXEC: www-data's home /var/www is root's, so ~/.wsgikit cannot be made.
+  it.skipIf(existsSync('/var/www/.wsgikit'))(
+    "no log_dir and a home the runner cannot write: served, the log in the server's error log, one fix",
+    async () => {
+      const s = site(GOOD_APP);
+      writeFileSync(`${s.app}.toml`, '[env]\nGREETING = "hello"\n');
+      chownSync(s.root, 0, 0);
+      for (const p of [s.docroot, s.app, `${s.app}.toml`, join(s.root, 'host.toml')]) chownSync(p, 0, 0);
+      const www = ['--as-user', 'www-data', '--mode', 'cgi'];
+      const { code, report } = await check({ ...s, args: [...s.args.slice(0, 2), ...www] });
+      const byId = new Map(report.findings.map((f) => [f.id, f]));
+      const fix = 'sudo install -d -o www-data -g www-data -m 700 /var/www/.wsgikit';
+      expect(byId.get('log.in-server-log')).toMatchObject({ severity: 'warning', fix });
+      expect(byId.get('log.in-server-log')?.message).toContain("web server's error log");
+      expect(byId.get('daemon.run-dir-not-writable')).toMatchObject({ severity: 'warning', fix });
+      expect(byId.has('log.not-writable')).toBe(false);
+      expect(code).toBe(0);
+    },
+  );
+
+  it('code another user owns, run as www-data: refused with the setups that work, unless the host trusts that owner', async () => {
+    const nobody = 65534;
+    const plain = site(GOOD_APP);
+    const www = ['--as-user', 'www-data', '--mode', 'cgi'];
+    const prepare = (s: Site) => {
+      mkdirSync(join(s.root, 'logs'), { mode: 0o700 });
+      chownSync(join(s.root, 'logs'), 33, 33);
+      for (const p of [s.root, s.docroot, s.app, `${s.app}.toml`]) chownSync(p, nobody, nobody);
+      chownSync(join(s.root, 'host.toml'), 0, 0);
+      return { ...s, args: [...s.args.slice(0, 2), ...www] };
+    };
+    const refused = await check(prepare(plain));
+    const owner = refused.report.findings.find((f) => f.id === 'app.owner');
+    expect(owner?.message).toContain('belongs to nobody (uid 65534), but this runs as www-data (uid 33)');
+    expect(owner?.fix).toContain('wsgi-fcgi --user nobody');
+    expect(owner?.fix).toContain('[trusted_owners] www-data = ["nobody"]');
+    expect(owner?.fix).not.toMatch(/chown/);
+    expect(refused.ids).toContain('app.dir-owner');
+    expect(refused.code).toBe(1);
+
+    const trusting = prepare(site(GOOD_APP, '', '[trusted_owners]\nwww-data = ["nobody"]'));
+    const served = await check(trusting);
+    expect(served.ids.filter((id) => id.startsWith('app.'))).toEqual([]);
+    expect(served.report.import?.ok).toBe(true);
+  });
+
+  it('a log_dir the runner cannot write is still an error', async () => {
+    const s = site(GOOD_APP);
+    writeFileSync(`${s.app}.toml`, `log_dir = "/var/www/no-such-folder/logs"\n[env]\nGREETING = "hello"\n`);
+    chownSync(`${s.app}.toml`, UID, UID);
+    const { code, report } = await check(s);
+    expect(report.findings.find((f) => f.id === 'log.not-writable')?.severity).toBe('error');
+    expect(code).toBe(1);
+  });
+
   it('a shebang whose interpreter is not on the safe PATH', async () => {
     const name = 'wsgi-cgi-not-installed';
     expect(findInSafePath(name)).toBeNull();
@@ -296,6 +354,42 @@ describe.runIf(isRoot)('wsgi-check gallery', () => {
     );
     expect(code).toBe(1);
   });
+
+  // apache2-suexec-custom reads its document root and userdir from a file (Debian's userdir there is
+  // public_html/cgi-bin): a .wsgi that pristine suEXEC would run can fail there with "command not in
+  // docroot". wsgi-check is told the binary and the file, so the machine's own alternative is not used.
+  it.skipIf(!existsSync('/usr/lib/apache2/suexec-custom'))(
+    "apache2-suexec-custom: the document root of its file, not pristine's",
+    async () => {
+      const s = site(`#!/usr/bin/env wsgi-cgi\n${GOOD_APP}`);
+      chmodSync(s.app, 0o755);
+      const config = join(s.root, 'suexec-www-data');
+      const args = [...s.args.slice(0, 4), '--mode', 'suexec', '--suexec-bin', '/usr/lib/apache2/suexec-custom'];
+      const checkWith = async (lines: string) => {
+        writeFileSync(config, lines);
+        return check({ ...s, args: [...args, '--suexec-config', config] });
+      };
+      const narrow = await checkWith(`${s.docroot}/cgi-bin\npublic_html/cgi-bin\n`);
+      const outside = narrow.report.findings.find((f) => f.id === 'suexec.outside-docroot');
+      expect(outside?.severity).toBe('error');
+      expect(outside?.message).toContain(`the document root ${s.docroot}/cgi-bin`);
+      expect(outside?.message).toContain(`apache2-suexec-custom, ${config}`);
+      expect(outside?.message).toContain('command not in docroot');
+      expect(narrow.code).toBe(1);
+      const wide = await checkWith(`${s.root}\npublic_html/cgi-bin\n`);
+      expect(wide.ids).not.toContain('suexec.outside-docroot');
+      const off = await checkWith(`#${s.root}\npublic_html/cgi-bin\n`);
+      expect(off.report.findings.find((f) => f.id === 'suexec.outside-docroot')?.message).toContain(
+        'no document root (turned off)',
+      );
+      // Pristine's compiled-in /var/www (or --suexec-docroot) decides there instead.
+      const pristine = await check({
+        ...s,
+        args: [...s.args, '--mode', 'suexec', '--suexec-bin', '/usr/lib/apache2/suexec-pristine'],
+      });
+      expect(pristine.ids).not.toContain('suexec.outside-docroot');
+    },
+  );
 
   it('SetEnv in a .htaccess that suEXEC drops', async () => {
     const s = site();
@@ -592,10 +686,8 @@ def application(environ, start_response):
       expect(out.ok, r.stdout).toBe(true);
       expect(out.start.ok, r.stdout).toBe(true);
       expect(r.code).toBe(0);
-      // Found by its --app argument (never by name).
-      const [pid] = daemonsOf(process.getuid!(), s.app);
-      const cmdline = listProcesses().find((p) => p.pid === pid)?.cmdline ?? [];
-      expect(cmdline[cmdline.indexOf('--listen') + 1]).toBe(out.start.socket);
+      // Found by its --listen argument (never by name).
+      const [pid] = daemonsOf(process.getuid!(), out.start.socket);
       expect(out.start.pid).toBe(pid);
       // No request was sent: only a preload imports the app in the daemon's worker. (The check's
       // own import runs apart and writes nothing to the app's log.)
@@ -605,7 +697,7 @@ def application(environ, start_response):
       expect(text.stdout).toContain('Daemon already listening on');
       expect(text.stdout).toContain('exits after 60 s without requests (idle_timeout)');
     } finally {
-      for (const pid of daemonsOf(process.getuid!(), s.app)) {
+      for (const pid of daemonsOf(process.getuid!(), daemonPaths(homeOf(process.getuid!()), s.hostSettings).socket)) {
         process.kill(pid, 'SIGTERM');
         await eventually(() => !isAlive(pid), 'the daemon stopped', 10_000);
       }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { homeOf } from '../../src/app/locate.js';
 import { daemonPaths } from '../../src/cgi/daemon.js';
-import { cgi, site, type Site } from '../helpers/cgi-site.js';
+import { CGI_ENTRIES, cgi, site, useCgiEntry, type Site } from '../helpers/cgi-site.js';
 import { eventually } from '../helpers/wsgi-run.js';
 import { INCIDENT } from '../helpers/servers.js';
 
@@ -27,70 +27,105 @@ def application(environ, start_response):
     return [('%s %d' % (path, os.getpid())).encode()]
 `;
 
-describe('wsgi-cgi daemon mode under faults', () => {
-  let s: Site;
-  const log = () => s.log();
+describe.each(CGI_ENTRIES)('through the $name entry', (entry) => {
+  beforeAll(() => useCgiEntry(entry));
 
-  /** The request as the server would run it; the gate file the app waits for, if any. */
-  async function cgiGet(path: string, gate = ''): Promise<{ status: number; body: string }> {
-    // With a "=" in it: a query without one would come with search words as arguments (RFC 3875 §4.4).
-    const res = await cgi(s, { PATH_INFO: path, QUERY_STRING: `gate=${gate}`, HTTP_ACCEPT: 'text/plain' });
-    return { status: res.status, body: res.body.toString('latin1') };
-  }
+  describe('wsgi-cgi daemon mode under faults', () => {
+    let s: Site;
+    const log = () => s.log();
 
-  const daemonPids = () => [...log().matchAll(/"pid":(\d+),"name":"wsgi-fcgi","listen"/g)].map((m) => Number(m[1]));
-
-  beforeAll(() => {
-    s = site(APP, 'processes = 2\nmin_processes = 2\n', 30);
-  });
-
-  afterAll(() => {
-    for (const pid of daemonPids()) {
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        // gone already
-      }
+    /** The request as the server would run it; the gate file the app waits for, if any. */
+    async function cgiGet(path: string, gate = ''): Promise<{ status: number; body: string }> {
+      // With a "=" in it: a query without one would come with search words as arguments (RFC 3875 §4.4).
+      const res = await cgi(s, { PATH_INFO: path, QUERY_STRING: `gate=${gate}`, HTTP_ACCEPT: 'text/plain' });
+      return { status: res.status, body: res.body.toString('latin1') };
     }
-  });
 
-  it('a worker of the daemon killed mid-request: 502 with an incident; the other request and the daemon live on', async () => {
-    expect((await cgiGet('/warm')).status).toBe(200);
-    const [daemon] = daemonPids();
-    expect(daemon).toBeGreaterThan(0);
-    const gates = [join(s.root, 'gate-a'), join(s.root, 'gate-b')];
-    const a = cgiGet('/wait', gates[0]);
-    const b = cgiGet('/wait', gates[1]);
-    const pids = await eventually(() => {
-      const pa = new RegExp(`waiting ${gates[0]} (\\d+)`).exec(log());
-      const pb = new RegExp(`waiting ${gates[1]} (\\d+)`).exec(log());
-      return pa && pb ? [Number(pa[1]), Number(pb[1])] : null;
-    }, 'both requests running');
-    process.kill(pids[0]!, 'SIGKILL');
-    const killed = await a;
-    expect(killed.status).toBe(502);
-    const incident = INCIDENT.exec(killed.body)?.[0];
-    expect(incident).toBeTruthy();
-    expect(log()).toContain(`incident ${incident}`);
-    writeFileSync(gates[1]!, '');
-    expect(await b).toEqual({ status: 200, body: `/wait ${pids[1]}` });
-    const next = await cgiGet('/next');
-    expect(next.status).toBe(200);
-    expect(Number(next.body.split(' ')[1])).not.toBe(pids[0]);
-    // Still the same daemon: only the worker was replaced.
-    expect(daemonPids()).toEqual([daemon]);
-    process.kill(daemon!, 0);
-  });
+    const daemonPids = () => [...log().matchAll(/"pid":(\d+),"name":"wsgi-fcgi","listen"/g)].map((m) => Number(m[1]));
 
-  it("keeps the daemon's socket 0600 in a 0700 folder, and the app's log 0600 in a 0700 folder", async () => {
-    const home = homeOf(process.getuid!());
-    const python = /by \S+ [\d.]+ \((\/[^)]+)\)/.exec(log())?.[1] ?? '/usr/bin/python3';
-    const { socket } = daemonPaths(home, s.app, python);
-    expect(statSync(socket).isSocket()).toBe(true);
-    expect(statSync(socket).mode & 0o777).toBe(0o600);
-    expect(statSync(join(socket, '..')).mode & 0o777).toBe(0o700);
-    const logs = join(s.root, 'logs');
-    expect(statSync(logs).mode & 0o777).toBe(0o700);
-    for (const f of readdirSync(logs)) expect(statSync(join(logs, f)).mode & 0o777, f).toBe(0o600);
+    beforeAll(() => {
+      s = site(APP, 'processes = 2\nmin_processes = 2\n', 30);
+    });
+
+    afterAll(() => {
+      for (const pid of daemonPids()) {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          // gone already
+        }
+      }
+    });
+
+    it('a worker of the daemon killed mid-request: 502 with an incident; the other request and the daemon live on', async () => {
+      expect((await cgiGet('/warm')).status).toBe(200);
+      const [daemon] = daemonPids();
+      expect(daemon).toBeGreaterThan(0);
+      const gates = [join(s.root, 'gate-a'), join(s.root, 'gate-b')];
+      const a = cgiGet('/wait', gates[0]);
+      const b = cgiGet('/wait', gates[1]);
+      const pids = await eventually(() => {
+        const pa = new RegExp(`waiting ${gates[0]} (\\d+)`).exec(log());
+        const pb = new RegExp(`waiting ${gates[1]} (\\d+)`).exec(log());
+        return pa && pb ? [Number(pa[1]), Number(pb[1])] : null;
+      }, 'both requests running');
+      process.kill(pids[0]!, 'SIGKILL');
+      const killed = await a;
+      expect(killed.status).toBe(502);
+      const incident = INCIDENT.exec(killed.body)?.[0];
+      expect(incident).toBeTruthy();
+      expect(log()).toContain(`incident ${incident}`);
+      writeFileSync(gates[1]!, '');
+      expect(await b).toEqual({ status: 200, body: `/wait ${pids[1]}` });
+      const next = await cgiGet('/next');
+      expect(next.status).toBe(200);
+      expect(Number(next.body.split(' ')[1])).not.toBe(pids[0]);
+      // Still the same daemon: only the worker was replaced.
+      expect(daemonPids()).toEqual([daemon]);
+      process.kill(daemon!, 0);
+    });
+
+    it('the daemon itself killed mid-request: the launcher gives the 502 page, the Node entry runs it again', async () => {
+      expect((await cgiGet('/warm')).status).toBe(200);
+      const daemon = daemonPids().at(-1)!;
+      const gate = join(s.root, `gate-daemon-${entry.name}`);
+      const pending = cgiGet('/wait', gate);
+      await eventually(() => log().includes(`waiting ${gate}`), 'the request running');
+      process.kill(daemon, 'SIGKILL');
+      if (entry.name === 'native') {
+        // The daemon had taken the request: it is not run again.
+        const res = await pending;
+        expect(res.status).toBe(502);
+        const incident = INCIDENT.exec(res.body)?.[0];
+        expect(incident).toBeTruthy();
+        expect(log()).toContain(`incident ${incident}`);
+        writeFileSync(gate, '');
+      } else {
+        // Nothing was written and there is no body: the Node entry runs the request one-shot.
+        writeFileSync(gate, '');
+        expect((await pending).status).toBe(200);
+      }
+      // The next request has a daemon again.
+      await eventually(() => {
+        try {
+          process.kill(daemon, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      }, 'the killed daemon gone');
+      expect((await cgiGet('/after')).status).toBe(200);
+    });
+
+    it("keeps the daemon's socket 0600 in a 0700 folder, and the app's log 0600 in a 0700 folder", async () => {
+      const home = homeOf(process.getuid!());
+      const { socket } = daemonPaths(home, s.hostSettings);
+      expect(statSync(socket).isSocket()).toBe(true);
+      expect(statSync(socket).mode & 0o777).toBe(0o600);
+      expect(statSync(join(socket, '..')).mode & 0o777).toBe(0o700);
+      const logs = join(s.root, 'logs');
+      expect(statSync(logs).mode & 0o777).toBe(0o700);
+      for (const f of readdirSync(logs)) expect(statSync(join(logs, f)).mode & 0o777, f).toBe(0o600);
+    });
   });
 });

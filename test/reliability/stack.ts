@@ -137,15 +137,18 @@ ScriptAlias /cgi-bin/ ${cgiBin}/
   const dir = e2eDir(`${name}-apache`);
   const apache = await startApache(dir, await freePort(), [...APACHE_MODS], site);
   const apps: string[] = [];
+  // www-data's daemon (one per user) while it serves one of our apps: started by their requests.
   const daemons = () =>
-    listProcesses()
-      .filter(
-        (p) =>
-          p.uid === www.uid &&
-          p.cmdline.some((a) => a.endsWith('/wsgi-fcgi.js')) &&
-          apps.includes(p.cmdline[p.cmdline.indexOf('--app') + 1] ?? ''),
-      )
-      .map((p) => p.pid);
+    apps.length === 0
+      ? []
+      : listProcesses()
+          .filter(
+            (p) =>
+              p.uid === www.uid &&
+              p.cmdline.some((a) => a.endsWith('/wsgi-fcgi.js')) &&
+              (p.cmdline[p.cmdline.indexOf('--listen') + 1] ?? '').startsWith(`${home}/run/`),
+          )
+          .map((p) => p.pid);
   return {
     apache,
     base,

@@ -166,19 +166,62 @@ describe('checkAppFile refuses', () => {
     expect(err.message).toContain(`outside every allowed root (${os.userInfo().homedir})`);
   });
 
-  it.runIf(isRoot)('a file owned by another non-root user, with the chown fix', () => {
+  it.runIf(isRoot)('a file owned by another non-root user, naming the setups that work, never a chown', () => {
     fs.chownSync(app, 12345, 12345);
     const err = refusal(() => checkAppFile(app, opts())); // expectedUid: this process, root
-    expect(err.message).toContain(`The file ${app} is owned by uid 12345, but this runs as uid 0`);
-    expect(err.message).toContain(`chown 0 ${app}`);
+    expect(err.message).toContain(`The file ${app} belongs to uid 12345, but this runs as root (uid 0)`);
+    expect(err.message).toContain('it runs only what its own user (or root) wrote');
     const err2 = refusal(() => checkAppFile(app, { ...opts(), expectedUid: 23456 }));
-    expect(err2.message).toContain('owned by uid 12345, but this runs as uid 23456');
+    expect(err2.message).toContain('belongs to uid 12345, but this runs as uid 23456');
+    for (const setup of [
+      'suEXEC',
+      'wsgi-fcgi --user 12345',
+      'have root own the code',
+      '[trusted_owners] 23456 = ["12345"]',
+    ]) {
+      expect(err2.message).toContain(setup);
+    }
+    expect(err2.message).not.toMatch(/chown \d/);
   });
 
   it.runIf(isRoot)('a folder owned by another non-root user', () => {
     fs.chownSync(web, 12345, 12345);
     const err = refusal(() => checkAppFile(app, { ...opts(), expectedUid: 23456 }));
-    expect(err.message).toContain(`The folder ${web} is owned by uid 12345`);
+    expect(err.message).toContain(`The folder ${web} belongs to uid 12345`);
+  });
+
+  describe('with owners the host trusts for the runner ([trusted_owners])', () => {
+    const trusted = (...uids: number[]) => ({ ...opts(), expectedUid: 23456, trustedOwners: new Set(uids) });
+
+    it.runIf(isRoot)("accepts a trusted owner's file and folders", () => {
+      fs.chownSync(app, 12345, 12345);
+      fs.chownSync(web, 12345, 12345);
+      expect(checkAppFile(app, trusted(12345)).uid).toBe(12345);
+    });
+
+    it.runIf(isRoot)('still refuses an owner it does not name', () => {
+      fs.chownSync(app, 34567, 34567);
+      expect(refusal(() => checkAppFile(app, trusted(12345))).message).toContain('belongs to uid 34567');
+    });
+
+    it.runIf(isRoot)("still refuses a trusted owner's file that group or others may write", () => {
+      fs.chownSync(app, 12345, 12345);
+      fs.chmodSync(app, 0o664);
+      expect(refusal(() => checkAppFile(app, trusted(12345))).message).toContain('writable by its group');
+      fs.chmodSync(app, 0o644);
+      fs.chmodSync(web, 0o757);
+      expect(refusal(() => checkAppFile(app, trusted(12345))).message).toContain(`The folder ${web} is writable`);
+    });
+
+    it.runIf(isRoot)("still refuses a symlink out of the roots to a trusted owner's file", () => {
+      const elsewhere = tempDir('wsgikit-elsewhere-');
+      const target = path.join(elsewhere, 'real.wsgi');
+      fs.writeFileSync(target, 'x', { mode: 0o644 });
+      fs.chownSync(target, 12345, 12345);
+      const link = path.join(web, 'link.wsgi');
+      fs.symlinkSync(target, link);
+      expect(refusal(() => checkAppFile(link, trusted(12345))).message).toContain('outside every allowed root');
+    });
   });
 
   it('a setuid .wsgi, with the chmod fix', () => {

@@ -8,6 +8,7 @@ import {
   emptyHostSettings,
   loadAppSettings,
   loadHostSettings,
+  trustedOwnersFor,
   sidecarPath,
   type HostSettings,
 } from '../../src/app/settings.js';
@@ -288,6 +289,24 @@ describe('command-line overrides', () => {
 });
 
 describe('host settings', () => {
+  it('reads [trusted_owners] as runner uid → owner uids; off by default', () => {
+    expect(trustedOwnersFor(emptyHostSettings(), 33).size).toBe(0);
+    const host = loadHostSettings(hostFile('[trusted_owners]\nwww-data = ["root", "daemon"]\n'));
+    expect(host.trustedOwners).toEqual(new Map([[33, [0, 1]]]));
+    expect([...trustedOwnersFor(host, 33)]).toEqual([0, 1]);
+    expect(trustedOwnersFor(host, 1).size).toBe(0);
+  });
+
+  it('refuses a [trusted_owners] runner or owner that is not a user, or not a list', () => {
+    expect(() => loadHostSettings(hostFile('[trusted_owners]\nno-such-user-x = ["root"]\n'))).toThrow(
+      /no user no-such-user-x/,
+    );
+    expect(() => loadHostSettings(hostFile('[trusted_owners]\nwww-data = ["no-such-user-x"]\n'))).toThrow(
+      /array of user names/,
+    );
+    expect(() => loadHostSettings(hostFile('[trusted_owners]\nwww-data = "root"\n'))).toThrow(/array of user names/);
+  });
+
   it('treats a missing host file as no caps', () => {
     const host = loadHostSettings(path.join(dir, 'absent.toml'));
     expect(host).toEqual(emptyHostSettings());

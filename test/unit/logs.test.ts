@@ -1,6 +1,8 @@
 import {
+  closeSync,
   existsSync,
   mkdtempSync,
+  openSync,
   readFileSync,
   readdirSync,
   rmSync,
@@ -8,6 +10,7 @@ import {
   unlinkSync,
   utimesSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -323,6 +326,28 @@ describe('failures', () => {
   it('refuses nonsense sizes', () => {
     expect(() => open({ maxBytes: 0 })).toThrow(expect.objectContaining({ code: 'WSGIKIT_USAGE' }));
     expect(() => open({ keep: -1 })).toThrow(expect.objectContaining({ code: 'WSGIKIT_USAGE' }));
+  });
+});
+
+describe('a log kept in the server error log', () => {
+  it("leads every line with the app, keeps the entry's form, never rotates or closes the descriptor", () => {
+    const file = join(dir, 'stderr.txt');
+    const fd = openSync(file, 'a');
+    const log = AppLog.toServerLog({ file: join(dir, 'never', 'app.log'), maxBytes: 10, keep: 1 }, '/srv/a.wsgi', fd);
+    expect(log.inServerLog).toBe(true);
+    log.write('1 stdout', 'one\ntwo');
+    const id = log.incident('boom', 'Traceback\n  line');
+    log.close();
+    writeSync(fd, 'after close\n'); // still open: it is the server's
+    closeSync(fd);
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    expect(lines.slice(0, 5).every((l) => /^wsgikit \/srv\/a\.wsgi: \d{4}-\d\d-\d\dT[\d:.]+Z \[/.test(l))).toBe(true);
+    expect(lines[0]).toMatch(/\[1 stdout\] one$/);
+    expect(lines[1]).toMatch(/\[1 stdout\] two$/);
+    expect(lines[2]).toContain(`[wsgikit] incident ${id}: boom`);
+    expect(lines[4]).toMatch(/\[wsgikit\] {5,}line$/);
+    expect(lines[5]).toBe('after close');
+    expect(existsSync(join(dir, 'never'))).toBe(false);
   });
 });
 

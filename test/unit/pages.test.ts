@@ -90,6 +90,22 @@ describe('the owner view', () => {
     expect(body).toContain('&quot;&gt;&lt;svg onload=1&gt;');
   });
 
+  it('says when the log is in the server error log, with the setup notes; strangers see neither', () => {
+    const notes = ['Fix: sudo install -d -o www-data -g www-data -m 700 /var/www/.wsgikit', '<b>x</b>'];
+    const view = { logFile: LOG, logInServerLog: true, setupNotes: notes };
+    const html = errorPage(failure(), { owner: true, ...view }).body.toString();
+    expect(html).toContain("Details are in the web server's error log, search it for the incident id.");
+    expect(html).not.toContain(LOG);
+    expect(html).toContain(`<p class="setup">${notes[0]}</p>`);
+    expect(html).toContain('<p class="setup">&lt;b&gt;x&lt;/b&gt;</p>');
+    const text = errorPage(failure(), { owner: true, format: 'text', ...view }).body.toString();
+    expect(text).toContain("Log: the web server's error log");
+    expect(text).toContain(notes[0]);
+    const stranger = errorPage(failure(), { owner: false, ...view }).body.toString();
+    expect(stranger).not.toContain('install -d');
+    expect(stranger).not.toContain('error log');
+  });
+
   it('gives a text page the same details, without control characters', () => {
     const error = failure();
     error.ownerDetail = TRACEBACK + '\x1b]0;pwned\x07';

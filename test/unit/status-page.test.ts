@@ -96,6 +96,17 @@ describe('the status page (HTML)', () => {
     expect(text).not.toContain('<form');
   });
 
+  it("shows the owner's setup notes, escaped, at the top; the JSON has them too", () => {
+    const notes = ['The log is elsewhere. Fix: sudo install -d /x', EVIL];
+    const html = statusHtml(snapshot(), { ...VIEW, setupNotes: notes }).body.toString('utf8');
+    expect(html).toContain('<p class="setup">The log is elsewhere. Fix: sudo install -d /x</p>');
+    expect(html).not.toContain('<script>');
+    expect(html.indexOf('class="setup"')).toBeLessThan(html.indexOf('<h2>Workers'));
+    expect(JSON.parse(statusJson(snapshot(), { ...VIEW, setupNotes: notes }).body.toString('utf8')).setupNotes).toEqual(
+      notes,
+    );
+  });
+
   it('escapes the base path in links and the form', () => {
     const text = statusHtml(snapshot(), { ...VIEW, base: '/a"b<c' }).body.toString('utf8');
     expect(text).toContain('action="/a&quot;b&lt;c/.wsgikit/restart"');
@@ -109,8 +120,21 @@ describe('the status page (JSON)', () => {
     expect(header(page, 'Content-Type')).toBe('application/json; charset=utf-8');
     const data = JSON.parse(page.body.toString('utf8'));
     expect(Object.keys(data).sort()).toEqual(
-      ['app', 'failure', 'generation', 'limits', 'metrics', 'python', 'queued', 'restart', 'served', 'workers'].sort(),
+      [
+        'app',
+        'failure',
+        'generation',
+        'limits',
+        'metrics',
+        'python',
+        'queued',
+        'restart',
+        'served',
+        'setupNotes',
+        'workers',
+      ].sort(),
     );
+    expect(data.setupNotes).toEqual([]);
     expect(data.restart).toEqual({ url: '/app.wsgi/.wsgikit/restart', token: VIEW.restartToken });
     expect(data.workers[0]).toEqual({
       pid: 4243,
