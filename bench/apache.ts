@@ -11,6 +11,7 @@
 //     FastCGI server of bench/floor/fcgi_server.py stands in for it);
 //   - mod_wsgi in daemon mode (processes=2 threads=1 per app), the anchor.
 
+import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SERVICE_NODE_FLAGS } from '../src/install-paths.js';
@@ -58,7 +59,7 @@ function frontAndChildren(frontEnd: number[]): ProcessSet {
  * build compiled it); `daemon-node` the Node entry; `direct` is the daemon those requests reach,
  * reached by Apache itself over FastCGI (mod_proxy_fcgi): what the launcher adds is the difference.
  */
-export type CgiKind = 'wsgiref' | 'one-shot' | 'daemon' | 'daemon-node' | 'direct';
+export type CgiKind = 'wsgiref' | 'one-shot' | 'daemon' | 'daemon-node' | 'direct' | 'floor';
 
 const CGI_NAMES: Record<CgiKind, string> = {
   wsgiref: 'wsgiref CGIHandler (mod_cgid)',
@@ -66,10 +67,36 @@ const CGI_NAMES: Record<CgiKind, string> = {
   daemon: 'wsgi-cgi daemon (mod_cgid)',
   'daemon-node': 'wsgi-cgi daemon, Node entry (mod_cgid)',
   direct: 'wsgi-cgi daemon direct (mod_proxy_fcgi)',
+  floor: 'C program that only answers (mod_cgid)',
 };
+
+/**
+ * What mod_cgid itself costs per request, whatever the program: a static C CGI that writes a fixed
+ * answer and exits. The launcher can come no nearer to the `direct` row than this row's distance
+ * from it. Null without a C compiler (the row is then left out).
+ */
+function buildCgiFloor(dir: string): string | null {
+  const source = join(dir, 'floor.c');
+  const program = join(dir, 'floor.cgi');
+  writeFileSync(
+    source,
+    '#include <unistd.h>\n' +
+      'static const char answer[] = "Status: 200 OK\\r\\nContent-Type: text/plain\\r\\n' +
+      'Content-Length: 12\\r\\n\\r\\nHello World\\n";\n' +
+      'int main(void) { return write(1, answer, sizeof answer - 1) == (ssize_t)(sizeof answer - 1) ? 0 : 1; }\n',
+  );
+  try {
+    execFileSync('cc', ['-O2', '-o', program, source], { stdio: 'ignore' });
+    return program;
+  } catch {
+    return null;
+  }
+}
 
 export interface CgiSide extends Side {
   target(kind: CgiKind, app: AppName): Target;
+  /** Whether the `floor` target exists (a C compiler built it). */
+  hasFloor: boolean;
 }
 
 /** ~www-data/.wsgikit: where wsgi-cgi's daemons keep their sockets (made here if missing, and removed after). */
@@ -100,6 +127,7 @@ export async function startApacheCgi(): Promise<CgiSide> {
       { mode: 0o755 },
     );
   }
+  const floor = buildCgiFloor(join(www, 'ref'));
   const site =
     configFromGuide('apache-cgi.md', 'apache-cgi-site', [['/var/www/example', base]]) +
     `
@@ -125,16 +153,19 @@ export async function startApacheCgi(): Promise<CgiSide> {
   const isDaemon = (cmdline: string) => cmdline.includes('wsgi-fcgi') && cmdline.includes(WWW_DATA_STATE);
   const daemons = () => matching('wsgi-fcgi', WWW_DATA_STATE);
   return {
+    hasFloor: floor !== null,
     target(kind, app) {
       const file =
-        kind === 'wsgiref'
-          ? join(www, 'ref', `${app}.cgi`)
-          : join(www, 'dir', `${app}-${kind === 'direct' ? 'daemon' : kind}.wsgi`);
+        kind === 'floor' && floor !== null
+          ? floor
+          : kind === 'wsgiref'
+            ? join(www, 'ref', `${app}.cgi`)
+            : join(www, 'dir', `${app}-${kind === 'direct' ? 'daemon' : kind}.wsgi`);
       return {
         name: CGI_NAMES[kind],
         url: kind === 'direct' ? `${apache.url}/direct/${app}/` : `${apache.url}${file.slice(www.length)}/`,
         processes: (): ProcessSet => {
-          if (kind === 'wsgiref') return { frontEnd: [], workers: matching(file) };
+          if (kind === 'wsgiref' || kind === 'floor') return { frontEnd: [], workers: matching(file) };
           // The per-request wsgi-cgi (either entry) and the user's daemon (a wsgi-fcgi) are the
           // front end. One look at /proc per sample: these are sampled every 20 ms, beside
           // requests of a few milliseconds.

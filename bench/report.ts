@@ -117,7 +117,7 @@ export function writeReport(rows: Row[], started: Date, seconds: number): string
       .map((line) => `| ${line} |`),
     '',
     ...floorTable(rows),
-    '## Targets (issues 6 and 16)',
+    '## Targets (issues 6, 15 and 16)',
     '',
     '| goal | target | measured | |',
     '|---|---|---|---|',

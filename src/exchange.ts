@@ -23,6 +23,12 @@ export interface AppRequest {
   owner: boolean;
   /** The host's error pages, when host.toml sets error_pages (override_app_errors acts in the Job). */
   hostPages?: HostPages | undefined;
+  /**
+   * `environ` as NAME, VALUE, NAME, VALUE… in order, when the front end has it at hand (a repeated
+   * name counts with its last value): the bridge's R frame is then joined from it rather than
+   * built by walking the object.
+   */
+  environFields?: readonly string[] | undefined;
 }
 
 /** Where a response goes. Implemented by each front end; driven by the pool. */

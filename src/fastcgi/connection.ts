@@ -134,6 +134,8 @@ export class FastcgiRequest {
   params: Record<string, string> = NO_PARAMS;
   /** Names of PARAMS pairs dropped because the name or value held a NUL byte (usually empty). */
   droppedParams: readonly string[] = NO_NAMES;
+  /** The PARAMS as NAME, VALUE, … in the order they came; a repeated name's last value is in `params`. */
+  paramFields: readonly string[] = NO_NAMES;
   /** The empty STDIN record has arrived: `stdin` holds the whole body. */
   stdinComplete = false;
   /** Set by an ABORT_REQUEST record or the connection closing; see `abortCause`. */
@@ -412,6 +414,7 @@ export class FastcgiConnection {
     }
     request.params = decoder.end();
     request.droppedParams = decoder.dropped;
+    request.paramFields = decoder.fields;
     request.decoder = null;
     decoder.reset();
     this.spareDecoder ??= decoder;

@@ -34,6 +34,8 @@ export class PairDecoder {
   params: Record<string, string> = Object.create(null) as Record<string, string>;
   /** Names (latin-1) of pairs dropped because the name or value held NUL. */
   dropped: readonly string[] = NO_NAMES;
+  /** The kept pairs as NAME, VALUE, NAME, VALUE… in the order they came (repeats included). */
+  fields: string[] = [];
   private count = 0;
   private total = 0;
   /** The incomplete tail at [0, held). */
@@ -83,6 +85,7 @@ export class PairDecoder {
   reset(): void {
     this.params = Object.create(null) as Record<string, string>;
     this.dropped = NO_NAMES;
+    this.fields = [];
     this.count = 0;
     this.total = 0;
     this.held = 0;
@@ -140,7 +143,9 @@ export class PairDecoder {
       if (nul !== -1 && nul < valueEnd) {
         this.dropped = this.dropped === NO_NAMES ? [name] : [...this.dropped, name];
       } else {
-        this.params[name] = text.substring(nameEnd, valueEnd);
+        const value = text.substring(nameEnd, valueEnd);
+        this.params[name] = value;
+        this.fields.push(name, value);
       }
       pos = valueEnd;
     }

@@ -46,8 +46,9 @@ export function serveConnection(socket: Socket, options: ResponderOptions): Fast
     roles: SERVED_ROLES,
     onRequest: (request) => {
       // After this turn of the parser: a GET's empty STDIN usually sits in the same read as its
-      // PARAMS, and knowing the body is empty saves the bridge a round of frames.
-      queueMicrotask(() => dispatch(connection, request, options));
+      // PARAMS, and knowing the body is empty saves the bridge a round of frames. process.nextTick
+      // rather than queueMicrotask, which wraps every callback in an AsyncResource.
+      process.nextTick(dispatch, connection, request, options);
     },
     onError: (error) => options.ops.warn({ err: error.message }, 'FastCGI connection closed on a protocol error'),
   });
@@ -124,12 +125,16 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
       siteName: host.siteName,
     };
     const empty = authorizer || (request.stdinComplete && request.stdinBuffered === 0);
+    // Most requests keep the server's variables as they came: the bridge's frame is then joined
+    // from them in their order (an authorizer's environ is changed in place, so not then).
+    const environFields = !authorizer && environ === vars ? request.paramFields : undefined;
     appRequest = {
       environ,
       owner,
       body: empty ? null : request.stdin,
       contentLength: declared,
       hostPages: host.hostPages,
+      environFields,
     };
   } catch (error) {
     const failure = isWsgikitError(error) ? error : new WsgikitError('WSGIKIT_BAD_REQUEST', String(error));

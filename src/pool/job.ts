@@ -24,6 +24,8 @@ export class Job implements ResponseSink {
   finished = false;
   /** The pool stopped the worker over this request (timeout, memory) and has reported it. */
   stopped = false;
+  /** How many times the pool has handed it to a worker (a queued request may be taken back). */
+  handed = 0;
   /** The pool's timer: the queue wait, then the request timeout. */
   timer: NodeJS.Timeout | null = null;
   /** Bytes of a declared Content-Length still to come, or null. */

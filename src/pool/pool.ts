@@ -3,9 +3,11 @@
 // `reconcile()`, which hands waiting requests to idle workers and starts or stops workers to
 // meet the queue and the minimum.
 //
-// The head-of-line promise: a request goes only to an idle worker. While every worker is busy it
-// waits in a bounded queue and the pool grows up to `processes`, so a slow request never holds
-// up others while capacity is left.
+// The head-of-line promise: a request never waits behind a slow one while another worker is free.
+// While every worker is busy, a request is queued behind a running one (written to that process, so
+// it finds the request when it finishes and never waits for us), or waits in a bounded queue; the
+// pool grows up to `processes` for both. A request queued in a process that has not started it is
+// taken back for the first worker that is free, or a new one.
 
 import { Transform, type Readable } from 'node:stream';
 import { WsgikitError, type ErrorCode } from '../errors.js';
@@ -20,7 +22,7 @@ import { Job, type FileAnswers } from './job.js';
 import { PoolMetrics, type PoolMetricsSnapshot } from './pool-metrics.js';
 import { residentBytes } from './process-stats.js';
 import { ReloadTrigger } from './reload-trigger.js';
-import { Worker } from './worker.js';
+import { Worker, type StopReason } from './worker.js';
 
 /** The settings the pool enforces; AppSettings carries them, so a loaded settings object fits. */
 export type PoolLimits = Pick<
@@ -71,6 +73,8 @@ export interface PoolSnapshot {
     rss: number | null;
     current: string | null;
     currentMs: number | null;
+    /** The request queued behind the current one, which the process has not started. */
+    queued: string | null;
   }>;
   limits: { processes: number; queueSize: number };
   metrics: PoolMetricsSnapshot;
@@ -157,20 +161,55 @@ export class Pool {
       return;
     }
     const room = this.#limits.processes - this.#live();
-    if (this.#queue.length >= this.#limits.queueSize + Math.max(0, room)) {
+    if (this.#queue.length + this.#queuedInWorkers() >= this.#limits.queueSize + Math.max(0, room)) {
       this.#overloaded(job, 'the queue is full');
       return;
     }
-    this.#queue.push(job);
+    job.timer = setTimeout(() => this.#waitedTooLong(job), this.#limits.queueTimeout * 1000);
+    const busy = this.#queueingWorker(job);
+    if (busy) this.#queueIn(busy, job);
+    else this.#enqueue(job, false);
+    this.#reconcile();
+  }
+
+  #enqueue(job: Job, first: boolean): void {
+    if (first) this.#queue.unshift(job);
+    else this.#queue.push(job);
     job.onClose(() => {
       this.#unqueue(job);
       job.clearTimer();
     });
-    job.timer = setTimeout(() => {
-      this.#unqueue(job);
-      this.#overloaded(job, `it waited ${this.#limits.queueTimeout} s for a free worker`);
-    }, this.#limits.queueTimeout * 1000);
-    this.#reconcile();
+  }
+
+  #waitedTooLong(job: Job): void {
+    job.timer = null;
+    for (const worker of this.#workers) {
+      if (worker.queued !== job) continue;
+      this.#takeBack(worker);
+      if (worker.queued === job) return; // the process has started it: it is running
+    }
+    this.#unqueue(job);
+    this.#overloaded(job, `it waited ${this.#limits.queueTimeout} s for a free worker`);
+  }
+
+  /** Requests that came back from a process: first in the queue again, in their order. */
+  #requeue(jobs: Job[]): void {
+    for (let i = jobs.length - 1; i >= 0; i--) {
+      const job = jobs[i]!;
+      job.clearTimer();
+      if (job.finished) continue;
+      job.timer = setTimeout(() => this.#waitedTooLong(job), this.#limits.queueTimeout * 1000);
+      this.#enqueue(job, true);
+    }
+  }
+
+  #takeBack(worker: Worker): void {
+    this.#requeue(worker.takeBack(Date.now()));
+  }
+
+  #retireOrStop(worker: Worker, reason: StopReason): void {
+    const back = worker.retireOrStop(reason, Date.now());
+    this.#requeue(back);
   }
 
   /** New requests go to new workers; running requests finish on the old ones. */
@@ -180,10 +219,7 @@ export class Pool {
     this.#log.write('wsgikit', `reloading the app: ${reason}`);
     this.#metrics.restarted(null, reason);
     this.#ops.info({ app: this.appFile, reason }, 'reloading');
-    for (const worker of this.#workers) {
-      if (worker.state === 'idle' || worker.state === 'starting') worker.stop('reload');
-      else if (worker.state === 'busy') worker.retire = 'reload';
-    }
+    for (const worker of this.#workers) this.#retireOrStop(worker, 'reload');
     this.#reconcile();
   }
 
@@ -200,8 +236,10 @@ export class Pool {
     const exits: Array<Promise<unknown>> = [];
     for (const worker of this.#workers) {
       exits.push(worker.bridge.exited);
-      if (worker.state === 'busy') worker.retire = 'shutdown';
-      else worker.stop('shutdown');
+      for (const job of worker.retireOrStop('shutdown', Date.now())) {
+        job.clearTimer();
+        job.fail(new WsgikitError('WSGIKIT_SHUTTING_DOWN', 'The service is stopping; try again in a moment.'));
+      }
     }
     const deadline = setTimeout(() => {
       for (const worker of this.#workers) worker.bridge.kill('SIGKILL');
@@ -233,6 +271,7 @@ export class Pool {
         rss: w.rss,
         current: w.job ? w.job.label : null,
         currentMs: w.job ? now - w.job.enqueuedAt : null,
+        queued: w.queued ? w.queued.label : null,
       })),
       limits: { processes: this.#limits.processes, queueSize: this.#limits.queueSize },
       metrics: this.#metrics.snapshot(now),
@@ -250,18 +289,58 @@ export class Pool {
       }
       return;
     }
-    for (let worker = this.#idleWorker(); worker && this.#queue.length > 0; worker = this.#idleWorker()) {
+    for (let worker = this.#idleWorker(); worker; worker = this.#idleWorker()) {
+      // A free worker takes the oldest waiting request, else one queued in a busy process.
+      if (this.#queue.length === 0) this.#takeBackQueued();
+      if (this.#queue.length === 0) break;
       const job = this.#queue.shift()!;
       job.clearTimer();
       this.#assign(worker, job);
     }
+    // Busy processes that can take a request behind the running one get the next waiting ones.
+    for (let i = 0; i < this.#queue.length;) {
+      const job = this.#queue[i]!;
+      const busy = this.#queueingWorker(job);
+      if (busy === null) break;
+      this.#queue.splice(i, 1);
+      this.#queueIn(busy, job);
+    }
     if (this.#closing || (this.#failure && Date.now() < this.#failure.retryAt)) return;
     let starting = this.#count('starting');
-    while (this.#queue.length > starting && this.#live() < this.#limits.processes) {
+    while (this.#queue.length + this.#queuedInWorkers() > starting && this.#live() < this.#limits.processes) {
       this.#spawn();
       starting++;
     }
     while (this.#live() < this.#limits.minProcesses) this.#spawn();
+  }
+
+  /** Take back one request queued in a busy process, for a free worker. */
+  #takeBackQueued(): void {
+    for (const worker of this.#workers) {
+      if (worker.queued === null) continue;
+      this.#takeBack(worker);
+      if (this.#queue.length > 0) return;
+    }
+  }
+
+  #queueingWorker(job: Job): Worker | null {
+    for (const worker of this.#workers) {
+      if (worker.generation === this.#generation && worker.canQueue(job)) return worker;
+    }
+    return null;
+  }
+
+  /** Write the request behind the one `worker` runs; its queue timer runs until it starts. */
+  #queueIn(worker: Worker, job: Job): void {
+    worker.queue(job);
+    const handed = ++job.handed;
+    void worker.bridge.queue(job.request, job).then((outcome) => this.#finished(worker, job, outcome, handed));
+  }
+
+  #queuedInWorkers(): number {
+    let n = 0;
+    for (const worker of this.#workers) if (worker.queued !== null) n++;
+    return n;
   }
 
   #spawn(): Worker {
@@ -274,6 +353,7 @@ export class Pool {
       cpuLimitSeconds: this.#limits.cpuLimit > 0 ? this.#limits.cpuLimit : undefined,
       chroot: this.#options.chroot ?? undefined,
       offloadFiles: this.#files.policy.mode !== 'none',
+      queueing: !this.#options.oneshot,
       onOutput: (stream, line) => this.#log.write(`${bridge.pid ?? '?'} ${stream}`, line),
     });
     const worker = new Worker(bridge, this.#generation, now);
@@ -304,8 +384,7 @@ export class Pool {
         if (worker.startTimer) clearTimeout(worker.startTimer);
         worker.info = info;
         if (worker.state !== 'starting') return;
-        worker.state = 'idle';
-        worker.idleSince = Date.now();
+        worker.ready(Date.now());
         this.#failure = null;
         const described = `${info.implementation} ${info.version} (${info.executable})`;
         if (described !== this.#lastInfo) {
@@ -327,17 +406,37 @@ export class Pool {
   }
 
   #assign(worker: Worker, job: Job): void {
-    worker.state = 'busy';
-    worker.job = job;
+    worker.assign(job);
     const request = this.#limitBody(job);
-    job.timer = setTimeout(() => this.#timedOut(worker, job), this.#limits.requestTimeout * 1000);
-    void worker.bridge.run(request, job).then((outcome) => this.#finished(worker, job, outcome));
+    this.#startTimer(worker, job);
+    const handed = ++job.handed;
+    void worker.bridge.run(request, job).then((outcome) => this.#finished(worker, job, outcome, handed));
   }
 
-  #finished(worker: Worker, job: Job, outcome: RunOutcome): void {
+  #startTimer(worker: Worker, job: Job): void {
     job.clearTimer();
-    worker.job = null;
-    worker.requests++;
+    job.timer = setTimeout(() => this.#timedOut(worker, job), this.#limits.requestTimeout * 1000);
+  }
+
+  #finished(worker: Worker, job: Job, outcome: RunOutcome, handed: number): void {
+    if (outcome.ok && outcome.takenBack) {
+      // Taken back by the bridge itself (its client left, or the process ended before starting
+      // it); one the pool took back has already left this worker, and may be on its way again.
+      if (handed === job.handed && worker.cameBack(job, Date.now())) {
+        this.#requeue([job]);
+        this.#reconcile();
+      }
+      return;
+    }
+    if (worker.job !== job) {
+      // Queued, and refused before it was written (a NUL in its environ).
+      worker.cameBack(job, Date.now());
+      job.clearTimer();
+      if (!outcome.ok) job.fail(outcome.error);
+      this.#reconcile();
+      return;
+    }
+    job.clearTimer();
     this.#served++;
     if (!outcome.ok) {
       const error = outcome.error;
@@ -352,27 +451,38 @@ export class Pool {
       }
       job.fail(error);
     }
-    if (worker.state !== 'busy') return; // timed out or killed meanwhile: its exit cleans up
+    const now = Date.now();
+    if (worker.state !== 'busy') {
+      // Timed out or killed meanwhile: its exit cleans up. A request it had already started after
+      // this one runs on (and fails with the process).
+      const next = worker.finished(now);
+      if (next !== null) this.#startTimer(worker, next);
+      return;
+    }
     if (this.#options.oneshot) {
-      worker.state = 'stopping';
+      worker.stopping('oneshot');
     } else if (outcome.exitReason) {
-      worker.state = 'stopping';
+      this.#takeBack(worker);
+      worker.stopping('recycled');
       const why = describeExitReason(outcome.exitReason, this.#limits);
       this.#log.write('wsgikit', `worker ${worker.pid} recycled: ${why}`);
       this.#metrics.restarted(worker.pid, why);
     } else if (!outcome.ok && outcome.error.code === 'WSGIKIT_WORKER_CRASHED') {
-      worker.state = 'stopping';
+      worker.stopping('crashed');
       this.#metrics.restarted(worker.pid, outcome.error.message);
-    } else if (worker.retire || worker.generation !== this.#generation) {
-      worker.stop(worker.retire ?? 'reload');
-    } else if (this.#limits.maxRequests > 0 && worker.requests >= this.#limits.maxRequests) {
-      this.#log.write('wsgikit', `worker ${worker.pid} recycled after ${worker.requests} requests (max_requests)`);
-      this.#metrics.restarted(worker.pid, `${worker.requests} requests (max_requests)`);
-      worker.stop('max_requests');
-    } else {
-      worker.state = 'idle';
-      worker.idleSince = Date.now();
+    } else if (worker.generation !== this.#generation) {
+      this.#retireOrStop(worker, 'reload');
+    } else if (
+      worker.retiring === null &&
+      this.#limits.maxRequests > 0 &&
+      worker.requests + 1 >= this.#limits.maxRequests
+    ) {
+      this.#log.write('wsgikit', `worker ${worker.pid} recycled after ${worker.requests + 1} requests (max_requests)`);
+      this.#metrics.restarted(worker.pid, `${worker.requests + 1} requests (max_requests)`);
+      this.#retireOrStop(worker, 'max_requests');
     }
+    const next = worker.finished(now);
+    if (next !== null) this.#startTimer(worker, next); // the process goes on with the queued one
     this.#reconcile();
   }
 
@@ -400,7 +510,8 @@ export class Pool {
     );
     this.#metrics.restarted(worker.pid, why);
     job.stopped = true;
-    worker.state = 'stopping';
+    this.#takeBack(worker);
+    worker.stopping('stuck');
     worker.bridge.dumpStacks();
     setTimeout(() => worker.bridge.kill('SIGKILL'), DUMP_GRACE_MS).unref();
     job.fail(new WsgikitError(code, message, { incident }));
@@ -408,7 +519,7 @@ export class Pool {
   }
 
   #loadFailed(worker: Worker, error: WsgikitError): void {
-    worker.state = 'stopping';
+    worker.stopping('load-failed');
     this.#reportLoadFailure(error);
     for (const job of this.#queue.splice(0)) {
       job.clearTimer();
@@ -427,9 +538,7 @@ export class Pool {
   }
 
   #onExit(worker: Worker, status: { code: number | null; signal: NodeJS.Signals | null }): void {
-    const was = worker.state;
-    worker.state = 'dead';
-    if (worker.startTimer) clearTimeout(worker.startTimer);
+    const was = worker.exited();
     this.#workers.delete(worker);
     if (was === 'idle' || was === 'busy') {
       const how = status.signal ? `signal ${status.signal}` : `exit code ${status.code}`;
@@ -492,10 +601,10 @@ export class Pool {
         `The request made the app use ${mb(rss)} of memory, more than ${HARD_MEMORY_FACTOR}× its ` +
           `memory_limit_mb of ${mb(limitBytes)}, so its process was stopped.`,
       );
-    } else if (worker.state === 'busy' && !worker.retire) {
+    } else if (worker.state === 'busy' && worker.retiring === null) {
       this.#log.write('wsgikit', `worker ${worker.pid} will be recycled after its request: ${mb(rss)} resident`);
       this.#metrics.restarted(worker.pid, `${mb(rss)} resident, over memory_limit_mb ${mb(limitBytes)}`);
-      worker.retire = 'memory';
+      this.#retireOrStop(worker, 'memory');
     }
   }
 

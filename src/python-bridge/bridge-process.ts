@@ -11,11 +11,13 @@ import { chrootCommand, type AppChroot } from '../app/chroot.js';
 import split2 from 'split2';
 import { WsgikitError } from '../errors.js';
 import type { AppRequest, ResponseSink } from '../exchange.js';
+import { ClaimFile } from './claim-file.js';
 import {
   FROM_BRIDGE,
   FrameParser,
   FrameType,
   MAX_PAYLOAD,
+  abortFrame,
   decodeFields,
   encodeFrame,
   frameHeader,
@@ -45,6 +47,11 @@ export interface BridgeOptions {
   /** Every line the app or the bridge writes to fd 1/2, newline stripped. */
   onOutput(stream: 'stdout' | 'stderr', line: string): void;
   /**
+   * Let the front end queue a request behind the running one (`queue`), with a claim file on fd 5
+   * to take it back. Persistent mode only.
+   */
+  queueing?: boolean;
+  /**
    * Run as this user and group (real and effective ids, supplementary groups dropped); only a
    * root front end may ask. wsgi-check uses it to import an app exactly as its owner would.
    */
@@ -66,8 +73,11 @@ export interface BridgeInfo {
 }
 
 export type RunOutcome =
-  | { ok: true; exitReason: string | null }
+  /** `takenBack`: a queued request that the bridge never started, back in the caller's hands. */
+  | { ok: true; exitReason: string | null; takenBack?: true }
   | { ok: false; error: WsgikitError; started: boolean; exitReason: string | null };
+
+const TAKEN_BACK: RunOutcome = Object.freeze({ ok: true, exitReason: null, takenBack: true });
 
 export type LoadKind = 'file' | 'syntax' | 'import' | 'no-application' | 'not-callable';
 
@@ -106,9 +116,13 @@ class Run {
   waitingForBridgeDrain = false;
   /** Bytes of a declared CONTENT_LENGTH still to send, or -1: the body ends where its stream does. */
   left = -1;
+  /** Sent as Q and its token not known to be read by the bridge: it may still be taken back. */
+  unclaimed = false;
   constructor(
     readonly sink: ResponseSink,
     readonly resolve: (outcome: RunOutcome) => void,
+    /** Its number among the R and Q frames sent to this process (A frames name it). */
+    readonly seq: number,
   ) {}
 }
 
@@ -133,6 +147,12 @@ export class BridgeProcess {
   private state: 'starting' | 'ready' | 'failed' | 'exited' = 'starting';
   private failure: WsgikitError | null = null;
   private current: Run | null = null;
+  /** A request written as Q behind `current`. */
+  private queued: Run | null = null;
+  private readonly claims: ClaimFile | null;
+  /** K frames still to come: no new Q until the bridge is past the ones taken back. */
+  private skips = 0;
+  private sent = 0;
   private stopRequested = false;
   private fromBridgePaused = false;
   private exitStatus: { code: number | null; signal: NodeJS.Signals | null } | null = null;
@@ -155,13 +175,18 @@ export class BridgeProcess {
       args.push('--as-limit-mb', String(Math.ceil(options.addressSpaceLimitMb)));
     }
     if (options.offloadFiles) args.push('--offload-files', '1');
+    this.claims = options.queueing && options.mode === 'persistent' ? ClaimFile.open() : null;
+    if (this.claims !== null) args.push('--claim-fd', '5');
     // unshare(1) enters the chroot and execs Python in the same process: the pid stays the worker's.
     const { command, args: argv } =
       jail === undefined ? { command: options.python, args } : chrootCommand(jail, [options.python, ...args]);
     this.child = spawn(command, argv, {
       cwd: options.cwd ?? dirname(options.appFile),
       env: options.env,
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
+      stdio:
+        this.claims === null
+          ? ['ignore', 'pipe', 'pipe', 'pipe', 'pipe']
+          : ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', this.claims.fd],
       detached: false,
       ...(options.uid === undefined ? {} : { uid: options.uid }),
       ...(options.gid === undefined ? {} : { gid: options.gid }),
@@ -197,8 +222,54 @@ export class BridgeProcess {
     return this.current !== null;
   }
 
+  /** A request is queued behind the running one. */
+  get hasQueued(): boolean {
+    return this.queued !== null;
+  }
+
+  /**
+   * Whether `queue(request)` would be taken now: the running request's body is all sent, nothing
+   * is queued yet, and the request has no body to stream (it goes out in one write).
+   */
+  canQueue(request: AppRequest): boolean {
+    const current = this.current;
+    return (
+      this.claims !== null &&
+      current !== null &&
+      current.bodyDone &&
+      this.queued === null &&
+      this.skips === 0 &&
+      this.state === 'ready' &&
+      !this.stopRequested &&
+      this.exitStatus === null &&
+      (request.body === null || request.contentLength === 0)
+    );
+  }
+
   run(request: AppRequest, sink: ResponseSink): Promise<RunOutcome> {
     if (this.current !== null) throw new Error('BridgeProcess.run: this process is already running a request');
+    return this.send(request, sink, false);
+  }
+
+  /**
+   * Write a request behind the running one, so the bridge finds it when it finishes; `takeBack()`
+   * undoes it while the bridge has not started it. Only when `canQueue(request)`.
+   */
+  queue(request: AppRequest, sink: ResponseSink): Promise<RunOutcome> {
+    if (!this.canQueue(request)) throw new Error('BridgeProcess.queue: cannot queue a request now');
+    return this.send(request, sink, true);
+  }
+
+  /**
+   * Take back the requests written as Q that the bridge has not started (the queued one, and the
+   * running one when it was queued and has not started either): their promises resolve with
+   * `takenBack`. Returns their sinks.
+   */
+  takeBack(): ResponseSink[] {
+    return this.takeBackUnclaimed();
+  }
+
+  private send(request: AppRequest, sink: ResponseSink, queued: boolean): Promise<RunOutcome> {
     if (this.failure !== null) {
       return Promise.resolve({ ok: false, error: this.failure, started: false, exitReason: null });
     }
@@ -208,9 +279,24 @@ export class BridgeProcess {
     }
     let resolve!: (outcome: RunOutcome) => void;
     const promise = new Promise<RunOutcome>((r) => (resolve = r));
-    const run = new Run(sink, resolve);
-    this.current = run;
+    const run = new Run(sink, resolve, this.sent + 1);
     sink.onClose(() => this.onClientClose(run));
+    if (queued) {
+      let frame: Buffer;
+      try {
+        frame = requestFrame(request.environ, null, true, FrameType.Queued, request.environFields);
+      } catch (error) {
+        return Promise.resolve({ ok: false, error: error as WsgikitError, started: false, exitReason: null });
+      }
+      this.sent++;
+      run.bodyDone = true;
+      run.unclaimed = true;
+      this.queued = run;
+      this.claims!.put(); // before the Q: the bridge must find its token when it reads it
+      this.toBridge.write(frame);
+      return promise;
+    }
+    this.current = run;
 
     // The R frame, the body that is already here and, if that is all of it, the E: one write.
     const body = request.body;
@@ -230,11 +316,12 @@ export class BridgeProcess {
     if (!complete && request.contentLength !== null) run.left = request.contentLength - (head?.length ?? 0);
     let frame: Buffer;
     try {
-      frame = requestFrame(request.environ, head, complete);
+      frame = requestFrame(request.environ, head, complete, FrameType.Request, request.environFields);
     } catch (error) {
       this.current = null;
       return Promise.resolve({ ok: false, error: error as WsgikitError, started: false, exitReason: null });
     }
+    this.sent++;
     this.toBridge.write(frame);
     if (complete) {
       run.bodyDone = true;
@@ -332,7 +419,7 @@ export class BridgeProcess {
   private abortBody(run: Run, reason: string): void {
     run.aborted ??= 'body';
     run.bodyError = reason;
-    this.endBody(run, encodeFrame(FrameType.Abort, Buffer.from(reason, 'utf8')));
+    this.endBody(run, abortFrame(run.seq, reason));
   }
 
   /** Write the body's last frame (E or A) and let go of the body stream. */
@@ -360,11 +447,42 @@ export class BridgeProcess {
   }
 
   private onClientClose(run: Run): void {
-    if (this.current !== run || run.aborted !== null) return;
+    if ((this.current !== run && this.queued !== run) || run.aborted !== null) return;
+    // Not started yet: take it back rather than have the bridge start it only to abort it.
+    if (run.unclaimed) {
+      this.takeBackUnclaimed();
+      if (this.current !== run && this.queued !== run) return; // taken back: it never starts
+    }
     run.aborted = 'client';
-    if (run.bodyDone) this.toBridge.write(encodeFrame(FrameType.Abort, Buffer.from('client closed the connection')));
-    else this.endBody(run, encodeFrame(FrameType.Abort, Buffer.from('client closed the connection')));
-    this.resumeFromBridge(); // the sink will not drain any more; read on to the Z
+    const abort = abortFrame(run.seq, 'client closed the connection');
+    if (run.bodyDone) this.toBridge.write(abort);
+    else this.endBody(run, abort);
+    if (run === this.current) this.resumeFromBridge(); // the sink will not drain any more; read on to the Z
+  }
+
+  /**
+   * Read back the tokens the bridge has not read (the newest of the unclaimed runs) and settle
+   * those runs as taken back; the others are the bridge's from now on.
+   */
+  private takeBackUnclaimed(): ResponseSink[] {
+    const runs: Run[] = [];
+    if (this.current?.unclaimed) runs.push(this.current);
+    if (this.queued?.unclaimed) runs.push(this.queued);
+    if (runs.length === 0 || this.claims === null) return [];
+    const taken = this.claims.takeBack();
+    const back: ResponseSink[] = [];
+    for (let i = 0; i < runs.length; i++) {
+      const run = runs[i]!;
+      run.unclaimed = false;
+      if (i < runs.length - taken) continue; // the bridge has read its token: it runs it
+      this.skips++;
+      // Tokens come back newest first, so a current run comes back only with the queued one.
+      if (run === this.queued) this.queued = null;
+      if (run === this.current) this.current = null;
+      back.push(run.sink);
+      run.resolve(TAKEN_BACK);
+    }
+    return back;
   }
 
   // -- fd 4 → sink -------------------------------------------------------------------------------
@@ -379,6 +497,11 @@ export class BridgeProcess {
 
   private onFrame(type: FrameType, payload: Buffer): void {
     const run = this.current;
+    if (run !== null && run.unclaimed) {
+      // The bridge answers a queued request: it read that request's token.
+      run.unclaimed = false;
+      this.claims!.claimed();
+    }
     switch (type) {
       case FrameType.Start: {
         if (run === null) return this.unexpected('S');
@@ -414,6 +537,10 @@ export class BridgeProcess {
         );
         return;
       }
+      case FrameType.Skipped:
+        if (this.skips === 0) return this.unexpected('K');
+        this.skips--;
+        return;
       case FrameType.Ready:
         return this.onReady(payload);
       case FrameType.LoadFailure:
@@ -450,7 +577,8 @@ export class BridgeProcess {
 
   private settle(run: Run, outcome: RunOutcome): void {
     if (this.current !== run) return;
-    this.current = null;
+    this.current = this.queued;
+    this.queued = null;
     this.detachBody(run);
     this.resumeFromBridge();
     run.resolve(outcome);
@@ -487,9 +615,11 @@ export class BridgeProcess {
       this.state = 'failed';
       this.rejectReady(error);
     }
-    const run = this.current;
-    if (run !== null)
+    // Requests the bridge never started go back to the caller, to run elsewhere.
+    this.takeBackUnclaimed();
+    for (let run = this.current; run !== null; run = this.current) {
       this.settle(run, { ok: false, error: run.error ?? error, started: run.started, exitReason: null });
+    }
   }
 
   private unexpected(what: string): void {
@@ -523,6 +653,7 @@ export class BridgeProcess {
     }
     this.fail(new WsgikitError('WSGIKIT_WORKER_START_FAILED', message, { cause: error }));
     this.state = 'exited';
+    this.claims?.close();
     this.resolveExited({ code: null, signal: null });
   }
 
@@ -561,6 +692,7 @@ export class BridgeProcess {
       );
     }
     this.state = 'exited';
+    this.claims?.close();
     this.resolveExited({ code, signal });
   }
 

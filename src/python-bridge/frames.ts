@@ -14,6 +14,8 @@ export const MAX_PAYLOAD = 1024 * 1024;
 export const FrameType = {
   /** front end → bridge */
   Request: 0x52, // R
+  /** A request written to a busy bridge, which runs it only if it claims it first (PROTOCOL.md). */
+  Queued: 0x51, // Q
   Body: 0x42, // B (both directions)
   End: 0x45, // E
   Abort: 0x41, // A
@@ -23,6 +25,8 @@ export const FrameType = {
   Start: 0x53, // S
   AppError: 0x58, // X
   Done: 0x5a, // Z
+  /** The bridge skipped a Q that the front end took back. */
+  Skipped: 0x4b, // K
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -34,9 +38,16 @@ export const FROM_BRIDGE: readonly FrameType[] = [
   FrameType.Body,
   FrameType.AppError,
   FrameType.Done,
+  FrameType.Skipped,
 ];
 /** The frames the front end sends on fd 3. */
-export const TO_BRIDGE: readonly FrameType[] = [FrameType.Request, FrameType.Body, FrameType.End, FrameType.Abort];
+export const TO_BRIDGE: readonly FrameType[] = [
+  FrameType.Request,
+  FrameType.Queued,
+  FrameType.Body,
+  FrameType.End,
+  FrameType.Abort,
+];
 
 const EMPTY = Buffer.alloc(0);
 
@@ -87,24 +98,25 @@ export function decodeFields(payload: Buffer, encoding: 'latin1' | 'utf8' = 'lat
 }
 
 /**
- * The R frame of a request, followed, when given, by `body` as B frames and by E when `end` is
- * set: what the front end writes in one write for a small request. Keys starting with `wsgi.` are
- * skipped (the bridge adds its own). Throws WSGIKIT_BAD_REQUEST if a name or value holds NUL.
+ * The A frame that aborts request number `seq` (the bridge counts R and Q frames from 1).
  */
-export function requestFrame(environ: Environ, body: Buffer | null = null, end = false): Buffer {
-  // One string, written with one latin-1 write: a write per name and value costs a crossing into
-  // C++ each, which was most of this function's time.
-  let payload = '';
-  let first = true;
-  for (const name in environ) {
-    if (name.startsWith('wsgi.')) continue;
-    const value = environ[name]!;
-    if (name.includes('\0') || value.includes('\0')) {
-      throw new WsgikitError('WSGIKIT_BAD_REQUEST', `request variable ${name} contains a NUL character`);
-    }
-    payload = first ? name + '\0' + value : payload + '\0' + name + '\0' + value;
-    first = false;
-  }
+export function abortFrame(seq: number, reason: string): Buffer {
+  return encodeFrame(FrameType.Abort, Buffer.from(`${seq}\0${reason}`, 'utf8'));
+}
+
+/**
+ * The R (or Q) frame of a request, followed, when given, by `body` as B frames and by E when `end`
+ * is set: what the front end writes in one write for a small request. Keys starting with `wsgi.`
+ * are skipped (the bridge adds its own). Throws WSGIKIT_BAD_REQUEST if a name or value holds NUL.
+ */
+export function requestFrame(
+  environ: Environ,
+  body: Buffer | null = null,
+  end = false,
+  type: typeof FrameType.Request | typeof FrameType.Queued = FrameType.Request,
+  fields?: readonly string[],
+): Buffer {
+  const payload = (fields !== undefined && joinedFields(fields)) || environPayload(environ);
   const payloadSize = payload.length; // byte strings: one byte per character
   if (payloadSize > MAX_PAYLOAD) {
     throw new WsgikitError(
@@ -117,7 +129,7 @@ export function requestFrame(environ: Environ, body: Buffer | null = null, end =
   const out = Buffer.allocUnsafe(
     HEADER_SIZE + payloadSize + bodyFrames * HEADER_SIZE + bodySize + (end ? HEADER_SIZE : 0),
   );
-  out[0] = FrameType.Request;
+  out[0] = type;
   out.writeUInt32BE(payloadSize, 1);
   let at = HEADER_SIZE + out.write(payload, HEADER_SIZE, payloadSize, 'latin1');
   for (let start = 0; start < bodySize; start += MAX_PAYLOAD) {
@@ -132,6 +144,33 @@ export function requestFrame(environ: Environ, body: Buffer | null = null, end =
     out.writeUInt32BE(0, at + 1);
   }
   return out;
+}
+
+/**
+ * NAME\0VALUE… from the environ's own fields in order (see AppRequest.environFields), or null when
+ * a name is a `wsgi.` key, which the object walk skips. The fields come from a decoder that keeps
+ * no NUL, and the bridge keeps the last value of a repeated name, as the object does.
+ */
+function joinedFields(fields: readonly string[]): string | null {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i]!.startsWith('wsgi.')) return null;
+  return fields.join('\0');
+}
+
+function environPayload(environ: Environ): string {
+  // One string, written with one latin-1 write: a write per name and value costs a crossing into
+  // C++ each, which was most of this function's time.
+  let payload = '';
+  let first = true;
+  for (const name in environ) {
+    if (name.startsWith('wsgi.')) continue;
+    const value = environ[name]!;
+    if (name.includes('\0') || value.includes('\0')) {
+      throw new WsgikitError('WSGIKIT_BAD_REQUEST', `request variable ${name} contains a NUL character`);
+    }
+    payload = first ? name + '\0' + value : payload + '\0' + name + '\0' + value;
+    first = false;
+  }
+  return payload;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 
     PYTHON wsgi_bridge.py --app /abs/path/app.wsgi --mode persistent|oneshot
                           [--cpu-limit SECONDS] [--as-limit-mb MB] [--offload-files 1]
+                          [--claim-fd 5]
 
 The front end (TypeScript) sends requests as frames on fd 3 and reads the responses as frames on
 fd 4; fds 1 and 2 are the app's log. PROTOCOL.md next to this file is the contract; this file is
@@ -105,9 +106,9 @@ HEADER_SIZE = HEADER.size
 # read yet pile up in the buffer, so stop reading ahead past this much.
 PEEK_LIMIT = 2 * MAX_PAYLOAD + HEADER_SIZE
 
-R, B, E, A = b'R', b'B', b'E', b'A'
-Y, F, S, X, Z = b'Y', b'F', b'S', b'X', b'Z'
-EMPTY_FRAME = {kind: HEADER.pack(kind, 0) for kind in (E, Z)}
+R, Q, B, E, A = b'R', b'Q', b'B', b'E', b'A'
+Y, F, S, X, Z, K = b'Y', b'F', b'S', b'X', b'Z', b'K'
+EMPTY_FRAME = {kind: HEADER.pack(kind, 0) for kind in (E, Z, K)}
 
 
 HAVE_WRITEV = hasattr(os, 'writev')      # not on Python 2
@@ -132,6 +133,16 @@ def frame(kind, payload=b''):
     return HEADER.pack(kind, len(payload)) + payload
 
 
+def abort_of(payload):
+    """(request number, reason) of an A frame's payload."""
+    seq, _, reason = bytes(payload).partition(b'\0')
+    try:
+        number = int(seq)
+    except ValueError:
+        raise ProtocolError('A frame without a request number: %r' % bytes(payload[:40]))
+    return number, reason.decode('utf-8', 'replace') or 'aborted'
+
+
 def text_frame(kind, fields):
     """Y, F, X: human-readable text fields, UTF-8, NUL-joined (NUL inside a field is escaped)."""
     return frame(kind, b'\0'.join(utf8(f).replace(b'\0', b'\\0') for f in fields))
@@ -140,8 +151,10 @@ def text_frame(kind, fields):
 class Channel(object):
     """Reads frames from fd 3 and writes frames to fd 4."""
 
-    def __init__(self, rfd, wfd):
+    def __init__(self, rfd, wfd, claim_fd=None):
         self.rfd, self.wfd = rfd, wfd
+        self.claim_fd = claim_fd
+        self.seq = 0  # the number of the request being run: R and Q frames counted from 1
         self.buf = bytearray()
         self.pos = 0  # start of the first unconsumed frame in buf
         self.eof = False
@@ -192,8 +205,9 @@ class Channel(object):
     def pending_abort(self):
         """Without blocking: the reason of an A frame for the current request, if one came.
 
-        Every unconsumed frame before the next R belongs to the current request (B*, E, A),
-        so the buffer is scanned up to the first R. Reads ahead only while the backlog is small."""
+        A queued request (Q, B*, E) may sit between the current request's frames and its A, so
+        every buffered frame is looked at and an A counts only if it names the current request.
+        Reads ahead only while the backlog is small."""
         while not self.eof and len(self.buf) - self.pos < PEEK_LIMIT and self.poller.poll(0):
             if not self._fill():
                 break
@@ -204,19 +218,29 @@ class Channel(object):
                 return None
             kind, size, end = found
             if kind == A:
-                return self.buf[pos + HEADER_SIZE:end].decode('utf-8', 'replace') or 'aborted'
-            if kind == R:
-                return None
+                seq, reason = abort_of(self.buf[pos + HEADER_SIZE:end])
+                if seq == self.seq:
+                    return reason
             pos = end
+
+    def claim(self):
+        """Take the token of the Q just read: one byte read at the offset this process shares with
+        the front end. Whoever reads it first owns the request; no byte means the front end took
+        it back."""
+        if self.claim_fd is None:
+            raise ProtocolError('a queued request (Q) came, but no --claim-fd was given')
+        return len(_retry(os.read, self.claim_fd, 1)) == 1
 
     def write(self, parts):
         """Write a list of byte strings as one os.writev (or one os.write)."""
         if len(parts) == 1 or not HAVE_WRITEV:
             data = parts[0] if len(parts) == 1 else b''.join(parts)
-            done = 0
+            done = _retry(os.write, self.wfd, data)
+            if done == len(data):
+                return
         else:
             done = _retry(os.writev, self.wfd, parts)
-            total = sum(len(p) for p in parts)
+            total = sum(map(len, parts))
             if done == total:
                 return
             data = b''.join(parts)  # a signal cut the writev short: finish with plain writes
@@ -231,7 +255,7 @@ class Channel(object):
 # ---------------------------------------------------------------------------------------------
 
 USAGE = ('usage: wsgi_bridge.py --app /abs/path/app.wsgi --mode persistent|oneshot '
-         '[--cpu-limit SECONDS] [--as-limit-mb MB] [--offload-files 1]')
+         '[--cpu-limit SECONDS] [--as-limit-mb MB] [--offload-files 1] [--claim-fd 5]')
 
 
 class Options(object):
@@ -240,6 +264,7 @@ class Options(object):
     cpu_limit = None
     as_limit_mb = None
     offload_files = False
+    claim_fd = None
 
 
 def parse_args(argv):
@@ -248,8 +273,8 @@ def parse_args(argv):
     args = list(argv)
     while args:
         flag = args.pop(0)
-        if flag not in ('--app', '--mode', '--cpu-limit', '--as-limit-mb', '--offload-files') \
-                or not args:
+        if flag not in ('--app', '--mode', '--cpu-limit', '--as-limit-mb', '--offload-files',
+                        '--claim-fd') or not args:
             return None
         value = args.pop(0)
         if flag == '--app':
@@ -269,6 +294,8 @@ def parse_args(argv):
                 return None
             if flag == '--cpu-limit':
                 opts.cpu_limit = number
+            elif flag == '--claim-fd':
+                opts.claim_fd = number
             else:
                 opts.as_limit_mb = number
     if not opts.app or not os.path.isabs(opts.app) or opts.mode not in ('persistent', 'oneshot'):
@@ -331,6 +358,8 @@ def setup_process(opts):
     # Programs the app starts must not hold our channel open (or write frames into it).
     set_cloexec(FRAME_IN)
     set_cloexec(FRAME_OUT)
+    if opts.claim_fd is not None:
+        set_cloexec(opts.claim_fd)
     if faulthandler is not None:
         faulthandler.enable(file=sys.stderr, all_threads=True)
     signal.signal(signal.SIGUSR1, dump_stacks)
@@ -527,7 +556,7 @@ class Input(object):
             return False
         self.state = ABORTED
         if kind == A:
-            self.reason = got[1].decode('utf-8', 'replace') or 'aborted'
+            self.reason = abort_of(got[1])[1]
         elif got is None:
             self.reason = 'the front end closed the channel'
         else:
@@ -625,8 +654,31 @@ HOP_BY_HOP = frozenset(('connection', 'keep-alive', 'proxy-authenticate', 'proxy
                         'te', 'trailers', 'transfer-encoding', 'upgrade'))
 
 
+# Heads already checked, by (status, headers as a tuple): most apps send the same few heads again
+# and again. Not on Python 2, where a unicode header equals (and hashes like) the native str that
+# was checked, so a hit would let a non-native string through.
+HEAD_CACHE = None if PY2 else {}
+HEAD_CACHE_SIZE = 64
+
+
 def check_response_head(status, headers):
     """Validate status and headers; return (S frame bytes, Content-Length or None)."""
+    if HEAD_CACHE is not None and type(headers) is list:
+        try:
+            key = (status, tuple(headers))
+            found = HEAD_CACHE.get(key)
+        except TypeError:  # an unhashable header: the full check says what is wrong
+            return _check_response_head(status, headers)
+        if found is None:
+            found = _check_response_head(status, headers)
+            if len(HEAD_CACHE) >= HEAD_CACHE_SIZE:
+                HEAD_CACHE.clear()
+            HEAD_CACHE[key] = found
+        return found
+    return _check_response_head(status, headers)
+
+
+def _check_response_head(status, headers):
     if type(status) is not native_str:
         raise BadResponse('status must be a %s like "200 OK", got %s %r'
                           % (native_str.__name__, type(status).__name__, status))
@@ -773,13 +825,18 @@ class Response(object):
             self.warn_truncated()
         if not data:
             return
-        self.sent += len(data)
+        size = len(data)
+        self.sent += size
         out = self.out
-        for start in range(0, len(data), MAX_PAYLOAD):
-            piece = data if len(data) <= MAX_PAYLOAD else data[start:start + MAX_PAYLOAD]
-            out.append(HEADER.pack(B, len(piece)))
-            out.append(piece)
-        self.out_size += len(data)
+        if size <= MAX_PAYLOAD:
+            out.append(HEADER.pack(B, size))
+            out.append(data)
+        else:
+            for start in range(0, size, MAX_PAYLOAD):
+                piece = data[start:start + MAX_PAYLOAD]
+                out.append(HEADER.pack(B, len(piece)))
+                out.append(piece)
+        self.out_size += size
 
     def warn_truncated(self):
         warn('response to %s is longer than its Content-Length (%d bytes): the rest is dropped'
@@ -961,8 +1018,8 @@ class Server(object):
             'wsgi.input_terminated': True,
             'wsgi.file_wrapper': FileWrapper,
         }
-        self.defaults = (('SCRIPT_NAME', ''), ('PATH_INFO', ''), ('QUERY_STRING', ''),
-                         ('REQUEST_METHOD', 'GET'), ('SERVER_PROTOCOL', 'HTTP/1.0'))
+        self.defaults = {'SCRIPT_NAME': '', 'PATH_INFO': '', 'QUERY_STRING': '',
+                         'REQUEST_METHOD': 'GET', 'SERVER_PROTOCOL': 'HTTP/1.0'}
 
     def make_environ(self, payload):
         # One decode, one split: every value stays a native string of bytes as latin-1.
@@ -970,16 +1027,15 @@ class Server(object):
         if len(fields) % 2:
             raise ProtocolError('R frame has an odd number of fields')
         it = iter(fields)
-        environ = dict(zip(it, it))
-        for key, value in self.defaults:
-            if key not in environ:
-                environ[key] = value
+        environ = self.defaults.copy()
+        environ.update(zip(it, it))
         # PEP 3333 forbids these two: some servers (lighttpd) pass the headers along as well.
-        for key in ('HTTP_CONTENT_LENGTH', 'HTTP_CONTENT_TYPE'):
-            if key in environ:
-                value = environ.pop(key)
-                if key[5:] not in environ:
-                    environ[key[5:]] = value
+        if 'HTTP_CONTENT_LENGTH' in environ or 'HTTP_CONTENT_TYPE' in environ:
+            for key in ('HTTP_CONTENT_LENGTH', 'HTTP_CONTENT_TYPE'):
+                if key in environ:
+                    value = environ.pop(key)
+                    if key[5:] not in environ:
+                        environ[key[5:]] = value
         environ.update(self.base)
         https = environ.get('HTTPS', '').lower()
         if https in ('on', '1', 'yes') or environ.get('REQUEST_SCHEME') == 'https':
@@ -1082,7 +1138,7 @@ def main(argv):
     if opts is None:
         print(USAGE, file=sys.stderr)
         return 2
-    for fd in (FRAME_IN, FRAME_OUT):
+    for fd in (FRAME_IN, FRAME_OUT) + ((opts.claim_fd,) if opts.claim_fd is not None else ()):
         try:
             os.fstat(fd)
         except OSError:
@@ -1091,7 +1147,7 @@ def main(argv):
             return 2
     setup_process(opts)
     State.offload_files = opts.offload_files
-    channel = Channel(FRAME_IN, FRAME_OUT)
+    channel = Channel(FRAME_IN, FRAME_OUT, opts.claim_fd)
     try:
         application, import_ms = load_app(opts.app)
     except LoadFailure as failure:
@@ -1122,8 +1178,15 @@ def serve(server, channel, oneshot):
         kind, payload = got
         if kind == A:
             continue  # an abort that crossed our Z: that request is already over
-        if kind != R:
-            raise ProtocolError('expected a request (R), got %r' % kind)
+        if kind != R and kind != Q:
+            raise ProtocolError('expected a request (R or Q), got %r' % kind)
+        channel.seq += 1
+        if kind == Q and not channel.claim():
+            # Taken back by the front end (it runs elsewhere): skip it, and say so, so that the
+            # front end knows this process is past it before it queues another.
+            Input(channel).finish()
+            channel.write([EMPTY_FRAME[K]])
+            continue
         body = server.handle(payload)
         if oneshot or State.recycle:
             return 0

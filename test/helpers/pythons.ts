@@ -205,6 +205,7 @@ export function startBridge(
     ...(options.cpuLimitSeconds !== undefined ? { cpuLimitSeconds: options.cpuLimitSeconds } : {}),
     ...(options.addressSpaceLimitMb !== undefined ? { addressSpaceLimitMb: options.addressSpaceLimitMb } : {}),
     ...(options.offloadFiles !== undefined ? { offloadFiles: options.offloadFiles } : {}),
+    ...(options.queueing !== undefined ? { queueing: options.queueing } : {}),
     onOutput(stream, line) {
       (stream === 'stdout' ? stdout : stderr).push(line);
       for (const waiter of waiters) waiter();

@@ -17,6 +17,7 @@ import {
   stopAllBridges,
   type TestBridge,
 } from '../helpers/pythons.js';
+import { eventually } from '../helpers/wsgi-run.js';
 
 afterAll(stopAllBridges);
 
@@ -560,5 +561,113 @@ describe.skipIf(pythons.length === 0).each(pythons)('bridge on $label', (python)
     await t.bridge.ready;
     t.bridge.stop();
     expect(await t.bridge.exited).toEqual({ code: 0, signal: null });
+  });
+
+  describe('queued requests (Q) and taking them back', () => {
+    const gates: string[] = [];
+    const gate = (): string => {
+      const path = join(tmpdir(), `wsgikit-gate-${process.pid}-${Date.now()}-${gates.length}`);
+      gates.push(path);
+      return path;
+    };
+    afterAll(() => {
+      for (const path of gates) rmSync(path, { force: true });
+    });
+
+    function send(
+      bridge: TestBridge['bridge'],
+      path: string,
+      query = '',
+      how: 'run' | 'queue' = 'run',
+      sink = new TestSink(),
+    ): { sink: TestSink; outcome: Promise<RunOutcome> } {
+      const req = {
+        environ: environ({ PATH_INFO: path, QUERY_STRING: query }),
+        body: null,
+        contentLength: null,
+        owner: true,
+      };
+      return { sink, outcome: how === 'run' ? bridge.run(req, sink) : bridge.queue(req, sink) };
+    }
+
+    it('runs a queued request after the running one, in order', async () => {
+      const t = startBridge(python, 'gate.wsgi', { queueing: true });
+      await t.bridge.ready;
+      const open = gate();
+      const first = send(t.bridge, '/wait', open);
+      const req = { environ: environ(), body: null, contentLength: null, owner: true };
+      expect(t.bridge.canQueue(req)).toBe(true);
+      const second = send(t.bridge, '/second', '', 'queue');
+      expect(t.bridge.hasQueued).toBe(true);
+      expect(t.bridge.canQueue(req)).toBe(false); // one at a time
+      writeFileSync(open, '');
+      const order: string[] = [];
+      await Promise.all([
+        first.outcome.then(() => order.push('first')),
+        second.outcome.then(() => order.push('second')),
+      ]);
+      expect(order).toEqual(['first', 'second']);
+      expect(await second.outcome).toEqual({ ok: true, exitReason: null });
+      expect(second.sink.text).toBe(`${t.bridge.pid} /second`);
+      expect(t.bridge.busy).toBe(false);
+    });
+
+    it('takes back a queued request the bridge has not started; the bridge skips it and goes on', async () => {
+      const t = startBridge(python, 'gate.wsgi', { queueing: true });
+      await t.bridge.ready;
+      const open = gate();
+      const first = send(t.bridge, '/wait', open);
+      const second = send(t.bridge, '/second', '', 'queue');
+      expect(t.bridge.takeBack()).toEqual([second.sink]);
+      expect(await second.outcome).toEqual({ ok: true, exitReason: null, takenBack: true });
+      expect(t.bridge.hasQueued).toBe(false);
+      writeFileSync(open, '');
+      expect((await first.outcome).ok).toBe(true);
+      expect(second.sink.started).toBe(false);
+      // Past the skipped one (its K has come), R and Q both still work: the tokens stay in step.
+      const again = gate();
+      const third = send(t.bridge, '/wait', again);
+      const req = { environ: environ(), body: null, contentLength: null, owner: true };
+      await eventually(() => t.bridge.canQueue(req), 'the K of the skipped request');
+      const fourth = send(t.bridge, '/fourth', '', 'queue');
+      writeFileSync(again, '');
+      expect((await third.outcome).ok).toBe(true);
+      expect(await fourth.outcome).toEqual({ ok: true, exitReason: null });
+      expect(fourth.sink.text).toBe(`${t.bridge.pid} /fourth`);
+    });
+
+    it('a queued request whose client leaves is taken back, not started', async () => {
+      const t = startBridge(python, 'gate.wsgi', { queueing: true });
+      await t.bridge.ready;
+      const open = gate();
+      const first = send(t.bridge, '/wait', open);
+      const second = send(t.bridge, '/second', '', 'queue');
+      second.sink.close();
+      expect(await second.outcome).toEqual({ ok: true, exitReason: null, takenBack: true });
+      writeFileSync(open, '');
+      expect((await first.outcome).ok).toBe(true);
+      expect((await send(t.bridge, '/after').outcome).ok).toBe(true);
+    });
+
+    it('an abort of the running request does not reach the request queued behind it', async () => {
+      const t = startBridge(python, 'gate.wsgi', { queueing: true });
+      await t.bridge.ready;
+      const streaming = send(t.bridge, '/stream', '', 'run', new TestSink({ closeAfterBytes: 10 }));
+      const queued = send(t.bridge, '/two', '', 'queue');
+      expect((await streaming.outcome).ok).toBe(true); // aborted by its client: no error to report
+      expect(await queued.outcome).toEqual({ ok: true, exitReason: null });
+      expect(queued.sink.text).toBe(`${t.bridge.pid} /two two`);
+      expect(queued.sink.ended).toBe(true);
+    });
+
+    it('a queued request the bridge never started comes back when the process ends', async () => {
+      const t = startBridge(python, 'gate.wsgi', { queueing: true });
+      await t.bridge.ready;
+      const first = send(t.bridge, '/wait', gate());
+      const second = send(t.bridge, '/second', '', 'queue');
+      t.bridge.kill();
+      expect(failure(await first.outcome).error.code).toBe('WSGIKIT_WORKER_CRASHED');
+      expect(await second.outcome).toEqual({ ok: true, exitReason: null, takenBack: true });
+    });
   });
 });

@@ -169,6 +169,36 @@ describe.skipIf(!systemPython)('pool', () => {
     await eventually(() => !pool.snapshot().workers.some((w) => w.pid === oldPid), 'the old worker to exit');
   });
 
+  it('a request queued behind a slow one moves to the first worker that frees', async () => {
+    const { pool } = makePool({ processes: 2, minProcesses: 2 });
+    pool.preload();
+    await eventually(() => pool.snapshot().workers.filter((w) => w.state === 'idle').length === 2, 'two workers');
+    const gates = [0, 1].map((i) => join(tmpdir(), `wsgikit-gate-${process.pid}-${Date.now()}-${i}`));
+    const slow = gates.map((gate) => {
+      const sink = new DoneSink();
+      pool.handle(
+        { environ: environ({ PATH_INFO: '/slow', QUERY_STRING: gate }), body: null, contentLength: null, owner: true },
+        sink,
+      );
+      return sink;
+    });
+    await eventually(() => pool.snapshot().workers.every((w) => w.current === 'GET /slow'), 'both workers busy');
+    const fast = get(pool, '/fast');
+    // Both are busy: it is written behind one of the slow requests, in that worker's process.
+    const holder = await eventually(() => pool.snapshot().workers.find((w) => w.queued === 'GET /fast'), 'queued');
+    // Requests go to idle workers in the pool's order, so the n-th gate holds the n-th worker.
+    const workers = pool.snapshot().workers.map((w) => w.pid);
+    const other = workers.find((pid) => pid !== holder.pid)!;
+    // Free the other worker: the fast request is taken back from the busy process and runs there.
+    writeFileSync(gates[workers.indexOf(other)]!, '');
+    const answered = await fast;
+    expect(pidOf(answered)).toBe(other);
+    expect(answered.status).toBe('200 OK');
+    for (const gate of gates) writeFileSync(gate, '');
+    await Promise.all(slow.map((sink) => sink.done));
+    expect(slow.map((sink) => sink.status)).toEqual(['200 OK', '200 OK']);
+  });
+
   const other = pythons.find((p) => p.path !== systemPython?.path && p.major === 3 && p.implementation === 'CPython');
   it.skipIf(!other)('serves two apps on two Python versions from one manager at once', async () => {
     const manager = new PoolManager();

@@ -318,8 +318,11 @@ describe('name-value pairs', () => {
     ]);
     expect(Object.getPrototypeOf(params)).toBe(null);
     expect(decoder.dropped).toEqual(['BAD', 'N\0']);
+    // In order, repeats included (the bridge keeps a repeated name's last value, as params does).
+    expect(decoder.fields).toEqual(['A', '1', 'A', '2', 'OK', 'fine', '__proto__', 'p']);
     decoder.reset();
     expect(decoder.dropped).toEqual([]);
+    expect(decoder.fields).toEqual([]);
     expect({ ...decoder.end() }).toEqual({});
   });
 

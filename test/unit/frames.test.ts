@@ -6,6 +6,7 @@ import {
   FrameType,
   HEADER_SIZE,
   MAX_PAYLOAD,
+  abortFrame,
   decodeFields,
   encodeFields,
   encodeFrame,
@@ -43,6 +44,13 @@ function bytes(n: number, seed = 1): Buffer {
 }
 
 describe('encoding', () => {
+  it('writes a queued request as Q, and names the request an A aborts', () => {
+    const frame = requestFrame({ A: 'b' }, null, true, FrameType.Queued);
+    expect(frame.subarray(0, 8).toString('latin1')).toBe('Q\0\0\0\x03A\0b');
+    expect(frame.subarray(8)).toEqual(encodeFrame(FrameType.End));
+    expect(abortFrame(12, 'gone')).toEqual(encodeFrame(FrameType.Abort, Buffer.from('12\0gone')));
+  });
+
   it('writes type, big-endian length and payload', () => {
     const frame = encodeFrame(FrameType.Body, Buffer.from('abc'));
     expect([...frame]).toEqual([0x42, 0, 0, 0, 3, 0x61, 0x62, 0x63]);
@@ -67,6 +75,16 @@ describe('encoding', () => {
     expect(decodeFields(frames[0]!.payload)).toEqual(['REQUEST_METHOD', 'POST', 'PATH_INFO', '/\u00e9', 'EMPTY', '']);
     expect(frames[1]!.payload.toString()).toBe('body!');
     expect(frames[2]!.payload.length).toBe(0);
+  });
+
+  it("joins the R payload from the environ's fields when given, the same bytes as from the object", () => {
+    const env = { REQUEST_METHOD: 'GET', PATH_INFO: '/\u00e9', EMPTY: '' };
+    const fields = ['REQUEST_METHOD', 'GET', 'PATH_INFO', '/\u00e9', 'EMPTY', ''];
+    expect(requestFrame(env, null, true, FrameType.Request, fields)).toEqual(requestFrame(env, null, true));
+    // A wsgi.* name among the fields: the object walk, which skips it.
+    const withWsgi = { ...env, 'wsgi.x': 'y' };
+    const frame = requestFrame(withWsgi, null, true, FrameType.Request, [...fields, 'wsgi.x', 'y']);
+    expect(frame).toEqual(requestFrame(env, null, true));
   });
 
   it('splits a body over MAX_PAYLOAD into several B frames', () => {
@@ -151,7 +169,7 @@ describe('FrameParser', () => {
   });
 
   it('rejects an unknown frame type, and a type outside the accepted direction', () => {
-    expect(() => parseAll([Buffer.from([0x51, 0, 0, 0, 0])])).toThrow(/unexpected frame type 0x51/);
+    expect(() => parseAll([Buffer.from([0x71, 0, 0, 0, 0])])).toThrow(/unexpected frame type 0x71/);
     const fromBridgeOnly = new FrameParser(FROM_BRIDGE);
     expect(() => parseAll([encodeFrame(FrameType.Request)], fromBridgeOnly)).toThrow(WsgikitError);
   });

@@ -29,8 +29,9 @@ function snapshot(overrides: Partial<PoolSnapshot> = {}): PoolSnapshot {
         rss: 25 * 1048576,
         current: `POST /${EVIL}`,
         currentMs: 1500,
+        queued: null,
       },
-      { pid: 4244, state: 'idle', generation: 3, requests: 5, rss: null, current: null, currentMs: null },
+      { pid: 4244, state: 'idle', generation: 3, requests: 5, rss: null, current: null, currentMs: null, queued: null },
     ],
     limits: { processes: 4, queueSize: 100 },
     metrics: metrics.snapshot(NOW),
@@ -144,6 +145,7 @@ describe('the status page (JSON)', () => {
       rss: 25 * 1048576,
       current: `POST /${EVIL}`,
       currentMs: 1500,
+      queued: null,
     });
     expect(data.metrics.series).toHaveLength(60);
     expect(data.metrics.series[0]).toEqual(
