@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream';
 import type { Environ } from '../exchange.js';
 import { isRequestVariable, readCgiEnviron } from '../environ/cgi.js';
 import { cgiHostSettingsFile, decideCgi } from '../cgi-request/cgi-request.js';
+import { declaredBodyLength } from '../environ/content-length.js';
 import { logRefusal } from '../logs/refusal-log.js';
 import { stderrOpsLog } from '../ops-log.js';
 import { hostPagesFor, hostView } from '../pages/host-pages.js';
@@ -36,11 +37,13 @@ export async function runCgi(options: CgiOptions): Promise<number> {
   let environ: Environ;
   let hostFile: string | null = null;
   let host: HostSettings;
+  let contentLength: number | null;
   try {
     hostFile = cgiHostSettingsFile(options.hostSettings);
     host = hostFile ? loadHostSettings(hostFile) : emptyHostSettings();
     // The host's error pages, for a refusal below as much as for the app's answer.
     sink.view = { owner: false, ...hostView(hostPagesFor(host, stderrOpsLog('wsgi-cgi')), vars) };
+    contentLength = declaredBodyLength(vars.CONTENT_LENGTH);
     const decision = decideCgi(vars, options.appArgument, (appFile, documentRoot) =>
       resolveApp(appFile, { host, documentRoot }),
     );
@@ -63,7 +66,7 @@ export async function runCgi(options: CgiOptions): Promise<number> {
 
   const { settings, checked, logFile } = resolved;
   const baseEnv = processEnvironment();
-  const body = requestBody(environ);
+  const body = requestBody(environ, contentLength);
 
   let daemonProblem: string | null = null;
   if (settings.cgiDaemon) {
@@ -114,12 +117,11 @@ function daemonFailed(resolved: ResolvedApp, sink: StdoutSink, why: string): num
   return 0;
 }
 
-function requestBody(environ: Environ): { stream: Readable | null; contentLength: number | null } {
-  const length = environ.CONTENT_LENGTH;
-  if (length !== undefined && /^\d+$/.test(length)) {
-    const n = Number(length);
-    return { stream: n > 0 ? process.stdin : null, contentLength: n };
-  }
+function requestBody(
+  environ: Environ,
+  contentLength: number | null,
+): { stream: Readable | null; contentLength: number | null } {
+  if (contentLength !== null) return { stream: contentLength > 0 ? process.stdin : null, contentLength };
   // A chunked request body: the server streams it and closes stdin at its end.
   if (environ.HTTP_TRANSFER_ENCODING !== undefined) return { stream: process.stdin, contentLength: null };
   return { stream: null, contentLength: null };

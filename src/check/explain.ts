@@ -85,14 +85,12 @@ export function explainLayouts(options: {
     },
     {
       layout: 'rewrite',
-      title: `rewrite hiding the .wsgi (RewriteRule ^(.*)$ ${path.basename(appFile)}/$1 in ${dirUrl || '/'})`,
+      // The rule of docs/apache-cgi.md carries no path: Apache sends no PATH_INFO.
+      title: `rewrite hiding the .wsgi (RewriteRule ^ ${path.basename(appFile)} in ${dirUrl || '/'})`,
       url: dirUrl + (tail || '/'),
       vars: {
         SCRIPT_NAME: bytes(appUrl),
-        PATH_INFO: bytes(tail || '/'),
-        PATH_TRANSLATED: bytes(docroot + (tail || '/')),
         REDIRECT_URL: bytes(dirUrl + (tail || '/')),
-        SCRIPT_URL: bytes(dirUrl + (tail || '/')),
         REDIRECT_STATUS: '200',
         REQUEST_URI: bytes(dirUrl + (tail || '/') + qs),
         SCRIPT_FILENAME: bytes(appFile),

@@ -8,7 +8,7 @@ import { WsgikitError } from '../errors.js';
 
 export const LAYOUTS = {
   action: 'Apache Action handler: /app.wsgi/… reaches /cgi-bin/wsgi-cgi with the .wsgi in PATH_INFO',
-  rewrite: 'Apache mod_rewrite hides app.wsgi: every path is rewritten to /app.wsgi/…',
+  rewrite: 'Apache mod_rewrite hides app.wsgi: every path is rewritten to /app.wsgi (docs/apache-cgi.md)',
   'nginx-split': 'nginx fastcgi_split_path_info ^(.+?\\.wsgi)(/.*)$: /app.wsgi/… split at the .wsgi',
   'nginx-no-split': 'nginx with no split: SCRIPT_NAME is the whole path, PATH_INFO unset',
   'lighttpd-root': 'lighttpd fastcgi.server "/" without fix-root-scriptname: split at the first "/"',
@@ -46,16 +46,19 @@ export function layoutVars(layout: LayoutName, local: Environ, appFile: string):
         REDIRECT_STATUS: '200',
         REDIRECT_HANDLER: 'wsgi-script',
       };
-    case 'rewrite':
-      return {
+    case 'rewrite': {
+      // The documented rule carries no path ("RewriteRule ^ app.wsgi"): Apache sends none.
+      const vars: Environ = {
         ...base,
         SERVER_SOFTWARE: 'Apache/2.4 (wsgi-run --layout rewrite)',
         SCRIPT_NAME: name,
         SCRIPT_FILENAME: appFile,
-        PATH_INFO: path,
         REDIRECT_URL: path,
         REDIRECT_STATUS: '200',
       };
+      delete vars.PATH_INFO;
+      return vars;
+    }
     case 'nginx-split': {
       requireAppInPath(path, name);
       return {

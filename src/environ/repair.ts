@@ -23,6 +23,7 @@ import {
   withoutTail,
 } from './repair-paths.js';
 import { decodePath, removeDotSegments } from './url-path.js';
+import { alignUrlVars, urlVarChanges, urlVarsAgree } from './url-vars.js';
 
 export interface RepairInput {
   /** What the server sent (CGI env or FastCGI PARAMS), byte strings. */
@@ -42,7 +43,9 @@ export interface RepairResult {
   /**
    * A new object: SCRIPT_NAME and PATH_INFO repaired; every other key kept; PATH_TRANSLATED redone
    * as DOCUMENT_ROOT + PATH_INFO when PATH_INFO changed (dropped when there is no DOCUMENT_ROOT or
-   * no PATH_INFO); SCRIPT_FILENAME freed of a "proxy:fcgi://host" prefix.
+   * no PATH_INFO); SCRIPT_FILENAME freed of a "proxy:fcgi://host" prefix; the other variables that
+   * name the URL (SCRIPT_URL, REDIRECT_URL, … : url-vars.ts) made to say SCRIPT_NAME + PATH_INFO, or
+   * removed.
    */
   environ: Environ;
   /** The .wsgi the request names (a node:fs path), when the layout tells; null: the front end's own. */
@@ -361,6 +364,15 @@ function nginxNoSplit(req: Request): Decision | null {
       why: [`SCRIPT_NAME is the whole path and PATH_INFO is empty; split after the app ${show(found.file)}`],
     };
   }
+  if ('PATH_INFO' in req.vars) {
+    // Debian's fastcgi_params sends no PATH_INFO; a config that sends one splits the path. An empty
+    // one is the split's own answer for the mount itself (/tcp under ^(/tcp)(/.*)$).
+    req.notes.push(
+      'nginx-no-split passed: PATH_INFO was sent, so nginx split the path (fastcgi_split_path_info); ' +
+        `SCRIPT_NAME ${show(s)} is the mount itself`,
+    );
+    return null;
+  }
   return {
     scriptName: '',
     pathInfo: s,
@@ -503,6 +515,7 @@ const SHOWN_IN = [
   'SCRIPT_FILENAME',
   'DOCUMENT_ROOT',
   'REDIRECT_URL',
+  'SCRIPT_URL',
   'REDIRECT_HANDLER',
   'SERVER_SOFTWARE',
 ];
@@ -524,7 +537,9 @@ function finish(req: Request, d: Decided): RepairResult {
 
   // Most requests arrive right: then the server's variables are the environ, uncopied (nobody
   // downstream changes them), which saves a copy of every variable per request.
+  const urlsAgree = urlVarsAgree(req.vars, scriptName, pathInfo);
   const unchanged =
+    urlsAgree &&
     d.set === undefined &&
     scriptName === (req.vars.SCRIPT_NAME ?? '') &&
     pathInfo === (req.vars.PATH_INFO ?? '') &&
@@ -533,6 +548,7 @@ function finish(req: Request, d: Decided): RepairResult {
   const environ: Environ = unchanged
     ? req.vars
     : { ...req.vars, ...d.set, SCRIPT_NAME: scriptName, PATH_INFO: pathInfo };
+  if (!urlsAgree) alignUrlVars(environ, scriptName + pathInfo);
   if (!unchanged && pathInfo !== req.pathInfo && 'PATH_TRANSLATED' in environ) {
     if (pathInfo !== '' && req.documentRoot !== null) {
       environ.PATH_TRANSLATED = req.documentRoot.replace(/\/+$/, '') + pathInfo;
@@ -570,6 +586,7 @@ class Repaired implements RepairResult {
       `in: ${shownIn.join(' ') || '(no path variables)'}` + (req.mount === null ? '' : ` mount=${show(req.mount)}`),
       ...req.notes,
       ...d.why.map((line, i) => (i === 0 ? `rule ${d.rule}: ${line}` : `  ${line}`)),
+      ...urlVarChanges(req.vars, environ),
       `out: SCRIPT_NAME=${show(scriptName)} PATH_INFO=${show(pathInfo)}` +
         ('PATH_TRANSLATED' in environ ? ` PATH_TRANSLATED=${show(environ.PATH_TRANSLATED!)}` : '') +
         ` app=${d.appFile === null ? '(from the front end)' : JSON.stringify(d.appFile)}`,

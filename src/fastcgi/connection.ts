@@ -22,8 +22,12 @@
 //   BEGIN over maxReqs (mux)   → END_REQUEST OVERLOADED
 //   BEGIN for an active id     → protocol error (the connection closes)
 //   records for unknown ids    → ignored (as the spec says)
-//   ABORT before delivery      → END_REQUEST at once; after delivery → the request's abort, then
-//                                 the app's end() sends END_REQUEST with its appStatus
+//   ABORT before delivery      → END_REQUEST(appStatus 0) at once: nothing ran
+//   ABORT after delivery       → the request's abort (its callbacks may end() it with their own
+//                                 appStatus), then END_REQUEST(appStatus 1) if they did not: spec
+//                                 §5.4 wants the answer as soon as possible, and an appStatus is the
+//                                 exit status a CGI program would give (§6.2), not 0 for a cut-off
+//                                 answer. The id is free again on a kept connection.
 //   DATA (FILTER role)         → ignored: the FILTER data stream is not exposed
 
 import { Readable, type Duplex } from 'node:stream';
@@ -84,6 +88,8 @@ const RESPONDER_ONLY: ReadonlySet<number> = new Set([Role.Responder]);
 const NO_NAMES: readonly string[] = Object.freeze([]);
 const NO_PARAMS: Record<string, string> = Object.freeze(Object.create(null) as Record<string, string>);
 const ignore = (): void => {};
+/** END_REQUEST's appStatus for a delivered request that ABORT_REQUEST cut off. */
+export const ABORTED_APP_STATUS = 1;
 
 function settingsOf(options: FastcgiConnectionOptions): Settings {
   const maxConns = options.maxConns ?? 100;
@@ -173,13 +179,6 @@ export class FastcgiRequest {
     return this.stdinStream === null ? 0 : this.stdinStream.readableLength;
   }
 
-  /** CONTENT_LENGTH as a number, or null when absent or not a plain decimal. */
-  get contentLength(): number | null {
-    const text = this.params.CONTENT_LENGTH;
-    if (text === undefined || !/^[0-9]{1,15}$/.test(text)) return null;
-    return Number(text);
-  }
-
   /** An AbortSignal that fires with the request's abort (created on first use). */
   get signal(): AbortSignal {
     if (this.controller === null) {
@@ -205,8 +204,8 @@ export class FastcgiRequest {
    * would end the stream). After an abort the bytes are dropped and true is returned.
    */
   writeStdout(chunk: Buffer | string): boolean {
-    if (this.ended) throw new Error(`FastCGI request ${this.id}: writeStdout after end`);
     if (this.aborted) return true;
+    if (this.ended) throw new Error(`FastCGI request ${this.id}: writeStdout after end`);
     const body = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
     if (body.length === 0) return true;
     return this.connection.writeStream(RecordType.Stdout, this.id, body);
@@ -220,8 +219,8 @@ export class FastcgiRequest {
 
   /** Send text (UTF-8) or bytes to the web server's error log as STDERR records. */
   writeStderr(text: string | Buffer): boolean {
-    if (this.ended) throw new Error(`FastCGI request ${this.id}: writeStderr after end`);
     if (this.aborted) return true;
+    if (this.ended) throw new Error(`FastCGI request ${this.id}: writeStderr after end`);
     const body = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
     if (body.length === 0) return true;
     this.wroteStderr = true;
@@ -451,13 +450,9 @@ export class FastcgiConnection {
   private abortRecord(id: number): void {
     const request = this.requests.get(id);
     if (request === undefined) return;
-    if (request.decoder !== null) {
-      // Not delivered yet: nobody else will answer it.
-      request.abort('abort-record');
-      request.end(0);
-      return;
-    }
+    const delivered = request.decoder === null;
     request.abort('abort-record');
+    request.end(delivered ? ABORTED_APP_STATUS : 0);
   }
 
   // ------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import { isOwnerRequest } from '../app/owner.js';
 import { cgiResponseHead } from '../response-head.js';
 import { WsgikitError, isWsgikitError } from '../errors.js';
 import type { AppRequest, Environ, ResponseSink } from '../exchange.js';
+import { declaredBodyLength } from '../environ/content-length.js';
 import { repairEnvironOnDisk } from '../environ/repair-fs.js';
 import { fsPath } from '../environ/repair-paths.js';
 import { newIncidentId } from '../logs/app-log.js';
@@ -74,6 +75,7 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
         `The request's ${request.droppedParams.join(', ')} held a NUL byte, which no app can be given.`,
       );
     }
+    const declared = authorizer ? null : declaredBodyLength(vars.CONTENT_LENGTH);
     let environ: Environ;
     let owner: boolean;
     if (options.cgiDaemon !== undefined && vars[LAUNCHER_PARAM] !== undefined) {
@@ -123,7 +125,6 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
       siteName: host.siteName,
     };
     const empty = authorizer || (request.stdinComplete && request.stdinBuffered === 0);
-    const contentLength = authorizer ? null : request.contentLength;
     // Most requests keep the server's variables as they came: the bridge's frame is then joined
     // from them in their order (an authorizer's environ is changed in place, so not then).
     const environFields = !authorizer && environ === vars ? request.paramFields : undefined;
@@ -131,7 +132,7 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
       environ,
       owner,
       body: empty ? null : request.stdin,
-      contentLength,
+      contentLength: declared,
       hostPages: host.hostPages,
       environFields,
     };

@@ -3,6 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isWsgikitError, WsgikitError } from '../errors.js';
 import type { AppRequest, ResponseSink } from '../exchange.js';
+import { declaredBodyLength } from '../environ/content-length.js';
 import { environFromHttp } from '../environ/http.js';
 import type { PageView } from '../pages/error-page.js';
 import { answerStatusRoute } from '../status/status-route.js';
@@ -56,12 +57,10 @@ function serve(options: HttpFrontEndOptions, req: IncomingMessage, res: ServerRe
 }
 
 function requestBody(req: IncomingMessage): Pick<AppRequest, 'body' | 'contentLength'> {
-  const length = req.headers['content-length'];
-  if (length !== undefined) {
-    const n = Number(length);
-    // node:http has already refused a malformed Content-Length with 400.
-    return n > 0 ? { body: req, contentLength: n } : { body: null, contentLength: 0 };
-  }
+  // node:http has already answered 400 to a malformed Content-Length; this is the same rule as the
+  // CGI and FastCGI front ends', for whatever it lets through.
+  const length = declaredBodyLength(req.headers['content-length']);
+  if (length !== null) return length > 0 ? { body: req, contentLength: length } : { body: null, contentLength: 0 };
   if (req.headers['transfer-encoding'] !== undefined) return { body: req, contentLength: null };
   return { body: null, contentLength: null };
 }

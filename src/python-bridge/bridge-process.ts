@@ -101,6 +101,8 @@ class Run {
   bodyError: string | null = null;
   error: WsgikitError | null = null;
   waitingForBridgeDrain = false;
+  /** Bytes of a declared CONTENT_LENGTH still to send, or -1: the body ends where its stream does. */
+  left = -1;
   /** Sent as Q and its token not known to be read by the bridge: it may still be taken back. */
   unclaimed = false;
   constructor(
@@ -291,9 +293,14 @@ export class BridgeProcess {
       const first: unknown = body.read();
       if (first !== null) {
         head = typeof first === 'string' ? Buffer.from(first, 'latin1') : (first as Buffer);
-        if (request.contentLength !== null && head.length >= request.contentLength) complete = true;
+        // The app is given CONTENT_LENGTH bytes, never more, whatever the server sends after them.
+        if (request.contentLength !== null && head.length >= request.contentLength) {
+          complete = true;
+          if (head.length > request.contentLength) head = head.subarray(0, request.contentLength);
+        }
       }
     }
+    if (!complete && request.contentLength !== null) run.left = request.contentLength - (head?.length ?? 0);
     let frame: Buffer;
     try {
       frame = requestFrame(request.environ, head, complete, FrameType.Request, request.environFields);
@@ -339,8 +346,16 @@ export class BridgeProcess {
   private onBodyData(chunk: Buffer | string): void {
     const run = this.current;
     if (run === null || run.bodyDone) return;
-    const data = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
+    let data = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
     if (data.length === 0) return;
+    const left = run.left;
+    if (left >= 0 && data.length >= left) {
+      // The declared length is complete: what the server sends after it is not the app's.
+      if (data.length > left) data = data.subarray(0, left);
+      run.left = 0;
+    } else if (left > 0) {
+      run.left = left - data.length;
+    }
     let ok = true;
     this.toBridge.cork();
     for (let start = 0; start < data.length; start += MAX_PAYLOAD) {
@@ -349,6 +364,10 @@ export class BridgeProcess {
       ok = this.toBridge.write(piece);
     }
     this.toBridge.uncork();
+    if (run.left === 0) {
+      this.endBody(run, encodeFrame(FrameType.End));
+      return;
+    }
     if (!ok && !run.waitingForBridgeDrain) {
       run.waitingForBridgeDrain = true;
       run.body!.pause();

@@ -75,9 +75,9 @@ const FIXTURES = join(REPO, 'test', 'fixtures', 'e2e-cgi');
 const EXAMPLE_SITE = '/var/www/example';
 const EXAMPLE_USER = 'alice';
 
-function hasFlask(): boolean {
+function hasFrameworks(): boolean {
   try {
-    execFileSync('/usr/bin/python3', ['-c', 'import flask'], { stdio: 'ignore' });
+    execFileSync('/usr/bin/python3', ['-c', 'import flask, django'], { stdio: 'ignore' });
     return true;
   } catch {
     return false;
@@ -91,7 +91,7 @@ const available =
   findBinary('useradd') !== null &&
   findBinary('curl') !== null &&
   existsSync('/var/www') &&
-  hasFlask() &&
+  hasFrameworks() &&
   (canPinSuexec() || realpathSync(SUEXEC_BIN) === SUEXEC_PRISTINE);
 
 interface Seen {
@@ -104,7 +104,51 @@ interface Seen {
   run_once: boolean;
   env_path: string | null;
   env_home: string | null;
+  path_info_hex: string;
+  url_vars: Record<string, string>;
 }
+
+/** The docs' layout-4 block (the pretty-URL rewrite under /blog/), for another folder. */
+function prettyUrlBlock(site: string, folder: string): string {
+  const block = /<Directory [^>\n]*\/www\/blog>[\s\S]*?<\/Directory>\n/.exec(site);
+  if (!block) throw new Error('docs/apache-cgi.md: no layout-4 <Directory …/www/blog> block');
+  return block[0].replace('/www/blog>', `/www/${folder}>`);
+}
+
+function locationOf(res: CurlResult): string | undefined {
+  return /^location: *(.*?)\r?$/im.exec(res.headers)?.[1];
+}
+
+/**
+ * Layouts 3 and 4 together, for another folder: the Action handler runs a .wsgi that is not
+ * executable, and the rewrite hides it. Two internal redirects: REDIRECT_URL names the script.
+ */
+function actionRewriteBlock(site: string, folder: string): string {
+  const action = /<Directory [^>\n]*\/www\/site>\n([\s\S]*?)<\/Directory>/.exec(site)?.[1];
+  const rewrite = prettyUrlBlock(site, folder)
+    .split('\n')
+    .filter((line) => /^\s*Rewrite/.test(line));
+  if (!action || rewrite.length === 0) throw new Error('docs/apache-cgi.md: no layout-3 or layout-4 block');
+  const dir = /<Directory ([^>\n]*)\/www\/site>/.exec(site)![1]!;
+  return `<Directory ${dir}/www/${folder}>\n${action}${rewrite.join('\n')}\n</Directory>\n`;
+}
+
+/** PEP 3333's PATH_INFO for a percent-encoded path (gunicorn's): the decoded bytes, as hex. */
+function decodedHex(path: string): string {
+  const bytes: number[] = [];
+  for (let i = 0; i < path.length; i++) {
+    if (path[i] === '%') {
+      bytes.push(parseInt(path.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else {
+      bytes.push(path.charCodeAt(i));
+    }
+  }
+  return Buffer.from(bytes).toString('hex');
+}
+
+/** Paths the plain CGI layouts pass to the app, and the documented rewrite rules must too. */
+const HARD_PATHS = ['/e/100%25', '/e/a%20b', '/e/a%2Fb', '/e/a%3Fb', '/e/caf%C3%A9', '/e/%E9t%E9', '/e/%252F'];
 
 function fixture(name: string): string {
   return readFileSync(join(FIXTURES, name), 'utf8');
@@ -176,7 +220,18 @@ describe.skipIf(!available)('Apache CGI → wsgi-cgi (docs/apache-cgi.md, docs/s
     chmodSync(base, 0o755);
     const www = join(base, 'www');
     logs = join(base, 'logs');
-    mkdirs(www, join(www, 'dir'), join(www, 'site'), join(www, 'blog'), join(base, 'apps'), join(base, 'cgi-bin'));
+    mkdirs(
+      www,
+      join(www, 'dir'),
+      join(www, 'site'),
+      join(www, 'blog'),
+      join(www, 'pretty'),
+      join(www, 'django'),
+      join(www, 'djsite'),
+      join(www, 'actionpretty'),
+      join(base, 'apps'),
+      join(base, 'cgi-bin'),
+    );
     mkdirSync(logs, { mode: 0o700 });
     const wwwData = userIds('www-data')!;
     chownSync(logs, wwwData.uid, wwwData.gid);
@@ -187,6 +242,10 @@ describe.skipIf(!available)('Apache CGI → wsgi-cgi (docs/apache-cgi.md, docs/s
     place(join(www, 'site', 'app.wsgi'), env, 0o644);
     place(join(www, 'site', 'open.wsgi'), env, 0o666);
     place(join(www, 'blog', 'app.wsgi'), fixture('blog.wsgi'), 0o755);
+    place(join(www, 'pretty', 'app.wsgi'), env, 0o755);
+    place(join(www, 'django', 'app.wsgi'), fixture('django.wsgi'), 0o755);
+    place(join(www, 'djsite', 'app.wsgi'), fixture('django.wsgi'), 0o644);
+    place(join(www, 'actionpretty', 'app.wsgi'), env, 0o644);
     // Without suEXEC any copy of the stub will do (suexec/README.md).
     copyFileSync(STUB, join(base, 'cgi-bin', 'wsgi-cgi'));
     chmodSync(join(base, 'cgi-bin', 'wsgi-cgi'), 0o755);
@@ -221,8 +280,14 @@ describe.skipIf(!available)('Apache CGI → wsgi-cgi (docs/apache-cgi.md, docs/s
 
     const dir = e2eDir('apache-cgi');
     const port = await freePort();
+    const guideSite = configFromGuide('apache-cgi.md', 'apache-cgi-site', [[EXAMPLE_SITE, base]]);
+    // Layout 4's rule again, for the env app and for Django's admin.
     const site =
-      configFromGuide('apache-cgi.md', 'apache-cgi-site', [[EXAMPLE_SITE, base]]) +
+      guideSite +
+      prettyUrlBlock(guideSite, 'pretty') +
+      prettyUrlBlock(guideSite, 'django') +
+      actionRewriteBlock(guideSite, 'djsite') +
+      actionRewriteBlock(guideSite, 'actionpretty') +
       configFromGuide('suexec.md', 'apache-userdir', []);
     apache = await startApache(dir, port, MODULES, site, {
       ...(canPinSuexec() ? { suexec: { binary: SUEXEC_PRISTINE } } : {}),
@@ -245,6 +310,27 @@ describe.skipIf(!available)('Apache CGI → wsgi-cgi (docs/apache-cgi.md, docs/s
 
   it('runs suEXEC for userdir requests', () => {
     expect(apache.errorLog()).toContain('suEXEC mechanism enabled');
+  });
+
+  // The gateway's own rule (src/environ/content-length.ts) is for what reaches it; Apache answers
+  // a Content-Length header that is not a plain decimal with its own 400 before any CGI runs.
+  describe('a Content-Length that is not a length', () => {
+    it.each(['-5', 'abc', '12abc', '+5', '1e3'])(
+      '%j: Apache answers 400 itself; the app never runs',
+      async (length) => {
+        const before = logsIn(logs).length;
+        const res = await get('/app/body', ['-X', 'POST', '-H', `Content-Length: ${length}`, '--data-binary', 'hello']);
+        expect(res.status).toBe(400);
+        expect(res.body).toContain('<title>400 Bad Request</title>');
+        expect(res.body).not.toMatch(INCIDENT);
+        expect(logsIn(logs).length).toBe(before);
+      },
+    );
+
+    it('a plain decimal reaches the app', async () => {
+      const res = await get('/app/body', ['-X', 'POST', '-H', 'Content-Length: 5', '--data-binary', 'hello']);
+      expect(res.status, res.body).toBe(200);
+    });
   });
 
   // The same requests through each entry, with one Apache: the link the shebangs and the stubs
@@ -339,6 +425,69 @@ describe.skipIf(!available)('Apache CGI → wsgi-cgi (docs/apache-cgi.md, docs/s
       });
     });
 
+    describe('4. the rewrite rule: every URL variable and every path', () => {
+      it('leaves no variable naming /pretty/app.wsgi: each says SCRIPT_NAME + PATH_INFO', async () => {
+        const s = await seen('/pretty/post/1?x=1');
+        expect(s).toMatchObject({ script_name: '/pretty', path_info: '/post/1', query_string: 'x=1' });
+        expect(Object.keys(s.url_vars)).toEqual(['REDIRECT_URL']);
+        for (const [name, value] of Object.entries(s.url_vars)) {
+          expect(value.replace(/^http:\/\/[^/]*/, ''), name).toBe('/pretty/post/1');
+        }
+      });
+
+      // Two internal redirects (the rewrite, then the Action): Apache's REDIRECT_URL is the
+      // script's URL, /actionpretty/app.wsgi, and Django took its prefix from it.
+      it('with the Action handler behind the rule too, REDIRECT_URL says SCRIPT_NAME + PATH_INFO', async () => {
+        const s = await seen('/actionpretty/post/1?x=1');
+        expect(s).toMatchObject({ script_name: '/actionpretty', path_info: '/post/1', query_string: 'x=1' });
+        expect(s.url_vars).toEqual({ REDIRECT_URL: '/actionpretty/post/1' });
+      });
+
+      // PEP 3333: PATH_INFO is the decoded path as bytes; the same in every layout, as under gunicorn.
+      it.each(HARD_PATHS)('passes %s as the ScriptAlias layout does', async (path) => {
+        const plain = await get(`/app${path}`);
+        const pretty = await get(`/pretty${path}`);
+        expect(plain.status, plain.body).toBe(200);
+        expect(pretty.status, pretty.body).toBe(200);
+        const want = decodedHex(path);
+        expect((JSON.parse(plain.body) as Seen).path_info_hex).toBe(want);
+        expect(JSON.parse(pretty.body) as Seen).toMatchObject({ script_name: '/pretty', path_info_hex: want });
+      });
+    });
+
+    describe("4. Django's admin behind the rewrite rule", () => {
+      it('redirects /django/admin/ to /django/admin/login/, never naming app.wsgi', async () => {
+        const res = await get('/django/admin/');
+        expect(res.status, res.body).toBe(302);
+        expect(locationOf(res)).toBe('/django/admin/login/?next=/django/admin/');
+      });
+
+      it('adds the slash to /django/admin under the prefix', async () => {
+        const res = await get('/django/admin');
+        expect(res.status, res.body).toBe(301);
+        expect(locationOf(res)).toBe('/django/admin/');
+      });
+
+      it('redirects to the login page under the prefix with the Action handler behind the rule too', async () => {
+        const res = await get('/djsite/admin/');
+        expect(res.status, res.body).toBe(302);
+        expect(locationOf(res)).toBe('/djsite/admin/login/?next=/djsite/admin/');
+        const login = await get('/djsite/admin/login/?next=/djsite/admin/');
+        expect(login.status, login.body).toBe(200);
+        expect(login.body).toContain('action="/djsite/admin/login/?next=/djsite/admin/"');
+        expect(login.body).not.toContain('app.wsgi');
+      });
+
+      it('links the login page under /django/admin/ and /django/static/', async () => {
+        const res = await get('/django/admin/login/?next=/django/admin/');
+        expect(res.status, res.body).toBe(200);
+        expect(res.body).toContain('action="/django/admin/login/?next=/django/admin/"');
+        expect(res.body).toContain('href="/django/static/admin/css/base.css"');
+        expect(res.body).toContain('href="/django/admin/"');
+        expect(res.body).not.toContain('app.wsgi');
+      });
+    });
+
     describe('5. userdir under suEXEC', () => {
       it('runs the app as the user with SCRIPT_NAME /~user/app.wsgi', async () => {
         const s = await seen(`/~${user.name}/app.wsgi/foo?x=1`);
@@ -385,6 +534,19 @@ describe.skipIf(!available)('Apache CGI → wsgi-cgi (docs/apache-cgi.md, docs/s
         expect(await seen(`/~${user.name}/blog/`)).toMatchObject({
           script_name: `/~${user.name}/blog`,
           path_info: '/',
+        });
+      });
+
+      it.each(HARD_PATHS)("passes %s through ~user/blog's rewrite as the AddHandler layout does", async (path) => {
+        const plain = await get(`/~${user.name}/app.wsgi${path}`);
+        const pretty = await get(`/~${user.name}/blog${path}`);
+        expect(plain.status, plain.body).toBe(200);
+        expect(pretty.status, pretty.body).toBe(200);
+        const want = decodedHex(path);
+        expect((JSON.parse(plain.body) as Seen).path_info_hex).toBe(want);
+        expect(JSON.parse(pretty.body) as Seen).toMatchObject({
+          script_name: `/~${user.name}/blog`,
+          path_info_hex: want,
         });
       });
     });

@@ -181,6 +181,9 @@ server {
   it('TCP 127.0.0.1 with FCGI_WEB_SERVER_ADDRS: served from the listed address, refused from another', async () => {
     expect(await get('/tcp/foo?z')).toMatchObject({ SCRIPT_NAME: '/tcp', PATH_INFO: '/foo', QUERY_STRING: 'z' });
     expect(await get('/tcp/')).toMatchObject({ SCRIPT_NAME: '/tcp', PATH_INFO: '/' });
+    // The mount itself: SCRIPT_NAME "/tcp", PATH_INFO "" (as gunicorn with SCRIPT_NAME=/tcp).
+    expect(await get('/tcp?z')).toMatchObject({ SCRIPT_NAME: '/tcp', PATH_INFO: '', QUERY_STRING: 'z' });
+    expect((await curl(nginx.url + '/tcpx')).status).toBe(404);
     const refused = await curl(`http://127.0.0.1:${deniedPort}/x`);
     expect(refused.status).toBe(502);
     await eventually(

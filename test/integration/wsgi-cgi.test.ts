@@ -61,6 +61,21 @@ afterAll(() => {
   }
 });
 
+// A gateway answers a CONTENT_LENGTH it cannot trust with 400 before any app code runs; the app is
+// given exactly the declared length, never more.
+const COUNTING_APP = `
+import json, sys
+sys.stdout.write('app imported\\n')
+sys.stdout.flush()
+
+def application(environ, start_response):
+    body = environ['wsgi.input'].read()
+    out = json.dumps({'length': len(body), 'body': body.decode('latin-1'),
+                      'content_length': environ.get('CONTENT_LENGTH')}).encode()
+    start_response('200 OK', [('Content-Type', 'application/json')])
+    return [out]
+`;
+
 describe.each(CGI_ENTRIES)('through the $name entry', (entry) => {
   beforeAll(() => useCgiEntry(entry));
 
@@ -209,6 +224,46 @@ describe.each(CGI_ENTRIES)('through the $name entry', (entry) => {
       expect(result.status).toBe(403);
       expect(result.body.toString()).not.toContain(other.app);
       expect(result.stderr).toContain('chmod go-w');
+    });
+  });
+
+  describe.each([
+    ['one-shot', 'cgi_daemon = false\n'],
+    ['daemon', ''],
+  ])('wsgi-cgi %s: CONTENT_LENGTH', (_, settings) => {
+    const s = site(COUNTING_APP, settings);
+    afterAll(() => void noteDaemons(s));
+
+    it.each(['-5', 'abc', '12abc', '+5', ' 5', '5 ', '1e3', '99999999999999999999'])(
+      'answers CONTENT_LENGTH %j with the 400 page, and no app code runs',
+      async (length) => {
+        const result = await cgi(
+          s,
+          { PATH_INFO: '/up', CONTENT_LENGTH: length, HTTP_ACCEPT: 'text/plain' },
+          Buffer.from('hello'),
+        );
+        expect(result.status).toBe(400);
+        expect(result.body.toString()).toContain('Bad request');
+        expect(result.body.toString()).toMatch(/[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{2}/);
+        expect(result.stderr).toContain('is not a length in bytes');
+        expect(s.log()).not.toContain('app imported');
+      },
+    );
+
+    it('gives the app exactly CONTENT_LENGTH bytes when stdin holds more', async () => {
+      const result = json(await cgi(s, { PATH_INFO: '/up', CONTENT_LENGTH: '5' }, Buffer.from('helloEXTRA')));
+      expect(result).toMatchObject({ length: 5, body: 'hello', content_length: '5' });
+      expect(s.log()).toContain('app imported');
+    });
+
+    it('an empty CONTENT_LENGTH is no body', async () => {
+      const result = json(await cgi(s, { PATH_INFO: '/up', CONTENT_LENGTH: '' }, Buffer.from('ignored')));
+      expect(result).toMatchObject({ length: 0 });
+    });
+
+    it('a body that ends before CONTENT_LENGTH (the client gave up): the read ends early, the app answers', async () => {
+      const result = json(await cgi(s, { PATH_INFO: '/up', CONTENT_LENGTH: '100' }, Buffer.from('shorter')));
+      expect(result).toMatchObject({ length: 7, body: 'shorter' });
     });
   });
 });

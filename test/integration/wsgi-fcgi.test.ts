@@ -5,11 +5,18 @@
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectResponse, fastcgiRequest, type FastcgiTarget } from '../../src/fastcgi/client.js';
+import {
+  collectResponse,
+  fastcgiRequest,
+  type FastcgiEnd,
+  type FastcgiResponse,
+  type FastcgiTarget,
+} from '../../src/fastcgi/client.js';
 import { abortRequest } from '../../src/fastcgi/protocol.js';
 import { memoryOf } from '../helpers/pythons.js';
 import { appFolder, eventually, streamedBody, type AppFolder } from '../helpers/wsgi-run.js';
@@ -36,6 +43,15 @@ def application(environ, start_response):
         sys.stdout.flush()
         while not os.path.exists(gate):
             time.sleep(0.02)
+    if path == '/upload':
+        print('upload reading')
+        sys.stdout.flush()
+        try:
+            environ['wsgi.input'].read(100000)
+        except Exception:
+            print('upload broke off')
+            sys.stdout.flush()
+            raise
     if path == '/endless':
         start_response('200 OK', [('Content-Type', 'application/octet-stream')])
         return Endless()
@@ -63,6 +79,26 @@ function startFcgi(
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return { child, output: () => out, exited };
+}
+
+/** A wsgi-fcgi --app serving `source` on a socket in its folder for the enclosing describe. */
+function serveFixedApp(
+  source: string,
+  settings: Record<string, string | number | boolean>,
+  name: string,
+): { folder: AppFolder; daemon: Daemon; socket: string } {
+  const served = {} as { folder: AppFolder; daemon: Daemon; socket: string };
+  beforeAll(async () => {
+    served.folder = appFolder(source, settings);
+    served.socket = join(served.folder.dir, name);
+    served.daemon = startFcgi(['--listen', served.socket, '--app', served.folder.app]);
+    await ready(served.daemon);
+  });
+  afterAll(async () => {
+    served.daemon.child.kill('SIGTERM');
+    await served.daemon.exited;
+  });
+  return served;
 }
 
 async function ready(daemon: Daemon): Promise<void> {
@@ -124,24 +160,68 @@ describe('wsgi-fcgi on a Unix socket, hosting mode', () => {
     expect(res.body).not.toContain(outside.app);
   });
 
-  it('stops the app on FCGI_ABORT_REQUEST: the iterable is closed and the worker serves again', async () => {
+  // Spec §5.4: ABORT_REQUEST is answered with END_REQUEST as soon as possible, and the kept
+  // connection serves the next request, whatever the aborted one was doing.
+  async function abortThenNext(sock: Socket, first: FastcgiResponse, next: string): Promise<void> {
+    const ended = new Promise<FastcgiEnd>((resolve) => first.once('endRequest', resolve));
+    first.on('error', () => {});
+    first.resume();
+    sock.write(abortRequest(1));
+    expect(await ended).toEqual({ appStatus: 1, protocolStatus: 0 });
+    const res = await collectResponse(fastcgiRequest(sock, { params: params(folder, next), keepConn: true }));
+    expect(res.stdout.toString('latin1')).toMatch(new RegExp(`\\r\\n\\r\\n${next} \\d+`));
+    sock.destroy();
+  }
+
+  async function kept(): Promise<Socket> {
     const sock = connect(socket);
     await new Promise((r) => sock.once('connect', r));
+    return sock;
+  }
+
+  it('on FCGI_ABORT_REQUEST while streaming: END_REQUEST, the iterable closed, the kept connection serves on', async () => {
+    const sock = await kept();
     const response = fastcgiRequest(sock, { params: params(folder, '/endless'), keepConn: true });
-    response.on('error', () => {}); // we cut the connection ourselves below
-    let received = 0;
     await new Promise<void>((resolve) => {
-      response.on('data', (chunk: Buffer) => {
+      let received = 0;
+      const onData = (chunk: Buffer): void => {
         received += chunk.length;
-        if (received > 8192 && received - chunk.length <= 8192) {
-          sock.write(abortRequest(1));
+        if (received > 8192) {
+          response.off('data', onData);
+          response.pause();
           resolve();
         }
-      });
+      };
+      response.on('data', onData);
     });
+    await abortThenNext(sock, response, '/after-stream');
     await eventually(() => folder.log().includes('endless closed'), 'close() of the aborted iterable');
-    sock.destroy();
-    expect((await get(socket, params(folder, '/after'))).body).toMatch(/^\/after /);
+  });
+
+  it('on FCGI_ABORT_REQUEST while the app reads the body: END_REQUEST, the kept connection serves on', async () => {
+    const sock = await kept();
+    const body = new PassThrough();
+    const p = { ...params(folder, '/upload'), REQUEST_METHOD: 'POST', CONTENT_LENGTH: '100000' };
+    const response = fastcgiRequest(sock, { params: p, stdin: body, keepConn: true });
+    body.write(Buffer.alloc(1000, 97));
+    await eventually(() => folder.log().includes('upload reading'), 'the app reading its body');
+    await abortThenNext(sock, response, '/after-upload');
+    await eventually(() => folder.log().includes('upload broke off'), 'the app seeing its body cut off');
+  });
+
+  it('on FCGI_ABORT_REQUEST while waiting for a worker: END_REQUEST, the kept connection serves on', async () => {
+    const gate = join(folder.dir, 'gate-abort');
+    const count = (folder.log().match(/slow started/g) ?? []).length;
+    const busy = [get(socket, params(folder, '/slow', gate)), get(socket, params(folder, '/slow', gate))];
+    await eventually(() => (folder.log().match(/slow started/g) ?? []).length >= count + 2, 'two busy workers');
+    const sock = await kept();
+    const queued = fastcgiRequest(sock, { params: params(folder, '/queued'), keepConn: true });
+    await new Promise((resolve) => setTimeout(resolve, 100)); // let it reach the queue
+    const served = abortThenNext(sock, queued, '/after-queue');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    writeFileSync(gate, '');
+    await served;
+    for (const slow of busy) expect((await slow).body).toMatch(/^\/slow /);
   });
 
   it('closes a connection that sends a malformed record, and keeps serving others', async () => {
@@ -308,6 +388,59 @@ describe.skipIf(process.getuid?.() !== 0)('wsgi-fcgi --user', () => {
   });
 });
 
+// The CGI front end's rule for CONTENT_LENGTH holds for FastCGI PARAMS too: libfcgi's cgi-fcgi
+// passes its environment's CONTENT_LENGTH as it is (and sends atoi() of it in bytes of stdin).
+describe.skipIf(!existsSync('/usr/bin/cgi-fcgi'))('wsgi-fcgi: CONTENT_LENGTH', () => {
+  const COUNTING_APP = `
+import json, sys
+sys.stdout.write('app imported\\n')
+sys.stdout.flush()
+
+def application(environ, start_response):
+    body = environ['wsgi.input'].read()
+    start_response('200 OK', [('Content-Type', 'application/json')])
+    return [json.dumps({'length': len(body), 'body': body.decode('latin-1')}).encode()]
+`;
+  const served = serveFixedApp(COUNTING_APP, {}, 'length.sock');
+
+  function cgiFcgi(env: Record<string, string>, stdin: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('/usr/bin/cgi-fcgi', ['-bind', '-connect', served.socket], { env, stdio: 'pipe' });
+      let out = '';
+      child.stdout.setEncoding('latin1').on('data', (d: string) => (out += d));
+      child.on('error', reject);
+      child.on('close', () => resolve(out));
+      child.stdin.on('error', () => {});
+      child.stdin.end(stdin);
+    });
+  }
+
+  it.each(['-5', 'abc', '12abc', '+5', '5 ', '99999999999999999999'])(
+    'answers CONTENT_LENGTH %j from cgi-fcgi with the 400 page; no app code runs',
+    async (length) => {
+      const env = { ...params(served.folder, '/up'), REQUEST_METHOD: 'POST', CONTENT_LENGTH: length };
+      const out = await cgiFcgi(env, 'hello');
+      expect(out).toMatch(/^Status: 400 Bad request\r\n/);
+      const incident = /[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{2}/.exec(out)![0];
+      await eventually(() => served.daemon.output().includes(incident), 'the incident in the server log');
+      expect(served.daemon.output()).toContain('is not a length in bytes');
+      expect(served.folder.log()).not.toContain('app imported');
+    },
+  );
+
+  it('serves a plain decimal from cgi-fcgi', async () => {
+    const env = { ...params(served.folder, '/up'), REQUEST_METHOD: 'POST', CONTENT_LENGTH: '5' };
+    const out = await cgiFcgi(env, 'hello');
+    expect(JSON.parse(out.split('\r\n\r\n')[1]!)).toEqual({ length: 5, body: 'hello' });
+  });
+
+  it('gives the app exactly CONTENT_LENGTH bytes when STDIN holds more', async () => {
+    const p = { ...params(served.folder, '/up'), REQUEST_METHOD: 'POST', CONTENT_LENGTH: '5' };
+    const res = await collectResponse(fastcgiRequest(served.socket, { params: p, stdin: Buffer.from('helloEXTRA') }));
+    expect(JSON.parse(res.stdout.toString('latin1').split('\r\n\r\n')[1]!)).toEqual({ length: 5, body: 'hello' });
+  });
+});
+
 describe('wsgi-fcgi: 100 MB up and down with flat memory', () => {
   const STREAM_APP = `
 import hashlib
@@ -327,37 +460,25 @@ def application(environ, start_response):
     start_response('200 OK', [('Content-Type', 'application/octet-stream'), ('Content-Length', str(1600 * 65536))])
     return (block for _ in range(1600))
 `;
-  let folder: AppFolder;
-  let daemon: Daemon;
-  let socket: string;
-  beforeAll(async () => {
-    folder = appFolder(STREAM_APP, { max_body_mb: 200 });
-    socket = join(folder.dir, 'big.sock');
-    daemon = startFcgi(['--listen', socket, '--app', folder.app]);
-    await ready(daemon);
-  });
-  afterAll(async () => {
-    daemon.child.kill('SIGTERM');
-    await daemon.exited;
-  });
+  const served = serveFixedApp(STREAM_APP, { max_body_mb: 200 }, 'big.sock');
 
   it('streams both ways through STDIN and STDOUT records while its own peak RSS stays low', async () => {
     const { stream: body, size: total, sha256 } = streamedBody(100);
     const up = await collectResponse(
-      fastcgiRequest(socket, {
-        params: { ...params(folder, '/upload'), REQUEST_METHOD: 'POST', CONTENT_LENGTH: String(total) },
+      fastcgiRequest(served.socket, {
+        params: { ...params(served.folder, '/upload'), REQUEST_METHOD: 'POST', CONTENT_LENGTH: String(total) },
         stdin: body,
       }),
     );
     expect(up.stdout.toString('latin1').split('\r\n\r\n')[1]).toBe(`${total} ${sha256}`);
 
     let received = 0;
-    const down = fastcgiRequest(socket, { params: params(folder, '/download') });
+    const down = fastcgiRequest(served.socket, { params: params(served.folder, '/download') });
     for await (const chunk of down as AsyncIterable<Buffer>) received += chunk.length;
     expect(received).toBeGreaterThan(total); // the body and its CGI head
 
     // Node itself takes ~50-70 MB; holding either body would add 100 MB.
-    expect(memoryOf(daemon.child.pid!).peakMb).toBeLessThan(150);
+    expect(memoryOf(served.daemon.child.pid!).peakMb).toBeLessThan(150);
   });
 });
 

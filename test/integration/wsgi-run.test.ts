@@ -367,19 +367,30 @@ function postStatus(url: string, headers: Record<string, string>, megabytes: num
 describe('wsgi-run --layout', () => {
   const SHOW = `
 def application(environ, start_response):
-    body = ('%s|%s' % (environ['SCRIPT_NAME'], environ['PATH_INFO'])).encode()
+    body = ('%s|%s|%s' % (environ['SCRIPT_NAME'], environ['PATH_INFO'], environ.get('REDIRECT_URL'))).encode()
     start_response('200 OK', [('Content-Type', 'text/plain')])
     return [body]
 `;
   let server: RunningServer;
+  let rewrite: RunningServer;
   beforeAll(async () => {
-    server = await startWsgiRun(appFolder(SHOW).app, ['--no-reload', '--layout', 'action']);
+    [server, rewrite] = await Promise.all([
+      startWsgiRun(appFolder(SHOW).app, ['--no-reload', '--layout', 'action']),
+      startWsgiRun(appFolder(SHOW).app, ['--no-reload', '--layout', 'rewrite']),
+    ]);
   });
-  afterAll(() => server?.stop());
+  afterAll(() => Promise.all([server?.stop(), rewrite?.stop()]));
+
+  // The documented rule (RewriteRule ^ app.wsgi) sends no PATH_INFO: it is rebuilt from the URL.
+  it('replays the rewrite layout: PATH_INFO from the URL, REDIRECT_URL agreeing with it', async () => {
+    expect(await (await fetch(rewrite.url + '/e/100%25')).text()).toBe('|/e/100%|/e/100%');
+    await eventually(() => rewrite.output().includes('explain: rule rewrite-hidden-script'), 'the explain lines');
+    expect(rewrite.output()).toContain('explain: in: SCRIPT_NAME="/app.wsgi" REQUEST_URI="/e/100%25" ');
+  });
 
   it('replays the Action-handler layout through the host repair and explains it', async () => {
     expect(server.url).toMatch(/\/app\.wsgi$/);
-    expect(await (await fetch(server.url + '/foo/bar')).text()).toBe('/app.wsgi|/foo/bar');
+    expect(await (await fetch(server.url + '/foo/bar')).text()).toBe('/app.wsgi|/foo/bar|/app.wsgi/foo/bar');
     await eventually(() => server.output().includes('explain: rule action-handler'), 'the explain lines');
     const outside = await fetch(server.url.replace(/\/app\.wsgi$/, '/elsewhere'), {
       headers: { accept: 'text/plain' },

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { WsgikitError } from '../../src/errors.js';
 import type { Environ } from '../../src/exchange.js';
 import { RULE_IDS, repairEnviron, type RepairInput } from '../../src/environ/repair.js';
+import { requestUriPath } from '../../src/environ/repair-paths.js';
 
 const D = '/home/u/public_html';
 const APACHE = 'Apache/2.4.62 (Debian)';
@@ -46,8 +47,23 @@ interface Row {
     /** Expected PATH_TRANSLATED; null: absent. Unchecked when not given. */
     PATH_TRANSLATED?: string | null;
     SCRIPT_FILENAME?: string;
+    /** The URL-naming variables expected out (all of URL_VARS that are there). Unchecked when not given. */
+    urls?: Environ;
   };
 }
+
+/** Variables besides SCRIPT_NAME and PATH_INFO that name the URL, as the rows use them. */
+const URL_VARS = [
+  'SCRIPT_URL',
+  'SCRIPT_URI',
+  'REDIRECT_URL',
+  'REDIRECT_SCRIPT_URL',
+  'REDIRECT_SCRIPT_URI',
+  'REDIRECT_REDIRECT_URL',
+  'REDIRECT_REDIRECT_SCRIPT_URL',
+  'REDIRECT_URI',
+  'DOCUMENT_URI',
+];
 
 const apache = (v: Environ): Environ => ({
   SERVER_SOFTWARE: APACHE,
@@ -507,6 +523,16 @@ const ROWS: Row[] = [
     out: { SCRIPT_NAME: '/app.wsgi', PATH_INFO: '/foo\nbar', appFile: `${D}/app.wsgi`, rule: 'nginx-no-split' },
   },
   {
+    name: '#13 nginx split ^(/tcp)(/.*)$ for a prefix, the prefix itself: PATH_INFO sent empty, the pair stands',
+    vars: nginx({ SCRIPT_NAME: '/tcp', PATH_INFO: '', REQUEST_URI: '/tcp?x=1', SCRIPT_FILENAME: `${D}/tcp` }),
+    out: { SCRIPT_NAME: '/tcp', PATH_INFO: '', appFile: null, rule: 'direct' },
+  },
+  {
+    name: '#13 nginx split for a prefix with a fixed SCRIPT_FILENAME, the prefix itself',
+    vars: nginx({ SCRIPT_NAME: '/blog', PATH_INFO: '', REQUEST_URI: '/blog', SCRIPT_FILENAME: '/home/u/app.wsgi' }),
+    out: { SCRIPT_NAME: '/blog', PATH_INFO: '', appFile: '/home/u/app.wsgi', rule: 'script-alias' },
+  },
+  {
     name: '#13 nginx try_files reset $fastcgi_path_info: PATH_INFO from REQUEST_URI',
     vars: nginx({
       SCRIPT_NAME: '/app.wsgi',
@@ -702,6 +728,154 @@ const ROWS: Row[] = [
     vars: apache({ SCRIPT_NAME: '/blog/site.wsgi', PATH_INFO: '/x', REQUEST_URI: '/blog/%2E%2E/x' }),
     out: { SCRIPT_NAME: '', PATH_INFO: '/x', appFile: null, rule: 'rewrite-hidden-script' },
   },
+  // What Apache really sends behind the .htaccess rule of docs/apache-cgi.md (mod_rewrite sets
+  // SCRIPT_URL/SCRIPT_URI on both passes; the internal redirect hands the first pass's on as
+  // REDIRECT_*). Django takes its prefix from SCRIPT_URL: it must not name the script.
+  {
+    name: '#3 rewrite hides app.wsgi in /blog/: SCRIPT_URL and SCRIPT_URI named the script (Django)',
+    vars: apache({
+      SCRIPT_NAME: '/blog/app.wsgi',
+      PATH_INFO: '/admin/login/',
+      PATH_TRANSLATED: `${D}/admin/login/`,
+      REQUEST_URI: '/blog/admin/login/?next=/blog/admin/',
+      SCRIPT_FILENAME: `${D}/blog/app.wsgi`,
+      SCRIPT_URL: '/blog/app.wsgi/admin/login/',
+      SCRIPT_URI: 'http://127.0.0.1:8080/blog/app.wsgi/admin/login/',
+      REDIRECT_URL: '/blog/admin/login/',
+      REDIRECT_SCRIPT_URL: '/blog/admin/login/',
+      REDIRECT_SCRIPT_URI: 'http://127.0.0.1:8080/blog/admin/login/',
+      REDIRECT_STATUS: '200',
+    }),
+    out: {
+      SCRIPT_NAME: '/blog',
+      PATH_INFO: '/admin/login/',
+      appFile: `${D}/blog/app.wsgi`,
+      rule: 'rewrite-hidden-script',
+      urls: {
+        SCRIPT_URL: '/blog/admin/login/',
+        SCRIPT_URI: 'http://127.0.0.1:8080/blog/admin/login/',
+        REDIRECT_URL: '/blog/admin/login/',
+        REDIRECT_SCRIPT_URL: '/blog/admin/login/',
+        REDIRECT_SCRIPT_URI: 'http://127.0.0.1:8080/blog/admin/login/',
+      },
+    },
+  },
+  {
+    name: '#3 the same rule at /blog (the mount itself, PATH_INFO ""): SCRIPT_URL is the mount',
+    vars: apache({
+      SCRIPT_NAME: '/blog/app.wsgi',
+      PATH_INFO: '/',
+      REQUEST_URI: '/blog/',
+      SCRIPT_FILENAME: `${D}/blog/app.wsgi`,
+      SCRIPT_URL: '/blog/app.wsgi/',
+      SCRIPT_URI: 'https://example.org/blog/app.wsgi/',
+      REDIRECT_URL: '/blog/',
+    }),
+    out: {
+      SCRIPT_NAME: '/blog',
+      PATH_INFO: '/',
+      appFile: `${D}/blog/app.wsgi`,
+      rule: 'rewrite-hidden-script',
+      urls: { SCRIPT_URL: '/blog/', SCRIPT_URI: 'https://example.org/blog/', REDIRECT_URL: '/blog/' },
+    },
+  },
+  {
+    name: '#5 Action handler + rewrite, two redirects: every REDIRECT_* level agrees',
+    vars: apache({
+      ...ACTION,
+      SCRIPT_NAME: '/cgi-bin/wsgi-cgi',
+      PATH_INFO: '/blog/app.wsgi/post/1',
+      PATH_TRANSLATED: `${D}/blog/app.wsgi/post/1`,
+      REDIRECT_URL: '/blog/app.wsgi/post/1',
+      REDIRECT_SCRIPT_URL: '/blog/app.wsgi/post/1',
+      REDIRECT_REDIRECT_URL: '/blog/post/1',
+      REDIRECT_REDIRECT_SCRIPT_URL: '/blog/post/1',
+      SCRIPT_URL: '/cgi-bin/wsgi-cgi/blog/app.wsgi/post/1',
+      REQUEST_URI: '/blog/post/1?x=1',
+    }),
+    out: {
+      SCRIPT_NAME: '/blog',
+      PATH_INFO: '/post/1',
+      appFile: `${D}/blog/app.wsgi`,
+      rule: 'action-handler',
+      urls: {
+        SCRIPT_URL: '/blog/post/1',
+        REDIRECT_URL: '/blog/post/1',
+        REDIRECT_SCRIPT_URL: '/blog/post/1',
+        REDIRECT_REDIRECT_URL: '/blog/post/1',
+        REDIRECT_REDIRECT_SCRIPT_URL: '/blog/post/1',
+      },
+    },
+  },
+  {
+    name: '#7 ScriptAlias with RewriteEngine on: SCRIPT_URL already agrees and is kept as sent',
+    vars: apache({
+      SCRIPT_NAME: '/app',
+      PATH_INFO: '/foo',
+      REQUEST_URI: '/app/foo?x=1',
+      SCRIPT_FILENAME: '/home/u/app.wsgi',
+      SCRIPT_URL: '/app/foo',
+      SCRIPT_URI: 'http://example.org/app/foo',
+    }),
+    out: {
+      SCRIPT_NAME: '/app',
+      PATH_INFO: '/foo',
+      appFile: '/home/u/app.wsgi',
+      rule: 'script-alias',
+      urls: { SCRIPT_URL: '/app/foo', SCRIPT_URI: 'http://example.org/app/foo' },
+    },
+  },
+  {
+    name: 'nginx rewrite of /blog/ onto app.wsgi, split: DOCUMENT_URI ($document_uri) follows the repair',
+    vars: nginx({
+      SCRIPT_NAME: '/app.wsgi',
+      PATH_INFO: '/post/1',
+      SCRIPT_FILENAME: `${D}/app.wsgi`,
+      REQUEST_URI: '/blog/post/1?x=1',
+      DOCUMENT_URI: '/app.wsgi/post/1',
+    }),
+    out: {
+      SCRIPT_NAME: '/blog',
+      PATH_INFO: '/post/1',
+      appFile: `${D}/app.wsgi`,
+      rule: 'rewrite-hidden-script',
+      urls: { DOCUMENT_URI: '/blog/post/1' },
+    },
+  },
+  {
+    name: 'lighttpd url.rewrite onto app.wsgi: REDIRECT_URI (the rewritten target) is removed',
+    vars: lighttpd({
+      SCRIPT_NAME: '/app.wsgi',
+      PATH_INFO: '/post/1',
+      SCRIPT_FILENAME: `${D}/app.wsgi`,
+      REQUEST_URI: '/blog/post/1?x=1',
+      REDIRECT_URI: '/app.wsgi/post/1?x=1',
+    }),
+    out: {
+      SCRIPT_NAME: '/blog',
+      PATH_INFO: '/post/1',
+      appFile: `${D}/app.wsgi`,
+      rule: 'rewrite-hidden-script',
+      urls: {},
+    },
+  },
+  {
+    name: 'lighttpd REDIRECT_URI that agrees (percent-encoded, with its query) is kept',
+    vars: lighttpd({
+      SCRIPT_NAME: '/app.wsgi',
+      PATH_INFO: '/caf\xc3\xa9',
+      SCRIPT_FILENAME: `${D}/app.wsgi`,
+      REQUEST_URI: '/app.wsgi/caf%C3%A9?x=1',
+      REDIRECT_URI: '/app.wsgi/caf%C3%A9?x=1',
+    }),
+    out: {
+      SCRIPT_NAME: '/app.wsgi',
+      PATH_INFO: '/caf\xc3\xa9',
+      appFile: `${D}/app.wsgi`,
+      rule: 'direct',
+      urls: { REDIRECT_URI: '/app.wsgi/caf%C3%A9?x=1' },
+    },
+  },
   {
     name: 'no REQUEST_URI at all (a minimal CGI server): the pair stands',
     vars: { SCRIPT_NAME: '/app.wsgi', PATH_INFO: '/foo' },
@@ -757,9 +931,23 @@ describe('repairEnviron: the layouts of docs/server-layouts.md', () => {
     expect(RULE_IDS).toContain(result.rule);
     expect(JSON.stringify(row.vars)).toBe(before);
     for (const [key, value] of Object.entries(row.vars)) {
-      if (!['SCRIPT_NAME', 'PATH_INFO', 'PATH_TRANSLATED', 'SCRIPT_FILENAME'].includes(key)) {
+      if (!['SCRIPT_NAME', 'PATH_INFO', 'PATH_TRANSLATED', 'SCRIPT_FILENAME', ...URL_VARS].includes(key)) {
         expect(result.environ[key]).toBe(value);
       }
+    }
+    // Every other variable that names the URL says SCRIPT_NAME + PATH_INFO, or is gone.
+    const path = result.environ.SCRIPT_NAME + result.environ.PATH_INFO;
+    for (const key of URL_VARS) {
+      const value = result.environ[key];
+      if (value === undefined) continue;
+      if (key.endsWith('SCRIPT_URI')) expect(value.replace(/^[a-z]+:\/\/[^/]*/, ''), key).toBe(path);
+      else if (key === 'REDIRECT_URI') expect(requestUriPath(value), key).toBe(path);
+      else expect(value, key).toBe(path);
+    }
+    if (row.out.urls !== undefined) {
+      expect(
+        Object.fromEntries(URL_VARS.filter((k) => k in result.environ).map((k) => [k, result.environ[k]])),
+      ).toEqual(row.out.urls);
     }
     expect(result.environ.SCRIPT_NAME.endsWith('/')).toBe(false);
     for (const ch of result.environ.SCRIPT_NAME + result.environ.PATH_INFO) expect(ch.charCodeAt(0)).toBeLessThan(256);
@@ -946,6 +1134,19 @@ describe('repairEnviron: explain', () => {
     expect(r.explain.at(-1)).toBe(
       `out: SCRIPT_NAME="/app.wsgi" PATH_INFO="/foo" PATH_TRANSLATED="${D}/foo" app="${D}/app.wsgi"`,
     );
+  });
+
+  it('says which URL-naming variables it changed or removed, and to what', () => {
+    const django = run(ROWS.find((row) => row.name.includes('(Django)'))!);
+    const lines = django.explain.join('\n');
+    expect(lines).toContain(
+      'SCRIPT_URL "/blog/app.wsgi/admin/login/" → "/blog/admin/login/", to agree with SCRIPT_NAME + PATH_INFO',
+    );
+    expect(lines).not.toContain('REDIRECT_URL "'); // it agreed
+    const lighty = run(ROWS.find((row) => row.name.startsWith('lighttpd url.rewrite'))!);
+    expect(lighty.explain.join('\n')).toContain('REDIRECT_URI "/app.wsgi/post/1?x=1" removed');
+    const untouched = run(ROWS.find((row) => row.name.startsWith('#7 ScriptAlias with RewriteEngine'))!);
+    expect(untouched.explain.join('\n')).not.toContain('SCRIPT_URL "');
   });
 
   it('shows non-ASCII and control bytes as %XX', () => {

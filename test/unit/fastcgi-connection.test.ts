@@ -228,8 +228,7 @@ describe('requests', () => {
     expect(result).toMatchObject({ appStatus: 3, protocolStatus: 0 });
     expect(result.stdout.toString()).toBe('Content-Type: text/plain\r\n\r\nhello');
     expect(result.stderr.toString()).toBe('a warning\n');
-    expect(seen[0]!.params).toMatchObject({ REQUEST_METHOD: 'POST', HTTP_X: 'caf\u00e9' });
-    expect(seen[0]!.contentLength).toBe(5);
+    expect(seen[0]!.params).toMatchObject({ REQUEST_METHOD: 'POST', CONTENT_LENGTH: '5', HTTP_X: 'caf\u00e9' });
     expect(seen[0]!.keepConn).toBe(false);
     expect(seen[0]!.stdinComplete).toBe(true);
   });
@@ -425,6 +424,41 @@ describe('aborts', () => {
     client.send(beginRequest(1, Role.Responder, true), abortRequest(1));
     expect(endOf(await client.waitFor(RecordType.EndRequest, 1))).toEqual({ appStatus: 0, protocolStatus: 0 });
     expect(delivered).toBe(0);
+  });
+
+  // Spec §5.4: the application answers ABORT_REQUEST with END_REQUEST as soon as possible, whatever
+  // the request was doing; on a kept connection the id then serves the next request.
+  it.each([
+    ['before the app looked at it', 'idle'],
+    ['while its answer streams', 'streaming'],
+    ['while its body is being read', 'reading'],
+  ])('answers an ABORT %s with END_REQUEST(appStatus 1) itself; the kept connection serves on', async (_, mode) => {
+    const seen: FastcgiRequest[] = [];
+    const server = await startServer({
+      onRequest: (request) => {
+        seen.push(request);
+        if (request.params.PATH_INFO === '/next') return echo(request);
+        if (mode === 'streaming') request.writeStdout('Status: 200 OK\r\n\r\npartial');
+        if (mode === 'reading') request.stdin.on('data', () => {});
+      },
+    });
+    const client = new RawClient(server.path);
+    const body = mode === 'reading' ? null : Buffer.alloc(0);
+    client.send(requestRecords(1, { REQUEST_METHOD: 'POST', PATH_INFO: '/first' }, body, true));
+    if (mode === 'reading') client.send(encodeRecord(RecordType.Stdin, 1, Buffer.alloc(100, 1)));
+    while (seen.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    client.send(abortRequest(1));
+    expect(endOf(await client.waitFor(RecordType.EndRequest, 1))).toEqual({ appStatus: 1, protocolStatus: 0 });
+    // The app's late writes and end() after the abort are harmless and send nothing.
+    expect(seen[0]!.writeStdout('late')).toBe(true);
+    seen[0]!.end(0);
+    client.records.length = 0;
+    client.send(requestRecords(1, { REQUEST_METHOD: 'GET', PATH_INFO: '/next' }, Buffer.alloc(0), true));
+    const end = await client.waitFor(RecordType.EndRequest, 1);
+    expect(endOf(end)).toEqual({ appStatus: 0, protocolStatus: 0 });
+    const out = Buffer.concat(client.records.filter((r) => r.type === RecordType.Stdout).map((r) => r.content));
+    expect(out.toString()).toBe('Status: 200 OK\r\n\r\nGET 0');
+    expect(server.errors).toEqual([]);
   });
 
   // The STDIN stream is made on first use: one asked for late must look as an eager one would.
