@@ -11,6 +11,7 @@ import { DEFAULT_HOST_SETTINGS_FILE } from '../app/settings.js';
 import { WsgikitError } from '../errors.js';
 import type { Environ } from '../exchange.js';
 import { repairEnvironOnDisk } from '../environ/repair-fs.js';
+import { fsPath } from '../environ/repair-paths.js';
 
 export interface CgiDecision {
   resolved: ResolvedApp;
@@ -54,5 +55,5 @@ function fromServer(vars: Environ): string {
         '#!/usr/bin/env wsgi-cgi, or use it as an Action handler for .wsgi files.',
     );
   }
-  return Buffer.from(file, 'latin1').toString('utf8');
+  return fsPath(file);
 }

@@ -6,6 +6,7 @@
 
 import { isAbsolute, resolve } from 'node:path';
 import { requestVariables } from '../environ/cgi.js';
+import { fsPath } from '../environ/repair-paths.js';
 import type { AppDirectory, ServedApp } from '../pool/app-directory.js';
 import { parseCgiArgv } from './cgi-argv.js';
 import { cgiHostSettingsFile, decideCgi, type CgiDecision } from './cgi-request.js';
@@ -32,12 +33,12 @@ export function decideRelayedCgi(
   onAppFile: (file: string) => void,
 ): RelayedCgi {
   const argv: string[] = [];
-  for (let i = 1; params[ARG_PARAM + i] !== undefined; i++) argv.push(fsText(params[ARG_PARAM + i]!));
+  for (let i = 1; params[ARG_PARAM + i] !== undefined; i++) argv.push(fsPath(params[ARG_PARAM + i]!));
   const parsed = parseCgiArgv(argv, true, params.QUERY_STRING);
   if (parsed.kind !== 'serve') return { decline: `the arguments ${JSON.stringify(argv)} are not a request's` };
   const hostFile = cgiHostSettingsFile(parsed.hostSettings);
   if (hostFile !== daemonHostFile) return { decline: `host settings ${hostFile} are not this daemon's` };
-  const cwd = params[CWD_PARAM] === undefined ? '/' : fsText(params[CWD_PARAM]);
+  const cwd = params[CWD_PARAM] === undefined ? '/' : fsPath(params[CWD_PARAM]);
   const app = parsed.app === null ? null : isAbsolute(parsed.app) ? parsed.app : resolve(cwd, parsed.app);
   let where: [string, string | undefined] = ['', undefined];
   const decision = decideCgi(requestVariables(params), app, (appFile, documentRoot) => {
@@ -48,9 +49,4 @@ export function decideRelayedCgi(
   // Declined before its pool is made: the daemon keeps no workers for a one-shot app.
   if (!decision.resolved.settings.cgiDaemon) return { decline: 'the app runs one-shot (cgi_daemon = false)' };
   return { decline: null, served: directory.lookup(...where), decision };
-}
-
-/** A path as the launcher sent it (bytes, latin-1 here) as Node names files: UTF-8. */
-function fsText(bytes: string): string {
-  return Buffer.from(bytes, 'latin1').toString('utf8');
 }
