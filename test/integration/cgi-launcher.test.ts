@@ -336,6 +336,49 @@ describe.skipIf(!cc || !clang)('the native CGI launcher', () => {
     expect(stderr).not.toMatch(/AddressSanitizer|runtime error/);
   });
 
+  it('has exited before its output ends, as Apache checks (else it waits before the next request)', async () => {
+    handler = (request) => {
+      request.sendSignal(LAUNCHER_PROCEED);
+      request.writeStdout('Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nhello');
+      request.end(0);
+    };
+    // As mod_cgid does: read the output to its end, then ask at once whether the program is gone.
+    const harness = `
+import json, os, subprocess, sys
+runs, running, outputs = int(sys.argv[1]), 0, set()
+for _ in range(runs):
+    r, w = os.pipe()
+    child = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=w)
+    os.close(w)
+    out = b''
+    while True:
+        chunk = os.read(r, 65536)
+        if not chunk: break
+        out += chunk
+    if os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None: running += 1
+    child.wait()
+    os.close(r)
+    outputs.add(out.decode('latin1'))
+print(json.dumps({'running': running, 'outputs': sorted(outputs)}))
+`;
+    for (const bin of [plain, launcher]) {
+      // Not spawnSync: the daemon answering the launcher is this process.
+      const child = spawn('/usr/bin/python3', ['-c', harness, '20', bin, '--host-settings', hostFile], {
+        env: cgiEnv(),
+        cwd: dir,
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d));
+      child.stderr.on('data', (d: Buffer) => (stderr += d));
+      await new Promise((done) => child.once('close', done));
+      expect(stderr).toBe('');
+      const seen = JSON.parse(stdout) as { running: number; outputs: string[] };
+      expect(seen.outputs).toEqual(['Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nhello']);
+      expect(seen.running, `${bin}: still running when its output ended`).toBe(0);
+    }
+  });
+
   it('stays within 2 MiB of memory growth for 100 MiB each way at once', async () => {
     const size = 100 * 1024 * 1024;
     handler = (request) => {

@@ -33,6 +33,10 @@
  * app's log). Once the head is out there is nothing honest to add: the output ends.
  * A client that goes away (EPIPE on stdout) ends the request: ABORT_REQUEST, close, exit.
  *
+ * A relayed answer ends with this process gone before its stdout closes (keep_output_past_exit):
+ * Apache checks that the program it ran has exited as soon as the output ends, and waits a
+ * while whenever it has not.
+ *
  * Memory is fixed: one 64 KiB buffer each way, whatever the size of the body or the answer.
  * libc only; built with -Wall -Wextra -Werror, and under ASan + UBSan by the tests.
  */
@@ -52,6 +56,11 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#endif
 
 #include "fcgi-reply.h"
 
@@ -516,6 +525,43 @@ static int relay(struct relay *r) {
   }
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * The end of the answer comes after this process's exit
+ * ------------------------------------------------------------------------------------------- */
+
+#ifdef __linux__
+static pid_t keeper_parent;
+static char keeper_stack[16384] __attribute__((aligned(16)));
+
+/* Raw system calls only: it shares the launcher's memory, runs on its own small stack, and is
+   killed, by the kernel, the moment the launcher's exit is complete. */
+__attribute__((no_sanitize("address", "undefined"))) static int keeper(void *unused) {
+  (void)unused;
+  syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (syscall(SYS_getppid) == keeper_parent)
+    for (;;) syscall(SYS_ppoll, NULL, 0, NULL, NULL, 0);
+  syscall(SYS_exit, 0);
+  return 0;
+}
+#endif
+
+/*
+ * When the output of the program it ran ends, mod_cgid (and mod_cgi) look whether that program
+ * has exited, and when it has not they sleep (10 ms, then longer) before looking again; the
+ * visitor's next request on the same connection waits for that. Our stdout closes inside our own
+ * exit, a moment before the kernel records the exit, so that look often comes too early. A
+ * keeper process that shares our file table holds stdout (and stdin, stderr) open until we are
+ * gone: the output then ends only after the exit is recorded. The keeper is a clone sharing our
+ * memory (nothing is copied), has no work of its own, and is reaped by init.
+ */
+static void keep_output_past_exit(void) {
+#ifdef __linux__
+  keeper_parent = getpid();
+  /* A failed clone costs only the wait this avoids. */
+  (void)clone(keeper, keeper_stack + sizeof keeper_stack, CLONE_VM | CLONE_FILES | SIGCHLD, NULL);
+#endif
+}
+
 int main(int argc, char **argv) {
   (void)argc;
   saved_argv = argv;
@@ -551,5 +597,6 @@ int main(int argc, char **argv) {
 
   int status = relay(&r);
   close(r.sock);
+  keep_output_past_exit();
   return status;
 }
