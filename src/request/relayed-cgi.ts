@@ -1,15 +1,18 @@
 // The user's CGI daemon's side of a request the native launcher relayed (src/cgi/launcher/): the
 // launcher sends its whole environment, its arguments and its working folder, and decides
 // nothing. The daemon reads them as the Node entry reads its own (cgi-argv.ts), and decides what
-// the Node entry decides (cgi-request.ts). What the daemon must not serve it declines before the
+// the Node entry decides (decide-request.ts). What the daemon must not serve it declines before the
 // body is sent, and the launcher then execs the Node entry with the request untouched.
 
 import { isAbsolute, resolve } from 'node:path';
+import type { ResolvedApp } from '../app/resolve-app.js';
 import { requestVariables } from '../environ/cgi.js';
 import { fsPath } from '../environ/repair-paths.js';
 import type { AppDirectory, ServedApp } from '../pool/app-directory.js';
 import { parseCgiArgv } from './cgi-argv.js';
-import { cgiHostSettingsFile, decideCgi, type CgiDecision } from './cgi-request.js';
+import { CGI_NO_APP_FIX, cgiHostSettingsFile } from './cgi-front-end.js';
+import { decideRequest, type RequestDecision } from './decide-request.js';
+import { refusal } from './refusal.js';
 
 /** The param by which the launcher announces itself; its value is the version of its protocol. */
 export const LAUNCHER_PARAM = '=wsgikit.launcher';
@@ -18,19 +21,18 @@ export const RELAYED_APP_PARAM = '=wsgikit.app';
 const ARG_PARAM = '=wsgikit.arg.';
 const CWD_PARAM = '=wsgikit.cwd';
 
-export type RelayedCgi = { decline: string } | { decline: null; served: ServedApp; decision: CgiDecision };
+export type RelayedCgi =
+  { decline: string } | { decline: null; served: ServedApp; decision: RequestDecision<{ resolved: ResolvedApp }> };
 
 /**
  * Decides a relayed request, or says why it is the Node entry's: its host settings are not the
  * daemon's, its arguments are not a request's, or the app runs one-shot (cgi_daemon = false).
  * Throws a WsgikitError when the request cannot be served, as the Node entry would refuse it.
- * `onAppFile` learns the .wsgi as soon as it is known, for the refusal's log.
  */
 export function decideRelayedCgi(
   params: Record<string, string>,
   directory: AppDirectory,
   daemonHostFile: string | null,
-  onAppFile: (file: string) => void,
 ): RelayedCgi {
   const argv: string[] = [];
   for (let i = 1; params[ARG_PARAM + i] !== undefined; i++) argv.push(fsPath(params[ARG_PARAM + i]!));
@@ -40,13 +42,18 @@ export function decideRelayedCgi(
   if (hostFile !== daemonHostFile) return { decline: `host settings ${hostFile} are not this daemon's` };
   const cwd = params[CWD_PARAM] === undefined ? '/' : fsPath(params[CWD_PARAM]);
   const app = parsed.app === null ? null : isAbsolute(parsed.app) ? parsed.app : resolve(cwd, parsed.app);
-  let where: [string, string | undefined] = ['', undefined];
-  const decision = decideCgi(requestVariables(params), app, (appFile, documentRoot) => {
-    onAppFile(appFile);
-    where = [appFile, documentRoot];
-    return directory.resolve(appFile, documentRoot);
+  // The app is resolved without its pool: the daemon keeps no workers for an app it declines.
+  const decision = decideRequest(requestVariables(params), app, false, {
+    lookup: (appFile, documentRoot) => ({ resolved: directory.resolve(appFile, documentRoot) }),
+    noAppFix: CGI_NO_APP_FIX,
   });
-  // Declined before its pool is made: the daemon keeps no workers for a one-shot app.
-  if (!decision.resolved.settings.cgiDaemon) return { decline: 'the app runs one-shot (cgi_daemon = false)' };
-  return { decline: null, served: directory.lookup(...where), decision };
+  const { resolved } = decision.served;
+  if (!resolved.settings.cgiDaemon) return { decline: 'the app runs one-shot (cgi_daemon = false)' };
+  let served: ServedApp;
+  try {
+    served = { resolved, pool: directory.pool(resolved) };
+  } catch (error) {
+    throw refusal(error, resolved.checked.file);
+  }
+  return { decline: null, served, decision };
 }
