@@ -9,7 +9,7 @@ import { WsgikitError } from '../errors.js';
 import type { AppRequest, ResponseSink } from '../exchange.js';
 import { declaredBodyLength } from '../environ/content-length.js';
 import type { OpsLog } from '../ops-log.js';
-import { errorPage, pageFormat, type PageView } from '../pages/error-page.js';
+import { failurePage, type PageView } from '../pages/error-page.js';
 import { hostView } from '../pages/host-pages.js';
 import { answerStatusRoute } from '../status/status-route.js';
 import type { AppDirectory, ServedApp } from '../pool/app-directory.js';
@@ -188,10 +188,11 @@ class FastcgiSink implements ResponseSink {
       this.done();
       return;
     }
-    const page = errorPage(error, { ...this.view, format: pageFormat(this.request.params.HTTP_ACCEPT) });
+    const { params } = this.request;
+    const page = failurePage(error, this.view, params.HTTP_ACCEPT, params.REQUEST_METHOD);
     this._started = true;
-    this.request.writeStdout(cgiResponseHead(`${page.status} ${error.title}`, page.headers));
-    if (this.request.params.REQUEST_METHOD !== 'HEAD') this.request.writeStdout(page.body);
+    this.request.writeStdout(cgiResponseHead(page.statusLine, page.headers));
+    if (page.body !== null) this.request.writeStdout(page.body);
     this.request.end(0);
     this.done();
   }
