@@ -117,59 +117,29 @@ const apache = (vars: Environ): Environ => ({
 });
 const nginx = (vars: Environ): Environ => ({ ...apache(vars), SERVER_SOFTWARE: 'nginx/1.22.1' });
 
+/** A row's outcome when the request is served: the app under D, then what the app sees. */
+function serves(app: string, SCRIPT_NAME: string, PATH_INFO: string, owner = false, explain?: string): Row['out'] {
+  return explain === undefined
+    ? { app, SCRIPT_NAME, PATH_INFO, owner }
+    : { app, SCRIPT_NAME, PATH_INFO, owner, explain };
+}
+
 const ROWS: Row[] = [
   // The layouts wsgi-run replays (src/environ/layouts.ts), sent to the others as those servers would.
-  layoutRow('action', 'app.wsgi', '/app.wsgi/foo/bar', {
-    app: 'app.wsgi',
-    SCRIPT_NAME: '/app.wsgi',
-    PATH_INFO: '/foo/bar',
-    owner: false,
-  }),
-  layoutRow('action', 'explained.wsgi', '/explained.wsgi/x', {
-    app: 'explained.wsgi',
-    SCRIPT_NAME: '/explained.wsgi',
-    PATH_INFO: '/x',
-    owner: false,
-    explain: 'rule action-handler',
-  }),
-  layoutRow('rewrite', 'site.wsgi', '/foo/bar', {
-    app: 'site.wsgi',
-    SCRIPT_NAME: '',
-    PATH_INFO: '/foo/bar',
-    owner: false,
-  }),
-  layoutRow('nginx-split', 'app.wsgi', '/app.wsgi/x', {
-    app: 'app.wsgi',
-    SCRIPT_NAME: '/app.wsgi',
-    PATH_INFO: '/x',
-    owner: false,
-  }),
+  layoutRow('action', 'app.wsgi', '/app.wsgi/foo/bar', serves('app.wsgi', '/app.wsgi', '/foo/bar')),
   layoutRow(
-    'nginx-no-split',
-    'mounted.wsgi',
-    '/app/foo',
-    { app: 'mounted.wsgi', SCRIPT_NAME: '/app', PATH_INFO: '/foo', owner: false },
-    true,
+    'action',
+    'explained.wsgi',
+    '/explained.wsgi/x',
+    serves('explained.wsgi', '/explained.wsgi', '/x', false, 'rule action-handler'),
   ),
+  layoutRow('rewrite', 'site.wsgi', '/foo/bar', serves('site.wsgi', '', '/foo/bar')),
+  layoutRow('nginx-split', 'app.wsgi', '/app.wsgi/x', serves('app.wsgi', '/app.wsgi', '/x')),
+  layoutRow('nginx-no-split', 'mounted.wsgi', '/app/foo', serves('mounted.wsgi', '/app', '/foo'), true),
   layoutRow('nginx-no-split', 'mounted.wsgi', '/elsewhere', { refused: 'WSGIKIT_APP_NOT_FOUND' }, true),
-  layoutRow('lighttpd-root', 'app.wsgi', '/foo/bar', {
-    app: 'app.wsgi',
-    SCRIPT_NAME: '/foo',
-    PATH_INFO: '/bar',
-    owner: false,
-  }),
-  layoutRow('lighttpd-root', 'rooted.wsgi', '/foo/bar', {
-    app: 'rooted.wsgi',
-    SCRIPT_NAME: '',
-    PATH_INFO: '/foo/bar',
-    owner: false,
-  }),
-  layoutRow('lighttpd-root', 'owned.wsgi', '/foo/bar', {
-    app: 'owned.wsgi',
-    SCRIPT_NAME: '/foo',
-    PATH_INFO: '/bar',
-    owner: false,
-  }),
+  layoutRow('lighttpd-root', 'app.wsgi', '/foo/bar', serves('app.wsgi', '/foo', '/bar')),
+  layoutRow('lighttpd-root', 'rooted.wsgi', '/foo/bar', serves('rooted.wsgi', '', '/foo/bar')),
+  layoutRow('lighttpd-root', 'owned.wsgi', '/foo/bar', serves('owned.wsgi', '/foo', '/bar')),
 
   // Variables no wsgi-run layout makes: CGI and FastCGI only.
   {
@@ -180,7 +150,7 @@ const ROWS: Row[] = [
       REQUEST_URI: '/app.wsgi/foo?x=1',
       SCRIPT_FILENAME: `${D}/app.wsgi`,
     }),
-    out: { app: 'app.wsgi', SCRIPT_NAME: '/app.wsgi', PATH_INFO: '/foo', owner: false },
+    out: serves('app.wsgi', '/app.wsgi', '/foo'),
   },
   {
     name: '#3 mod_rewrite hides site.wsgi in /blog/',
@@ -190,7 +160,7 @@ const ROWS: Row[] = [
       REQUEST_URI: '/blog/post/1?x=1',
       SCRIPT_FILENAME: `${D}/blog/site.wsgi`,
     }),
-    out: { app: 'blog/site.wsgi', SCRIPT_NAME: '/blog', PATH_INFO: '/post/1', owner: false },
+    out: serves('blog/site.wsgi', '/blog', '/post/1'),
   },
   {
     name: 'a UTF-8 file name: SCRIPT_FILENAME is decoded to the file, SCRIPT_NAME stays bytes',
@@ -200,13 +170,13 @@ const ROWS: Row[] = [
       REQUEST_URI: '/caf%C3%A9.wsgi/x',
       SCRIPT_FILENAME: `${D}/café.wsgi`,
     }),
-    out: { app: 'café.wsgi', SCRIPT_NAME: bytes('/café.wsgi'), PATH_INFO: '/x', owner: false },
+    out: serves('café.wsgi', bytes('/café.wsgi'), '/x'),
   },
   {
     name: '#11 nginx, no split, --app with mount = "/app"',
     vars: nginx({ SCRIPT_NAME: '/app/foo', REQUEST_URI: '/app/foo?x=1' }),
     named: 'mounted.wsgi',
-    out: { app: 'mounted.wsgi', SCRIPT_NAME: '/app', PATH_INFO: '/foo', owner: false },
+    out: serves('mounted.wsgi', '/app', '/foo'),
   },
   {
     name: 'no SCRIPT_FILENAME and no app named',
