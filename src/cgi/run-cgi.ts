@@ -165,7 +165,7 @@ export function decideCgiRequest(
   });
 }
 
-/** The request is refused (src/request/refusal.ts): the plain page, the reason on stderr (the server's error log). */
+/** The request is refused (src/request/refusal.ts): the plain page, the reason on stderr (the server's log). */
 function refuse(error: unknown, sink: StdoutSink): number {
   const failure = refusal(error, null);
   process.stderr.write(`wsgi-cgi: incident ${failure.incident}: ${failure.message}\n`);

@@ -13,12 +13,14 @@ import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { homeOf } from '../../src/app/locate.js';
 import { resolveApp, type ResolvedApp } from '../../src/app/resolve-app.js';
 import { emptyHostSettings, type HostSettings } from '../../src/app/settings.js';
 import { decideCgiRequest } from '../../src/cgi/run-cgi.js';
 import { isWsgikitError } from '../../src/errors.js';
 import type { AppRequest, Environ, ResponseSink } from '../../src/exchange.js';
 import { readCgiEnviron } from '../../src/environ/cgi.js';
+import { defaultLogFile } from '../../src/logs/log-file-path.js';
 import { layoutVars, type LayoutName } from '../../src/environ/layouts.js';
 import { collectResponse, fastcgiRequest } from '../../src/fastcgi/client.js';
 import { serveConnection } from '../../src/fastcgi/responder.js';
@@ -385,6 +387,9 @@ async function throughWsgiRun(row: Row): Promise<Outcome> {
 afterAll(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   rmSync(ROOT, { recursive: true, force: true });
+  // The refusals of apps that exist went to their owner's default log, in this user's home.
+  const home = homeOf(process.getuid!());
+  for (const name of Object.keys(APPS)) rmSync(defaultLogFile(join(D, name), home), { force: true });
 });
 
 // -----------------------------------------------------------------------------------------------
