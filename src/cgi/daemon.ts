@@ -19,7 +19,7 @@ import { fastcgiRequest } from '../fastcgi/client.js';
 import { SERVICE_NODE_FLAGS, WSGI_FCGI_SCRIPT } from '../install-paths.js';
 import { lazyChildProcess } from '../lazy-builtins.js';
 import { shortHash } from '../short-hash.js';
-import { RELAYED_APP_PARAM } from '../request/relayed-cgi.js';
+import { nodeEntryParams } from '../request/relayed-cgi.js';
 import { folderProblem, processOwner, type FolderProblem } from '../app/user-space.js';
 
 export interface DaemonPaths {
@@ -162,7 +162,7 @@ export function relay(
   return new Promise((resolve) => {
     let wrote = false;
     const response = fastcgiRequest(socket, {
-      params: { ...environ, [RELAYED_APP_PARAM]: appFile },
+      params: nodeEntryParams(environ, appFile),
       stdin: body,
       keepConn: false,
     });

@@ -18,7 +18,7 @@ import { refusal } from '../request/refusal.js';
 import { SERVED_ROLES, authorizerEnviron } from './authorizer.js';
 import { FastcgiConnection, type FastcgiRequest } from './connection.js';
 import { LAUNCHER_DECLINE, LAUNCHER_PROCEED, Role } from './protocol.js';
-import { LAUNCHER_PARAM, RELAYED_APP_PARAM, decideRelayedCgi } from '../request/relayed-cgi.js';
+import { LAUNCHER_PARAM, decideRelayedCgi, takeNodeEntryApp } from '../request/relayed-cgi.js';
 
 export interface ResponderOptions {
   directory: AppDirectory;
@@ -97,8 +97,7 @@ function dispatch(
       request.sendSignal(LAUNCHER_PROCEED);
     } else {
       // The Node entry relayed it: it named the app and repaired the environ.
-      const relayedApp = options.cgiDaemon === undefined ? undefined : vars[RELAYED_APP_PARAM];
-      if (relayedApp !== undefined) delete vars[RELAYED_APP_PARAM];
+      const relayedApp = options.cgiDaemon === undefined ? undefined : takeNodeEntryApp(vars);
       const decided = decideRequest(vars, relayedApp ?? options.fixedApp, relayedApp !== undefined, frontEnd);
       served = decided.served;
       decision = decided;

@@ -6,8 +6,9 @@
 
 import { isAbsolute, resolve } from 'node:path';
 import type { ResolvedApp } from '../app/resolve-app.js';
-import { requestVariables } from '../environ/cgi.js';
+import { requestVariables, utf8Bytes } from '../environ/cgi.js';
 import { fsPath } from '../environ/repair-paths.js';
+import type { Environ } from '../exchange.js';
 import type { AppDirectory, ServedApp } from '../pool/app-directory.js';
 import { parseCgiArgv } from './cgi-argv.js';
 import { CGI_NO_APP_FIX, cgiHostSettingsFile } from './cgi-front-end.js';
@@ -17,7 +18,7 @@ import { refusal } from './refusal.js';
 /** The param by which the launcher announces itself; its value is the version of its protocol. */
 export const LAUNCHER_PARAM = '=wsgikit.launcher';
 /** The param that names the app of a request the Node entry relays (its environ already repaired). */
-export const RELAYED_APP_PARAM = '=wsgikit.app';
+const RELAYED_APP_PARAM = '=wsgikit.app';
 const ARG_PARAM = '=wsgikit.arg.';
 const CWD_PARAM = '=wsgikit.cwd';
 
@@ -56,4 +57,23 @@ export function decideRelayedCgi(
     throw refusal(error, resolved.checked.file);
   }
   return { decline: null, served, decision };
+}
+
+/**
+ * The PARAMS by which the Node entry relays a request it has decided: the environ it repaired, and
+ * its app under RELAYED_APP_PARAM, as bytes like every param (a name beyond latin-1 survives).
+ */
+export function nodeEntryParams(environ: Environ, appFile: string): Environ {
+  return { ...environ, [RELAYED_APP_PARAM]: utf8Bytes(appFile) };
+}
+
+/**
+ * The app a request relayed by the Node entry names, or undefined for any other request. Taken
+ * out of `params`, which are then the environ the Node entry repaired.
+ */
+export function takeNodeEntryApp(params: Environ): string | undefined {
+  const app = params[RELAYED_APP_PARAM];
+  if (app === undefined) return undefined;
+  delete params[RELAYED_APP_PARAM];
+  return fsPath(app);
 }

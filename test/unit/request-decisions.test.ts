@@ -30,7 +30,7 @@ import { AppDirectory, type ServedApp } from '../../src/pool/app-directory.js';
 import type { Pool } from '../../src/pool/pool.js';
 import { cgiHostSettingsFile } from '../../src/request/cgi-front-end.js';
 import { layoutHandler } from '../../src/request/layout-request.js';
-import { LAUNCHER_PARAM, RELAYED_APP_PARAM } from '../../src/request/relayed-cgi.js';
+import { LAUNCHER_PARAM, nodeEntryParams } from '../../src/request/relayed-cgi.js';
 
 const ROOT = mkdtempSync(join(tmpdir(), 'wsgikit-decisions-'));
 chmodSync(ROOT, 0o755);
@@ -44,6 +44,7 @@ const APPS: Record<string, string> = {
   'site.wsgi': '',
   'blog/site.wsgi': '',
   'café.wsgi': '',
+  '日本.wsgi': '',
   'mounted.wsgi': 'mount = "/app"\n',
   'rooted.wsgi': 'mount = ""\n',
   'explained.wsgi': 'explain = true\n',
@@ -173,6 +174,16 @@ const ROWS: Row[] = [
       SCRIPT_FILENAME: `${D}/café.wsgi`,
     }),
     out: serves('café.wsgi', bytes('/café.wsgi'), '/x'),
+  },
+  {
+    name: 'a file name beyond latin-1',
+    vars: apache({
+      SCRIPT_NAME: '/日本.wsgi',
+      PATH_INFO: '/x',
+      REQUEST_URI: '/%E6%97%A5%E6%9C%AC.wsgi/x',
+      SCRIPT_FILENAME: `${D}/日本.wsgi`,
+    }),
+    out: serves('日本.wsgi', bytes('/日本.wsgi'), '/x'),
   },
   {
     name: '#11 nginx, no split, --app with mount = "/app"',
@@ -413,15 +424,14 @@ const FRONT_ENDS: Array<[FrontEndName, (row: Row) => Promise<Outcome | null>]> =
   [
     'Node entry to daemon',
     async (row) => {
-      // What the Node entry relays when it decided to serve (src/cgi/daemon.ts relay()): its
-      // repaired environ and its app.
+      // What the Node entry relays when it decided to serve (src/cgi/daemon.ts relay()).
       let decision;
       try {
         decision = decideCgiRequest(readCgiEnviron(row.vars), row.named ? join(D, row.named) : null, HOST);
       } catch {
         return null; // refused by the entry itself: nothing is relayed
       }
-      const params = { ...decision.environ, [RELAYED_APP_PARAM]: decision.served.resolved.checked.file };
+      const params = nodeEntryParams(decision.environ, decision.served.resolved.checked.file);
       return overFastcgi(await fcgiServer(null, true), params);
     },
   ],
