@@ -2,7 +2,8 @@
 // launcher sends its whole environment, its arguments and its working folder, and decides
 // nothing. The daemon reads them as the Node entry reads its own (cgi-argv.ts), and decides what
 // the Node entry decides (decide-request.ts). What the daemon must not serve it declines before the
-// body is sent, and the launcher then execs the Node entry with the request untouched.
+// body is sent, and the launcher then execs the Node entry with the request untouched. Also here:
+// the params by which the Node entry relays a request it has decided itself, and their reading.
 
 import { isAbsolute, resolve } from 'node:path';
 import type { ResolvedApp } from '../app/resolve-app.js';
