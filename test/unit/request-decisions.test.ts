@@ -165,26 +165,22 @@ const ROWS: Row[] = [
     }),
     out: serves('blog/site.wsgi', '/blog', '/post/1'),
   },
-  {
-    name: 'a UTF-8 file name: SCRIPT_FILENAME is decoded to the file, SCRIPT_NAME stays bytes',
+  // SCRIPT_FILENAME is decoded to the file's name; SCRIPT_NAME stays bytes.
+  ...(
+    [
+      ['a UTF-8 file name', 'café', '/caf%C3%A9.wsgi/x'],
+      ['a file name beyond latin-1', '日本', '/%E6%97%A5%E6%9C%AC.wsgi/x'],
+    ] as const
+  ).map(([name, stem, uri]): Row => ({
+    name,
     vars: apache({
-      SCRIPT_NAME: '/café.wsgi',
+      SCRIPT_NAME: `/${stem}.wsgi`,
       PATH_INFO: '/x',
-      REQUEST_URI: '/caf%C3%A9.wsgi/x',
-      SCRIPT_FILENAME: `${D}/café.wsgi`,
+      REQUEST_URI: uri,
+      SCRIPT_FILENAME: `${D}/${stem}.wsgi`,
     }),
-    out: serves('café.wsgi', bytes('/café.wsgi'), '/x'),
-  },
-  {
-    name: 'a file name beyond latin-1',
-    vars: apache({
-      SCRIPT_NAME: '/日本.wsgi',
-      PATH_INFO: '/x',
-      REQUEST_URI: '/%E6%97%A5%E6%9C%AC.wsgi/x',
-      SCRIPT_FILENAME: `${D}/日本.wsgi`,
-    }),
-    out: serves('日本.wsgi', bytes('/日本.wsgi'), '/x'),
-  },
+    out: serves(`${stem}.wsgi`, bytes(`/${stem}.wsgi`), '/x'),
+  })),
   {
     name: '#11 nginx, no split, --app with mount = "/app"',
     vars: nginx({ SCRIPT_NAME: '/app/foo', REQUEST_URI: '/app/foo?x=1' }),
