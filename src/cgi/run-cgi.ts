@@ -59,7 +59,7 @@ export async function runCgi(options: CgiOptions): Promise<number> {
       maxBodyBytes: settings.maxBodyBytes,
     };
   } catch (error) {
-    return refuse(error, sink);
+    return refuse(error, sink, options.appArgument);
   }
   if (relayFailed !== undefined) return daemonFailed(resolved, sink, relayFailed);
 
@@ -165,9 +165,13 @@ export function decideCgiRequest(
   });
 }
 
-/** The request is refused (src/request/refusal.ts): the plain page, the reason on stderr (the server's log). */
-function refuse(error: unknown, sink: StdoutSink): number {
-  const failure = refusal(error, null);
+/**
+ * The request is refused (src/request/refusal.ts): the plain page, the reason on stderr (the
+ * server's log) and, when the .wsgi is named on the command line (a shebang, a stub), in its
+ * owner's log even before the decisions know it (a malformed CONTENT_LENGTH, say).
+ */
+function refuse(error: unknown, sink: StdoutSink, named: string | null): number {
+  const failure = refusal(error, named);
   process.stderr.write(`wsgi-cgi: incident ${failure.incident}: ${failure.message}\n`);
   sink.fail(failure);
   return 0;
