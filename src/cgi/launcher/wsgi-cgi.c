@@ -107,12 +107,22 @@ static void entry_path(char *out, size_t size) {
  * ------------------------------------------------------------------------------------------- */
 
 #ifdef __linux__
+/* Only the sanitizer builds need it; older compilers do not know it (and warnings are errors). */
+#if defined(__has_attribute)
+#if __has_attribute(no_sanitize)
+#define KEEPER_UNINSTRUMENTED __attribute__((no_sanitize("address", "undefined")))
+#endif
+#endif
+#ifndef KEEPER_UNINSTRUMENTED
+#define KEEPER_UNINSTRUMENTED
+#endif
+
 static pid_t keeper_parent;
 static int keeper_pidfd = -1;
 static char keeper_stack[16384] __attribute__((aligned(16)));
 
 /* Raw system calls only: it shares the launcher's memory and runs on its own small stack. */
-__attribute__((no_sanitize("address", "undefined"))) static int keeper(void *unused) {
+KEEPER_UNINSTRUMENTED static int keeper(void *unused) {
   (void)unused;
   if (keeper_pidfd >= 0) {
     /* Readable once every thread of this process, or of the Node entry it became, is gone. */
