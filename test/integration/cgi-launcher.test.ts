@@ -336,6 +336,59 @@ describe.skipIf(!cc || !clang)('the native CGI launcher', () => {
     expect(stderr).not.toMatch(/AddressSanitizer|runtime error/);
   });
 
+  it('has exited before its output ends, as Apache checks (else it waits before the next request)', async () => {
+    const hello = 'Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nhello';
+    const answer = (request: FastcgiRequest) => {
+      request.sendSignal(LAUNCHER_PROCEED);
+      request.writeStdout(hello);
+      request.end(0);
+    };
+    const decline = (request: FastcgiRequest) => request.end(LAUNCHER_DECLINE);
+    // As mod_cgid does: read the output to its end, then ask at once whether the program is gone.
+    const harness = `
+import json, os, subprocess, sys
+runs, running, outputs = int(sys.argv[1]), 0, set()
+for _ in range(runs):
+    r, w = os.pipe()
+    child = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=w)
+    os.close(w)
+    out = b''
+    while True:
+        chunk = os.read(r, 65536)
+        if not chunk: break
+        out += chunk
+    if os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None: running += 1
+    child.wait()
+    os.close(r)
+    outputs.add(out.decode('latin1'))
+print(json.dumps({'running': running, 'outputs': sorted(outputs)}))
+`;
+    const cases = [
+      { name: 'relayed', bin: plain, daemon: answer, runs: 20 },
+      { name: 'relayed, under the sanitizers', bin: launcher, daemon: answer, runs: 20 },
+      // The Node entry it execs is Node, with its threads: its exit too comes before the end.
+      { name: 'handed over', bin: plain, daemon: decline, runs: 10 },
+    ];
+    for (const { name, bin, daemon, runs } of cases) {
+      handler = daemon;
+      // Not spawnSync: the daemon answering the launcher is this process.
+      const child = spawn('/usr/bin/python3', ['-c', harness, String(runs), bin, '--host-settings', hostFile], {
+        env: cgiEnv(),
+        cwd: dir,
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d));
+      child.stderr.on('data', (d: Buffer) => (stderr += d));
+      await new Promise((done) => child.once('close', done));
+      expect(stderr).toBe('');
+      const seen = JSON.parse(stdout) as { running: number; outputs: string[] };
+      expect(seen.outputs, name).toHaveLength(1);
+      expect(seen.outputs[0], name).toMatch(daemon === answer ? hello : /^Status: 299 Handed over\r\n/);
+      expect(seen.running, `${name}: still running when its output ended`).toBe(0);
+    }
+  });
+
   it('stays within 2 MiB of memory growth for 100 MiB each way at once', async () => {
     const size = 100 * 1024 * 1024;
     handler = (request) => {

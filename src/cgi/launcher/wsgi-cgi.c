@@ -33,6 +33,10 @@
  * app's log). Once the head is out there is nothing honest to add: the output ends.
  * A client that goes away (EPIPE on stdout) ends the request: ABORT_REQUEST, close, exit.
  *
+ * Every answer, relayed or the Node entry's, ends with this process gone before its stdout closes
+ * (keep_output_past_exit): Apache checks that the program it ran has exited as soon as the output
+ * ends, and waits a while whenever it has not.
+ *
  * Memory is fixed: one 64 KiB buffer each way, whatever the size of the body or the answer.
  * libc only; built with -Wall -Wextra -Werror, and under ASan + UBSan by the tests.
  */
@@ -52,6 +56,11 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#endif
 
 #include "fcgi-reply.h"
 
@@ -93,6 +102,55 @@ static void entry_path(char *out, size_t size) {
   snprintf(out, size, "%s", WSGIKIT_ENTRY);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * The end of the answer comes after this process's exit
+ * ------------------------------------------------------------------------------------------- */
+
+#ifdef __linux__
+static pid_t keeper_parent;
+static int keeper_pidfd = -1;
+static char keeper_stack[16384] __attribute__((aligned(16)));
+
+/* Raw system calls only: it shares the launcher's memory and runs on its own small stack. */
+__attribute__((no_sanitize("address", "undefined"))) static int keeper(void *unused) {
+  (void)unused;
+  if (keeper_pidfd >= 0) {
+    /* Readable once every thread of this process, or of the Node entry it became, is gone. */
+    struct pollfd gone = {.fd = keeper_pidfd, .events = POLLIN};
+    while (syscall(SYS_ppoll, &gone, 1, NULL, NULL, 0) != 1) {
+    }
+  } else {
+    /* Before pidfds (Linux 5.3): killed when the launcher's thread ends, which for the launcher
+       itself (one thread) is its exit. */
+    syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (syscall(SYS_getppid) == keeper_parent)
+      for (;;) syscall(SYS_ppoll, NULL, 0, NULL, NULL, 0);
+  }
+  syscall(SYS_exit, 0);
+  return 0;
+}
+#endif
+
+/*
+ * When the output of the program it ran ends, mod_cgid (and mod_cgi) look whether that program
+ * has exited, and when it has not they sleep (10 ms, then longer) before looking again; the
+ * visitor's next request on the same connection waits for that. Our stdout closes inside our own
+ * exit, a moment before the kernel records the exit, so that look often comes too early. A
+ * keeper process that shares our file table holds stdout (and stdin, stderr) open until we are
+ * gone: the output then ends only after the exit is recorded. The keeper is a clone sharing our
+ * memory (nothing is copied), has no work of its own, and is reaped by init.
+ */
+static void keep_output_past_exit(void) {
+#ifdef __linux__
+  keeper_parent = getpid();
+#ifdef SYS_pidfd_open
+  keeper_pidfd = (int)syscall(SYS_pidfd_open, keeper_parent, 0);
+#endif
+  /* A failed clone costs only the wait this avoids. */
+  (void)clone(keeper, keeper_stack + sizeof keeper_stack, CLONE_VM | CLONE_FILES | SIGCHLD, NULL);
+#endif
+}
+
 /*
  * Execs the Node entry with what this program was given: the same environment (plus
  * WSGIKIT_CGI_RELAY_FAILED when `failure` is set), arguments, stdin, fd flags and SIGPIPE.
@@ -102,6 +160,9 @@ __attribute__((noreturn)) static void hand_over(const char *failure) {
   if (stdout_flags != -1) fcntl(1, F_SETFL, stdout_flags);
   sigaction(SIGPIPE, &saved_sigpipe, NULL);
   if (failure != NULL) setenv("WSGIKIT_CGI_RELAY_FAILED", failure, 1);
+
+  /* The Node entry's exit would race Apache's look as ours does: its output, too, ends after. */
+  if (getenv("GATEWAY_INTERFACE") != NULL) keep_output_past_exit();
 
   char entry[PATH_MAX];
   entry_path(entry, sizeof entry);
@@ -551,5 +612,6 @@ int main(int argc, char **argv) {
 
   int status = relay(&r);
   close(r.sock);
+  keep_output_past_exit();
   return status;
 }
