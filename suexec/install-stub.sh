@@ -11,7 +11,8 @@
 # Debian's: /var/www and public_html), read by apache2-suexec-custom from SUEXEC_CONFIG
 # (/etc/apache2/suexec/APACHE_USER: line 1 the document root, line 2 the userdir suffix, a line
 # starting with "#" turns that kind of request off; Debian's suffix there is public_html/cgi-bin).
-# The other limits are Debian's. Each can be overridden to match another build:
+# AP_UID_MIN, AP_GID_MIN and AP_SAFE_PATH are the binary's (`suexec -V`, both kinds), Debian's
+# when -V cannot be run. Each can be overridden to match another build:
 #   AP_DOC_ROOT  AP_USERDIR_SUFFIX  SUEXEC_BIN (/usr/lib/apache2/suexec)  APACHE_USER (www-data)
 #   SUEXEC_CONFIG  AP_UID_MIN (100)  AP_GID_MIN (100)  AP_SAFE_PATH (/usr/local/bin:/usr/bin:/bin)
 #   WSGI_CGI (/usr/local/bin/wsgi-cgi)
@@ -39,6 +40,9 @@ else
   AP_DOC_ROOT=${AP_DOC_ROOT:-/var/www}
   AP_USERDIR_SUFFIX=${AP_USERDIR_SUFFIX:-public_html}
 fi
+AP_UID_MIN=${AP_UID_MIN:-$(define AP_UID_MIN)}
+AP_GID_MIN=${AP_GID_MIN:-$(define AP_GID_MIN)}
+AP_SAFE_PATH=${AP_SAFE_PATH:-$(define AP_SAFE_PATH)}
 AP_UID_MIN=${AP_UID_MIN:-100}
 AP_GID_MIN=${AP_GID_MIN:-100}
 AP_SAFE_PATH=${AP_SAFE_PATH:-/usr/local/bin:/usr/bin:/bin}

@@ -184,9 +184,9 @@ function resolveCommandLine(value: string, root: string | undefined): string {
   return found;
 }
 
-/** The first executable `name` in SAFE_PATH (inside `root` when given), or null. */
-export function findInSafePath(name: string, root?: string): string | null {
-  for (const dir of SAFE_PATH) {
+/** The first executable `name` in `dirs` (SAFE_PATH; inside `root` when given), or null. */
+export function findInSafePath(name: string, root?: string, dirs: readonly string[] = SAFE_PATH): string | null {
+  for (const dir of dirs) {
     const candidate = join(dir, name);
     if (isExecutable(candidate, root)) return candidate;
   }

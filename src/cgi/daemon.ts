@@ -2,8 +2,8 @@
 // hosting mode over the user's allowed roots, each app in its own pool on its own Python, on a
 // Unix socket in the user's ~/.wsgikit/run/ (owner-only). A CGI request reaches it two ways: the
 // native launcher (src/cgi/launcher/wsgi-cgi.c) relays the raw CGI request and the daemon makes
-// the CGI decisions itself (src/cgi-request/relayed-cgi.ts); the Node entry decides, then relays the repaired
-// environ naming the app (relay() below). Either way only the daemon runs the app; the first
+// the CGI decisions itself (src/request/relayed-cgi.ts); the Node entry decides, then relays the
+// repaired environ naming the app (relay() below). Either way only the daemon runs the app; the first
 // request that finds none starts it (the Node entry: the launcher execs it when no daemon
 // answers), and it exits when idle. Two first requests racing must not start two daemons: an
 // exclusive lock file decides who starts it; the other waits for the socket.
@@ -19,7 +19,7 @@ import { fastcgiRequest } from '../fastcgi/client.js';
 import { SERVICE_NODE_FLAGS, WSGI_FCGI_SCRIPT } from '../install-paths.js';
 import { lazyChildProcess } from '../lazy-builtins.js';
 import { shortHash } from '../short-hash.js';
-import { RELAYED_APP_PARAM } from '../cgi-request/relayed-cgi.js';
+import { nodeEntryParams } from '../request/relayed-cgi.js';
 import { folderProblem, processOwner, type FolderProblem } from '../app/user-space.js';
 
 export interface DaemonPaths {
@@ -162,7 +162,7 @@ export function relay(
   return new Promise((resolve) => {
     let wrote = false;
     const response = fastcgiRequest(socket, {
-      params: { ...environ, [RELAYED_APP_PARAM]: appFile },
+      params: nodeEntryParams(environ, appFile),
       stdin: body,
       keepConn: false,
     });

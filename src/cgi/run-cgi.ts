@@ -7,13 +7,14 @@ import { defaultRoots, openAppLog, resolveApp, type ResolvedApp } from '../app/r
 import { homeOf } from '../app/locate.js';
 import { oneShotNote } from '../app/user-space.js';
 import { emptyHostSettings, loadHostSettings, type HostSettings } from '../app/settings.js';
-import { isWsgikitError, WsgikitError } from '../errors.js';
+import { WsgikitError } from '../errors.js';
 import type { Readable } from 'node:stream';
 import type { Environ } from '../exchange.js';
 import { isRequestVariable, readCgiEnviron } from '../environ/cgi.js';
-import { cgiHostSettingsFile, decideCgi } from '../cgi-request/cgi-request.js';
+import { CGI_NO_APP_FIX, cgiHostSettingsFile } from '../request/cgi-front-end.js';
+import { decideRequest, type RequestDecision } from '../request/decide-request.js';
+import { refusal } from '../request/refusal.js';
 import { declaredBodyLength } from '../environ/content-length.js';
-import { logRefusal } from '../logs/refusal-log.js';
 import { stderrOpsLog } from '../ops-log.js';
 import { hostPagesFor, hostView } from '../pages/host-pages.js';
 import { DaemonPlaceError, daemonPaths, daemonSocket, relay } from './daemon.js';
@@ -44,10 +45,8 @@ export async function runCgi(options: CgiOptions): Promise<number> {
     // The host's error pages, for a refusal below as much as for the app's answer.
     sink.view = { owner: false, ...hostView(hostPagesFor(host, stderrOpsLog('wsgi-cgi')), vars) };
     contentLength = declaredBodyLength(vars.CONTENT_LENGTH);
-    const decision = decideCgi(vars, options.appArgument, (appFile, documentRoot) =>
-      resolveApp(appFile, { host, documentRoot }),
-    );
-    resolved = decision.resolved;
+    const decision = decideCgiRequest(vars, options.appArgument, host);
+    resolved = decision.served.resolved;
     environ = decision.environ;
     if (decision.explain) explainTo(resolved, decision.explain);
     const { settings } = resolved;
@@ -60,7 +59,7 @@ export async function runCgi(options: CgiOptions): Promise<number> {
       maxBodyBytes: settings.maxBodyBytes,
     };
   } catch (error) {
-    return refuse(error, sink, options.appArgument ?? vars.SCRIPT_FILENAME ?? null);
+    return refuse(error, sink, options.appArgument);
   }
   if (relayFailed !== undefined) return daemonFailed(resolved, sink, relayFailed);
 
@@ -154,16 +153,26 @@ function appendIncident(resolved: ResolvedApp, summary: string): string | undefi
   }
 }
 
+/** The request's decisions (src/request/decide-request.ts), its app resolved afresh under `host`. */
+export function decideCgiRequest(
+  vars: Environ,
+  appArgument: string | null,
+  host: HostSettings,
+): RequestDecision<{ resolved: ResolvedApp }> {
+  return decideRequest(vars, appArgument, false, {
+    lookup: (appFile, documentRoot) => ({ resolved: resolveApp(appFile, { host, documentRoot }) }),
+    noAppFix: CGI_NO_APP_FIX,
+  });
+}
+
 /**
- * The app could not be found, checked or resolved. The visitor gets the plain page; the reason
- * goes to the default log of the app's owner when there is one to name, and always to stderr
- * (the server's error log).
+ * The request is refused (src/request/refusal.ts): the plain page, the reason on stderr (the
+ * server's log) and, when the .wsgi is named on the command line (a shebang, a stub), in its
+ * owner's log even before the decisions know it (a malformed CONTENT_LENGTH, say).
  */
-function refuse(error: unknown, sink: StdoutSink, appFile: string | null): number {
-  const failure = isWsgikitError(error) ? error : new WsgikitError('WSGIKIT_BAD_REQUEST', String(error));
-  const incident = appFile ? logRefusal(appFile, () => homeOf(process.getuid?.() ?? -1), failure.message) : null;
-  failure.incident = incident ?? undefined;
-  process.stderr.write(`wsgi-cgi: ${incident ? `incident ${incident}: ` : ''}${failure.message}\n`);
+function refuse(error: unknown, sink: StdoutSink, named: string | null): number {
+  const failure = refusal(error, named);
+  process.stderr.write(`wsgi-cgi: incident ${failure.incident}: ${failure.message}\n`);
   sink.fail(failure);
   return 0;
 }

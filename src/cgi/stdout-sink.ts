@@ -2,7 +2,7 @@
 
 import type { WsgikitError } from '../errors.js';
 import type { ResponseSink } from '../exchange.js';
-import { errorPage, pageFormat, type PageView } from '../pages/error-page.js';
+import { failurePage, type PageView } from '../pages/error-page.js';
 import { cgiResponseHead } from '../response-head.js';
 
 export class StdoutSink implements ResponseSink {
@@ -55,9 +55,9 @@ export class StdoutSink implements ResponseSink {
   fail(error: WsgikitError): void {
     // After the head there is no way to mark a CGI body incomplete: the server sees our exit.
     if (!this._started) {
-      const page = errorPage(error, { ...this.view, format: pageFormat(this.vars.HTTP_ACCEPT) });
-      this.start(`${page.status} ${error.title}`, page.headers);
-      if (this.vars.REQUEST_METHOD !== 'HEAD') this.out.write(page.body);
+      const page = failurePage(error, this.view, this.vars.HTTP_ACCEPT, this.vars.REQUEST_METHOD);
+      this.start(page.statusLine, page.headers);
+      if (page.body !== null) this.out.write(page.body);
     }
     this.finish();
   }

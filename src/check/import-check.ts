@@ -33,8 +33,11 @@ export interface ImportReport {
  * The environment a CGI app starts with under suEXEC, less the request's own variables (which the
  * import cannot depend on): PATH = AP_SAFE_PATH, no HOME, nothing from this shell, then [env].
  */
-export function hostEnvironment(settingsEnv: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = { PATH: SAFE_PATH.join(':') };
+export function hostEnvironment(
+  settingsEnv: Record<string, string>,
+  safePath: readonly string[] = SAFE_PATH,
+): Record<string, string> {
+  const env: Record<string, string> = { PATH: safePath.join(':') };
   return Object.assign(env, settingsEnv);
 }
 

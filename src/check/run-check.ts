@@ -21,7 +21,7 @@ import { sendfileModeProblem, type SendfileMode } from '../app/sendfile-settings
 import { sendfileChecks, sendfileSummary } from './sendfile-checks.js';
 import { suexecChecks } from './suexec-checks.js';
 import { cgiEntryChecks } from './cgi-entry-checks.js';
-import { PRISTINE_DOC_ROOT, PRISTINE_USERDIR_SUFFIX, readSuexecConfig } from './suexec-config.js';
+import { DEBIAN_LIMITS, PRISTINE_DOC_ROOT, PRISTINE_USERDIR_SUFFIX, readSuexecConfig } from './suexec-config.js';
 import { finding, findingText, type CheckContext, type CheckMode, type Finding, type Target } from './types.js';
 
 export interface CheckOptions {
@@ -233,7 +233,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
     if (picked.choice !== null && ctx.settings !== null && runnable) {
       python.path = picked.choice.path;
       python.reason = picked.choice.reason;
-      const env = hostEnvironment(ctx.settings.env);
+      const env = hostEnvironment(ctx.settings.env, ctx.suexec.safePath);
       if (options.importApp !== false) {
         const result = await importApp(
           ctx.real,
@@ -407,11 +407,16 @@ function suexecFolders(options: CheckOptions): CheckContext['suexec'] {
   const base =
     found === null
       ? {
+          ...DEBIAN_LIMITS,
           docroot: PRISTINE_DOC_ROOT,
           userdirSuffix: PRISTINE_USERDIR_SUFFIX,
           source: "no suEXEC found: Debian's values",
         }
       : {
+          uidMin: found.uidMin,
+          gidMin: found.gidMin,
+          safePath: found.safePath,
+          limitsSource: found.limitsSource,
           docroot: found.docroot,
           userdirSuffix: found.userdirSuffix,
           source: found.kind === 'custom' ? `apache2-suexec-custom, ${found.source}` : found.source,

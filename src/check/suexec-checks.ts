@@ -6,7 +6,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { SAFE_PATH, findInSafePath } from '../app/python.js';
+import { findInSafePath } from '../app/python.js';
 import { sidecarPath } from '../app/settings.js';
 import { groupName } from '../os/users.js';
 import { chownSpec } from './identity.js';
@@ -15,11 +15,8 @@ import { shebangInterpreter } from './layout.js';
 import { isInside, lstatOrNull, realOrNull, statOrNull, writableBy, writerWords } from '../os/files.js';
 import { shellQuote } from '../os/shell-quote.js';
 import { setBits } from './app-checks.js';
+import type { SuexecLimits } from './suexec-config.js';
 import { finding, wrapperSeverity, type CheckContext, type Finding, type Severity } from './types.js';
-
-/** AP_UID_MIN / AP_GID_MIN of Debian's build. */
-export const AP_UID_MIN = 100;
-export const AP_GID_MIN = 100;
 
 /** What suEXEC keeps of the environment besides HTTP_* (not HTTP_PROXY) and SSL_* (suexec.c safe_env_lst). */
 export const SUEXEC_SAFE_ENV: ReadonlySet<string> = new Set(
@@ -45,27 +42,28 @@ export function suexecChecks(ctx: CheckContext): Finding[] {
   const out: Finding[] = [];
   const t = ctx.target;
   const code = (n: string) => ` (suexec.c: exit ${n})`;
+  const { uidMin, gidMin, limitsSource } = ctx.suexec;
 
   // check 4 [107/108]: the target user and group.
-  if (t.uid === 0 || t.uid < AP_UID_MIN) {
+  if (t.uid === 0 || t.uid < uidMin) {
     out.push(
       finding(
         'suexec.uid-min',
         sev,
         `uid ${t.uid}`,
-        `suEXEC refuses to run programs as uid ${t.uid}: it must not be 0 and at least AP_UID_MIN ${AP_UID_MIN}${code('107')}.`,
+        `suEXEC refuses to run programs as uid ${t.uid}: it must not be 0 and at least AP_UID_MIN ${uidMin} (${limitsSource})${code('107')}.`,
         'serve the site as an ordinary user (--as-user USER checks for that user)',
       ),
     );
   }
-  if (t.gid !== null && (t.gid === 0 || t.gid < AP_GID_MIN)) {
+  if (t.gid !== null && (t.gid === 0 || t.gid < gidMin)) {
     out.push(
       finding(
         'suexec.gid-min',
         sev,
         `gid ${t.gid}`,
-        `suEXEC refuses gid ${t.gid} (${groupName(t.gid)}): it must not be 0 and at least AP_GID_MIN ${AP_GID_MIN}${code('108')}.`,
-        `give the user a primary group with gid >= ${AP_GID_MIN}`,
+        `suEXEC refuses gid ${t.gid} (${groupName(t.gid)}): it must not be 0 and at least AP_GID_MIN ${gidMin} (${limitsSource})${code('108')}.`,
+        `give the user a primary group with gid >= ${gidMin}`,
       ),
     );
   }
@@ -214,7 +212,7 @@ export function suexecChecks(ctx: CheckContext): Finding[] {
   }
 
   // checks 12-13: PATH becomes AP_SAFE_PATH, then execv: the kernel runs the shebang.
-  out.push(...interpreterChecks(program, sev, 0));
+  out.push(...interpreterChecks(program, sev, 0, ctx.suexec));
   out.push(...droppedEnv(ctx, sev));
   return out;
 }
@@ -224,11 +222,12 @@ export function suexecChecks(ctx: CheckContext): Finding[] {
  * (anywhere: the kernel cannot run it otherwise); `env NAME` finds NAME only in AP_SAFE_PATH. One
  * level deeper for what it finds (wsgi-cgi is `#!/usr/bin/env node`), and for a stub's `exec PATH`.
  */
-function interpreterChecks(program: string, sev: Severity, depth: number): Finding[] {
+function interpreterChecks(program: string, sev: Severity, depth: number, limits: SuexecLimits): Finding[] {
+  const { safePath, limitsSource } = limits;
   const out: Finding[] = [];
   const shebang = readShebang(program);
   if (shebang === null) {
-    if (depth === 0) out.push(...stubTarget(program, sev, depth));
+    if (depth === 0) out.push(...stubTarget(program, sev, depth, limits));
     return out;
   }
   const interp = shebangInterpreter(shebang);
@@ -247,11 +246,11 @@ function interpreterChecks(program: string, sev: Severity, depth: number): Findi
   }
   if (interp.lookup === null) {
     if (depth === 0 && ['sh', 'bash', 'dash'].includes(path.basename(interp.path)))
-      out.push(...stubTarget(program, sev, depth));
-    else if (depth === 0) out.push(...interpreterChecks(interp.path, sev, depth + 1));
+      out.push(...stubTarget(program, sev, depth, limits));
+    else if (depth === 0) out.push(...interpreterChecks(interp.path, sev, depth + 1, limits));
     return out;
   }
-  const found = findInSafePath(interp.lookup);
+  const found = findInSafePath(interp.lookup, undefined, safePath);
   if (found === null) {
     const id = interp.lookup === 'node' ? 'suexec.node-not-on-safe-path' : 'suexec.shebang-not-on-safe-path';
     const fix =
@@ -263,18 +262,18 @@ function interpreterChecks(program: string, sev: Severity, depth: number): Findi
         id,
         sev,
         program,
-        `${program} starts with ${shebang}, but ${interp.lookup} is not in ${SAFE_PATH.join(':')}, the only PATH suEXEC leaves (AP_SAFE_PATH).`,
+        `${program} starts with ${shebang}, but ${interp.lookup} is not in ${safePath.join(':')}, the only PATH suEXEC leaves (AP_SAFE_PATH, ${limitsSource}).`,
         fix,
       ),
     );
     return out;
   }
-  if (depth === 0) out.push(...interpreterChecks(found, sev, depth + 1));
+  if (depth === 0) out.push(...interpreterChecks(found, sev, depth + 1, limits));
   return out;
 }
 
 /** A shell stub's `exec /path/to/wsgi-cgi "$@"`: that program must be there. */
-function stubTarget(program: string, sev: Severity, depth: number): Finding[] {
+function stubTarget(program: string, sev: Severity, depth: number, limits: SuexecLimits): Finding[] {
   let text: string;
   try {
     text = fs.readFileSync(program, 'utf8').slice(0, 4096);
@@ -295,7 +294,7 @@ function stubTarget(program: string, sev: Severity, depth: number): Finding[] {
       ),
     ];
   }
-  return interpreterChecks(target, sev, depth + 1);
+  return interpreterChecks(target, sev, depth + 1, limits);
 }
 
 function isExecutableFile(p: string): boolean {

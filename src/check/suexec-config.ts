@@ -18,8 +18,26 @@ export const CUSTOM_CONFIG_DIR = '/etc/apache2/suexec';
 /** Debian's pristine build: AP_DOC_ROOT and AP_USERDIR_SUFFIX when `suexec -V` cannot be run. */
 export const PRISTINE_DOC_ROOT = '/var/www';
 export const PRISTINE_USERDIR_SUFFIX = 'public_html';
+/** Debian's AP_UID_MIN, AP_GID_MIN and AP_SAFE_PATH (both kinds), when `suexec -V` cannot be run. */
+export const DEBIAN_LIMITS: SuexecLimits = {
+  uidMin: 100,
+  gidMin: 100,
+  safePath: ['/usr/local/bin', '/usr/bin', '/bin'],
+  limitsSource: "Debian's build",
+};
 
-export interface SuexecConfig {
+/** What suEXEC compiles in besides its folders: who may run, and the only PATH programs get. */
+export interface SuexecLimits {
+  /** AP_UID_MIN, AP_GID_MIN: lower ids (and 0) are refused. */
+  uidMin: number;
+  gidMin: number;
+  /** AP_SAFE_PATH: the PATH a program runs with, so the only places `#!/usr/bin/env NAME` looks. */
+  safePath: string[];
+  /** "suexec -V" or Debian's build. */
+  limitsSource: string;
+}
+
+export interface SuexecConfig extends SuexecLimits {
   kind: 'pristine' | 'custom';
   /** The binary Apache runs, every symlink resolved. */
   binary: string;
@@ -54,12 +72,14 @@ export function readSuexecConfig(lookup: SuexecLookup = {}): SuexecConfig | null
   const version = (lookup.versionOf ?? runVersion)(binary);
   const defines = version === null ? new Map<string, string>() : parseDefines(version);
   const custom = defines.has('SUEXEC_CONFIG_DIR') || (version === null && /suexec-custom$/.test(binary));
+  const limits = limitsOf(defines, binary);
   if (!custom) {
     const docroot = defines.get('AP_DOC_ROOT');
     const suffix = defines.get('AP_USERDIR_SUFFIX');
     return {
       kind: 'pristine',
       binary,
+      ...limits,
       docroot: docroot ?? PRISTINE_DOC_ROOT,
       userdirSuffix: suffix ?? PRISTINE_USERDIR_SUFFIX,
       source:
@@ -75,9 +95,25 @@ export function readSuexecConfig(lookup: SuexecLookup = {}): SuexecConfig | null
     text = fs.readFileSync(config, 'utf8');
   } catch {
     // The custom suEXEC aborts without its file: nothing runs through it.
-    return { kind: 'custom', binary, docroot: null, userdirSuffix: null, source: `${config} (missing)` };
+    return { kind: 'custom', binary, ...limits, docroot: null, userdirSuffix: null, source: `${config} (missing)` };
   }
-  return { kind: 'custom', binary, ...parseCustomConfig(text), source: config };
+  return { kind: 'custom', binary, ...limits, ...parseCustomConfig(text), source: config };
+}
+
+/** The limits `suexec -V` printed, each missing one Debian's. */
+function limitsOf(defines: Map<string, string>, binary: string): SuexecLimits {
+  const id = (name: string, fallback: number) => {
+    const value = defines.get(name);
+    return value !== undefined && /^\d+$/.test(value) ? Number(value) : fallback;
+  };
+  const path = defines.get('AP_SAFE_PATH');
+  const all = defines.has('AP_UID_MIN') && defines.has('AP_GID_MIN') && path !== undefined;
+  return {
+    uidMin: id('AP_UID_MIN', DEBIAN_LIMITS.uidMin),
+    gidMin: id('AP_GID_MIN', DEBIAN_LIMITS.gidMin),
+    safePath: path ? path.split(':').filter(Boolean) : DEBIAN_LIMITS.safePath,
+    limitsSource: all ? `${binary} -V` : DEBIAN_LIMITS.limitsSource,
+  };
 }
 
 /** apache2-suexec-custom's file: line 1 the document root, line 2 the userdir suffix; "#" turns one off. */

@@ -4,6 +4,7 @@
 import type { ChrootInspection } from '../app/chroot.js';
 import type { Advice } from '../errors.js';
 import type { AppSettings, HostSettings } from '../app/settings.js';
+import type { SuexecLimits } from './suexec-config.js';
 
 export type Severity = 'error' | 'warning' | 'info';
 
@@ -51,9 +52,10 @@ export interface CheckContext {
   docrootWhy: string;
   /**
    * The folders suEXEC lets programs run in (src/check/suexec-config.ts): its document root and
-   * userdir suffix, each null when that kind of request is refused, and where they come from.
+   * userdir suffix, each null when that kind of request is refused, and where they come from; and
+   * its compiled-in limits.
    */
-  suexec: { docroot: string | null; userdirSuffix: string | null; source: string };
+  suexec: { docroot: string | null; userdirSuffix: string | null; source: string } & SuexecLimits;
   host: HostSettings;
   /** The host settings file read, or null. */
   hostFile: string | null;

@@ -5,7 +5,7 @@
 //   wsgi-cgi [APP.wsgi]            serve the CGI request in the environment
 //   wsgi-cgi --help | --version
 
-import { parseCgiArgv } from '../cgi-request/cgi-argv.js';
+import { parseCgiArgv } from '../request/cgi-argv.js';
 import { VERSION } from '../version.js';
 
 const HELP = `Usage: wsgi-cgi [options] [APP.wsgi]

@@ -18,7 +18,7 @@ import {
 import { SENDFILE_MODES, sendfileModeProblem, type SendfileMode } from '../app/sendfile-settings.js';
 import { WsgikitError, isWsgikitError } from '../errors.js';
 import { serveConnection } from '../fastcgi/responder.js';
-import { cgiHostSettingsFile } from '../cgi-request/cgi-request.js';
+import { cgiHostSettingsFile } from '../request/cgi-front-end.js';
 import { pinoOpsLog, type OpsLog } from '../ops-log.js';
 import { passwdEntries } from '../os/users.js';
 import { AppDirectory } from '../pool/app-directory.js';

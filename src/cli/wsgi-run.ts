@@ -9,12 +9,12 @@ import { isWsgikitError } from '../errors.js';
 import { appEnvironment, appOffloadPolicy, openAppLog, resolveApp } from '../app/resolve-app.js';
 import { emptyHostSettings, loadHostSettings, type AppSettings, type HostSettings } from '../app/settings.js';
 import { createHttpFrontEnd } from '../http/server.js';
-import { LAYOUTS, layoutVars, type LayoutName } from '../environ/layouts.js';
-import { repairEnvironOnDisk } from '../environ/repair-fs.js';
+import { LAYOUTS, type LayoutName } from '../environ/layouts.js';
 import type { AppRequest, ResponseSink } from '../exchange.js';
 import type { AppLog } from '../logs/app-log.js';
 import type { OpsLog } from '../ops-log.js';
 import { Pool } from '../pool/pool.js';
+import { layoutHandler } from '../request/layout-request.js';
 import { VERSION } from '../version.js';
 
 interface RunOptions {
@@ -61,6 +61,8 @@ async function run(app: string, options: RunOptions): Promise<void> {
     const overrides: Partial<AppSettings> = {};
     if (options.processes !== undefined) overrides.processes = options.processes;
     if (options.mount !== undefined) overrides.mount = options.mount;
+    // A layout replays a host's request and says how it was repaired.
+    if (options.layout !== undefined) overrides.explain = true;
     resolved = resolveApp(app, {
       host,
       overrides,
@@ -100,17 +102,7 @@ async function run(app: string, options: RunOptions): Promise<void> {
   // With a layout, the request is presented as that host would present it and repaired as there
   // (mount included); without, wsgi-run mounts the app itself.
   const handle = layout
-    ? (request: AppRequest, sink: ResponseSink) => {
-        try {
-          const vars = layoutVars(layout, request.environ, checked.file);
-          const repaired = repairEnvironOnDisk({ vars, mount: settings.mount });
-          for (const line of repaired.explain) say(`  explain: ${line}`);
-          pool.handle({ ...request, environ: repaired.environ }, sink);
-        } catch (error) {
-          if (!isWsgikitError(error)) throw error;
-          sink.fail(error);
-        }
-      }
+    ? layoutHandler(layout, { resolved, pool }, say)
     : (request: AppRequest, sink: ResponseSink) => pool.handle(request, sink);
   const server = createHttpFrontEnd({
     handle,

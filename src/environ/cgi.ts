@@ -73,7 +73,7 @@ export function environFromCgi(env: NodeJS.ProcessEnv): Environ {
   for (const name of Object.keys(env)) {
     const value = env[name];
     if (value === undefined || !isRequestVariable(name)) continue;
-    environ[name] = toBytes(value);
+    environ[name] = utf8Bytes(value);
   }
   return environ;
 }
@@ -129,7 +129,8 @@ export function readCgiEnviron(env: NodeJS.ProcessEnv = process.env, procEnviron
 /** U+FFFD as a byte string (EF BF BD). */
 const LOST = '\xef\xbf\xbd';
 
-function toBytes(value: string): string {
+/** Text (a variable's value, a path) as the bytes of its UTF-8, one per character: fsPath's inverse. */
+export function utf8Bytes(value: string): string {
   // eslint-disable-next-line no-control-regex
   return /[^\x00-\x7f]/.test(value) ? Buffer.from(value, 'utf8').toString('latin1') : value;
 }

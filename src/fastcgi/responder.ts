@@ -3,25 +3,22 @@
 // response in STDOUT records. Nothing of FastCGI goes further than this file.
 
 import type { Socket } from 'node:net';
-import { isOwnerRequest } from '../app/owner.js';
+import type { ResolvedApp } from '../app/resolve-app.js';
 import { cgiResponseHead } from '../response-head.js';
-import { WsgikitError, isWsgikitError } from '../errors.js';
-import type { AppRequest, Environ, ResponseSink } from '../exchange.js';
+import { WsgikitError } from '../errors.js';
+import type { AppRequest, ResponseSink } from '../exchange.js';
 import { declaredBodyLength } from '../environ/content-length.js';
-import { repairEnvironOnDisk } from '../environ/repair-fs.js';
-import { fsPath } from '../environ/repair-paths.js';
-import { newIncidentId } from '../logs/app-log.js';
-import { logRefusal } from '../logs/refusal-log.js';
-import { homeOf } from '../app/locate.js';
 import type { OpsLog } from '../ops-log.js';
-import { errorPage, pageFormat, type PageView } from '../pages/error-page.js';
+import { failurePage, type PageView } from '../pages/error-page.js';
 import { hostView } from '../pages/host-pages.js';
 import { answerStatusRoute } from '../status/status-route.js';
-import type { AppDirectory } from '../pool/app-directory.js';
+import type { AppDirectory, ServedApp } from '../pool/app-directory.js';
+import { decideRequest, type FrontEnd, type RequestDecision } from '../request/decide-request.js';
+import { refusal } from '../request/refusal.js';
 import { SERVED_ROLES, authorizerEnviron } from './authorizer.js';
 import { FastcgiConnection, type FastcgiRequest } from './connection.js';
 import { LAUNCHER_DECLINE, LAUNCHER_PROCEED, Role } from './protocol.js';
-import { LAUNCHER_PARAM, RELAYED_APP_PARAM, decideRelayedCgi } from '../cgi-request/relayed-cgi.js';
+import { LAUNCHER_PARAM, decideRelayedCgi, takeNodeEntryApp } from '../request/relayed-cgi.js';
 
 export interface ResponderOptions {
   directory: AppDirectory;
@@ -30,7 +27,7 @@ export interface ResponderOptions {
   /**
    * This is the user's CGI daemon (wsgi-fcgi --relay) and these are its host settings: it serves
    * requests the Node entry relays (repaired, naming their app) and those the native launcher
-   * relays (raw CGI: decided here as the Node entry would, src/cgi-request/relayed-cgi.ts).
+   * relays (raw CGI: decided here as the Node entry would, src/request/relayed-cgi.ts).
    */
   cgiDaemon?: { hostFile: string | null };
   ops: OpsLog;
@@ -41,6 +38,12 @@ export interface ResponderOptions {
 }
 
 export function serveConnection(socket: Socket, options: ResponderOptions): FastcgiConnection {
+  const frontEnd: FrontEnd<ServedApp> = {
+    lookup: (appFile, documentRoot) => options.directory.lookup(appFile, documentRoot),
+    noAppFix:
+      'pass --app to wsgi-fcgi or send SCRIPT_FILENAME ' +
+      '(nginx: fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name).',
+  };
   const connection: FastcgiConnection = new FastcgiConnection(socket, {
     maxConns: options.maxConns,
     roles: SERVED_ROLES,
@@ -48,14 +51,19 @@ export function serveConnection(socket: Socket, options: ResponderOptions): Fast
       // After this turn of the parser: a GET's empty STDIN usually sits in the same read as its
       // PARAMS, and knowing the body is empty saves the bridge a round of frames. process.nextTick
       // rather than queueMicrotask, which wraps every callback in an AsyncResource.
-      process.nextTick(dispatch, connection, request, options);
+      process.nextTick(dispatch, connection, request, options, frontEnd);
     },
     onError: (error) => options.ops.warn({ err: error.message }, 'FastCGI connection closed on a protocol error'),
   });
   return connection;
 }
 
-function dispatch(connection: FastcgiConnection, request: FastcgiRequest, options: ResponderOptions): void {
+function dispatch(
+  connection: FastcgiConnection,
+  request: FastcgiRequest,
+  options: ResponderOptions,
+  frontEnd: FrontEnd<ServedApp>,
+): void {
   if (request.aborted) return;
   options.onActivity?.(1);
   const sink = new FastcgiSink(connection, request, options.onActivity);
@@ -64,8 +72,7 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
   const host = hostView(options.directory.hostPages, request.params);
   sink.view = { owner: false, hostPages: host.hostPages, siteName: host.siteName };
   let appRequest: AppRequest;
-  let served;
-  let appFile: string | null = null;
+  let served: ServedApp;
   const authorizer = request.role === Role.Authorizer;
   try {
     const vars = request.params;
@@ -76,12 +83,9 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
       );
     }
     const declared = authorizer ? null : declaredBodyLength(vars.CONTENT_LENGTH);
-    let environ: Environ;
-    let owner: boolean;
+    let decision: RequestDecision<{ resolved: ResolvedApp }>;
     if (options.cgiDaemon !== undefined && vars[LAUNCHER_PARAM] !== undefined) {
-      const relayed = decideRelayedCgi(vars, options.directory, options.cgiDaemon.hostFile, (file) => {
-        appFile = file;
-      });
+      const relayed = decideRelayedCgi(vars, options.directory, options.cgiDaemon.hostFile);
       if (relayed.decline !== null) {
         options.ops.info({ script: vars.SCRIPT_FILENAME, why: relayed.decline }, 'CGI request handed back to wsgi-cgi');
         request.end(LAUNCHER_DECLINE);
@@ -89,31 +93,18 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
         return;
       }
       served = relayed.served;
-      const { decision } = relayed;
-      environ = decision.environ;
-      owner = decision.owner;
-      if (decision.explain) served.pool.log.write('explain', decision.explain.join('\n'));
+      decision = relayed.decision;
       request.sendSignal(LAUNCHER_PROCEED);
     } else {
       // The Node entry relayed it: it named the app and repaired the environ.
-      const relayedApp = options.cgiDaemon === undefined ? undefined : vars[RELAYED_APP_PARAM];
-      if (relayedApp !== undefined) delete vars[RELAYED_APP_PARAM];
-      const first =
-        relayedApp !== undefined
-          ? { environ: vars, appFile: null, explain: [] }
-          : repairEnvironOnDisk({ vars, mount: null });
-      appFile = relayedApp ?? options.fixedApp ?? first.appFile ?? scriptFilename(vars);
-      served = options.directory.lookup(appFile, vars.DOCUMENT_ROOT || undefined);
-      const { settings } = served.resolved;
-      const repair =
-        settings.mount === null || relayedApp !== undefined
-          ? first
-          : repairEnvironOnDisk({ vars, mount: settings.mount });
-      environ = repair.environ;
-      if (settings.explain && relayedApp === undefined) served.pool.log.write('explain', repair.explain.join('\n'));
-      owner = settings.tracebacks === 'owner' && isOwnerRequest(settings, vars.REMOTE_ADDR ?? '', vars.HTTP_COOKIE);
+      const relayedApp = options.cgiDaemon === undefined ? undefined : takeNodeEntryApp(vars);
+      const decided = decideRequest(vars, relayedApp ?? options.fixedApp, relayedApp !== undefined, frontEnd);
+      served = decided.served;
+      decision = decided;
     }
-    if (authorizer) environ = authorizerEnviron(environ);
+    if (decision.explain) served.pool.log.write('explain', decision.explain.join('\n'));
+    const { owner } = decision;
+    const environ = authorizer ? authorizerEnviron(decision.environ) : decision.environ;
     const { settings } = served.resolved;
     sink.view = {
       owner,
@@ -137,11 +128,9 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
       environFields,
     };
   } catch (error) {
-    const failure = isWsgikitError(error) ? error : new WsgikitError('WSGIKIT_BAD_REQUEST', String(error));
-    // The app's own log is not known (it was refused, or its settings did not load): its owner's
-    // default log, when the .wsgi exists, and the server's log.
-    failure.incident =
-      (appFile && logRefusal(appFile, () => homeOf(process.getuid?.() ?? -1), failure.message)) || newIncidentId();
+    // The app's own log is not known (it was refused, or its settings did not load): the
+    // refusal is in its owner's default log when the decision knew the .wsgi, and in the server's.
+    const failure = refusal(error, null);
     options.ops.warn(
       { incident: failure.incident, code: failure.code, script: request.params.SCRIPT_FILENAME },
       failure.message,
@@ -153,18 +142,6 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, option
   const token = served.resolved.settings.ownerTokenSha256;
   if (!authorizer && answerStatusRoute(appRequest, served.pool, token, sink, served.resolved.ownerNotes)) return;
   served.pool.handle(appRequest, sink);
-}
-
-function scriptFilename(vars: Environ): string {
-  const file = vars.SCRIPT_FILENAME;
-  if (!file) {
-    throw new WsgikitError(
-      'WSGIKIT_APP_NOT_FOUND',
-      'The server named no SCRIPT_FILENAME, so there is no .wsgi to run; pass --app to wsgi-fcgi or send ' +
-        'SCRIPT_FILENAME (nginx: fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name).',
-    );
-  }
-  return fsPath(file);
 }
 
 class FastcgiSink implements ResponseSink {
@@ -210,10 +187,11 @@ class FastcgiSink implements ResponseSink {
       this.done();
       return;
     }
-    const page = errorPage(error, { ...this.view, format: pageFormat(this.request.params.HTTP_ACCEPT) });
+    const { params } = this.request;
+    const page = failurePage(error, this.view, params.HTTP_ACCEPT, params.REQUEST_METHOD);
     this._started = true;
-    this.request.writeStdout(cgiResponseHead(`${page.status} ${error.title}`, page.headers));
-    if (this.request.params.REQUEST_METHOD !== 'HEAD') this.request.writeStdout(page.body);
+    this.request.writeStdout(cgiResponseHead(page.statusLine, page.headers));
+    if (page.body !== null) this.request.writeStdout(page.body);
     this.request.end(0);
     this.done();
   }

@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { WsgikitError } from '../errors.js';
 import type { ResponseSink } from '../exchange.js';
-import { errorPage, pageFormat, type PageView } from '../pages/error-page.js';
+import { failurePage, type PageView } from '../pages/error-page.js';
 
 export class HttpSink implements ResponseSink {
   status = 0;
@@ -65,12 +65,12 @@ export class HttpSink implements ResponseSink {
       this.res.destroy();
       return;
     }
-    const page = errorPage(error, { ...this.view, format: pageFormat(this.req.headers.accept) });
+    const page = failurePage(error, this.view, this.req.headers.accept, this.req.method);
     this.status = page.status;
     const flat: string[] = [];
     for (const [name, value] of page.headers) flat.push(name, value);
     this.res.writeHead(page.status, flat);
-    this.res.end(this.req.method === 'HEAD' ? undefined : page.body);
+    this.res.end(page.body ?? undefined);
   }
 
   onClose(callback: () => void): void {

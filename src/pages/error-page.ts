@@ -6,12 +6,12 @@
 
 import type { WsgikitError } from '../errors.js';
 import { escapeHtml, withoutControls } from './escape.js';
-import type { PageFormat } from './format.js';
+import { pageFormat, type PageFormat } from './format.js';
 import { INCIDENT_SENTENCE, visitorSentence } from './wording.js';
 import { documentHead } from './document-head.js';
 import type { HostPages } from './host-pages.js';
 
-export { pageFormat, type PageFormat } from './format.js';
+export { pageFormat, type PageFormat };
 
 export interface Page {
   status: number;
@@ -65,6 +65,35 @@ export function errorPage(error: WsgikitError, view: PageView): Page {
   if (hostBody === null) headers.push(['Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'"]);
   if (error.status === 503) headers.push(['Retry-After', String(RETRY_AFTER_SECONDS)]);
   return { status: error.status, headers, body };
+}
+
+/** What a request that failed before any of its answer was sent gets, whatever carries it. */
+export interface FailurePage {
+  status: number;
+  /** The status and the error's title ("404 Application not found"), for a CGI Status header. */
+  statusLine: string;
+  headers: Array<[string, string]>;
+  /** Null for a HEAD request: its head still tells the page's length. */
+  body: Buffer | null;
+}
+
+/**
+ * The error page for a failed request, in the format its Accept header asks for (`accept`), with
+ * no body when its method is HEAD. What happens when the head is out already is the sink's own.
+ */
+export function failurePage(
+  error: WsgikitError,
+  view: PageView,
+  accept: string | undefined,
+  method: string | undefined,
+): FailurePage {
+  const page = errorPage(error, { ...view, format: pageFormat(accept) });
+  return {
+    status: page.status,
+    statusLine: `${page.status} ${error.title}`,
+    headers: page.headers,
+    body: method === 'HEAD' ? null : page.body,
+  };
 }
 
 /** The sentences every viewer gets. */

@@ -55,7 +55,12 @@ export class AppDirectory {
    */
   lookup(appFile: string, documentRoot: string | undefined): ServedApp {
     const resolved = this.resolve(appFile, documentRoot);
-    return { resolved, pool: this.manager.pool(this.identity(resolved), () => this.newPool(resolved)) };
+    return { resolved, pool: this.pool(resolved) };
+  }
+
+  /** The pool of an app resolve() returned: made on first use, and again after the manager dropped an idle one. */
+  pool(resolved: ResolvedApp): Pool {
+    return this.manager.pool(this.identity(resolved), () => this.newPool(resolved));
   }
 
   /** The app resolved and checked as lookup() does, without making its pool (an app it may decline). */

@@ -640,6 +640,8 @@ export class BridgeProcess {
     }
     this.fail(new WsgikitError('WSGIKIT_WORKER_START_FAILED', message, { cause: error }));
     this.state = 'exited';
+    // No process and no exit event: nothing else closes our ends of its pipes, or the claim file.
+    for (const stream of this.child.stdio) stream?.destroy();
     this.claims?.close();
     this.resolveExited({ code: null, signal: null });
   }

@@ -1,5 +1,5 @@
 // The bridge as a process: signals, resource limits, start failures, a real framework.
-import { writeFileSync, mkdtempSync, chmodSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, chmodSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -90,6 +90,19 @@ describe('start failures', () => {
     const { outcome } = await request(t.bridge);
     expect(failure(outcome).error).toBe(error);
     expect(await t.bridge.exited).toEqual({ code: null, signal: null });
+  });
+
+  it('leaves no descriptor behind, its claim file included, however often the start fails', async () => {
+    const open = () => readdirSync('/proc/self/fd').length;
+    const start = async () => {
+      const t = startBridge('/nonexistent/bin/python3', 'hello.wsgi', { queueing: true });
+      await t.bridge.ready.catch(() => {});
+      await t.bridge.exited;
+    };
+    await start(); // anything opened once per process (the first spawn's) is open from here on
+    const before = open();
+    for (let i = 0; i < 20; i++) await start();
+    expect(open()).toBe(before);
   });
 
   it('says when the interpreter is not executable', async () => {

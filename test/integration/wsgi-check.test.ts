@@ -316,6 +316,34 @@ describe.runIf(isRoot)('wsgi-check gallery', () => {
     expect(strict.code).toBe(1);
   });
 
+  it("judges ids and the shebang by the active suEXEC's own AP_UID_MIN, AP_GID_MIN and AP_SAFE_PATH", async () => {
+    const s = site(`#!/usr/bin/env node\n${GOOD_APP}`);
+    chmodSync(s.app, 0o755);
+    // A suEXEC built with other limits: -V prints them to stderr, as the real one does.
+    const bin = join(s.root, 'suexec-pristine');
+    writeFileSync(
+      bin,
+      `#!/bin/sh\ncat >&2 <<'EOF'\n -D AP_DOC_ROOT="${s.root}"\n -D AP_GID_MIN=${UID + 1}\n` +
+        ` -D AP_SAFE_PATH="/opt/wsgikit-nothing-here"\n -D AP_UID_MIN=${UID + 1}\n -D AP_USERDIR_SUFFIX="public_html"\nEOF\n`,
+      { mode: 0o755 },
+    );
+    const built = await check(s, '--mode', 'suexec', '--suexec-bin', bin);
+    const message = (id: string) => built.report.findings.find((f) => f.id === id)?.message ?? '';
+    expect(built.ids).toEqual(
+      expect.arrayContaining(['suexec.uid-min', 'suexec.gid-min', 'suexec.node-not-on-safe-path']),
+    );
+    expect(message('suexec.uid-min')).toContain(`AP_UID_MIN ${UID + 1} (${bin} -V)`);
+    expect(message('suexec.node-not-on-safe-path')).toContain('/opt/wsgikit-nothing-here');
+    // The import ran with that PATH too, as suEXEC would start the app.
+    expect(built.report.import?.ok).toBe(false);
+    // Debian's build: the same site passes all three.
+    const debian = await check(s, '--mode', 'suexec', '--suexec-bin', '/usr/lib/apache2/suexec-pristine');
+    expect(debian.ids).not.toContain('suexec.uid-min');
+    expect(debian.ids).not.toContain('suexec.gid-min');
+    expect(debian.ids).not.toContain('suexec.node-not-on-safe-path');
+    expect(debian.report.import?.ok).toBe(true);
+  });
+
   it('a shebang naming an interpreter that does not exist, and no execute bit', async () => {
     const s = site(`#!/opt/nowhere/wsgi-cgi\n${GOOD_APP}`);
     const { code, ids } = await check(s, '--mode', 'suexec');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ERRORS, WsgikitError, type ErrorCode } from '../../src/errors.js';
-import { errorPage, pageFormat, type Page } from '../../src/pages/error-page.js';
+import { errorPage, failurePage, pageFormat, type Page } from '../../src/pages/error-page.js';
 
 const TRACEBACK = [
   'Traceback (most recent call last):',
@@ -175,5 +175,25 @@ describe('pageFormat', () => {
     expect(pageFormat('text/html;q=0.5, text/plain;q=0.5')).toBe('html');
     expect(pageFormat('text/html;q=0, */*')).toBe('text');
     expect(pageFormat('application/json')).toBe('text');
+  });
+});
+
+describe('failurePage, what every sink sends for a request that failed before its head', () => {
+  it('picks the format from Accept and gives the CGI status line', () => {
+    const page = failurePage(failure('WSGIKIT_APP_NOT_FOUND', null), { owner: false }, 'text/plain', 'GET');
+    expect(page.status).toBe(404);
+    expect(page.statusLine).toBe('404 Application not found');
+    expect(page.headers).toContainEqual(['Content-Type', 'text/plain; charset=utf-8']);
+    expect(page.body!.toString()).toContain('Application not found');
+    const html = failurePage(failure(), { owner: false }, undefined, 'GET');
+    expect(html.headers).toContainEqual(['Content-Type', 'text/html; charset=utf-8']);
+  });
+
+  it('has no body for HEAD, and the length of the one GET would get', () => {
+    const get = failurePage(failure(), { owner: false }, 'text/plain', 'GET');
+    const head = failurePage(failure(), { owner: false }, 'text/plain', 'HEAD');
+    expect(head.body).toBeNull();
+    expect(head.headers).toEqual(get.headers);
+    expect(head.headers).toContainEqual(['Content-Length', String(get.body!.length)]);
   });
 });

@@ -7,10 +7,10 @@ import { parseCustomConfig, parseDefines, readSuexecConfig } from '../../src/che
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/suexec/', import.meta.url));
 const PRISTINE_V = ` -D AP_DOC_ROOT="/srv/www"
- -D AP_GID_MIN=100
+ -D AP_GID_MIN=500
  -D AP_HTTPD_USER="www-data"
- -D AP_SAFE_PATH="/usr/local/bin:/usr/bin:/bin"
- -D AP_UID_MIN=100
+ -D AP_SAFE_PATH="/opt/bin:/usr/bin"
+ -D AP_UID_MIN=1000
  -D AP_USERDIR_SUFFIX="web"
 `;
 const CUSTOM_V = ` -D SUEXEC_CONFIG_DIR=/etc/apache2/suexec/
@@ -23,7 +23,7 @@ describe('parsing', () => {
     const d = parseDefines(PRISTINE_V + CUSTOM_V);
     expect(d.get('AP_DOC_ROOT')).toBe('/srv/www');
     expect(d.get('AP_USERDIR_SUFFIX')).toBe('web');
-    expect(d.get('AP_UID_MIN')).toBe('100');
+    expect(d.get('AP_UID_MIN')).toBe('1000');
     expect(d.get('SUEXEC_CONFIG_DIR')).toBe('/etc/apache2/suexec/');
   });
 
@@ -60,6 +60,10 @@ describe('readSuexecConfig: the suEXEC Apache runs', () => {
       docroot: '/srv/www',
       userdirSuffix: 'web',
       source: `${join(dir, 'suexec-pristine')} -V`,
+      uidMin: 1000,
+      gidMin: 500,
+      safePath: ['/opt/bin', '/usr/bin'],
+      limitsSource: `${join(dir, 'suexec-pristine')} -V`,
     });
   });
 
@@ -67,6 +71,8 @@ describe('readSuexecConfig: the suEXEC Apache runs', () => {
     const c = readSuexecConfig({ binary: alternative('pristine'), versionOf: () => null });
     expect(c).toMatchObject({ kind: 'pristine', docroot: '/var/www', userdirSuffix: 'public_html' });
     expect(c?.source).toContain('-V, as root');
+    expect(c).toMatchObject({ uidMin: 100, gidMin: 100, safePath: ['/usr/local/bin', '/usr/bin', '/bin'] });
+    expect(c?.limitsSource).toBe("Debian's build");
   });
 
   it("custom: its file for Apache's user, Debian's default userdir public_html/cgi-bin", () => {
@@ -78,6 +84,11 @@ describe('readSuexecConfig: the suEXEC Apache runs', () => {
       docroot: '/var/www',
       userdirSuffix: 'public_html/cgi-bin',
       source: join(FIXTURES, 'custom-debian'),
+      // This -V names only AP_GID_MIN: the rest are Debian's.
+      uidMin: 100,
+      gidMin: 100,
+      safePath: ['/usr/local/bin', '/usr/bin', '/bin'],
+      limitsSource: "Debian's build",
     });
   });
 

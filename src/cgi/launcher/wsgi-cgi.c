@@ -12,8 +12,8 @@
  * folder under names no environment variable can have, because they start with "="), streams the
  * body as STDIN and the answer's STDOUT to stdout and STDERR to stderr, and exits. The daemon
  * finds the app and makes every CGI decision with the same TypeScript code as the Node entry
- * (src/cgi-request/cgi-request.ts). Anything else is the Node entry's to do: whenever this program is
- * not sure, it execs node + dist/wsgi-cgi.cjs with the environment, arguments and stdin it was
+ * (src/request/decide-request.ts). Anything else is the Node entry's to do: whenever this program
+ * is not sure, it execs node + dist/wsgi-cgi.cjs with the environment, arguments and stdin it was
  * given, and that entry does all it does without the launcher (starts the daemon, falls back to
  * one-shot, renders the pages, logs why). So it execs that entry when:
  *   - there is no CGI request (no GATEWAY_INTERFACE);
