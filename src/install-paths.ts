@@ -15,10 +15,15 @@ export const WSGI_FCGI_SCRIPT = here('./cli/wsgi-fcgi.js');
 
 /**
  * Node options for the long-running wsgi-fcgi: the same in its shebang, in every command the docs
- * give and in the CGI daemon's start (test/unit/service-flags.test.ts keeps them in step). V8 grows
- * its young generation to 2 × 16 MiB under a steady request load; capped at 2 MiB the service keeps
- * its throughput with less RSS and a lower p99 (shorter scavenges; bench/results/design-figures.md).
- * V8 reads it only at start: it cannot be set from inside the program.
+ * give and in the CGI daemon's start (test/unit/service-flags.test.ts keeps them in step). V8 reads
+ * them only at start: they cannot be set from inside the program (bench/results/design-figures.md).
+ * --max-semi-space-size=1: V8 grows its young generation to 2 × 16 MiB under a steady request
+ *   load; capped, the service keeps its throughput with less memory and a lower p99 (shorter
+ *   scavenges).
+ * --single-threaded-gc: a service allocating per request scavenges every few ms, and each time V8
+ *   wakes its GC helper threads; collecting on the main thread alone costs the process less CPU per
+ *   request than those wake-ups on a host with few cores. The two together keep the young
+ *   generation's cost and the service's own memory no higher than the 2 MiB cap with helpers did.
  * --expose-gc: read-buffers.ts frees the buffers of large transfers with it.
  */
-export const SERVICE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--expose-gc'];
+export const SERVICE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--single-threaded-gc', '--expose-gc'];

@@ -26,6 +26,8 @@ export const DEFAULT_MAX_PARAMS = 1000;
 
 const EMPTY = Buffer.alloc(0);
 const NO_NAMES: readonly string[] = Object.freeze([]);
+/** Names remembered by position (a server's usual variables, with room to spare). */
+const MAX_KNOWN_NAMES = 128;
 
 export class PairDecoder {
   readonly maxBytes: number;
@@ -38,6 +40,12 @@ export class PairDecoder {
   fields: string[] = [];
   private count = 0;
   private total = 0;
+  /**
+   * The names of the last request's pairs, by position. A web server sends the same names in the
+   * same order on every request, so a name that matches is taken from here: no new string, and one
+   * V8 has already made a property key (a fresh one is looked up in its string table each time).
+   */
+  private readonly names: string[] = [];
   /** The incomplete tail at [0, held). */
   private buffer: Buffer = EMPTY;
   private held = 0;
@@ -81,7 +89,7 @@ export class PairDecoder {
     return this.params;
   }
 
-  /** Forget everything, to decode another request's pairs (keeps the buffer). */
+  /** Forget everything, to decode another request's pairs (keeps the buffer and the known names). */
   reset(): void {
     this.params = Object.create(null) as Record<string, string>;
     this.dropped = NO_NAMES;
@@ -138,7 +146,14 @@ export class PairDecoder {
       const nameEnd = at + nameLength;
       const valueEnd = nameEnd + valueLength;
       text ??= buf.toString('latin1', 0, end);
-      const name = text.substring(at, nameEnd);
+      const known = this.names[this.count - 1];
+      let name: string;
+      if (known !== undefined && known.length === nameLength && text.startsWith(known, at)) {
+        name = known;
+      } else {
+        name = text.substring(at, nameEnd);
+        if (this.count <= MAX_KNOWN_NAMES) this.names[this.count - 1] = name;
+      }
       if (nul !== -1 && nul < at) nul = text.indexOf('\0', at);
       if (nul !== -1 && nul < valueEnd) {
         this.dropped = this.dropped === NO_NAMES ? [name] : [...this.dropped, name];

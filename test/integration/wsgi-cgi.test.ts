@@ -23,6 +23,7 @@ def application(environ, start_response):
         'pid': os.getpid(),
         'sha256': hashlib.sha256(body).hexdigest(),
         'length': len(body),
+        'odd_names': sorted(k for k in environ if not k[:1].isalpha()),
     }
     out = json.dumps(data).encode()
     start_response('200 OK', [('Content-Type', 'application/json'), ('Content-Length', str(len(out)))])
@@ -114,6 +115,8 @@ describe.each(CGI_ENTRIES)('through the $name entry', (entry) => {
       const first = json(await cgi(s, { PATH_INFO: '/one' }));
       const second = json(await cgi(s, { PATH_INFO: '/two' }));
       expect(first).toMatchObject({ path_info: '/one', run_once: false });
+      // What the entry tells the daemon about the request is not part of the app's environ.
+      expect(first.odd_names).toEqual([]);
       expect(second.pid).toBe(first.pid);
       expect(noteDaemons(s)).toHaveLength(1);
     });

@@ -298,6 +298,47 @@ describe('name-value pairs', () => {
     }
   });
 
+  it('decodes each request of a reused decoder afresh, when names at a position change', () => {
+    // A decoder remembers the names of the last request by position: a name of the same length at
+    // the same place, or one that only starts like the remembered one, is a different name.
+    const requests: Array<Array<[string, string]>> = [
+      [
+        ['QUERY_STRING', 'a=1'],
+        ['REQUEST_METHOD', 'GET'],
+        ['AB', 'x'],
+      ],
+      [
+        ['QUERY_STRING', 'b=2'],
+        ['REQUEST_METHOD', 'POST'],
+        ['AC', 'y'],
+      ],
+      [
+        ['QUERY_STRINGS', 'c'],
+        ['REQUEST_METHOD', 'PUT'],
+        ['A', 'z'],
+        ['EXTRA', 'e'],
+      ],
+      [
+        ['QUERY_STRIN', 'd'],
+        ['REQUEST_METHOD', 'GET'],
+      ],
+      [
+        ['QUERY_STRING', 'e=5'],
+        ['REQUEST_METHOD', 'GET'],
+        ['AB', 'w'],
+      ],
+    ];
+    const decoder = new PairDecoder();
+    for (const request of requests) {
+      const stream = encodePairs(request);
+      decoder.write(stream.subarray(0, 7));
+      decoder.write(stream.subarray(7));
+      expect(Object.entries(decoder.end())).toEqual(request);
+      expect(decoder.fields).toEqual(request.flat());
+      decoder.reset();
+    }
+  });
+
   it('lets a later pair with the same name win, and drops pairs holding NUL', () => {
     const decoder = new PairDecoder();
     decoder.write(
