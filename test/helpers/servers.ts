@@ -431,11 +431,14 @@ export async function startApache(
     .join('\n');
   writeFileSync(
     config,
+    // flock, not file: (fcntl): fcntl's deadlock detection sees the threads of a process as one
+    // owner, and under mpm_event mod_fcgid's two mutexes then fail with EDEADLK ("can't get pipe
+    // mutex") and stall its classes.
     `# Test harness: foreground, pid, mutexes and logs under ${dir}, 127.0.0.1 only.
 ServerRoot /etc/apache2
 DefaultRuntimeDir ${dir}
 PidFile ${dir}/apache.pid
-Mutex file:${dir} default
+Mutex flock:${dir} default
 ErrorLog ${errorLog}
 LogLevel warn
 Listen 127.0.0.1:${port}
