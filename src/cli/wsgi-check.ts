@@ -182,7 +182,9 @@ async function startDaemon(result: CheckResult): Promise<Record<string, unknown>
   if (logFile === null) return { ok: false, message: 'Daemon not started: no log file.' };
   const { connectDaemon, daemonPaths, daemonSocket } = await import('../cgi/daemon.js');
   const paths = daemonPaths(ctx.target.home, ctx.hostFile);
-  const idle = `it exits after ${ctx.settings.idleTimeout} s without requests (idle_timeout)`;
+  const idle =
+    `it exits after ${ctx.settings.idleTimeout} s without requests (idle_timeout), or the longest ` +
+    `idle_timeout of the user's other apps it has served`;
 
   const running = await connectDaemon(paths.socket);
   if (!(running instanceof Error)) {

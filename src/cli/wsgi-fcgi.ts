@@ -169,12 +169,16 @@ async function main(options: FcgiOptions): Promise<void> {
   });
 
   if (options.idleExit !== undefined) {
-    const idleMs = options.idleExit * 1000;
+    const idleExit = options.idleExit;
+    // The user's CGI daemon is started with the idle_timeout of the app that happened to start it,
+    // and serves every app of the user: it stays as long as the most patient app it served asks.
+    const idleSeconds = () => (options.relay === true ? directory.longestIdleTimeout(idleExit) : idleExit);
     setInterval(
       () => {
-        if (active === 0 && Date.now() - lastActivity >= idleMs) stop(`idle for ${options.idleExit} s`);
+        const seconds = idleSeconds();
+        if (active === 0 && Date.now() - lastActivity >= seconds * 1000) stop(`idle for ${seconds} s`);
       },
-      Math.min(idleMs, 5000),
+      Math.min(idleExit * 1000, 5000),
     ).unref();
   }
 }

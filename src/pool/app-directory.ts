@@ -70,6 +70,13 @@ export class AppDirectory {
     return entry.resolved;
   }
 
+  /** The longest idle_timeout of the apps resolved so far, in seconds, and at least `floor`. */
+  longestIdleTimeout(floor: number): number {
+    let longest = floor;
+    for (const entry of this.entries.values()) longest = Math.max(longest, entry.resolved.settings.idleTimeout);
+    return longest;
+  }
+
   /** New host settings (SIGHUP): every app is resolved again against them on its next request. */
   setHost(host: HostSettings): void {
     this.options = { ...this.options, host };

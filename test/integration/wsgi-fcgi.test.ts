@@ -18,6 +18,7 @@ import {
   type FastcgiTarget,
 } from '../../src/fastcgi/client.js';
 import { abortRequest } from '../../src/fastcgi/protocol.js';
+import { connectDaemon, relay } from '../../src/cgi/daemon.js';
 import { memoryOf } from '../helpers/pythons.js';
 import { appFolder, eventually, streamedBody, type AppFolder } from '../helpers/wsgi-run.js';
 
@@ -547,4 +548,36 @@ describe('wsgi-fcgi --preload', () => {
       await daemon.exited;
     }
   });
+});
+
+describe("--relay (the user's CGI daemon): its idle exit", () => {
+  // Started with --idle-exit 1, as by a request for an app whose idle_timeout is 1 s; a request for
+  // an app that asks for 600 s keeps it, and so every other app's workers, running.
+  async function served(idleTimeout: number): Promise<Daemon> {
+    const folder = appFolder(APP, { idle_timeout: idleTimeout });
+    const socket = join(folder.dir, 'cgi.sock');
+    const daemon = startFcgi(['--listen', socket, '--relay', '--idle-exit', '1', '--root', folder.dir]);
+    await ready(daemon);
+    const connection = await connectDaemon(socket);
+    if (connection instanceof Error) throw connection;
+    const out = new PassThrough();
+    const body: Buffer[] = [];
+    out.on('data', (d: Buffer) => body.push(d));
+    const environ = params(folder, '/');
+    const result = await relay(connection, folder.app, environ, null, out);
+    expect(result.ok).toBe(true);
+    expect(Buffer.concat(body).toString('latin1')).toMatch(/^Status: 200/);
+    return daemon;
+  }
+
+  it('stays for the longest idle_timeout of the apps it served, not only its starter’s', async () => {
+    const patient = await served(600);
+    const quick = await served(1);
+    // The quick one's 1 s passes well within this: it exits; the patient one is still there.
+    expect(await Promise.race([quick.exited, new Promise((r) => setTimeout(() => r('running'), 8000))])).toBe(0);
+    expect(patient.child.exitCode).toBeNull();
+    expect(quick.output()).toContain('idle for 1 s');
+    patient.child.kill('SIGTERM');
+    await patient.exited;
+  }, 30_000);
 });
