@@ -10,6 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { SAFE_PATH } from '../app/python.js';
 
 /** Where Debian's Apache execs suEXEC (its compiled-in SUEXEC_BIN). */
 export const SUEXEC_BIN = '/usr/lib/apache2/suexec';
@@ -22,7 +23,7 @@ export const PRISTINE_USERDIR_SUFFIX = 'public_html';
 export const DEBIAN_LIMITS: SuexecLimits = {
   uidMin: 100,
   gidMin: 100,
-  safePath: ['/usr/local/bin', '/usr/bin', '/bin'],
+  safePath: SAFE_PATH,
   limitsSource: "Debian's build",
 };
 
