@@ -17,7 +17,7 @@ import {
 } from '../app/settings.js';
 import { SENDFILE_MODES, sendfileModeProblem, type SendfileMode } from '../app/sendfile-settings.js';
 import { WsgikitError, isWsgikitError } from '../errors.js';
-import { serveConnection } from '../fastcgi/responder.js';
+import { fastcgiResponder } from '../fastcgi/responder.js';
 import { cgiHostSettingsFile } from '../request/cgi-front-end.js';
 import { pinoOpsLog, type OpsLog } from '../ops-log.js';
 import { passwdEntries } from '../os/users.js';
@@ -113,23 +113,24 @@ async function main(options: FcgiOptions): Promise<void> {
   let active = 0;
   let lastActivity = Date.now();
   const allowed = webServerAddresses();
+  const serve = fastcgiResponder({
+    directory,
+    fixedApp,
+    cgiDaemon: options.relay === true ? { hostFile: cgiHostSettingsFile(options.hostSettings) } : undefined,
+    ops,
+    maxConns: options.maxConns,
+    onActivity: (delta) => {
+      active += delta;
+      lastActivity = Date.now();
+    },
+  });
   const server = createServer((socket) => {
     if (allowed && socket.remoteAddress && !allowed.has(normalise(socket.remoteAddress))) {
       ops.warn({ peer: socket.remoteAddress }, 'connection refused: not in FCGI_WEB_SERVER_ADDRS');
       socket.destroy();
       return;
     }
-    serveConnection(socket, {
-      directory,
-      fixedApp,
-      cgiDaemon: options.relay === true ? { hostFile: cgiHostSettingsFile(options.hostSettings) } : undefined,
-      ops,
-      maxConns: options.maxConns,
-      onActivity: (delta) => {
-        active += delta;
-        lastActivity = Date.now();
-      },
-    });
+    serve(socket);
   });
   server.maxConnections = options.maxConns;
 

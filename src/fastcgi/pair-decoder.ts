@@ -28,6 +28,13 @@ const EMPTY = Buffer.alloc(0);
 const NO_NAMES: readonly string[] = Object.freeze([]);
 /** Names remembered by position (a server's usual variables, with room to spare). */
 const MAX_KNOWN_NAMES = 128;
+/**
+ * The names of the last request's pairs, by position, shared by every decoder: a web server sends
+ * the same names in the same order on every request and every connection (mod_fcgid opens one per
+ * request), so a name that matches is taken from here: no new string, and one V8 has already made
+ * a property key (a fresh one is looked up in its string table each time).
+ */
+const knownNames: string[] = [];
 
 export class PairDecoder {
   readonly maxBytes: number;
@@ -40,12 +47,6 @@ export class PairDecoder {
   fields: string[] = [];
   private count = 0;
   private total = 0;
-  /**
-   * The names of the last request's pairs, by position. A web server sends the same names in the
-   * same order on every request, so a name that matches is taken from here: no new string, and one
-   * V8 has already made a property key (a fresh one is looked up in its string table each time).
-   */
-  private readonly names: string[] = [];
   /** The incomplete tail at [0, held). */
   private buffer: Buffer = EMPTY;
   private held = 0;
@@ -89,7 +90,7 @@ export class PairDecoder {
     return this.params;
   }
 
-  /** Forget everything, to decode another request's pairs (keeps the buffer and the known names). */
+  /** Forget everything, to decode another request's pairs (keeps the buffer). */
   reset(): void {
     this.params = Object.create(null) as Record<string, string>;
     this.dropped = NO_NAMES;
@@ -146,13 +147,13 @@ export class PairDecoder {
       const nameEnd = at + nameLength;
       const valueEnd = nameEnd + valueLength;
       text ??= buf.toString('latin1', 0, end);
-      const known = this.names[this.count - 1];
+      const known = knownNames[this.count - 1];
       let name: string;
       if (known !== undefined && known.length === nameLength && text.startsWith(known, at)) {
         name = known;
       } else {
         name = text.substring(at, nameEnd);
-        if (this.count <= MAX_KNOWN_NAMES) this.names[this.count - 1] = name;
+        if (this.count <= MAX_KNOWN_NAMES) knownNames[this.count - 1] = name;
       }
       if (nul !== -1 && nul < at) nul = text.indexOf('\0', at);
       if (nul !== -1 && nul < valueEnd) {

@@ -37,25 +37,34 @@ export interface ResponderOptions {
   onActivity?(delta: 1 | -1): void;
 }
 
-export function serveConnection(socket: Socket, options: ResponderOptions): FastcgiConnection {
+/**
+ * What serves each accepted socket. The options and the front end's lookup are made here once, not
+ * per connection: under mod_fcgid every request comes on a connection of its own.
+ */
+export function fastcgiResponder(options: ResponderOptions): (socket: Socket) => FastcgiConnection {
   const frontEnd: FrontEnd<ServedApp> = {
     lookup: (appFile, documentRoot) => options.directory.lookup(appFile, documentRoot),
     noAppFix:
       'pass --app to wsgi-fcgi or send SCRIPT_FILENAME ' +
       '(nginx: fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name).',
   };
-  const connection: FastcgiConnection = new FastcgiConnection(socket, {
-    maxConns: options.maxConns,
-    roles: SERVED_ROLES,
-    onRequest: (request) => {
-      // After this turn of the parser: a GET's empty STDIN usually sits in the same read as its
-      // PARAMS, and knowing the body is empty saves the bridge a round of frames. process.nextTick
-      // rather than queueMicrotask, which wraps every callback in an AsyncResource.
-      process.nextTick(dispatch, connection, request, options, frontEnd);
-    },
-    onError: (error) => options.ops.warn({ err: error.message }, 'FastCGI connection closed on a protocol error'),
-  });
-  return connection;
+  const onError = (error: Error): void => {
+    options.ops.warn({ err: error.message }, 'FastCGI connection closed on a protocol error');
+  };
+  return (socket) => {
+    const connection: FastcgiConnection = new FastcgiConnection(socket, {
+      maxConns: options.maxConns,
+      roles: SERVED_ROLES,
+      onRequest: (request) => {
+        // After this turn of the parser: a GET's empty STDIN usually sits in the same read as its
+        // PARAMS, and knowing the body is empty saves the bridge a round of frames. process.nextTick
+        // rather than queueMicrotask, which wraps every callback in an AsyncResource.
+        process.nextTick(dispatch, connection, request, options, frontEnd);
+      },
+      onError,
+    });
+    return connection;
+  };
 }
 
 function dispatch(

@@ -9,7 +9,7 @@ import type { AppSettings, HostSettings } from '../app/settings.js';
 import type { OpsLog } from '../ops-log.js';
 import { hostPagesFor, type HostPages } from '../pages/host-pages.js';
 import { Pool } from './pool.js';
-import { PoolManager, type AppIdentity } from './pool-manager.js';
+import { PoolManager, type AppIdentity, type PoolEntry } from './pool-manager.js';
 
 export interface AppDirectoryOptions {
   host: HostSettings;
@@ -33,6 +33,9 @@ interface Entry {
   checkAt: number;
   /** What the resolution depended on; a difference retires the pool. */
   stamp: string;
+  /** Its pool's record and what lookup() returns with it, once made (kept while not dropped). */
+  pooled: PoolEntry | null;
+  served: ServedApp | null;
 }
 
 export class AppDirectory {
@@ -54,8 +57,17 @@ export class AppDirectory {
    * `documentRoot`: the log must not land under it.
    */
   lookup(appFile: string, documentRoot: string | undefined): ServedApp {
-    const resolved = this.resolve(appFile, documentRoot);
-    return { resolved, pool: this.pool(resolved) };
+    const entry = this.current(appFile, documentRoot);
+    const pooled = entry.pooled;
+    // The hot path: the pool's record kept from the last request, marked in use as the manager would.
+    if (pooled !== null && !pooled.dropped && entry.served !== null) {
+      pooled.idleSince = null;
+      return entry.served;
+    }
+    const { resolved } = entry;
+    entry.pooled = this.manager.entry(this.identity(resolved), () => this.newPool(resolved));
+    entry.served = { resolved, pool: entry.pooled.pool };
+    return entry.served;
   }
 
   /** The pool of an app resolve() returned: made on first use, and again after the manager dropped an idle one. */
@@ -65,9 +77,14 @@ export class AppDirectory {
 
   /** The app resolved and checked as lookup() does, without making its pool (an app it may decline). */
   resolve(appFile: string, documentRoot: string | undefined): ResolvedApp {
-    let entry = this.entries.get(appFile);
-    if (!entry || Date.now() >= entry.checkAt) entry = this.refresh(appFile, documentRoot, entry);
-    return entry.resolved;
+    return this.current(appFile, documentRoot).resolved;
+  }
+
+  /** The app's entry, resolved again when its reload_check_interval has passed. */
+  private current(appFile: string, documentRoot: string | undefined): Entry {
+    const entry = this.entries.get(appFile);
+    if (!entry || Date.now() >= entry.checkAt) return this.refresh(appFile, documentRoot, entry);
+    return entry;
   }
 
   /** The longest idle_timeout of the apps resolved so far, in seconds, and at least `floor`. */
@@ -116,7 +133,8 @@ export class AppDirectory {
     const stamp = JSON.stringify([stampOf(resolved), sendfile, sendfileMap]);
     // Settings, Python or log changed: running requests finish in the old pool, new ones go to a new one.
     if (previous && previous.stamp !== stamp) this.manager.retire(this.identity(previous.resolved));
-    const entry = { resolved, stamp, checkAt: Date.now() + resolved.settings.reloadCheckInterval * 1000 };
+    const checkAt = Date.now() + resolved.settings.reloadCheckInterval * 1000;
+    const entry: Entry = { resolved, stamp, checkAt, pooled: null, served: null };
     this.entries.set(appFile, entry);
     return entry;
   }

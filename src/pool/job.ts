@@ -5,8 +5,8 @@
 // The answer and the worker end apart: a response is complete once its declared Content-Length
 // has been delivered, and is ended then, in the same write as its last bytes (nginx keeps its
 // FastCGI connection only if END_REQUEST comes before the client is done); the worker is free
-// only when the bridge says so, after the iterable's close(). The request timer is the pool's and
-// runs until the worker is free.
+// only when the bridge says so, after the iterable's close(). The request deadline is the pool's and
+// holds until the worker is free.
 //
 // A response that names a file (X-Sendfile and kin) is answered by file-offload.ts once the file is
 // checked: the app's own body is dropped as it comes, and the answer may outlive the worker.
@@ -27,8 +27,12 @@ export class Job implements ResponseSink {
   stopped = false;
   /** How many times the pool has handed it to a worker (a queued request may be taken back). */
   handed = 0;
-  /** The pool's timer: the queue wait, then the request timeout. */
-  timer: NodeJS.Timeout | null = null;
+  /**
+   * When the pool stops waiting (Date.now() ms; 0: no limit runs): its queue_timeout while it
+   * waits (in the pool's queue, or queued in a busy process), its request_timeout once a worker runs
+   * it. The pool's one timer watches every deadline.
+   */
+  deadline = 0;
   /** Bytes of a declared Content-Length still to come, or null. */
   private remaining: number | null = null;
   private readonly sink: ResponseSink;
@@ -164,9 +168,8 @@ export class Job implements ResponseSink {
     abort?.();
   }
 
-  clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+  clearDeadline(): void {
+    this.deadline = 0;
   }
 }
 

@@ -13,8 +13,20 @@ export interface AppIdentity {
 /** How often pools without workers are looked for. */
 const REAP_INTERVAL_MS = 30_000;
 
+/**
+ * The manager's record of one pool. A caller that looks a pool up on every request may keep it and
+ * mark it used itself, for as long as `dropped` is false.
+ */
+export interface PoolEntry {
+  readonly pool: Pool;
+  /** When it was first found without workers and waiting requests; null: in use. */
+  idleSince: number | null;
+  /** Retired or reaped: the next request needs entry() again. */
+  dropped: boolean;
+}
+
 export class PoolManager {
-  private readonly _pools = new Map<string, { pool: Pool; idleSince: number | null }>();
+  private readonly _pools = new Map<string, PoolEntry>();
   private readonly idleMs: number;
   private timer: NodeJS.Timeout | null = null;
 
@@ -25,15 +37,20 @@ export class PoolManager {
 
   /** The pool for this identity, made by `create` on first use. */
   pool(identity: AppIdentity, create: () => Pool): Pool {
+    return this.entry(identity, create).pool;
+  }
+
+  /** The record of the pool for this identity (made by `create` on first use), marked in use. */
+  entry(identity: AppIdentity, create: () => Pool): PoolEntry {
     const key = keyOf(identity);
     let entry = this._pools.get(key);
     if (!entry) {
-      entry = { pool: create(), idleSince: null };
+      entry = { pool: create(), idleSince: null, dropped: false };
       this._pools.set(key, entry);
       this.startReaper();
     }
     entry.idleSince = null;
-    return entry.pool;
+    return entry;
   }
 
   /** Drops the pool of this identity: it finishes what it runs, and the next request makes a new one. */
@@ -42,6 +59,7 @@ export class PoolManager {
     const entry = this._pools.get(key);
     if (!entry) return;
     this._pools.delete(key);
+    entry.dropped = true;
     void entry.pool.close();
   }
 
@@ -66,6 +84,7 @@ export class PoolManager {
         entry.idleSince = now;
       } else if (now - entry.idleSince >= this.idleMs) {
         this._pools.delete(key);
+        entry.dropped = true;
         void entry.pool.close();
       }
     }
@@ -78,7 +97,10 @@ export class PoolManager {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    const pools = [...this._pools.values()].map((entry) => entry.pool.close());
+    const pools = [...this._pools.values()].map((entry) => {
+      entry.dropped = true;
+      return entry.pool.close();
+    });
     this._pools.clear();
     await Promise.all(pools);
   }

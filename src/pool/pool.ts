@@ -107,6 +107,9 @@ export class Pool {
   private served = 0;
   private failure: { error: WsgikitError; retryAt: number; count: number } | null = null;
   private tick: NodeJS.Timeout | null = null;
+  private deadlineTimer: NodeJS.Timeout | null = null;
+  /** When deadlineTimer fires (Infinity: not armed). */
+  private deadlineAt = Infinity;
   private closing = false;
   private lastInfo: string | null = null;
   private readonly files: FileAnswers;
@@ -165,7 +168,7 @@ export class Pool {
       this.overloaded(job, 'the queue is full');
       return;
     }
-    job.timer = setTimeout(() => this.waitedTooLong(job), this.limits.queueTimeout * 1000);
+    this.setDeadline(job, this.limits.queueTimeout);
     const busy = this.queueingWorker(job);
     if (busy) this.queueIn(busy, job);
     else this.enqueue(job, false);
@@ -177,12 +180,12 @@ export class Pool {
     else this.queue.push(job);
     job.onClose(() => {
       this.unqueue(job);
-      job.clearTimer();
+      job.clearDeadline();
     });
   }
 
   private waitedTooLong(job: Job): void {
-    job.timer = null;
+    job.clearDeadline();
     for (const worker of this.workers) {
       if (worker.queued !== job) continue;
       this.takeBack(worker);
@@ -196,9 +199,9 @@ export class Pool {
   private requeue(jobs: Job[]): void {
     for (let i = jobs.length - 1; i >= 0; i--) {
       const job = jobs[i]!;
-      job.clearTimer();
+      job.clearDeadline();
       if (job.finished) continue;
-      job.timer = setTimeout(() => this.waitedTooLong(job), this.limits.queueTimeout * 1000);
+      this.setDeadline(job, this.limits.queueTimeout);
       this.enqueue(job, true);
     }
   }
@@ -230,14 +233,14 @@ export class Pool {
   async close(graceMs = this.limits.requestTimeout * 1000): Promise<void> {
     this.closing = true;
     for (const job of this.queue.splice(0)) {
-      job.clearTimer();
+      job.clearDeadline();
       job.fail(new WsgikitError('WSGIKIT_SHUTTING_DOWN', 'The service is stopping; try again in a moment.'));
     }
     const exits: Array<Promise<unknown>> = [];
     for (const worker of this.workers) {
       exits.push(worker.bridge.exited);
       for (const job of worker.retireOrStop('shutdown', Date.now())) {
-        job.clearTimer();
+        job.clearDeadline();
         job.fail(new WsgikitError('WSGIKIT_SHUTTING_DOWN', 'The service is stopping; try again in a moment.'));
       }
     }
@@ -246,6 +249,7 @@ export class Pool {
     }, graceMs);
     await Promise.all(exits);
     clearTimeout(deadline);
+    if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
     this.stopTick();
     this._log.close();
   }
@@ -284,7 +288,7 @@ export class Pool {
     if (this.options.oneshot) {
       while (this.queue.length > 0 && this.live() < this.limits.processes) {
         const job = this.queue.shift()!;
-        job.clearTimer();
+        job.clearDeadline();
         this.assign(this.spawn(), job);
       }
       return;
@@ -294,7 +298,7 @@ export class Pool {
       if (this.queue.length === 0) this.takeBackQueued();
       if (this.queue.length === 0) break;
       const job = this.queue.shift()!;
-      job.clearTimer();
+      job.clearDeadline();
       this.assign(worker, job);
     }
     // Busy processes that can take a request behind the running one get the next waiting ones.
@@ -330,7 +334,7 @@ export class Pool {
     return null;
   }
 
-  /** Write the request behind the one `worker` runs; its queue timer runs until it starts. */
+  /** Write the request behind the one `worker` runs; its queue deadline holds until it starts. */
   private queueIn(worker: Worker, job: Job): void {
     worker.queue(job);
     const handed = ++job.handed;
@@ -408,15 +412,64 @@ export class Pool {
   private assign(worker: Worker, job: Job): void {
     worker.assign(job);
     const request = this.limitBody(job);
-    this.startTimer(worker, job);
+    this.startRequestDeadline(job);
     const handed = ++job.handed;
     void worker.bridge.run(request, job).then((outcome) => this.finished(worker, job, outcome, handed));
   }
 
-  private startTimer(worker: Worker, job: Job): void {
-    job.clearTimer();
-    job.timer = setTimeout(() => this.timedOut(worker, job), this.limits.requestTimeout * 1000);
+  private startRequestDeadline(job: Job): void {
+    this.setDeadline(job, this.limits.requestTimeout);
   }
+
+  // --- deadlines --------------------------------------------------------------------------------
+  //
+  // One timer per pool, set for the earliest deadline of its jobs, instead of a timer per job:
+  // with a request at a time (mod_fcgid) Node made and dropped a timer list on every request. A
+  // job's place tells which limit its deadline is: waiting (the queue, or queued in a process)
+  // or running (a worker's job).
+
+  private setDeadline(job: Job, seconds: number): void {
+    const at = Date.now() + seconds * 1000;
+    job.deadline = at;
+    if (at < this.deadlineAt) this.armDeadlines(at);
+  }
+
+  private armDeadlines(at: number): void {
+    if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
+    this.deadlineAt = at;
+    this.deadlineTimer = setTimeout(this.onDeadline, Math.max(0, at - Date.now()));
+    // A running request keeps the process alive by its worker; a stale deadline must not.
+    this.deadlineTimer.unref();
+  }
+
+  private readonly onDeadline = (): void => {
+    this.deadlineTimer = null;
+    this.deadlineAt = Infinity;
+    const now = Date.now();
+    let next = Infinity;
+    const waited: Job[] = [];
+    const ran: Array<[Worker, Job]> = [];
+    const look = (job: Job | null, worker: Worker | null): void => {
+      if (job === null || job.deadline === 0) return;
+      if (job.deadline > now) next = Math.min(next, job.deadline);
+      else if (worker === null) waited.push(job);
+      else ran.push([worker, job]);
+    };
+    for (const job of this.queue) look(job, null);
+    for (const worker of this.workers) {
+      look(worker.queued, null);
+      look(worker.job, worker);
+    }
+    if (next !== Infinity) this.armDeadlines(next);
+    // Each may change the others' places (a take-back requeues): look again before acting.
+    // A deadline acted on is cleared: a worker stopped over its request keeps it until it exits.
+    for (const job of waited) if (job.deadline !== 0 && job.deadline <= now) this.waitedTooLong(job);
+    for (const [worker, job] of ran) {
+      if (job.deadline === 0 || job.deadline > now) continue;
+      job.clearDeadline();
+      this.timedOut(worker, job);
+    }
+  };
 
   private finished(worker: Worker, job: Job, outcome: RunOutcome, handed: number): void {
     if (outcome.ok && outcome.takenBack) {
@@ -431,12 +484,12 @@ export class Pool {
     if (worker.job !== job) {
       // Queued, and refused before it was written (a NUL in its environ).
       worker.cameBack(job, Date.now());
-      job.clearTimer();
+      job.clearDeadline();
       if (!outcome.ok) job.fail(outcome.error);
       this.reconcile();
       return;
     }
-    job.clearTimer();
+    job.clearDeadline();
     this.served++;
     if (!outcome.ok) {
       const error = outcome.error;
@@ -456,7 +509,7 @@ export class Pool {
       // Timed out or killed meanwhile: its exit cleans up. A request it had already started after
       // this one runs on (and fails with the process).
       const next = worker.finished(now);
-      if (next !== null) this.startTimer(worker, next);
+      if (next !== null) this.startRequestDeadline(next);
       return;
     }
     if (this.options.oneshot) {
@@ -482,7 +535,7 @@ export class Pool {
       this.retireOrStop(worker, 'max_requests');
     }
     const next = worker.finished(now);
-    if (next !== null) this.startTimer(worker, next); // the process goes on with the queued one
+    if (next !== null) this.startRequestDeadline(next); // the process goes on with the queued one
     this.reconcile();
   }
 
@@ -522,7 +575,7 @@ export class Pool {
     worker.stopping('load-failed');
     this.reportLoadFailure(error);
     for (const job of this.queue.splice(0)) {
-      job.clearTimer();
+      job.clearDeadline();
       job.fail(error);
     }
     this.reconcile();

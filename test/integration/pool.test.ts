@@ -112,6 +112,34 @@ describe.skipIf(!systemPython)('pool', () => {
     expect(logText()).toMatch(/recycled after 2 requests \(max_requests\)/);
   });
 
+  it('answers a request that waited past queue_timeout with 503, while the slow one runs on', async () => {
+    const { pool, logText } = makePool({ processes: 1, queueTimeout: 1 });
+    const gate = join(mkdtempSync(join(tmpdir(), 'wsgikit-gate-')), 'open');
+    const slow = get(pool, '/slow', gate);
+    await eventually(() => pool.snapshot().workers.some((w) => w.current !== null), 'the slow request to start');
+    const started = Date.now();
+    const waiting = await get(pool, '/'); // queued behind the slow one, in its process
+    expect(waiting.failedWith?.code).toBe('WSGIKIT_OVERLOADED');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(logText()).toMatch(/waited 1 s for a free worker/);
+    writeFileSync(gate, '');
+    expect((await slow).status).toBe('200 OK');
+    expect((await get(pool, '/')).status).toBe('200 OK');
+  });
+
+  it('stops each request that runs past request_timeout, however their deadlines interleave', async () => {
+    const { pool, logText } = makePool({ processes: 2, requestTimeout: 1 });
+    const gate = join(mkdtempSync(join(tmpdir(), 'wsgikit-gate-')), 'never');
+    const first = get(pool, '/slow', gate);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const second = get(pool, '/slow', gate);
+    const [a, b] = await Promise.all([first, second]);
+    expect(a.failedWith?.code).toBe('WSGIKIT_REQUEST_TIMEOUT');
+    expect(b.failedWith?.code).toBe('WSGIKIT_REQUEST_TIMEOUT');
+    expect(logText().match(/timed out after 1 s \(request_timeout\)/g)).toHaveLength(2);
+    expect((await get(pool, '/')).status).toBe('200 OK');
+  });
+
   it('recycles a worker whose memory passed memory_limit_mb once it is idle', async () => {
     const { pool, logText } = makePool({ memoryLimitMb: 60, processes: 1 });
     const first = pidOf(await get(pool, '/grow', '80'));

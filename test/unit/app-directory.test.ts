@@ -37,3 +37,51 @@ describe('AppDirectory.longestIdleTimeout', () => {
     await directory.close();
   });
 });
+
+describe('AppDirectory.lookup', () => {
+  const directory = () =>
+    new AppDirectory({
+      host: { ...emptyHostSettings(), allowedRoots: [ROOT] },
+      allowedRoots: [],
+      baseEnv: {},
+      ops: silentOpsLog,
+    });
+
+  it('gives the same pool on every request, and a new one once the manager dropped it', async () => {
+    const apps = directory();
+    const file = app('kept.wsgi', 'reload_check_interval = 3600\n');
+    const first = apps.lookup(file, undefined);
+    expect(apps.lookup(file, undefined).pool).toBe(first.pool);
+    // Reaped after its idle time without workers: the record kept for the hot path must not hand it out.
+    apps.manager.reap(Date.now());
+    apps.manager.reap(Date.now() + 601_000);
+    expect(apps.manager.size).toBe(0);
+    const next = apps.lookup(file, undefined);
+    expect(next.pool).not.toBe(first.pool);
+    expect(apps.manager.pools()).toEqual([next.pool]);
+    await apps.close();
+  });
+
+  it('keeps a pool in use from being reaped, as the manager itself would', async () => {
+    const apps = directory();
+    const file = app('busy.wsgi', 'reload_check_interval = 3600\n');
+    const pool = apps.lookup(file, undefined).pool;
+    const now = Date.now();
+    apps.manager.reap(now); // found idle (no workers yet): the clock starts
+    apps.lookup(file, undefined); // a request: in use again
+    apps.manager.reap(now + 601_000);
+    expect(apps.manager.pools()).toEqual([pool]);
+    await apps.close();
+  });
+
+  it('retires the pool when the settings change, and the next request gets a new one', async () => {
+    const apps = directory();
+    const file = app('changing.wsgi', 'reload_check_interval = 0\nprocesses = 2\n');
+    const before = apps.lookup(file, undefined).pool;
+    writeFileSync(`${file}.toml`, `log_dir = "${ROOT}/logs"\nreload_check_interval = 0\nprocesses = 3\n`);
+    const after = apps.lookup(file, undefined).pool;
+    expect(after).not.toBe(before);
+    expect(apps.lookup(file, undefined).pool).toBe(after);
+    await apps.close();
+  });
+});

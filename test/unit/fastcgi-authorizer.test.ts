@@ -1,4 +1,4 @@
-// wsgi-fcgi's roles, through serveConnection over a real socket pair with a stub app directory:
+// wsgi-fcgi's roles, through fastcgiResponder over a real socket pair with a stub app directory:
 // an FCGI_AUTHORIZER request reaches the app (FCGI_ROLE=AUTHORIZER, no body, no CONTENT_LENGTH)
 // and its answer goes back unchanged, Variable-* headers included; FILTER still gets UNKNOWN_ROLE.
 
@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { AppRequest, ResponseSink } from '../../src/exchange.js';
 import { collectResponse, fastcgiRequest } from '../../src/fastcgi/client.js';
 import { ProtocolStatus, Role } from '../../src/fastcgi/protocol.js';
-import { serveConnection } from '../../src/fastcgi/responder.js';
+import { fastcgiResponder } from '../../src/fastcgi/responder.js';
 import { silentOpsLog } from '../../src/ops-log.js';
 import type { AppDirectory } from '../../src/pool/app-directory.js';
 
@@ -21,7 +21,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** serveConnection on a Unix socket; every request runs `app` in place of a pool. */
+/** fastcgiResponder on a Unix socket; every request runs `app` in place of a pool. */
 async function serve(app: App): Promise<{ path: string; seen: AppRequest[] }> {
   const seen: AppRequest[] = [];
   const settings = { mount: null, explain: false, tracebacks: 'never', maxBodyBytes: 1024, ownerTokenSha256: null };
@@ -38,7 +38,7 @@ async function serve(app: App): Promise<{ path: string; seen: AppRequest[] }> {
   const sockets: net.Socket[] = [];
   const server = net.createServer((socket) => {
     sockets.push(socket);
-    serveConnection(socket, { directory, fixedApp: '/srv/apps/check.wsgi', ops: silentOpsLog, maxConns: 10 });
+    fastcgiResponder({ directory, fixedApp: '/srv/apps/check.wsgi', ops: silentOpsLog, maxConns: 10 })(socket);
   });
   await new Promise<void>((resolve) => server.listen(path, resolve));
   cleanups.push(async () => {

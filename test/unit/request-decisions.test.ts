@@ -23,7 +23,7 @@ import { readCgiEnviron } from '../../src/environ/cgi.js';
 import { defaultLogFile } from '../../src/logs/log-file-path.js';
 import { layoutVars, type LayoutName } from '../../src/environ/layouts.js';
 import { collectResponse, fastcgiRequest } from '../../src/fastcgi/client.js';
-import { serveConnection } from '../../src/fastcgi/responder.js';
+import { fastcgiResponder } from '../../src/fastcgi/responder.js';
 import { createHttpFrontEnd } from '../../src/http/server.js';
 import type { OpsLog } from '../../src/ops-log.js';
 import { AppDirectory, type ServedApp } from '../../src/pool/app-directory.js';
@@ -289,13 +289,13 @@ async function fastcgiServer(fixedApp: string | null, cgiDaemon: boolean) {
   const open: net.Socket[] = [];
   const server = net.createServer((socket) => {
     open.push(socket);
-    serveConnection(socket, {
+    fastcgiResponder({
       directory,
       fixedApp,
       ops: recordingOps(warnings),
       maxConns: 10,
       cgiDaemon: cgiDaemon ? { hostFile: cgiHostSettingsFile(undefined) } : undefined,
-    });
+    })(socket);
   });
   await new Promise<void>((resolve) => server.listen(path, resolve));
   cleanups.push(async () => {
