@@ -109,6 +109,7 @@ PEEK_LIMIT = 2 * MAX_PAYLOAD + HEADER_SIZE
 R, Q, B, E, A = b'R', b'Q', b'B', b'E', b'A'
 Y, F, S, X, Z, K = b'Y', b'F', b'S', b'X', b'Z', b'K'
 EMPTY_FRAME = {kind: HEADER.pack(kind, 0) for kind in (E, Z, K)}
+E_BYTE = ord(E)  # what indexing a bytearray gives
 
 
 HAVE_WRITEV = hasattr(os, 'writev')      # not on Python 2
@@ -201,6 +202,18 @@ class Channel(object):
                 if len(self.buf) > self.pos:
                     raise ProtocolError('fd 3 closed in the middle of a frame')
                 return None
+
+    def take_end(self):
+        """Consume an E frame that is next in the buffer, without reading. True if there was one."""
+        buf, pos = self.buf, self.pos
+        if len(buf) - pos < HEADER_SIZE or buf[pos] != E_BYTE or HEADER.unpack_from(buf, pos)[1]:
+            return False
+        pos += HEADER_SIZE
+        if pos == len(buf):
+            del buf[:]
+            pos = 0
+        self.pos = pos
+        return True
 
     def pending_abort(self):
         """Without blocking: the reason of an A frame for the current request, if one came.
@@ -535,7 +548,8 @@ class Input(object):
 
     def __init__(self, channel):
         self.channel = channel
-        self.state = OPEN
+        # Most requests have no body: their E came in the same read as the R.
+        self.state = ENDED if channel.take_end() else OPEN
         self.reason = None
         self.data = b''  # the current B payload, consumed from pos
         self.pos = 0
