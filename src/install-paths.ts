@@ -20,10 +20,12 @@ export const WSGI_FCGI_SCRIPT = here('./cli/wsgi-fcgi.js');
  * --max-semi-space-size=1: V8 grows its young generation to 2 × 16 MiB under a steady request
  *   load; capped, the service keeps its throughput with less memory and a lower p99 (shorter
  *   scavenges).
- * --single-threaded-gc: a service allocating per request scavenges every few ms, and each time V8
- *   wakes its GC helper threads; collecting on the main thread alone costs the process less CPU per
- *   request than those wake-ups on a host with few cores. The two together keep the young
- *   generation's cost and the service's own memory no higher than the 2 MiB cap with helpers did.
+ * --single-threaded: no V8 work on background threads. A service allocating per request scavenges
+ *   every few ms, and each time V8 woke its GC helper threads: collecting on the main thread alone
+ *   costs the process less CPU per request than those wake-ups on a host with few cores. Compiling
+ *   hot functions on the main thread too keeps the compilers' memory in one malloc arena instead
+ *   of one per helper thread, which the host pays for as long as the service runs; a compile holds
+ *   the loop up only while the service warms up.
  * --expose-gc: read-buffers.ts frees the buffers of large transfers with it.
  */
-export const SERVICE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--single-threaded-gc', '--expose-gc'];
+export const SERVICE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--single-threaded', '--expose-gc'];

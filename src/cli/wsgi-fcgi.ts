@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1 --single-threaded-gc --expose-gc
+#!/usr/bin/env -S node --max-semi-space-size=1 --single-threaded --expose-gc
 // wsgi-fcgi: the FastCGI responder. Listens where it is told (fd 0 as mod_fcgid and spawn-fcgi
 // hand it over, a Unix socket, or TCP) and serves one app (--app) or every .wsgi the server names
 // inside the --root folders: one service per hosting user, each app in its own pool on its own
