@@ -93,6 +93,8 @@ function dispatch(
     }
     const declared = authorizer ? null : declaredBodyLength(vars.CONTENT_LENGTH);
     let decision: RequestDecision<{ resolved: ResolvedApp }>;
+    /** A param of ours was taken out of `vars`: request.paramFields no longer spell it. */
+    let paramTaken = false;
     if (options.cgiDaemon !== undefined && vars[LAUNCHER_PARAM] !== undefined) {
       const relayed = decideRelayedCgi(vars, options.directory, options.cgiDaemon.hostFile);
       if (relayed.decline !== null) {
@@ -107,6 +109,7 @@ function dispatch(
     } else {
       // The Node entry relayed it: it named the app and repaired the environ.
       const relayedApp = options.cgiDaemon === undefined ? undefined : takeNodeEntryApp(vars);
+      paramTaken = relayedApp !== undefined;
       const decided = decideRequest(vars, relayedApp ?? options.fixedApp, relayedApp !== undefined, frontEnd);
       served = decided.served;
       decision = decided;
@@ -126,8 +129,9 @@ function dispatch(
     };
     const empty = authorizer || (request.stdinComplete && request.stdinBuffered === 0);
     // Most requests keep the server's variables as they came: the bridge's frame is then joined
-    // from them in their order (an authorizer's environ is changed in place, so not then).
-    const environFields = !authorizer && environ === vars ? request.paramFields : undefined;
+    // from them in their order. Not when the object was changed in place: an authorizer's environ,
+    // or a request the Node entry relayed, whose app param was taken out.
+    const environFields = !authorizer && environ === vars && !paramTaken ? request.paramFields : undefined;
     appRequest = {
       environ,
       owner,

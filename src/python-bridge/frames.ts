@@ -148,20 +148,13 @@ export function requestFrame(
 
 /**
  * NAME\0VALUE… from the environ's own fields in order (see AppRequest.environFields), or null when
- * a name is a `wsgi.` key, which the object walk skips, or starts with `=`: a front end's own
- * param (src/request/relayed-cgi.ts), which it takes out of the environ object (no environment
- * variable's name holds `=`). The fields come from a decoder that keeps no NUL, and the bridge
- * keeps the last value of a repeated name, as the object does.
+ * a name is a `wsgi.` key, which the object walk skips. The fields come from a decoder that keeps
+ * no NUL, and the bridge keeps the last value of a repeated name, as the object does.
  */
 function joinedFields(fields: readonly string[]): string | null {
-  for (let i = 0; i < fields.length; i += 2) {
-    const name = fields[i]!;
-    if (name.charCodeAt(0) === EQUALS || name.startsWith('wsgi.')) return null;
-  }
+  for (let i = 0; i < fields.length; i += 2) if (fields[i]!.startsWith('wsgi.')) return null;
   return fields.join('\0');
 }
-
-const EQUALS = 0x3d;
 
 function environPayload(environ: Environ): string {
   // One string, written with one latin-1 write: a write per name and value costs a crossing into
