@@ -41,6 +41,14 @@ interface FcgiOptions {
   sendfile?: SendfileMode;
 }
 
+/**
+ * Connections are cheap; past the cap each new one is closed, and the web server answers 502. nginx
+ * keeps up to its upstream `keepalive` idle connections in every worker process, so a host with
+ * many cores and the guide's keepalive 16 holds well over a hundred; requests are limited by the
+ * pools (processes, queue_size), which answer 503 with a page.
+ */
+const DEFAULT_MAX_CONNS = 1024;
+
 const program = new Command()
   .name('wsgi-fcgi')
   .description('Serve .wsgi apps over FastCGI (nginx, Apache mod_fcgid / mod_proxy_fcgi, lighttpd).')
@@ -62,7 +70,12 @@ const program = new Command()
     'exit after this long without requests (on-demand daemons; idle workers do not keep it running)',
     positive,
   )
-  .option('--max-conns <n>', 'reported as FCGI_MAX_CONNS', positive, 100)
+  .option(
+    '--max-conns <n>',
+    'connections open at once; one more is closed at once (reported as FCGI_MAX_CONNS)',
+    positive,
+    DEFAULT_MAX_CONNS,
+  )
   .option('--preload', 'import the --app and start its workers now, not on the first request')
   .option('--preload-app <file>', 'in hosting mode: an app to import at start; repeat for more', collect, [])
   .addOption(

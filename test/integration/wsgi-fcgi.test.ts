@@ -154,6 +154,22 @@ describe('wsgi-fcgi on a Unix socket, hosting mode', () => {
     expect(res.body).toMatch(/^\/hello \d+ \d+$/);
   });
 
+  it('serves a request on its 150th connection: nginx keeps keepalive idle ones per worker', async () => {
+    const idle: Socket[] = [];
+    try {
+      for (let i = 0; i < 149; i++) {
+        const conn = connect(socket);
+        idle.push(conn);
+        await new Promise<void>((resolve, reject) => conn.once('connect', resolve).once('error', reject));
+      }
+      const res = await get(socket, params(folder, '/hello'));
+      expect(res.body).toMatch(/^\/hello \d+ \d+$/);
+      expect(idle.filter((conn) => conn.readyState !== 'open')).toEqual([]);
+    } finally {
+      for (const conn of idle) conn.destroy();
+    }
+  });
+
   it('refuses a .wsgi outside its --root folders', async () => {
     const outside = appFolder(APP);
     const res = await get(socket, { ...params(folder, '/'), SCRIPT_FILENAME: outside.app });
