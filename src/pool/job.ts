@@ -28,7 +28,7 @@ export class Job implements ResponseSink {
   /** How many times the pool has handed it to a worker (a queued request may be taken back). */
   handed = 0;
   /**
-   * When the pool stops waiting (Date.now() ms; 0: no limit runs): its queue_timeout while it
+   * When the pool stops waiting (performance.now() ms; 0: no limit runs): its queue_timeout while it
    * waits (in the pool's queue, or queued in a busy process), its request_timeout once a worker runs
    * it. The pool's one timer watches every deadline.
    */

@@ -250,6 +250,8 @@ export class Pool {
     await Promise.all(exits);
     clearTimeout(deadline);
     if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = null;
+    this.deadlineAt = Infinity;
     this.stopTick();
     this._log.close();
   }
@@ -428,8 +430,10 @@ export class Pool {
   // job's place tells which limit its deadline is: waiting (the queue, or queued in a process)
   // or running (a worker's job).
 
+  // performance.now(), not Date.now(): a clock stepped by NTP or by hand must not stretch a limit
+  // or make one fire early.
   private setDeadline(job: Job, seconds: number): void {
-    const at = Date.now() + seconds * 1000;
+    const at = performance.now() + seconds * 1000;
     job.deadline = at;
     if (at < this.deadlineAt) this.armDeadlines(at);
   }
@@ -437,7 +441,7 @@ export class Pool {
   private armDeadlines(at: number): void {
     if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
     this.deadlineAt = at;
-    this.deadlineTimer = setTimeout(this.onDeadline, Math.max(0, at - Date.now()));
+    this.deadlineTimer = setTimeout(this.onDeadline, Math.max(0, at - performance.now()));
     // A running request keeps the process alive by its worker; a stale deadline must not.
     this.deadlineTimer.unref();
   }
@@ -445,7 +449,7 @@ export class Pool {
   private readonly onDeadline = (): void => {
     this.deadlineTimer = null;
     this.deadlineAt = Infinity;
-    const now = Date.now();
+    const now = performance.now();
     let next = Infinity;
     const waited: Job[] = [];
     const ran: Array<[Worker, Job]> = [];

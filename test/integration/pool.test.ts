@@ -4,7 +4,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { WsgikitError } from '../../src/errors.js';
 import { AppLog } from '../../src/logs/app-log.js';
 import { silentOpsLog } from '../../src/ops-log.js';
@@ -138,6 +138,27 @@ describe.skipIf(!systemPython)('pool', () => {
     expect(b.failedWith?.code).toBe('WSGIKIT_REQUEST_TIMEOUT');
     expect(logText().match(/timed out after 1 s \(request_timeout\)/g)).toHaveLength(2);
     expect((await get(pool, '/')).status).toBe('200 OK');
+  });
+
+  it('times requests by elapsed time: a clock stepped forward stops none early', async () => {
+    const { pool } = makePool({ processes: 2, requestTimeout: 2 });
+    const gate = join(mkdtempSync(join(tmpdir(), 'wsgikit-gate-')), 'never');
+    const first = get(pool, '/slow', gate);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const second = get(pool, '/slow', gate);
+    let secondDone = false;
+    void second.then(() => (secondDone = true));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const wall = Date.now;
+    const stepped = vi.spyOn(Date, 'now').mockImplementation(() => wall.call(Date) + 3_600_000);
+    try {
+      expect((await first).failedWith?.code).toBe('WSGIKIT_REQUEST_TIMEOUT');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(secondDone).toBe(false); // it has run about 1.2 s of its 2
+      expect((await second).failedWith?.code).toBe('WSGIKIT_REQUEST_TIMEOUT');
+    } finally {
+      stepped.mockRestore();
+    }
   });
 
   it('recycles a worker whose memory passed memory_limit_mb once it is idle', async () => {
