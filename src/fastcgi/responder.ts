@@ -93,8 +93,9 @@ function dispatch(
     }
     const declared = authorizer ? null : declaredBodyLength(vars.CONTENT_LENGTH);
     let decision: RequestDecision<{ resolved: ResolvedApp }>;
-    /** A param of ours was taken out of `vars`: request.paramFields no longer spell it. */
-    let paramTaken = false;
+    // The app a request the Node entry relayed names; taking it out of `vars` leaves
+    // request.paramFields spelling a param the environ no longer has.
+    let relayedApp: string | undefined;
     if (options.cgiDaemon !== undefined && vars[LAUNCHER_PARAM] !== undefined) {
       const relayed = decideRelayedCgi(vars, options.directory, options.cgiDaemon.hostFile);
       if (relayed.decline !== null) {
@@ -108,8 +109,7 @@ function dispatch(
       request.sendSignal(LAUNCHER_PROCEED);
     } else {
       // The Node entry relayed it: it named the app and repaired the environ.
-      const relayedApp = options.cgiDaemon === undefined ? undefined : takeNodeEntryApp(vars);
-      paramTaken = relayedApp !== undefined;
+      relayedApp = options.cgiDaemon === undefined ? undefined : takeNodeEntryApp(vars);
       const decided = decideRequest(vars, relayedApp ?? options.fixedApp, relayedApp !== undefined, frontEnd);
       served = decided.served;
       decision = decided;
@@ -131,7 +131,7 @@ function dispatch(
     // Most requests keep the server's variables as they came: the bridge's frame is then joined
     // from them in their order. Not when the object was changed in place: an authorizer's environ,
     // or a request the Node entry relayed, whose app param was taken out.
-    const environFields = !authorizer && environ === vars && !paramTaken ? request.paramFields : undefined;
+    const environFields = !authorizer && environ === vars && relayedApp === undefined ? request.paramFields : undefined;
     appRequest = {
       environ,
       owner,

@@ -33,9 +33,8 @@ interface Entry {
   checkAt: number;
   /** What the resolution depended on; a difference retires the pool. */
   stamp: string;
-  /** Its pool's record and what lookup() returns with it, once made (kept while not dropped). */
-  pooled: PoolEntry | null;
-  served: ServedApp | null;
+  /** What lookup() returns, with the manager's record of its pool: kept while not dropped. */
+  kept: { served: ServedApp; record: PoolEntry } | null;
 }
 
 export class AppDirectory {
@@ -58,21 +57,24 @@ export class AppDirectory {
    */
   lookup(appFile: string, documentRoot: string | undefined): ServedApp {
     const entry = this.current(appFile, documentRoot);
-    const pooled = entry.pooled;
+    const { kept } = entry;
     // The hot path: the pool's record kept from the last request, marked in use as the manager would.
-    if (pooled !== null && !pooled.dropped && entry.served !== null) {
-      pooled.idleSince = null;
-      return entry.served;
+    if (kept !== null && !kept.record.dropped) {
+      kept.record.idleSince = null;
+      return kept.served;
     }
-    const { resolved } = entry;
-    entry.pooled = this.manager.entry(this.identity(resolved), () => this.newPool(resolved));
-    entry.served = { resolved, pool: entry.pooled.pool };
-    return entry.served;
+    const record = this.poolRecord(entry.resolved);
+    entry.kept = { served: { resolved: entry.resolved, pool: record.pool }, record };
+    return entry.kept.served;
   }
 
   /** The pool of an app resolve() returned: made on first use, and again after the manager dropped an idle one. */
   pool(resolved: ResolvedApp): Pool {
-    return this.manager.pool(this.identity(resolved), () => this.newPool(resolved));
+    return this.poolRecord(resolved).pool;
+  }
+
+  private poolRecord(resolved: ResolvedApp): PoolEntry {
+    return this.manager.entry(this.identity(resolved), () => this.newPool(resolved));
   }
 
   /** The app resolved and checked as lookup() does, without making its pool (an app it may decline). */
@@ -134,7 +136,7 @@ export class AppDirectory {
     // Settings, Python or log changed: running requests finish in the old pool, new ones go to a new one.
     if (previous && previous.stamp !== stamp) this.manager.retire(this.identity(previous.resolved));
     const checkAt = Date.now() + resolved.settings.reloadCheckInterval * 1000;
-    const entry: Entry = { resolved, stamp, checkAt, pooled: null, served: null };
+    const entry: Entry = { resolved, stamp, checkAt, kept: null };
     this.entries.set(appFile, entry);
     return entry;
   }
