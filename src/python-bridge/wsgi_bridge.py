@@ -109,7 +109,6 @@ PEEK_LIMIT = 2 * MAX_PAYLOAD + HEADER_SIZE
 R, Q, B, E, A = b'R', b'Q', b'B', b'E', b'A'
 Y, F, S, X, Z, K = b'Y', b'F', b'S', b'X', b'Z', b'K'
 EMPTY_FRAME = {kind: HEADER.pack(kind, 0) for kind in (E, Z, K)}
-E_BYTE = ord(E)  # what indexing a bytearray gives
 
 
 HAVE_WRITEV = hasattr(os, 'writev')      # not on Python 2
@@ -188,16 +187,21 @@ class Channel(object):
     def next_frame(self):
         """The next frame as (kind, payload bytes), blocking; None at EOF."""
         while True:
-            found = self._header_at(self.pos)
-            if found is not None:
-                kind, size, end = found
-                payload = bytes(self.buf[self.pos + HEADER_SIZE:end]) if size else b''
-                if end == len(self.buf):
-                    del self.buf[:]
-                    self.pos = 0
-                else:
-                    self.pos = end
-                return kind, payload
+            # _header_at, spelled out: this runs for every frame.
+            buf, pos = self.buf, self.pos
+            if len(buf) - pos >= HEADER_SIZE:
+                kind, size = HEADER.unpack_from(buf, pos)
+                if size > MAX_PAYLOAD:
+                    raise ProtocolError('frame %r of %d bytes exceeds MAX_PAYLOAD' % (kind, size))
+                end = pos + HEADER_SIZE + size
+                if end <= len(buf):
+                    payload = bytes(buf[pos + HEADER_SIZE:end]) if size else b''
+                    if end == len(buf):
+                        del buf[:]
+                        self.pos = 0
+                    else:
+                        self.pos = end
+                    return kind, payload
             if self.eof or not self._fill():
                 if len(self.buf) > self.pos:
                     raise ProtocolError('fd 3 closed in the middle of a frame')
@@ -206,7 +210,7 @@ class Channel(object):
     def take_end(self):
         """Consume an E frame that is next in the buffer, without reading. True if there was one."""
         buf, pos = self.buf, self.pos
-        if len(buf) - pos < HEADER_SIZE or buf[pos] != E_BYTE or HEADER.unpack_from(buf, pos)[1]:
+        if buf[pos:pos + HEADER_SIZE] != EMPTY_FRAME[E]:
             return False
         pos += HEADER_SIZE
         if pos == len(buf):
@@ -879,18 +883,21 @@ class Response(object):
 
     def send_iterable(self, result):
         """Write every chunk the app's iterable yields."""
-        if type(result) is FileWrapper:
+        kind = type(result)
+        buffered = kind is list or kind is tuple
+        if buffered:
+            pass  # most apps: nothing else to check
+        elif kind is FileWrapper:
             if State.offload_files and self.offload_file(result):
                 return
             if HAVE_SENDFILE and self.send_file(result):
                 return
-        if result is None:
+        elif result is None:
             raise BadResponse('the app returned None instead of an iterable of bytes; '
                               'return a list such as [body]')
-        if isinstance(result, (bytes, text_type)):
+        elif isinstance(result, (bytes, text_type)):
             raise BadResponse('the app returned a %s instead of an iterable of bytes; return '
                               '[body] instead of body' % type(result).__name__)
-        buffered = type(result) in (list, tuple)
         self.poll = not buffered  # a list has no waits between its items to abort in
         for chunk in result:
             self.send(chunk)
@@ -1022,8 +1029,10 @@ class Server(object):
     def __init__(self, application, channel, oneshot):
         self.application = application
         self.channel = channel
-        # The parts of environ that never change, copied into each request's dict at once.
-        self.base = {
+        # What every request's environ starts as, copied at once: the wsgi.* keys that never
+        # change, and defaults for the variables PEP 3333 requires. An R frame holds no wsgi.*
+        # names (PROTOCOL.md), so the request's variables cannot override the former.
+        self.template = {
             'wsgi.version': (1, 0),
             'wsgi.errors': sys.stderr,
             'wsgi.multithread': False,
@@ -1031,9 +1040,9 @@ class Server(object):
             'wsgi.run_once': oneshot,
             'wsgi.input_terminated': True,
             'wsgi.file_wrapper': FileWrapper,
+            'SCRIPT_NAME': '', 'PATH_INFO': '', 'QUERY_STRING': '',
+            'REQUEST_METHOD': 'GET', 'SERVER_PROTOCOL': 'HTTP/1.0',
         }
-        self.defaults = {'SCRIPT_NAME': '', 'PATH_INFO': '', 'QUERY_STRING': '',
-                         'REQUEST_METHOD': 'GET', 'SERVER_PROTOCOL': 'HTTP/1.0'}
 
     def make_environ(self, payload):
         # One decode, one split: every value stays a native string of bytes as latin-1.
@@ -1041,7 +1050,7 @@ class Server(object):
         if len(fields) % 2:
             raise ProtocolError('R frame has an odd number of fields')
         it = iter(fields)
-        environ = self.defaults.copy()
+        environ = self.template.copy()
         environ.update(zip(it, it))
         # PEP 3333 forbids these two: some servers (lighttpd) pass the headers along as well.
         if 'HTTP_CONTENT_LENGTH' in environ or 'HTTP_CONTENT_TYPE' in environ:
@@ -1050,7 +1059,6 @@ class Server(object):
                     value = environ.pop(key)
                     if key[5:] not in environ:
                         environ[key[5:]] = value
-        environ.update(self.base)
         https = environ.get('HTTPS', '').lower()
         if https in ('on', '1', 'yes') or environ.get('REQUEST_SCHEME') == 'https':
             environ['wsgi.url_scheme'] = 'https'
@@ -1090,7 +1098,8 @@ class Server(object):
 
     def finish(self, response, error):
         """Append the request's last frames (S if still due, X if it failed, Z) and write."""
-        if error is None and response.aborted is None:
+        if error is None and response.aborted is None and not (
+                response.started and (response.length is None or response.sent >= response.length)):
             error = self.check_complete(response)
         if response.aborted is None and response.input.state == ABORTED and error is not None:
             response.aborted = response.input.reason  # the app failed because its body broke off
