@@ -149,7 +149,8 @@ export class PairDecoder {
       text ??= buf.toString('latin1', 0, end);
       const known = knownNames[this.count - 1];
       let name: string;
-      if (known !== undefined && known.length === nameLength && text.startsWith(known, at)) {
+      // A substring and === cost less than startsWith at an offset.
+      if (known !== undefined && known.length === nameLength && text.substring(at, nameEnd) === known) {
         name = known;
       } else {
         name = text.substring(at, nameEnd);
