@@ -6,8 +6,9 @@
 //   requests' consumers, the socket is paused until they read. (With multiplexing this stalls every
 //   request of the connection; web servers don't multiplex, so that is acceptable.)
 // - Answers respect the socket's backpressure: writeStdout() returns false when the socket's buffer
-//   is full; onDrain() says when to go on. Writes made in one tick are corked into one writev, so a
-//   small response (STDOUT, empty STDOUT, END_REQUEST) leaves in one write.
+//   is full; onDrain() says when to go on. The records written in one tick leave together when it
+//   ends: a small response (STDOUT, empty STDOUT, END_REQUEST) as one Buffer in one write, more
+//   than GATHER_MAX bytes as one writev of the pieces (a large body is not copied).
 // - Anything malformed closes this connection only, and is reported to onError as WSGIKIT_PROTOCOL.
 //   Nothing thrown while handling a record escapes the socket's 'data' handler.
 // - The web server half-closing aborts the active requests, unless the socket allows half-open
@@ -88,6 +89,11 @@ const RESPONDER_ONLY: ReadonlySet<number> = new Set([Role.Responder]);
 const NO_NAMES: readonly string[] = Object.freeze([]);
 const NO_PARAMS: Record<string, string> = Object.freeze(Object.create(null) as Record<string, string>);
 const ignore = (): void => {};
+/**
+ * Up to this many bytes, a tick's records are copied into one Buffer: one socket.write costs less
+ * than the several a writev of the pieces takes. A larger body goes as views, not copied.
+ */
+const GATHER_MAX = 16 * 1024;
 /** END_REQUEST's appStatus for a delivered request that ABORT_REQUEST cut off. */
 export const ABORTED_APP_STATUS = 1;
 
@@ -280,8 +286,10 @@ export class FastcgiConnection {
   private readonly requests = new Map<number, FastcgiRequest>();
   private spareDecoder: PairDecoder | null = null;
   private drainWaiters: Array<() => void> = [];
-  private readonly pieces: Buffer[] = [];
-  private corked = false;
+  /** This tick's records, not yet given to the socket (flushOut), and their size. */
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private flushScheduled = false;
   private stdinPaused = false;
   /** A request without keep-conn has ended: close once no request is active. */
   private closeWhenIdle = false;
@@ -477,24 +485,11 @@ export class FastcgiConnection {
   // Outgoing records
   // ------------------------------------------------------------------------------------------
 
-  /** Gather this tick's writes into one writev. */
-  private cork(): void {
-    if (this.corked) return;
-    this.corked = true;
-    this.socket.cork();
-    process.nextTick(uncork, this);
-  }
-
-  /** @internal */
-  uncorkNow(): void {
-    this.corked = false;
-    this.socket.uncork();
-  }
-
   private write(data: Buffer): boolean {
     if (this.ending || this.closed || this.socket.destroyed) return true;
-    this.cork();
-    return this.socket.write(data);
+    this.out.push(data);
+    this.outBytes += data.length;
+    return this.afterQueue();
   }
 
   /** @internal */
@@ -505,12 +500,41 @@ export class FastcgiConnection {
   /** @internal Frame `body` as `type` records for request `id`, without copying it. */
   writeStream(type: number, id: number, body: Buffer): boolean {
     if (this.ending || this.closed || this.socket.destroyed) return true;
-    this.cork();
-    const pieces = this.pieces;
-    streamPieces(type, id, body, pieces);
+    const before = this.out.length;
+    streamPieces(type, id, body, this.out);
+    for (let i = before; i < this.out.length; i++) this.outBytes += this.out[i]!.length;
+    return this.afterQueue();
+  }
+
+  /**
+   * Schedule the flush at the end of the tick; flush now when the socket's buffer plus this
+   * tick's records reach its high-water mark. Then the answer is the socket's own: false only
+   * once the socket owes a 'drain', which onDrain waits for.
+   */
+  private afterQueue(): boolean {
+    if (this.socket.writableLength + this.outBytes >= this.socket.writableHighWaterMark) return this.flushOut();
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(flushOut, this);
+    }
+    return true;
+  }
+
+  /** @internal Give this tick's records to the socket: one Buffer, or one writev past GATHER_MAX. */
+  flushOut(): boolean {
+    this.flushScheduled = false;
+    const out = this.out;
+    const size = this.outBytes;
+    if (out.length === 0) return true;
+    this.out = [];
+    this.outBytes = 0;
+    if (this.closed || this.socket.destroyed) return true;
+    if (out.length === 1) return this.socket.write(out[0]);
+    if (size <= GATHER_MAX) return this.socket.write(Buffer.concat(out, size));
+    this.socket.cork();
     let ok = true;
-    for (let i = 0; i < pieces.length; i++) ok = this.socket.write(pieces[i]);
-    pieces.length = 0;
+    for (let i = 0; i < out.length; i++) ok = this.socket.write(out[i]);
+    this.socket.uncork();
     return ok;
   }
 
@@ -560,8 +584,9 @@ export class FastcgiConnection {
 
   private endSocket(): void {
     if (this.ending || this.closed) return;
+    this.flushOut();
     this.ending = true;
-    // end() flushes what is queued (uncorking), then closes. Keep reading (and discarding) so a
+    // end() flushes what is queued, then closes. Keep reading (and discarding) so a
     // web server still sending STDIN is not blocked before it sees the close.
     if (this.stdinPaused) {
       this.stdinPaused = false;
@@ -627,6 +652,6 @@ function stdinWanted(connection: FastcgiConnection): void {
   connection.stdinWanted();
 }
 
-function uncork(connection: FastcgiConnection): void {
-  connection.uncorkNow();
+function flushOut(connection: FastcgiConnection): void {
+  connection.flushOut();
 }

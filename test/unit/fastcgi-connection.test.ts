@@ -599,6 +599,50 @@ describe('backpressure', () => {
   });
 });
 
+describe('outgoing writes', () => {
+  /** What the connection hands its socket, write by write. */
+  function spyWrites(socket: net.Socket, writes: Buffer[]): void {
+    const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
+    socket.write = ((chunk: Buffer) => {
+      writes.push(chunk);
+      return write(chunk);
+    }) as typeof socket.write;
+  }
+
+  it('sends a small answer (STDOUT, empty STDOUT, END_REQUEST) in one socket write', async () => {
+    const writes: Buffer[] = [];
+    const server = await startServer({
+      onSocket: (socket) => spyWrites(socket, writes),
+      onRequest: (request) => {
+        request.writeStdout('Status: 200 OK\r\nContent-Type: text/plain\r\n\r\n');
+        request.writeStdout(Buffer.from('Hello world\n'));
+        request.end(0);
+      },
+    });
+    const result = await collectResponse(fastcgiRequest(server.path, { params: { REQUEST_METHOD: 'GET' } }));
+    expect(result.stdout.toString()).toBe('Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nHello world\n');
+    expect(result).toMatchObject({ appStatus: 0, protocolStatus: 0 });
+    expect(writes).toHaveLength(1);
+  });
+
+  it('hands a large body to the socket as the app\'s own Buffer, not a copy', async () => {
+    const writes: Buffer[] = [];
+    const body = Buffer.alloc(60 * 1024, 0x63);
+    const server = await startServer({
+      onSocket: (socket) => spyWrites(socket, writes),
+      onRequest: (request) => {
+        request.writeStdout('Status: 200 OK\r\n\r\n');
+        request.writeStdout(body);
+        request.end(0);
+      },
+    });
+    const result = await collectResponse(fastcgiRequest(server.path, { params: { REQUEST_METHOD: 'GET' } }));
+    expect(result.stdout.length).toBe('Status: 200 OK\r\n\r\n'.length + body.length);
+    expect(result.stdout.subarray(-body.length).equals(body)).toBe(true);
+    expect(writes.some((chunk) => chunk === body)).toBe(true);
+  });
+});
+
 describe('drain waiters after the answer', () => {
   // The Job ends an answer once its Content-Length is delivered, possibly right after a write that
   // pushed back; the bridge then waits on onDrain to read the worker's last frames. Without
