@@ -39,10 +39,9 @@ const knownNames: string[] = [];
 export class PairDecoder {
   readonly maxBytes: number;
   readonly maxPairs: number;
-  /** Decoded pairs so far; a later pair with the same name wins (as PHP-FPM does). No prototype. */
-  params: Record<string, string> = Object.create(null) as Record<string, string>;
   /** Names (latin-1) of pairs dropped because the name or value held NUL. */
   dropped: readonly string[] = NO_NAMES;
+  private params: Record<string, string> | null = null;
   /** The kept pairs as NAME, VALUE, NAME, VALUE… in the order they came (repeats included). */
   fields: string[] = [];
   private count = 0;
@@ -79,7 +78,11 @@ export class PairDecoder {
     }
   }
 
-  /** The stream has ended (empty PARAMS record): returns the pairs. Throws if a pair is incomplete. */
+  /**
+   * The stream has ended (empty PARAMS record): returns the pairs as an object with nothing
+   * inherited; a later pair with the same name wins (as PHP-FPM does). Throws if a pair is
+   * incomplete.
+   */
   end(): Record<string, string> {
     if (this.held !== 0) {
       throw new WsgikitError(
@@ -87,12 +90,12 @@ export class PairDecoder {
         `FastCGI PARAMS ended inside a name-value pair (${this.held} bytes left over)`,
       );
     }
-    return this.params;
+    return (this.params ??= paramsOf(this.fields));
   }
 
   /** Forget everything, to decode another request's pairs (keeps the buffer). */
   reset(): void {
-    this.params = Object.create(null) as Record<string, string>;
+    this.params = null;
     this.dropped = NO_NAMES;
     this.fields = [];
     this.count = 0;
@@ -160,9 +163,7 @@ export class PairDecoder {
       if (nul !== -1 && nul < valueEnd) {
         this.dropped = this.dropped === NO_NAMES ? [name] : [...this.dropped, name];
       } else {
-        const value = text.substring(nameEnd, valueEnd);
-        this.params[name] = value;
-        this.fields.push(name, value);
+        this.fields.push(name, text.substring(nameEnd, valueEnd));
       }
       pos = valueEnd;
     }
@@ -188,6 +189,81 @@ export class PairDecoder {
     const next = Buffer.allocUnsafe(grown);
     if (this.held !== 0) this.buffer.copy(next, 0, 0, this.held);
     this.buffer = next;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The params object. Filled name by name, an object of a server's 30-odd variables becomes a
+// dictionary: each store hashes, the table grows and rehashes, and every later read is a hash
+// lookup. A web server sends the same names in the same order request after request, so once a
+// sequence of names repeats, a constructor is made for it: its objects get the names as ordinary
+// (fast) properties, filled in one pass. Its prototype is an empty object with no prototype, so
+// nothing is inherited, as with Object.create(null).
+
+/** Builds the params of one sequence of names from the fields NAME, VALUE, NAME, VALUE… */
+interface Shape {
+  readonly names: readonly string[];
+  readonly make: new (fields: readonly string[]) => Record<string, string>;
+}
+
+/** Requests in a row with the same names before their sequence gets a constructor. */
+const SHAPE_AFTER = 3;
+/** The sequences with a constructor, the newest first; a few clients each send their own headers. */
+const MAX_SHAPES = 4;
+/** Past this many names V8 keeps an object's properties in a dictionary anyway. */
+const MAX_SHAPE_NAMES = 120;
+const shapes: Shape[] = [];
+/** The names of the last request without a constructor, and how many requests in a row had them. */
+let candidate: string[] | null = null;
+let repeats = 0;
+/** False once making a constructor failed (node run with --disallow-code-generation-from-strings). */
+let shapesAllowed = true;
+
+function paramsOf(fields: readonly string[]): Record<string, string> {
+  for (let i = 0; i < shapes.length; i++) {
+    const shape = shapes[i]!;
+    if (sameNames(shape.names, fields)) return new shape.make(fields);
+  }
+  const params = Object.create(null) as Record<string, string>;
+  for (let i = 0; i < fields.length; i += 2) params[fields[i]!] = fields[i + 1]!;
+  noteNames(fields);
+  return params;
+}
+
+function sameNames(names: readonly string[], fields: readonly string[]): boolean {
+  if (names.length * 2 !== fields.length) return false;
+  for (let i = 0; i < names.length; i++) if (names[i] !== fields[2 * i]) return false;
+  return true;
+}
+
+function noteNames(fields: readonly string[]): void {
+  if (!shapesAllowed || fields.length === 0 || fields.length > 2 * MAX_SHAPE_NAMES) return;
+  if (candidate === null || !sameNames(candidate, fields)) {
+    candidate = [];
+    for (let i = 0; i < fields.length; i += 2) candidate.push(fields[i]!);
+    repeats = 1;
+    return;
+  }
+  if (++repeats < SHAPE_AFTER) return;
+  const shape = makeShape(candidate);
+  candidate = null;
+  if (shape === null) return;
+  shapes.unshift(shape);
+  if (shapes.length > MAX_SHAPES) shapes.pop();
+}
+
+function makeShape(names: readonly string[]): Shape | null {
+  // Each name is written as a JSON string literal, so no name can be read as code; a literal key
+  // makes the store a named one, which is what keeps the properties fast.
+  let body = '';
+  for (let i = 0; i < names.length; i++) body += `this[${JSON.stringify(names[i])}] = fields[${2 * i + 1}];\n`;
+  try {
+    const make = new Function('fields', body) as unknown as Shape['make'];
+    make.prototype = Object.freeze(Object.create(null)) as Record<string, string>;
+    return { names, make };
+  } catch {
+    shapesAllowed = false;
+    return null;
   }
 }
 

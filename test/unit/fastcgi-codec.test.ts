@@ -23,6 +23,13 @@ import {
 import { RecordParser } from '../../src/fastcgi/record-parser.js';
 import { mulberry32 } from '../helpers/mulberry32.js';
 
+/** Like Object.create(null): no property comes from a prototype, so a server's names are all data. */
+function expectNothingInherited(object: object): void {
+  for (let proto = Object.getPrototypeOf(object); proto !== null; proto = Object.getPrototypeOf(proto)) {
+    expect(Reflect.ownKeys(proto)).toEqual([]);
+  }
+}
+
 interface Parsed {
   type: number;
   requestId: number;
@@ -268,7 +275,7 @@ describe('name-value pairs', () => {
   it('round-trips pairs as latin-1 strings, one character per byte', () => {
     const decoded = decodePairs(encodePairs(pairs));
     expect({ ...decoded }).toEqual(pairs);
-    expect(Object.getPrototypeOf(decoded)).toBe(null);
+    expectNothingInherited(decoded);
     const raw = Buffer.from([1, 2, 0x41, 0xc3, 0xa9]); // "A" = the two bytes of UTF-8 é
     expect(decodePairs(raw).A).toBe('\u00c3\u00a9');
   });
@@ -357,7 +364,7 @@ describe('name-value pairs', () => {
       ['OK', 'fine'],
       ['__proto__', 'p'],
     ]);
-    expect(Object.getPrototypeOf(params)).toBe(null);
+    expectNothingInherited(params);
     expect(decoder.dropped).toEqual(['BAD', 'N\0']);
     // In order, repeats included (the bridge keeps a repeated name's last value, as params does).
     expect(decoder.fields).toEqual(['A', '1', 'A', '2', 'OK', 'fine', '__proto__', 'p']);
@@ -365,6 +372,37 @@ describe('name-value pairs', () => {
     expect(decoder.dropped).toEqual([]);
     expect(decoder.fields).toEqual([]);
     expect({ ...decoder.end() }).toEqual({});
+  });
+
+  it('gives a sequence of names that keeps coming the same params, names written as data', () => {
+    // A made constructor writes each name into code as a string literal: none may break out.
+    const odd = ['"]; globalThis.hacked = 1; this["', '\\', 'a\nb', '\u0085\u00ff', '${x}', '__proto__', '0'];
+    const pairs: Array<[string, string]> = [
+      ['REQUEST_METHOD', 'GET'],
+      ['A', '1'],
+      ['A', '2'],
+      ...odd.map((name, i): [string, string] => [name, `v${i}`]),
+    ];
+    const seen: Array<Record<string, string>> = [];
+    for (let i = 0; i < 8; i++) {
+      pairs[0]![1] = `GET${i}`;
+      seen.push(decodePairs(encodePairs(pairs)));
+    }
+    const dictionary = Object.create(null) as Record<string, string>;
+    for (const [name, value] of pairs) dictionary[name] = value;
+    for (const [i, params] of seen.entries()) {
+      expect(Object.entries(params)).toEqual(Object.entries({ ...dictionary, REQUEST_METHOD: `GET${i}` }));
+      expect(params.A).toBe('2');
+      expect(params.__proto__).toBe(`v${odd.indexOf('__proto__')}`);
+      expect(params.toString).toBeUndefined();
+      expectNothingInherited(params);
+    }
+    expect((globalThis as { hacked?: number }).hacked).toBeUndefined();
+    // The last ones came from a made constructor (Object.create(null) has no prototype at all).
+    expect(Object.getPrototypeOf(seen[7])).not.toBe(null);
+    // A later sequence that differs is decoded on its own.
+    const other = decodePairs(encodePairs([['REQUEST_METHOD', 'POST'], ['A', '3']]));
+    expect(Object.entries(other)).toEqual([['REQUEST_METHOD', 'POST'], ['A', '3']]);
   });
 
   it('refuses PARAMS over the byte cap, over the pair cap, a pair longer than the cap, or a cut pair', () => {
