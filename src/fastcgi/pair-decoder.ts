@@ -195,25 +195,31 @@ export class PairDecoder {
 // ---------------------------------------------------------------------------------------------
 // The params object. Filled name by name, an object of a server's 30-odd variables becomes a
 // dictionary: each store hashes, the table grows and rehashes, and every later read is a hash
-// lookup. A web server sends the same names in the same order request after request, so once a
-// sequence of names repeats, a constructor is made for it: its objects get the names as ordinary
-// (fast) properties, filled in one pass. Its prototype is an empty object with no prototype, so
-// nothing is inherited, as with Object.create(null).
+// lookup. A web server sends its own variables in the same order on every request, and the
+// client's headers after them (nginx) or before them (Apache), so once a run of leading names
+// repeats, a constructor is made for it: its objects get those names as ordinary (fast) properties,
+// filled in one pass, and the names after them are added one by one. The constructor's prototype
+// is an empty object with no prototype, so nothing is inherited, as with Object.create(null).
 
-/** Builds the params of one sequence of names from the fields NAME, VALUE, NAME, VALUE… */
+/** Builds the params of a run of leading names from the fields NAME, VALUE, NAME, VALUE… */
 interface Shape {
   readonly names: readonly string[];
   readonly make: new (fields: readonly string[]) => Record<string, string>;
 }
 
-/** Requests in a row with the same names before their sequence gets a constructor. */
+/** Requests in a row that begin with the same names before those names get a constructor. */
 const SHAPE_AFTER = 3;
-/** The sequences with a constructor, the newest first; a few clients each send their own headers. */
-const MAX_SHAPES = 4;
+/** Fewer leading names in common than this are not worth a constructor. */
+const MIN_SHAPE_NAMES = 4;
 /** Past this many names V8 keeps an object's properties in a dictionary anyway. */
 const MAX_SHAPE_NAMES = 120;
+/** The constructors kept, the newest first: a few server blocks or clients, each its own run. */
+const MAX_SHAPES = 4;
+/** Constructors made over the process's life: past this, names that keep changing get none. */
+const MAX_SHAPES_MADE = 64;
 const shapes: Shape[] = [];
-/** The names of the last request without a constructor, and how many requests in a row had them. */
+let shapesMade = 0;
+/** The leading names the last requests without a constructor had in common, and how many in a row. */
 let candidate: string[] | null = null;
 let repeats = 0;
 /** False once making a constructor failed (node run with --disallow-code-generation-from-strings). */
@@ -222,7 +228,11 @@ let shapesAllowed = true;
 function paramsOf(fields: readonly string[]): Record<string, string> {
   for (let i = 0; i < shapes.length; i++) {
     const shape = shapes[i]!;
-    if (sameNames(shape.names, fields)) return new shape.make(fields);
+    const n = shape.names.length;
+    if (leadingNames(shape.names, fields) !== n) continue;
+    const params = new shape.make(fields);
+    for (let j = 2 * n; j < fields.length; j += 2) params[fields[j]!] = fields[j + 1]!;
+    return params;
   }
   const params = Object.create(null) as Record<string, string>;
   for (let i = 0; i < fields.length; i += 2) params[fields[i]!] = fields[i + 1]!;
@@ -230,26 +240,33 @@ function paramsOf(fields: readonly string[]): Record<string, string> {
   return params;
 }
 
-function sameNames(names: readonly string[], fields: readonly string[]): boolean {
-  if (names.length * 2 !== fields.length) return false;
-  for (let i = 0; i < names.length; i++) if (names[i] !== fields[2 * i]) return false;
-  return true;
+/** How many of `names` the fields begin with. */
+function leadingNames(names: readonly string[], fields: readonly string[]): number {
+  const n = Math.min(names.length, fields.length >> 1);
+  let i = 0;
+  while (i < n && names[i] === fields[2 * i]) i++;
+  return i;
 }
 
 function noteNames(fields: readonly string[]): void {
-  if (!shapesAllowed || fields.length === 0 || fields.length > 2 * MAX_SHAPE_NAMES) return;
-  if (candidate === null || !sameNames(candidate, fields)) {
-    candidate = [];
-    for (let i = 0; i < fields.length; i += 2) candidate.push(fields[i]!);
-    repeats = 1;
-    return;
+  if (!shapesAllowed || shapesMade >= MAX_SHAPES_MADE) return;
+  if (candidate !== null) {
+    const common = leadingNames(candidate, fields);
+    if (common >= MIN_SHAPE_NAMES) {
+      candidate.length = common;
+      if (++repeats < SHAPE_AFTER) return;
+      const shape = makeShape(candidate);
+      candidate = null;
+      if (shape === null) return;
+      shapesMade++;
+      shapes.unshift(shape);
+      if (shapes.length > MAX_SHAPES) shapes.pop();
+      return;
+    }
   }
-  if (++repeats < SHAPE_AFTER) return;
-  const shape = makeShape(candidate);
-  candidate = null;
-  if (shape === null) return;
-  shapes.unshift(shape);
-  if (shapes.length > MAX_SHAPES) shapes.pop();
+  candidate = [];
+  for (let i = 0; i < fields.length && i < 2 * MAX_SHAPE_NAMES; i += 2) candidate.push(fields[i]!);
+  repeats = 1;
 }
 
 function makeShape(names: readonly string[]): Shape | null {

@@ -405,6 +405,34 @@ describe('name-value pairs', () => {
     expect(Object.entries(other)).toEqual([['REQUEST_METHOD', 'POST'], ['A', '3']]);
   });
 
+  it('shares a constructor between requests that begin alike and end with different headers', () => {
+    const server: Array<[string, string]> = [
+      ['SERVER_SOFTWARE', 'nginx'],
+      ['SCRIPT_NAME', '/app.wsgi'],
+      ['PATH_INFO', '/x'],
+      ['HTTP_HOST', 'set.by.config'],
+      ['REQUEST_METHOD', 'GET'],
+    ];
+    const tails: Array<Array<[string, string]>> = [
+      [['HTTP_ACCEPT', '*/*']],
+      [['HTTP_USER_AGENT', 'curl'], ['HTTP_HOST', 'from.client']],
+      [],
+      [['HTTP_COOKIE', 'a=1'], ['HTTP_ACCEPT', 'text/html']],
+    ];
+    const seen: Array<Record<string, string>> = [];
+    for (let i = 0; i < 12; i++) {
+      const pairs = [...server, ...tails[i % tails.length]!];
+      const params = decodePairs(encodePairs(pairs));
+      const dictionary = Object.create(null) as Record<string, string>;
+      for (const [name, value] of pairs) dictionary[name] = value;
+      expect(Object.entries(params)).toEqual(Object.entries(dictionary));
+      expectNothingInherited(params);
+      seen.push(params);
+    }
+    expect(seen[5]!.HTTP_HOST).toBe('from.client');
+    expect(Object.getPrototypeOf(seen[11])).not.toBe(null);
+  });
+
   it('refuses PARAMS over the byte cap, over the pair cap, a pair longer than the cap, or a cut pair', () => {
     const code = { code: 'WSGIKIT_PROTOCOL' };
     const bytes = new PairDecoder({ maxBytes: 100 });
