@@ -401,8 +401,16 @@ describe('name-value pairs', () => {
     // The last ones came from a made constructor (Object.create(null) has no prototype at all).
     expect(Object.getPrototypeOf(seen[7])).not.toBe(null);
     // A later sequence that differs is decoded on its own.
-    const other = decodePairs(encodePairs([['REQUEST_METHOD', 'POST'], ['A', '3']]));
-    expect(Object.entries(other)).toEqual([['REQUEST_METHOD', 'POST'], ['A', '3']]);
+    const other = decodePairs(
+      encodePairs([
+        ['REQUEST_METHOD', 'POST'],
+        ['A', '3'],
+      ]),
+    );
+    expect(Object.entries(other)).toEqual([
+      ['REQUEST_METHOD', 'POST'],
+      ['A', '3'],
+    ]);
   });
 
   it('shares a constructor between requests that begin alike and end with different headers', () => {
@@ -415,9 +423,15 @@ describe('name-value pairs', () => {
     ];
     const tails: Array<Array<[string, string]>> = [
       [['HTTP_ACCEPT', '*/*']],
-      [['HTTP_USER_AGENT', 'curl'], ['HTTP_HOST', 'from.client']],
+      [
+        ['HTTP_USER_AGENT', 'curl'],
+        ['HTTP_HOST', 'from.client'],
+      ],
       [],
-      [['HTTP_COOKIE', 'a=1'], ['HTTP_ACCEPT', 'text/html']],
+      [
+        ['HTTP_COOKIE', 'a=1'],
+        ['HTTP_ACCEPT', 'text/html'],
+      ],
     ];
     const seen: Array<Record<string, string>> = [];
     for (let i = 0; i < 12; i++) {

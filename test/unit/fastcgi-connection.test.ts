@@ -625,7 +625,7 @@ describe('outgoing writes', () => {
     expect(writes).toHaveLength(1);
   });
 
-  it('hands a large body to the socket as the app\'s own Buffer, not a copy', async () => {
+  it("hands a large body to the socket as the app's own Buffer, not a copy", async () => {
     const writes: Buffer[] = [];
     const body = Buffer.alloc(60 * 1024, 0x63);
     const server = await startServer({
