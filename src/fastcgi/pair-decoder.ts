@@ -232,11 +232,13 @@ function paramsOf(fields: readonly string[]): Record<string, string> {
     if (leadingNames(shape.names, fields) !== n) continue;
     const params = new shape.make(fields);
     for (let j = 2 * n; j < fields.length; j += 2) params[fields[j]!] = fields[j + 1]!;
+    // A short run made first must not keep a longer one that requests share from its own.
+    if (fields.length >> 1 >= n + MIN_SHAPE_NAMES) noteNames(fields, n + MIN_SHAPE_NAMES);
     return params;
   }
   const params = Object.create(null) as Record<string, string>;
   for (let i = 0; i < fields.length; i += 2) params[fields[i]!] = fields[i + 1]!;
-  noteNames(fields);
+  noteNames(fields, MIN_SHAPE_NAMES);
   return params;
 }
 
@@ -248,11 +250,12 @@ function leadingNames(names: readonly string[], fields: readonly string[]): numb
   return i;
 }
 
-function noteNames(fields: readonly string[]): void {
+/** Counts the request towards a constructor for its leading names, if `atLeast` of them repeat. */
+function noteNames(fields: readonly string[], atLeast: number): void {
   if (!shapesAllowed || shapesMade >= MAX_SHAPES_MADE) return;
   if (candidate !== null) {
     const common = leadingNames(candidate, fields);
-    if (common >= MIN_SHAPE_NAMES) {
+    if (common >= atLeast) {
       candidate.length = common;
       if (++repeats < SHAPE_AFTER) return;
       const shape = makeShape(candidate);

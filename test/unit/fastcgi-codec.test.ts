@@ -447,6 +447,21 @@ describe('name-value pairs', () => {
     expect(Object.getPrototypeOf(seen[11])).not.toBe(null);
   });
 
+  it('makes a constructor for a longer run of names even after a shorter one matched them', () => {
+    const head: Array<[string, string]> = ['ONE', 'TWO', 'THREE', 'FOUR'].map((n) => [`RUN_${n}`, n]);
+    for (const tail of ['A', 'B', 'C']) decodePairs(encodePairs([...head, [`RUN_TAIL_${tail}`, tail]]));
+    const long: Array<[string, string]> = [...head];
+    for (let i = 0; i < 26; i++) long.push([`RUN_LONG_${i}`, String(i)]);
+    const seen: Array<Record<string, string>> = [];
+    for (let i = 0; i < 8; i++) seen.push(decodePairs(encodePairs(long)));
+    for (const params of seen) expect(Object.entries(params)).toEqual(long);
+    const short = Object.getPrototypeOf(seen[0]) as object | null;
+    const longer = Object.getPrototypeOf(seen[7]) as object | null;
+    expect(short).not.toBe(null); // the four-name constructor
+    expect(longer).not.toBe(null);
+    expect(longer).not.toBe(short);
+  });
+
   it('refuses PARAMS over the byte cap, over the pair cap, a pair longer than the cap, or a cut pair', () => {
     const code = { code: 'WSGIKIT_PROTOCOL' };
     const bytes = new PairDecoder({ maxBytes: 100 });
