@@ -187,21 +187,16 @@ class Channel(object):
     def next_frame(self):
         """The next frame as (kind, payload bytes), blocking; None at EOF."""
         while True:
-            # _header_at, spelled out: this runs for every frame.
-            buf, pos = self.buf, self.pos
-            if len(buf) - pos >= HEADER_SIZE:
-                kind, size = HEADER.unpack_from(buf, pos)
-                if size > MAX_PAYLOAD:
-                    raise ProtocolError('frame %r of %d bytes exceeds MAX_PAYLOAD' % (kind, size))
-                end = pos + HEADER_SIZE + size
-                if end <= len(buf):
-                    payload = bytes(buf[pos + HEADER_SIZE:end]) if size else b''
-                    if end == len(buf):
-                        del buf[:]
-                        self.pos = 0
-                    else:
-                        self.pos = end
-                    return kind, payload
+            found = self._header_at(self.pos)
+            if found is not None:
+                kind, size, end = found
+                payload = bytes(self.buf[self.pos + HEADER_SIZE:end]) if size else b''
+                if end == len(self.buf):
+                    del self.buf[:]
+                    self.pos = 0
+                else:
+                    self.pos = end
+                return kind, payload
             if self.eof or not self._fill():
                 if len(self.buf) > self.pos:
                     raise ProtocolError('fd 3 closed in the middle of a frame')
@@ -884,20 +879,19 @@ class Response(object):
     def send_iterable(self, result):
         """Write every chunk the app's iterable yields."""
         kind = type(result)
-        buffered = kind is list or kind is tuple
-        if buffered:
-            pass  # most apps: nothing else to check
-        elif kind is FileWrapper:
-            if State.offload_files and self.offload_file(result):
-                return
-            if HAVE_SENDFILE and self.send_file(result):
-                return
-        elif result is None:
-            raise BadResponse('the app returned None instead of an iterable of bytes; '
-                              'return a list such as [body]')
-        elif isinstance(result, (bytes, text_type)):
-            raise BadResponse('the app returned a %s instead of an iterable of bytes; return '
-                              '[body] instead of body' % type(result).__name__)
+        buffered = kind is list or kind is tuple  # most apps: nothing else to check
+        if not buffered:
+            if kind is FileWrapper:
+                if State.offload_files and self.offload_file(result):
+                    return
+                if HAVE_SENDFILE and self.send_file(result):
+                    return
+            elif result is None:
+                raise BadResponse('the app returned None instead of an iterable of bytes; '
+                                  'return a list such as [body]')
+            elif isinstance(result, (bytes, text_type)):
+                raise BadResponse('the app returned a %s instead of an iterable of bytes; return '
+                                  '[body] instead of body' % type(result).__name__)
         self.poll = not buffered  # a list has no waits between its items to abort in
         for chunk in result:
             self.send(chunk)
@@ -1098,8 +1092,7 @@ class Server(object):
 
     def finish(self, response, error):
         """Append the request's last frames (S if still due, X if it failed, Z) and write."""
-        if error is None and response.aborted is None and not (
-                response.started and (response.length is None or response.sent >= response.length)):
+        if error is None and response.aborted is None:
             error = self.check_complete(response)
         if response.aborted is None and response.input.state == ABORTED and error is not None:
             response.aborted = response.input.reason  # the app failed because its body broke off
