@@ -35,11 +35,6 @@ export class PoolManager {
     this.idleMs = idleSeconds * 1000;
   }
 
-  /** The pool for this identity, made by `create` on first use. */
-  pool(identity: AppIdentity, create: () => Pool): Pool {
-    return this.entry(identity, create).pool;
-  }
-
   /** The record of the pool for this identity (made by `create` on first use), marked in use. */
   entry(identity: AppIdentity, create: () => Pool): PoolEntry {
     const key = keyOf(identity);
@@ -57,10 +52,7 @@ export class PoolManager {
   retire(identity: AppIdentity): void {
     const key = keyOf(identity);
     const entry = this._pools.get(key);
-    if (!entry) return;
-    this._pools.delete(key);
-    entry.dropped = true;
-    void entry.pool.close();
+    if (entry) void this.drop(key, entry);
   }
 
   pools(): Pool[] {
@@ -83,9 +75,7 @@ export class PoolManager {
       } else if (entry.idleSince === null) {
         entry.idleSince = now;
       } else if (now - entry.idleSince >= this.idleMs) {
-        this._pools.delete(key);
-        entry.dropped = true;
-        void entry.pool.close();
+        void this.drop(key, entry);
       }
     }
     if (this._pools.size === 0 && this.timer) {
@@ -97,12 +87,14 @@ export class PoolManager {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    const pools = [...this._pools.values()].map((entry) => {
-      entry.dropped = true;
-      return entry.pool.close();
-    });
-    this._pools.clear();
-    await Promise.all(pools);
+    await Promise.all([...this._pools].map(([key, entry]) => this.drop(key, entry)));
+  }
+
+  /** Forgets a pool (a caller keeping its record sees `dropped`) and lets it finish what it runs. */
+  private drop(key: string, entry: PoolEntry): Promise<void> {
+    this._pools.delete(key);
+    entry.dropped = true;
+    return entry.pool.close();
   }
 
   private startReaper(): void {

@@ -255,10 +255,10 @@ describe.skipIf(!systemPython)('pool', () => {
     const a = makeApp();
     const b = makeApp();
     const poolFor = (app: string, log: AppLog, python: string) =>
-      manager.pool(
+      manager.entry(
         { appFile: app, python, uid: 0 },
         () => new Pool({ appFile: app, python, env: {}, limits: LIMITS, log, ops: silentOpsLog }),
-      );
+      ).pool;
     const [ra, rb] = await Promise.all([
       get(poolFor(a.app, a.log, systemPython!.path), '/'),
       get(poolFor(b.app, b.log, other!.path), '/'),
