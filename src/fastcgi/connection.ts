@@ -33,6 +33,7 @@
 
 import { Readable, type Duplex } from 'node:stream';
 import { WsgikitError } from '../errors.js';
+import { ActiveRequests } from './active-requests.js';
 import { DEFAULT_MAX_PARAMS, DEFAULT_MAX_PARAMS_BYTES, PairDecoder, decodePairs } from './pair-decoder.js';
 import {
   HEADER_SIZE,
@@ -283,7 +284,7 @@ export class FastcgiConnection {
   readonly socket: Duplex;
   private readonly settings: Settings;
   private readonly parser = new RecordParser();
-  private readonly requests = new Map<number, FastcgiRequest>();
+  private readonly requests = new ActiveRequests<FastcgiRequest>();
   private spareDecoder: PairDecoder | null = null;
   private drainWaiters: Array<() => void> = [];
   /** This tick's records, not yet given to the socket (flushOut), and their size. */
@@ -387,7 +388,7 @@ export class FastcgiConnection {
         `FastCGI BEGIN_REQUEST ${id} with ${body.length} content bytes (8 expected)`,
       );
     }
-    if (this.requests.has(id)) {
+    if (this.requests.get(id) !== undefined) {
       throw new WsgikitError('WSGIKIT_PROTOCOL', `FastCGI BEGIN_REQUEST for request ${id}, which is already active`);
     }
     const role = (body[0]! << 8) | body[1]!;
@@ -400,7 +401,7 @@ export class FastcgiConnection {
     }
     const decoder = this.spareDecoder ?? new PairDecoder(settings.limits);
     this.spareDecoder = null;
-    this.requests.set(id, new FastcgiRequest(this, id, role, keepConn, decoder));
+    this.requests.add(new FastcgiRequest(this, id, role, keepConn, decoder));
   }
 
   private reject(id: number, status: ProtocolStatus, keepConn: boolean): void {
@@ -468,9 +469,7 @@ export class FastcgiConnection {
   // ------------------------------------------------------------------------------------------
 
   private bufferedStdin(): number {
-    let total = 0;
-    for (const request of this.requests.values()) total += request.stdinBuffered;
-    return total;
+    return this.requests.sum(stdinBuffered);
   }
 
   /** @internal A STDIN consumer wants more. */
@@ -562,8 +561,7 @@ export class FastcgiConnection {
 
   /** @internal The app called request.end(appStatus). */
   finish(request: FastcgiRequest, appStatus: number): void {
-    if (this.requests.get(request.id) !== request) return; // the connection closed under it
-    this.requests.delete(request.id);
+    if (!this.requests.remove(request)) return; // the connection closed under it
     if (!request.stdinComplete) request.dropStdin();
     if (!this.ending && !this.closed) {
       const size = (request.wroteStderr ? HEADER_SIZE : 0) + HEADER_SIZE + HEADER_SIZE + 8;
@@ -636,9 +634,7 @@ export class FastcgiConnection {
     if (this.closed) return;
     this.closed = true;
     this.releaseDrainWaiters();
-    const active = [...this.requests.values()];
-    this.requests.clear();
-    for (const request of active) {
+    for (const request of this.requests.clear()) {
       try {
         request.abort('connection-closed');
       } catch (error) {
@@ -646,6 +642,10 @@ export class FastcgiConnection {
       }
     }
   }
+}
+
+function stdinBuffered(request: FastcgiRequest): number {
+  return request.stdinBuffered;
 }
 
 function stdinWanted(connection: FastcgiConnection): void {
