@@ -1,0 +1,72 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { IdleCollector } from '../../src/idle-gc.js';
+
+const MB = 1024 * 1024;
+
+describe('IdleCollector', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  function collector(start = 10 * MB) {
+    const state = { idle: false, used: start, collections: 0 };
+    const idle = new IdleCollector({
+      isIdle: () => state.idle,
+      everyMs: 1000,
+      gc: () => {
+        state.collections++;
+        state.used = start;
+      },
+      heapUsed: () => state.used,
+    });
+    return { state, idle };
+  }
+
+  it('collects once the front end is idle after requests that grew the heap', () => {
+    const { state, idle } = collector();
+    idle.activity();
+    state.used += 3 * MB;
+    vi.advanceTimersByTime(3000); // busy: nothing yet
+    expect(state.collections).toBe(0);
+    state.idle = true;
+    vi.advanceTimersByTime(1000);
+    expect(state.collections).toBe(1);
+    // Idle from then on: no more looks and no more collections until a request comes.
+    vi.advanceTimersByTime(60_000);
+    expect(state.collections).toBe(1);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('does not collect when the heap has hardly grown since the last collection', () => {
+    const { state, idle } = collector();
+    idle.activity();
+    state.used += MB / 2;
+    state.idle = true;
+    vi.advanceTimersByTime(1000);
+    expect(state.collections).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+    // The next burst adds to what the last one left.
+    idle.activity();
+    state.used += MB;
+    vi.advanceTimersByTime(1000);
+    expect(state.collections).toBe(1);
+  });
+
+  it('keeps one look pending however many requests come', () => {
+    const { idle } = collector();
+    for (let i = 0; i < 100; i++) idle.activity();
+    expect(vi.getTimerCount()).toBe(1);
+    idle.stop();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('never looks without a gc function (node run without --expose-gc)', () => {
+    const idle = new IdleCollector({ isIdle: () => true, heapUsed: () => 100 * MB });
+    if (globalThis.gc !== undefined) return; // vitest itself run with --expose-gc
+    idle.activity();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
