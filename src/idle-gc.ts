@@ -1,25 +1,18 @@
 // Full GCs at moments when no request waits for them. V8 runs a full GC only once its old
 // generation reaches a limit well above what the front end keeps alive (the live heap plus several
 // MB), and its own collection in idle time (the memory reducer) is armed only by a first full GC.
-// So the dead objects that start-up leaves, and those each burst of requests promotes, stayed in
-// the front end's private memory, which a host pays for per process, long after the burst was over.
-// Both need --expose-gc (SERVICE_NODE_FLAGS): without the flag (tests that start the script bare)
-// they do nothing.
+// So the dead objects that start-up leaves, and those each burst of requests promotes, would stay
+// in the front end's private memory, which a host pays for per process, long after a burst.
+// It needs --expose-gc (SERVICE_NODE_FLAGS): without the flag (tests that start the script bare)
+// this does nothing.
 
 import { getHeapStatistics } from 'node:v8';
 
 /** A full GC after an idle spell only when the heap has grown at least this much since the last. */
 const MIN_GROWTH_BYTES = 1024 * 1024;
 
-const collect = globalThis.gc;
-
 function heapUsed(): number {
   return getHeapStatistics().used_heap_size;
-}
-
-/** Collect what start-up left behind; call once, when ready to serve and before listening. */
-export function collectStartupGarbage(): void {
-  collect?.();
 }
 
 export interface IdleCollectorOptions {
@@ -42,9 +35,16 @@ export class IdleCollector {
   private usedAfterGc: number;
 
   constructor(private readonly options: IdleCollectorOptions) {
-    this.gc = options.gc ?? collect;
+    this.gc = options.gc ?? globalThis.gc;
     this.used = options.heapUsed ?? heapUsed;
     this.usedAfterGc = this.gc === undefined ? 0 : this.used();
+  }
+
+  /** A full GC now: when start-up is done (before listening, so that no request waits for it). */
+  collect(): void {
+    if (this.gc === undefined) return;
+    this.gc();
+    this.usedAfterGc = this.used();
   }
 
   /** A request began: make sure a look is due. */
@@ -62,8 +62,6 @@ export class IdleCollector {
   private readonly look = (): void => {
     if (!this.options.isIdle()) return;
     this.stop();
-    if (this.used() - this.usedAfterGc < MIN_GROWTH_BYTES) return;
-    this.gc!();
-    this.usedAfterGc = this.used();
+    if (this.used() - this.usedAfterGc >= MIN_GROWTH_BYTES) this.collect();
   };
 }

@@ -22,7 +22,7 @@ import { cgiHostSettingsFile } from '../request/cgi-front-end.js';
 import { pinoOpsLog, type OpsLog } from '../ops-log.js';
 import { passwdEntries } from '../os/users.js';
 import { AppDirectory } from '../pool/app-directory.js';
-import { IdleCollector, collectStartupGarbage } from '../idle-gc.js';
+import { IdleCollector } from '../idle-gc.js';
 import { VERSION } from '../version.js';
 
 interface FcgiOptions {
@@ -151,8 +151,7 @@ async function main(options: FcgiOptions): Promise<void> {
   });
   server.maxConnections = options.maxConns;
 
-  // Before the first connection can come, so that no request waits for it.
-  collectStartupGarbage();
+  idleGc.collect(); // what start-up left behind
   const listening = await listen(server, options, ops);
   if (options.user) dropPrivileges(options.user, ops);
   ops.info({ listen: listening, app: fixedApp, version: VERSION }, 'wsgi-fcgi ready');

@@ -55,6 +55,26 @@ describe('IdleCollector', () => {
     expect(state.collections).toBe(1);
   });
 
+  it('measures growth from a collection made on demand (the one after start-up)', () => {
+    const state = { idle: false, used: 12 * MB, collections: 0 };
+    const idle = new IdleCollector({
+      isIdle: () => state.idle,
+      gc: () => {
+        state.collections++;
+        state.used = 14 * MB; // more live than when the collector was made
+      },
+      heapUsed: () => state.used,
+    });
+    state.used = 20 * MB; // start-up garbage
+    idle.collect();
+    expect(state.collections).toBe(1);
+    idle.activity();
+    state.used += MB / 2; // 2.5 MB over the first figure, only 0.5 MB over the last collection's
+    state.idle = true;
+    vi.advanceTimersByTime(1000);
+    expect(state.collections).toBe(1);
+  });
+
   it('keeps one look pending however many requests come', () => {
     const { idle } = collector();
     for (let i = 0; i < 100; i++) idle.activity();
