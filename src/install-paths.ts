@@ -26,6 +26,7 @@ export const WSGI_FCGI_SCRIPT = here('./cli/wsgi-fcgi.js');
  *   hot functions on the main thread too keeps the compilers' memory in one malloc arena instead
  *   of one per helper thread, which the host pays for as long as the service runs; a compile holds
  *   the loop up only while the service warms up.
- * --expose-gc: read-buffers.ts frees the buffers of large transfers with it.
+ * --expose-gc: read-buffers.ts frees the buffers of large transfers with it, and idle-gc.ts
+ *   gives back what start-up and each burst of requests leave in the old generation.
  */
 export const SERVICE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--single-threaded', '--expose-gc'];
