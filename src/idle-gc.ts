@@ -5,11 +5,18 @@
 // in the front end's private memory, which a host pays for per process, long after a burst.
 // It needs --expose-gc (SERVICE_NODE_FLAGS): without the flag (tests that start the script bare)
 // this does nothing.
+//
+// A full GC also throws away much of the optimized code (objects it was compiled against die), so
+// the next requests run slower while V8 compiles it again, on the main thread. Worth it after a
+// quiet minute (a site whose burst is over), not in the gaps of a busy one: hence QUIET_MS.
 
 import { getHeapStatistics } from 'node:v8';
 
 /** A full GC after an idle spell only when the heap has grown at least this much since the last. */
 const MIN_GROWTH_BYTES = 1024 * 1024;
+
+/** How long without requests counts as idle, ms. */
+export const QUIET_MS = 60_000;
 
 function heapUsed(): number {
   return getHeapStatistics().used_heap_size;
@@ -18,7 +25,7 @@ function heapUsed(): number {
 export interface IdleCollectorOptions {
   /** No request in flight, and none for a while. */
   isIdle(): boolean;
-  /** How often to look while requests have come lately, ms. */
+  /** How often to look while requests have come lately, ms (default: a sixth of QUIET_MS). */
   everyMs?: number;
   gc?: () => void;
   heapUsed?: () => number;
@@ -50,7 +57,7 @@ export class IdleCollector {
   /** A request began: make sure a look is due. */
   activity(): void {
     if (this.timer !== null || this.gc === undefined) return;
-    this.timer = setInterval(this.look, this.options.everyMs ?? 1000);
+    this.timer = setInterval(this.look, this.options.everyMs ?? QUIET_MS / 6);
     this.timer.unref();
   }
 

@@ -22,7 +22,7 @@ import { cgiHostSettingsFile } from '../request/cgi-front-end.js';
 import { pinoOpsLog, type OpsLog } from '../ops-log.js';
 import { passwdEntries } from '../os/users.js';
 import { AppDirectory } from '../pool/app-directory.js';
-import { IdleCollector } from '../idle-gc.js';
+import { IdleCollector, QUIET_MS } from '../idle-gc.js';
 import { VERSION } from '../version.js';
 
 interface FcgiOptions {
@@ -126,8 +126,7 @@ async function main(options: FcgiOptions): Promise<void> {
 
   let active = 0;
   let lastActivity = Date.now();
-  // Idle: no request in flight, and none answered or begun for a second.
-  const idleGc = new IdleCollector({ isIdle: () => active === 0 && Date.now() - lastActivity >= 1000 });
+  const idleGc = new IdleCollector({ isIdle: () => active === 0 && Date.now() - lastActivity >= QUIET_MS });
   const allowed = webServerAddresses();
   const serve = fastcgiResponder({
     directory,
