@@ -126,7 +126,9 @@ async function main(options: FcgiOptions): Promise<void> {
 
   let active = 0;
   let lastActivity = Date.now();
-  const idleGc = new IdleCollector({ isIdle: () => active === 0 && Date.now() - lastActivity >= QUIET_MS });
+  /** No request in flight, and none begun or answered for `ms`. */
+  const idleFor = (ms: number) => active === 0 && Date.now() - lastActivity >= ms;
+  const idleGc = new IdleCollector({ isIdle: () => idleFor(QUIET_MS) });
   const allowed = webServerAddresses();
   const serve = fastcgiResponder({
     directory,
@@ -194,7 +196,7 @@ async function main(options: FcgiOptions): Promise<void> {
     setInterval(
       () => {
         const seconds = idleSeconds();
-        if (active === 0 && Date.now() - lastActivity >= seconds * 1000) stop(`idle for ${seconds} s`);
+        if (idleFor(seconds * 1000)) stop(`idle for ${seconds} s`);
       },
       Math.min(idleExit * 1000, 5000),
     ).unref();
