@@ -109,6 +109,7 @@ PEEK_LIMIT = 2 * MAX_PAYLOAD + HEADER_SIZE
 R, Q, B, E, A = b'R', b'Q', b'B', b'E', b'A'
 Y, F, S, X, Z, K = b'Y', b'F', b'S', b'X', b'Z', b'K'
 EMPTY_FRAME = {kind: HEADER.pack(kind, 0) for kind in (E, Z, K)}
+EMPTY_E, EMPTY_Z = EMPTY_FRAME[E], EMPTY_FRAME[Z]
 
 
 HAVE_WRITEV = hasattr(os, 'writev')      # not on Python 2
@@ -123,6 +124,17 @@ def _retry(fn, *args):
         except OSError as e:
             if e.errno != errno.EINTR:
                 raise
+
+
+if PY2:  # pragma: no cover - exercised only by the 2.7 test run
+    def os_read(fd, size):
+        return _retry(os.read, fd, size)
+
+    def os_write(fd, data):
+        return _retry(os.write, fd, data)
+else:
+    # The calls of every request, without the wrapper: Python 3 retries them itself.
+    os_read, os_write = os.read, os.write
 
 
 class ProtocolError(Exception):
@@ -163,7 +175,7 @@ class Channel(object):
 
     def _fill(self):
         """One blocking os.read into the buffer. False at EOF."""
-        data = _retry(os.read, self.rfd, READ_SIZE)
+        data = os_read(self.rfd, READ_SIZE)
         if not data:
             self.eof = True
             return False
@@ -187,16 +199,21 @@ class Channel(object):
     def next_frame(self):
         """The next frame as (kind, payload bytes), blocking; None at EOF."""
         while True:
-            found = self._header_at(self.pos)
-            if found is not None:
-                kind, size, end = found
-                payload = bytes(self.buf[self.pos + HEADER_SIZE:end]) if size else b''
-                if end == len(self.buf):
-                    del self.buf[:]
-                    self.pos = 0
-                else:
-                    self.pos = end
-                return kind, payload
+            # _header_at, written out: this runs for every frame.
+            buf, pos = self.buf, self.pos
+            if len(buf) - pos >= HEADER_SIZE:
+                kind, size = HEADER.unpack_from(buf, pos)
+                if size > MAX_PAYLOAD:
+                    raise ProtocolError('frame %r of %d bytes exceeds MAX_PAYLOAD' % (kind, size))
+                end = pos + HEADER_SIZE + size
+                if end <= len(buf):
+                    payload = bytes(buf[pos + HEADER_SIZE:end]) if size else b''
+                    if end == len(buf):
+                        del buf[:]
+                        self.pos = 0
+                    else:
+                        self.pos = end
+                    return kind, payload
             if self.eof or not self._fill():
                 if len(self.buf) > self.pos:
                     raise ProtocolError('fd 3 closed in the middle of a frame')
@@ -205,7 +222,7 @@ class Channel(object):
     def take_end(self):
         """Consume an E frame that is next in the buffer, without reading. True if there was one."""
         buf, pos = self.buf, self.pos
-        if buf[pos:pos + HEADER_SIZE] != EMPTY_FRAME[E]:
+        if not buf.startswith(EMPTY_E, pos):
             return False
         pos += HEADER_SIZE
         if pos == len(buf):
@@ -241,17 +258,17 @@ class Channel(object):
         it back."""
         if self.claim_fd is None:
             raise ProtocolError('a queued request (Q) came, but no --claim-fd was given')
-        return len(_retry(os.read, self.claim_fd, 1)) == 1
+        return len(os_read(self.claim_fd, 1)) == 1
 
     def write(self, parts):
         """Write a list of byte strings as one os.writev (or one os.write)."""
         if len(parts) == 1 or not HAVE_WRITEV:
             data = parts[0] if len(parts) == 1 else b''.join(parts)
-            done = _retry(os.write, self.wfd, data)
+            done = os_write(self.wfd, data)
             if done == len(data):
                 return
         else:
-            done = _retry(os.writev, self.wfd, parts)
+            done = os.writev(self.wfd, parts)  # only on Python 3, which retries it itself
             total = sum(map(len, parts))
             if done == total:
                 return
@@ -543,15 +560,15 @@ class ClientDisconnected(IOError):
 
 
 class Input(object):
-    __slots__ = ('channel', 'state', 'reason', 'data', 'pos')
+    # Defaults an instance overrides once the app reads (Response says why).
+    reason = None
+    data = b''  # the current B payload, consumed from pos
+    pos = 0
 
     def __init__(self, channel):
         self.channel = channel
         # Most requests have no body: their E came in the same read as the R.
         self.state = ENDED if channel.take_end() else OPEN
-        self.reason = None
-        self.data = b''  # the current B payload, consumed from pos
-        self.pos = 0
 
     def _next(self):
         """Pull the next body frame. False when there is no more body."""
@@ -774,25 +791,25 @@ class Response(object):
     Output is gathered in `out` and flushed as one write: after each chunk of a streaming
     iterable, or once at the end for a list/tuple (so a one-piece body goes out with S and Z)."""
 
-    __slots__ = ('channel', 'input', 'environ', 'head', 'length', 'sent', 'headers_sent',
-                 'chunks', 'out', 'out_size', 'aborted', 'truncated', 'started', 'poll', 'given')
+    # Each request starts from these; an instance sets only what changes (the bridge pays for
+    # every line run per request, and most responses touch few of them).
+    head = None          # the S frame, once start_response was called
+    given = None         # (status, headers) as the app gave them, to rebuild the S frame
+    length = None        # Content-Length the app declared
+    sent = 0             # body bytes written
+    headers_sent = False
+    chunks = 0
+    out_size = 0
+    aborted = None       # the abort reason
+    truncated = False
+    started = False
+    poll = True          # look for an abort between chunks (not inside a list)
 
     def __init__(self, channel, input_, environ):
         self.channel = channel
         self.input = input_
         self.environ = environ
-        self.head = None          # the S frame, once start_response was called
-        self.given = None         # (status, headers) as the app gave them, to rebuild the S frame
-        self.length = None        # Content-Length the app declared
-        self.sent = 0             # body bytes written
-        self.headers_sent = False
-        self.chunks = 0
         self.out = []
-        self.out_size = 0
-        self.aborted = None       # the abort reason
-        self.truncated = False
-        self.started = False
-        self.poll = True          # look for an abort between chunks (not inside a list)
 
     # -- the two callables the app gets ---------------------------------------------------------
 
@@ -1034,6 +1051,7 @@ class Server(object):
             'wsgi.run_once': oneshot,
             'wsgi.input_terminated': True,
             'wsgi.file_wrapper': FileWrapper,
+            'wsgi.url_scheme': 'http',
             'SCRIPT_NAME': '', 'PATH_INFO': '', 'QUERY_STRING': '',
             'REQUEST_METHOD': 'GET', 'SERVER_PROTOCOL': 'HTTP/1.0',
         }
@@ -1053,24 +1071,44 @@ class Server(object):
                     value = environ.pop(key)
                     if key[5:] not in environ:
                         environ[key[5:]] = value
-        https = environ.get('HTTPS', '').lower()
-        if https in ('on', '1', 'yes') or environ.get('REQUEST_SCHEME') == 'https':
+        if environ.get('REQUEST_SCHEME') == 'https' or \
+                ('HTTPS' in environ and environ['HTTPS'].lower() in ('on', '1', 'yes')):
             environ['wsgi.url_scheme'] = 'https'
-        else:
-            environ['wsgi.url_scheme'] = 'http'
         return environ
 
     def handle(self, payload):
         """Run one request from its R payload to its Z. Returns the Input so that the caller can
         skip what the app left unread of the body (after the Z, so the response is not held up)."""
         environ = self.make_environ(payload)
-        body = Input(self.channel)
+        channel = self.channel
+        body = Input(channel)
         environ['wsgi.input'] = body
-        response = Response(self.channel, body, environ)
-        result = None
-        error = None
+        response = Response(channel, body, environ)
         try:
             result = self.application(environ, response.start_response)
+        except Aborted:
+            self.finish(response, None)
+            return body
+        except (Exception, SystemExit):
+            self.finish(response, sys.exc_info())
+            return body
+        # Most answers are a list of one bytes object that matches its Content-Length: S, B and Z
+        # go out in one write, with nothing to check between them (what send_iterable, the
+        # closing and finish would do for it, done at once).
+        if type(result) is list and len(result) == 1 and response.head is not None and \
+                not response.headers_sent and not State.recycle:
+            chunk = result[0]
+            size = len(chunk) if type(chunk) is bytes else 0
+            if 0 < size <= MAX_PAYLOAD and (response.length is None or response.length == size):
+                channel.write([response.head, HEADER.pack(B, size), chunk, EMPTY_Z])
+                return body
+        self.respond(response, result)
+        return body
+
+    def respond(self, response, result):
+        """Send what the app's iterable yields, close it, and end the request (finish)."""
+        error = None
+        try:
             response.send_iterable(result)
         except Aborted:
             pass
@@ -1088,7 +1126,6 @@ class Server(object):
                         warn('close() of the response raised too:\n' +
                              format_exception(*sys.exc_info()))
         self.finish(response, error)
-        return body
 
     def finish(self, response, error):
         """Append the request's last frames (S if still due, X if it failed, Z) and write."""
@@ -1110,7 +1147,7 @@ class Server(object):
         elif not response.headers_sent:
             response.send_headers()
         response.out.append(frame(Z, State.recycle.encode('ascii')) if State.recycle
-                            else EMPTY_FRAME[Z])
+                            else EMPTY_Z)
         response.flush()
 
     def check_complete(self, response):
