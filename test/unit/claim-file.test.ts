@@ -57,6 +57,40 @@ describe('ClaimFile', () => {
     expect(file.takeBack()).toBe(1);
   });
 
+  it('writes tokens ahead in batches, and a take-back counts only the requests’ own', () => {
+    const file = open();
+    // Past several batches, one queued request at a time as the pool does: every token is found.
+    for (let i = 0; i < 300; i++) {
+      file.put();
+      expect(bridgeClaims(file)).toBe(true);
+      file.claimed();
+    }
+    file.put();
+    file.put();
+    expect(bridgeClaims(file)).toBe(true);
+    expect(file.takeBack()).toBe(1); // the spare tokens read back with it are not requests
+    expect(bridgeClaims(file)).toBe(false); // nothing is left for a Q the bridge reads late
+    file.put();
+    expect(bridgeClaims(file)).toBe(true);
+    file.claimed();
+  });
+
+  it('after giving its pages back, puts the next token where the bridge reads', () => {
+    const file = open();
+    // Enough tokens for a trim (the file is truncated once none is outstanding).
+    for (let i = 0; i < 70_000; i++) {
+      file.put();
+      expect(bridgeClaims(file)).toBe(true);
+      file.claimed();
+    }
+    file.put();
+    expect(bridgeClaims(file)).toBe(true);
+    file.claimed();
+    file.put();
+    expect(file.takeBack()).toBe(1);
+    expect(bridgeClaims(file)).toBe(false);
+  });
+
   it('takes nothing back once closed', () => {
     const file = open();
     file.put();
