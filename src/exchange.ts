@@ -40,10 +40,16 @@ export interface HostPageTemplates {
   render(values: PageValues): Buffer | null;
 }
 
+/**
+ * A response's headers as (name, value) pairs. Never changed once given to a sink: the bridge hands
+ * the same array for a head its app repeats, and what is made of it may be kept (response-head.ts).
+ */
+export type ResponseHeaders = ReadonlyArray<readonly [string, string]>;
+
 /** Where a response goes. Implemented by each front end; driven by the pool. */
 export interface ResponseSink {
   /** Status line ("200 OK") and headers, exactly once, before any body. */
-  start(status: string, headers: Array<[string, string]>): void;
+  start(status: string, headers: ResponseHeaders): void;
   /** Returns false when the client is not keeping up; wait for `onDrain` before writing more. */
   write(chunk: Buffer): boolean;
   onDrain(callback: () => void): void;

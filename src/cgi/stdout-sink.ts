@@ -1,7 +1,7 @@
 // A ResponseSink writing a CGI response to the web server: our stdout.
 
 import type { WsgikitError } from '../errors.js';
-import type { ResponseSink } from '../exchange.js';
+import type { ResponseHeaders, ResponseSink } from '../exchange.js';
 import { failurePage, type PageView } from '../pages/error-page.js';
 import { cgiResponseHead } from '../response-head.js';
 
@@ -21,7 +21,7 @@ export class StdoutSink implements ResponseSink {
     return this._started;
   }
 
-  start(status: string, headers: Array<[string, string]>): void {
+  start(status: string, headers: ResponseHeaders): void {
     this._started = true;
     // Head and a short body leave in one write: the rest of this turn is corked.
     this.out.cork();

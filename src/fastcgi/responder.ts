@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import type { ResolvedApp } from '../app/resolve-app.js';
 import { cgiResponseHead } from '../response-head.js';
 import { WsgikitError } from '../errors.js';
-import type { AppRequest, ResponseSink } from '../exchange.js';
+import type { AppRequest, ResponseHeaders, ResponseSink } from '../exchange.js';
 import { declaredBodyLength } from '../environ/content-length.js';
 import type { OpsLog } from '../ops-log.js';
 import { failurePage, type PageView } from '../pages/error-page.js';
@@ -174,7 +174,7 @@ class FastcgiSink implements ResponseSink {
     return this._started;
   }
 
-  start(status: string, headers: Array<[string, string]>): void {
+  start(status: string, headers: ResponseHeaders): void {
     this._started = true;
     this.request.writeStdout(cgiResponseHead(status, headers));
   }

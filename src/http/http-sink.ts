@@ -2,7 +2,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { WsgikitError } from '../errors.js';
-import type { ResponseSink } from '../exchange.js';
+import type { ResponseHeaders, ResponseSink } from '../exchange.js';
 import { failurePage, type PageView } from '../pages/error-page.js';
 
 export class HttpSink implements ResponseSink {
@@ -27,7 +27,7 @@ export class HttpSink implements ResponseSink {
     return this.res.headersSent;
   }
 
-  start(status: string, headers: Array<[string, string]>): void {
+  start(status: string, headers: ResponseHeaders): void {
     const space = status.indexOf(' ');
     this.status = Number(status.slice(0, 3));
     const flat: string[] = [];

@@ -14,7 +14,7 @@
 import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostSettings } from '../app/settings.js';
-import type { AppRequest, Environ, HostPageTemplates, PageValues } from '../exchange.js';
+import type { AppRequest, Environ, HostPageTemplates, PageValues, ResponseHeaders } from '../exchange.js';
 import type { OpsLog } from '../ops-log.js';
 import { lazyHttp } from '../lazy-builtins.js';
 import { escapeHtml } from './escape.js';
@@ -144,8 +144,8 @@ export function hostView(
 export function replaceAppError(
   request: AppRequest,
   status: string,
-  headers: Array<[string, string]>,
-): { headers: Array<[string, string]>; body: Buffer } | null {
+  headers: ResponseHeaders,
+): { headers: ResponseHeaders; body: Buffer } | null {
   const pages = request.hostPages;
   if (!pages?.overrideAppErrors || request.owner) return null;
   const code = Number(status.slice(0, 3));

@@ -17,7 +17,7 @@ import type { OffloadPolicy, SendfileMapping } from '../app/sendfile-settings.js
 import { modeAllows } from '../os/access.js';
 import { shellQuote } from '../os/shell-quote.js';
 import { WsgikitError } from '../errors.js';
-import type { ResponseSink } from '../exchange.js';
+import type { ResponseHeaders, ResponseSink } from '../exchange.js';
 import { bytesRead } from '../read-buffers.js';
 
 const OFFLOAD_HEADERS: ReadonlySet<string> = new Set([
@@ -28,7 +28,7 @@ const OFFLOAD_HEADERS: ReadonlySet<string> = new Set([
 ]);
 
 /** Whether the headers hold one the web server would act on. On every response: lengths first. */
-export function hasOffloadHeader(headers: ReadonlyArray<[string, string]>): boolean {
+export function hasOffloadHeader(headers: ResponseHeaders): boolean {
   for (const [name] of headers) {
     const n = name.length;
     if ((n === 10 || n === 11 || n === 16 || n === 20) && OFFLOAD_HEADERS.has(name.toLowerCase())) return true;
@@ -44,7 +44,7 @@ export function sendfileRefused(problem: string, fix?: string): WsgikitError {
  * The absolute path the app's offload header names, or a refusal. Header values are latin-1 byte
  * strings; a path is the UTF-8 those bytes spell.
  */
-export function requestedFile(headers: ReadonlyArray<[string, string]>, policy: OffloadPolicy): string {
+export function requestedFile(headers: ResponseHeaders, policy: OffloadPolicy): string {
   const named = headers.filter(([name]) => OFFLOAD_HEADERS.has(name.toLowerCase()));
   if (named.length !== 1) {
     throw sendfileRefused(
@@ -194,7 +194,7 @@ export function sendfileMappingFor(real: string, map: readonly SendfileMapping[]
 }
 
 /** The app's headers less those the answer replaces (the offload headers, Content-Length). */
-function keptHeaders(headers: ReadonlyArray<[string, string]>): Array<[string, string]> {
+function keptHeaders(headers: ResponseHeaders): Array<readonly [string, string]> {
   return headers.filter(([name]) => {
     const lower = name.toLowerCase();
     return !OFFLOAD_HEADERS.has(lower) && lower !== 'content-length';
@@ -203,7 +203,7 @@ function keptHeaders(headers: ReadonlyArray<[string, string]>): Array<[string, s
 
 export interface OffloadRequest {
   status: string;
-  headers: ReadonlyArray<[string, string]>;
+  headers: ResponseHeaders;
   method: string | undefined;
   /** "GET /path", for the log line. */
   label: string;

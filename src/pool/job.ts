@@ -12,7 +12,7 @@
 // checked: the app's own body is dropped as it comes, and the answer may outlive the worker.
 
 import type { WsgikitError } from '../errors.js';
-import type { AppRequest, ResponseSink } from '../exchange.js';
+import type { AppRequest, ResponseHeaders, ResponseSink } from '../exchange.js';
 import { replaceAppError } from '../pages/host-pages.js';
 import type { OffloadPolicy } from '../app/sendfile-settings.js';
 import { answerWithFile, hasOffloadHeader } from './file-offload.js';
@@ -73,7 +73,7 @@ export class Job implements ResponseSink {
     return this.sink.started;
   }
 
-  start(status: string, headers: Array<[string, string]>): void {
+  start(status: string, headers: ResponseHeaders): void {
     if (this.finished || this.toFile) return;
     if (this.files !== undefined && hasOffloadHeader(headers)) {
       this.toFile = true;
@@ -85,7 +85,7 @@ export class Job implements ResponseSink {
     this.startAnswer(status, headers);
   }
 
-  private startAnswer(status: string, headers: Array<[string, string]>): void {
+  private startAnswer(status: string, headers: ResponseHeaders): void {
     this.statusClass = status.charCodeAt(0) - 48;
     // override_app_errors: a stranger gets the host's page with the app's status and headers. The
     // answer is complete with it; the app's body is dropped as it comes, and the app runs on.
@@ -181,7 +181,7 @@ export interface FileAnswers {
 }
 
 /** A body length the response promises, when there must be a body of that length. */
-function declaredLength(status: string, headers: Array<[string, string]>, method: string | undefined): number | null {
+function declaredLength(status: string, headers: ResponseHeaders, method: string | undefined): number | null {
   if (method === 'HEAD' || status[0] === '1' || status.startsWith('204') || status.startsWith('304')) return null;
   for (const [name, value] of headers) {
     if (name.length === 14 && name.toLowerCase() === 'content-length') {

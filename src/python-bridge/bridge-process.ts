@@ -19,6 +19,7 @@ import {
   MAX_PAYLOAD,
   abortFrame,
   decodeFields,
+  decodeStart,
   encodeFrame,
   frameHeader,
   requestFrame,
@@ -493,11 +494,9 @@ export class BridgeProcess {
       case FrameType.Start: {
         if (run === null) return this.unexpected('S');
         if (run.aborted !== null) return;
-        const fields = decodeFields(payload, 'latin1');
-        const headers: Array<[string, string]> = [];
-        for (let i = 1; i + 1 < fields.length; i += 2) headers.push([fields[i]!, fields[i + 1]!]);
+        const start = decodeStart(payload);
         run.started = true;
-        run.sink.start(fields[0]!, headers);
+        run.sink.start(start.status, start.headers);
         return;
       }
       case FrameType.Body: {

@@ -4,7 +4,7 @@
 // remainder of an incomplete frame kept by offsets, never a Buffer.concat per chunk.
 
 import { WsgikitError } from '../errors.js';
-import type { Environ } from '../exchange.js';
+import type { Environ, ResponseHeaders } from '../exchange.js';
 
 export const HEADER_SIZE = 5;
 /** The largest payload either side may send; a longer frame is a protocol error. */
@@ -95,6 +95,29 @@ export function encodeFields(fields: readonly string[]): Buffer {
 /** Split a payload into its NUL-separated fields (latin-1 for R/S, utf8 for Y/F/X/A/Z text). */
 export function decodeFields(payload: Buffer, encoding: 'latin1' | 'utf8' = 'latin1'): string[] {
   return payload.length === 0 ? [] : payload.toString(encoding).split('\0');
+}
+
+/** What an S frame says: the status line and the headers. */
+export interface StartFields {
+  readonly status: string;
+  readonly headers: ResponseHeaders;
+}
+
+/** The last S payload decoded (a copy: a payload is a view of a read that is not ours to keep). */
+let lastStart: (StartFields & { readonly payload: Buffer }) | null = null;
+
+/**
+ * An S frame's status and headers. Most of an app's answers repeat their head byte for byte: those
+ * are compared, not decoded again, and get the very same headers array (so ResponseHeaders are
+ * never changed).
+ */
+export function decodeStart(payload: Buffer): StartFields {
+  if (lastStart !== null && payload.equals(lastStart.payload)) return lastStart;
+  const fields = decodeFields(payload, 'latin1');
+  const headers: Array<readonly [string, string]> = [];
+  for (let i = 1; i + 1 < fields.length; i += 2) headers.push([fields[i]!, fields[i + 1]!]);
+  lastStart = { payload: Buffer.from(payload), status: fields[0] ?? '', headers };
+  return lastStart;
 }
 
 /**

@@ -38,4 +38,16 @@ describe('cgiResponseHead', () => {
       ]),
     ).toMatch(/^Status: 200 OK\r\n/);
   });
+
+  it('gives a repeated head the same bytes, and a new status its own with the same headers', () => {
+    const headers: Array<[string, string]> = [['Content-Type', 'text/plain']];
+    const first = cgiResponseHead('200 OK', headers);
+    expect(cgiResponseHead('200 OK', headers)).toBe(first); // made once, written out again
+    expect(cgiResponseHead('404 Not Found', headers).toString('latin1')).toBe(
+      'Status: 404 Not Found\r\nContent-Type: text/plain\r\n\r\n',
+    );
+    expect(cgiResponseHead('200 OK', [['Content-Type', 'text/html']]).toString('latin1')).toBe(
+      'Status: 200 OK\r\nContent-Type: text/html\r\n\r\n',
+    );
+  });
 });

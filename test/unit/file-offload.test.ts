@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WsgikitError, withFix } from '../../src/errors.js';
-import type { ResponseSink } from '../../src/exchange.js';
+import type { ResponseHeaders, ResponseSink } from '../../src/exchange.js';
 import { sendfileModeProblem, type OffloadPolicy } from '../../src/app/sendfile-settings.js';
 import { configFromGuide } from '../helpers/servers.js';
 import {
@@ -216,7 +216,7 @@ describe('serverHeader', () => {
 function recordingSink() {
   const seen = {
     status: '',
-    headers: [] as Array<[string, string]>,
+    headers: [] as ResponseHeaders,
     body: [] as Buffer[],
     ended: false,
     error: null as WsgikitError | null,

@@ -8,6 +8,7 @@ import {
   MAX_PAYLOAD,
   abortFrame,
   decodeFields,
+  decodeStart,
   encodeFields,
   encodeFrame,
   frameHeader,
@@ -96,6 +97,36 @@ describe('encoding', () => {
 
   it('rejects a NUL inside a request variable', () => {
     expect(() => requestFrame({ PATH_INFO: 'a\0b' })).toThrow(WsgikitError);
+  });
+});
+
+describe('decodeStart', () => {
+  const payload = (text: string) => Buffer.from(text, 'latin1');
+
+  it('decodes the status and the headers of an S frame', () => {
+    expect(decodeStart(payload('404 Not Found\0Content-Type\0text/plain\0X-A\0caf\u00e9'))).toEqual({
+      status: '404 Not Found',
+      headers: [
+        ['Content-Type', 'text/plain'],
+        ['X-A', 'caf\u00e9'],
+      ],
+      payload: expect.any(Buffer),
+    });
+    expect(decodeStart(payload('204 No Content')).headers).toEqual([]);
+  });
+
+  it('hands a repeated head the same headers, and any other head its own', () => {
+    const first = decodeStart(payload('200 OK\0Content-Length\x0012'));
+    expect(decodeStart(payload('200 OK\0Content-Length\x0012'))).toBe(first);
+    // Same length, one byte apart: decoded, not taken for the last one.
+    expect(decodeStart(payload('200 OK\0Content-Length\x0013')).headers).toEqual([['Content-Length', '13']]);
+  });
+
+  it('keeps its own copy: the read the payload was a view of may be reused', () => {
+    const read = payload('200 OK\0X-Run\0one');
+    decodeStart(read);
+    read.write('200 OK\0X-Run\0two', 'latin1');
+    expect(decodeStart(read).headers).toEqual([['X-Run', 'two']]);
   });
 });
 
