@@ -83,7 +83,8 @@ export function commonSuffix(a: string, b: string): string {
 export interface MountSplit {
   scriptName: string;
   pathInfo: string;
-  how: string;
+  /** How it was found, for explain (made only when asked for). */
+  how: () => string;
 }
 
 /**
@@ -98,14 +99,15 @@ export function mountFromRequestUri(uriPath: string, scriptName: string, pathInf
     return {
       scriptName: uriPath.slice(0, uriPath.length - pathInfo.length),
       pathInfo,
-      how: 'the request path ends with PATH_INFO; what comes before it is the mount',
+      how: () => 'the request path ends with PATH_INFO; what comes before it is the mount',
     };
   }
   const mount = commonPrefix(uriPath, dirname(scriptName));
   return {
     scriptName: mount,
     pathInfo: uriPath.slice(mount.length),
-    how: `the longest prefix of the request path that is also a prefix of the script's folder ${show(dirname(scriptName))}`,
+    how: () =>
+      `the longest prefix of the request path that is also a prefix of the script's folder ${show(dirname(scriptName))}`,
   };
 }
 

@@ -102,15 +102,19 @@ interface Request {
   mount: string | null;
   extensions: readonly string[];
   isFile(fsPath: string): boolean;
-  /** Lines from rules that looked and passed, for the explain output. */
-  notes: string[];
+  /** Lines from rules that looked and passed, for the explain output (made only when asked for). */
+  notes: Array<() => string>;
 }
 
 interface Decision {
   scriptName: string;
   pathInfo: string;
   appFile: string | null;
-  why: string[];
+  /**
+   * The lines that say why, for explain: made only when asked for, since formatting them costs
+   * more than the decision.
+   */
+  why: () => string[];
   /** Other variables to set. */
   set?: Environ;
 }
@@ -167,7 +171,7 @@ function mountSetting(req: Request): Decision | null {
     scriptName: mount,
     pathInfo,
     appFile: layout.appFile,
-    why: [
+    why: () => [
       `the mount setting ${show(mount)} is SCRIPT_NAME; PATH_INFO is the request path ${show(path)} after it` +
         (layout.appFile === null ? '' : `; the layout (${layout.rule}) names the app`),
     ],
@@ -186,7 +190,7 @@ function proxyFcgi(req: Request): Decision | null {
     scriptName: req.scriptName,
     pathInfo: req.pathInfo,
     appFile: proxied.appFile,
-    why: [proxied.why, 'PATH_INFO is set, so the pair stands'],
+    why: () => [proxied.why(), 'PATH_INFO is set, so the pair stands'],
     set: { SCRIPT_FILENAME: proxied.path },
   });
 }
@@ -201,32 +205,29 @@ function proxyFcgiNoPathInfo(req: Request): Decision | null {
   const proxied = proxyPath(req);
   if (proxied === null) return null;
   const s = req.scriptName;
-  if (proxied.found !== null && proxied.found.tail === '') {
+  const found = proxied.found;
+  if (found !== null && found.tail === '') {
     // The backend path is the app itself (SetHandler on a .wsgi with nothing after its name, or
     // ProxyPassMatch ^/shop$ …/shop.wsgi): the URL named the app whole, so the pair is right as sent.
     return alignWithRequestUri(req, {
       scriptName: s,
       pathInfo: '',
       appFile: proxied.appFile,
-      why: [proxied.why, `the backend path is the app ${show(proxied.found.file)} itself: nothing follows it`],
+      why: () => [proxied.why(), `the backend path is the app ${show(found.file)} itself: nothing follows it`],
       set: { SCRIPT_FILENAME: proxied.path },
     });
   }
-  let tail: string;
-  let how: string;
-  if (proxied.found !== null) {
-    tail = proxied.found.tail;
-    how = `the backend path names the app ${show(proxied.found.file)}; what follows it is PATH_INFO`;
-  } else {
-    tail = commonSuffix(s, proxied.path);
-    how = 'PATH_INFO is the end SCRIPT_NAME shares with the backend path; the rest is the ProxyPass prefix';
-  }
+  const tail = found !== null ? found.tail : commonSuffix(s, proxied.path);
+  const how = (): string =>
+    found !== null
+      ? `the backend path names the app ${show(found.file)}; what follows it is PATH_INFO`
+      : 'PATH_INFO is the end SCRIPT_NAME shares with the backend path; the rest is the ProxyPass prefix';
   const head = withoutTail(s, tail);
   return alignWithRequestUri(req, {
     scriptName: head ?? s,
     pathInfo: head === null ? '' : tail,
     appFile: proxied.appFile,
-    why: [proxied.why, how],
+    why: () => [proxied.why(), how()],
     set: { SCRIPT_FILENAME: proxied.path },
   });
 }
@@ -236,7 +237,7 @@ interface ProxiedPath {
   path: string;
   found: FoundApp | null;
   appFile: string | null;
-  why: string;
+  why: () => string;
 }
 
 function proxyPath(req: Request): ProxiedPath | null {
@@ -252,7 +253,7 @@ function proxyPath(req: Request): ProxiedPath | null {
     path,
     found,
     appFile: found === null ? null : fsPath(found.file),
-    why: `SCRIPT_FILENAME ${show(sf)} comes from mod_proxy_fcgi; its path is ${show(path)}`,
+    why: () => `SCRIPT_FILENAME ${show(sf)} comes from mod_proxy_fcgi; its path is ${show(path)}`,
   };
 }
 
@@ -268,15 +269,15 @@ function actionHandler(req: Request): Decision | null {
   if (!v.REDIRECT_URL && !v.REDIRECT_HANDLER && !v.REDIRECT_STATUS) return null;
   const found = findAppFile(pt, req.extensions, req.isFile);
   if (found === null) {
-    req.notes.push(`action-handler: PATH_TRANSLATED ${show(pt)} names no existing app file (Action … virtual?)`);
+    req.notes.push(() => `action-handler: PATH_TRANSLATED ${show(pt)} names no existing app file (Action … virtual?)`);
     return null;
   }
   const head = withoutTail(req.pathInfo, found.tail);
   if (head === null) {
-    req.notes.push(`action-handler: PATH_INFO ${show(req.pathInfo)} does not end as PATH_TRANSLATED does`);
+    req.notes.push(() => `action-handler: PATH_INFO ${show(req.pathInfo)} does not end as PATH_TRANSLATED does`);
     return null;
   }
-  const why = [
+  const why = (): string[] => [
     `SCRIPT_NAME ${show(req.scriptName)} is the Action handler; PATH_TRANSLATED walked back to the app ${show(found.file)}`,
   ];
   return alignWithRequestUri(req, {
@@ -303,7 +304,7 @@ function cgiwrap(req: Request): Decision | null {
   let scriptName = req.scriptName;
   let pathInfo = req.pathInfo;
   let appFile: string | null = null;
-  const why: string[] = [];
+  let why: () => string[];
   if (at === segments.length - 1) {
     // Before: PATH_INFO = /USER/SCRIPT[/more]; SCRIPT is the first app-named segment (cgiwrap
     // --with-script-subdirs) or else the first one.
@@ -313,12 +314,12 @@ function cgiwrap(req: Request): Decision | null {
     if (end === -1) end = 2;
     scriptName = req.scriptName + parts.slice(0, end + 1).join('/');
     pathInfo = parts.length > end + 1 ? '/' + parts.slice(end + 1).join('/') : '';
-    why.push(`SCRIPT_NAME ${show(req.scriptName)} is cgiwrap itself; PATH_INFO starts with the user and script`);
+    why = () => [`SCRIPT_NAME ${show(req.scriptName)} is cgiwrap itself; PATH_INFO starts with the user and script`];
   } else {
     if (pathInfo !== '' && pathInfo[0] !== '/') pathInfo = '/' + pathInfo;
     const sf = req.scriptFilename;
     if (sf !== null && hasAppExtension(sf, req.extensions)) appFile = fsPath(sf);
-    why.push('cgiwrap has already rewritten SCRIPT_NAME to include the user and script');
+    why = () => ['cgiwrap has already rewritten SCRIPT_NAME to include the user and script'];
   }
   return alignWithRequestUri(req, { scriptName, pathInfo, appFile, why });
 }
@@ -334,7 +335,7 @@ function iisDuplicate(req: Request): Decision | null {
     scriptName: s,
     pathInfo: p.slice(s.length),
     appFile: appFileFromScriptFilename(req),
-    why: [`PATH_INFO ${show(p)} repeats SCRIPT_NAME; the repeat is dropped`],
+    why: () => [`PATH_INFO ${show(p)} repeats SCRIPT_NAME; the repeat is dropped`],
   };
 }
 
@@ -361,14 +362,15 @@ function nginxNoSplit(req: Request): Decision | null {
       scriptName: head,
       pathInfo: found.tail,
       appFile: fsPath(found.file),
-      why: [`SCRIPT_NAME is the whole path and PATH_INFO is empty; split after the app ${show(found.file)}`],
+      why: () => [`SCRIPT_NAME is the whole path and PATH_INFO is empty; split after the app ${show(found.file)}`],
     };
   }
   if ('PATH_INFO' in req.vars) {
     // Debian's fastcgi_params sends no PATH_INFO; a config that sends one splits the path. An empty
     // one is the split's own answer for the mount itself (/tcp under ^(/tcp)(/.*)$).
     req.notes.push(
-      'nginx-no-split passed: PATH_INFO was sent, so nginx split the path (fastcgi_split_path_info); ' +
+      () =>
+        'nginx-no-split passed: PATH_INFO was sent, so nginx split the path (fastcgi_split_path_info); ' +
         `SCRIPT_NAME ${show(s)} is the mount itself`,
     );
     return null;
@@ -377,7 +379,7 @@ function nginxNoSplit(req: Request): Decision | null {
     scriptName: '',
     pathInfo: s,
     appFile: found === null ? null : fsPath(found.file),
-    why: [
+    why: () => [
       'SCRIPT_NAME is the whole path, PATH_INFO is empty and no .wsgi is named in it: the app is taken to be ' +
         'at the site root. If it lives under a prefix, set `mount` (or use fastcgi_split_path_info).',
     ],
@@ -393,7 +395,9 @@ function halfSplit(req: Request): Decision | null {
     scriptName: s,
     pathInfo: uriPath.slice(base.length),
     appFile: appFileFromScriptFilename(req),
-    why: [`PATH_INFO is empty but the request path ${show(uriPath)} goes on past SCRIPT_NAME; the rest is PATH_INFO`],
+    why: () => [
+      `PATH_INFO is empty but the request path ${show(uriPath)} goes on past SCRIPT_NAME; the rest is PATH_INFO`,
+    ],
   };
 }
 
@@ -406,7 +410,7 @@ function directoryIndex(req: Request): Decision | null {
     scriptName: uriPath.slice(0, -1),
     pathInfo: '/',
     appFile: appFileFromScriptFilename(req),
-    why: [
+    why: () => [
       `the server appended the index ${show(lastSegment(s))} to the folder ${show(uriPath)}; the folder is the mount`,
     ],
   };
@@ -421,9 +425,9 @@ function rewriteHidden(req: Request): Decision | null {
     scriptName: split.scriptName,
     pathInfo: split.pathInfo,
     appFile: appFileFromScriptFilename(req),
-    why: [
+    why: () => [
       `the request path ${show(uriPath)} does not start with SCRIPT_NAME ${show(req.scriptName)}: a rewrite hides the script`,
-      `mount: ${split.how}`,
+      `mount: ${split.how()}`,
     ],
   };
 }
@@ -438,7 +442,7 @@ function scriptAlias(req: Request): Decision | null {
     scriptName: s,
     pathInfo: req.pathInfo,
     appFile: fsPath(sf),
-    why: [`SCRIPT_NAME ${show(s)} is an alias of the app SCRIPT_FILENAME names`],
+    why: () => [`SCRIPT_NAME ${show(s)} is an alias of the app SCRIPT_FILENAME names`],
   };
 }
 
@@ -448,19 +452,26 @@ function trailingSlash(req: Request): Decision | null {
     scriptName: req.scriptName,
     pathInfo: req.pathInfo,
     appFile: appFileFromScriptFilename(req),
-    why: [`SCRIPT_NAME ${show(req.scriptName)} ends with "/"; the slash belongs to PATH_INFO`],
+    why: () => [`SCRIPT_NAME ${show(req.scriptName)} ends with "/"; the slash belongs to PATH_INFO`],
   };
 }
 
+const DIRECT_WHY = (): string[] => ['SCRIPT_NAME + PATH_INFO already match the request path'];
+const DIRECT_LIGHTTPD_WHY = (): string[] => [
+  ...DIRECT_WHY(),
+  'lighttpd splits at the first "/" after its prefix: if fastcgi.server uses the prefix "/", enable ' +
+    '"fix-root-scriptname" or set `mount` to ""',
+];
+
 function direct(req: Request): Decision {
-  const why = ['SCRIPT_NAME + PATH_INFO already match the request path'];
-  if (req.serverSoftware.startsWith('lighttpd') && req.pathInfo !== '' && req.scriptName.lastIndexOf('/') === 0) {
-    why.push(
-      'lighttpd splits at the first "/" after its prefix: if fastcgi.server uses the prefix "/", enable ' +
-        '"fix-root-scriptname" or set `mount` to ""',
-    );
-  }
-  return { scriptName: req.scriptName, pathInfo: req.pathInfo, appFile: appFileFromScriptFilename(req), why };
+  const lighttpdRoot =
+    req.serverSoftware.startsWith('lighttpd') && req.pathInfo !== '' && req.scriptName.lastIndexOf('/') === 0;
+  return {
+    scriptName: req.scriptName,
+    pathInfo: req.pathInfo,
+    appFile: appFileFromScriptFilename(req),
+    why: lighttpdRoot ? DIRECT_LIGHTTPD_WHY : DIRECT_WHY,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -489,10 +500,17 @@ function alignWithRequestUri(req: Request, d: Decision): Decision {
   const { uriPath } = req;
   if (uriPath === null || isPathPrefix(uriPath, d.scriptName)) return d;
   const split = mountFromRequestUri(uriPath, d.scriptName, d.pathInfo);
-  d.why.push(
-    `the request path ${show(uriPath)} does not start with ${show(d.scriptName)}: a rewrite hides it; mount: ${split.how}`,
-  );
-  return { ...d, scriptName: split.scriptName, pathInfo: split.pathInfo };
+  const why = d.why;
+  const scriptName = d.scriptName;
+  return {
+    ...d,
+    scriptName: split.scriptName,
+    pathInfo: split.pathInfo,
+    why: () => [
+      ...why(),
+      `the request path ${show(uriPath)} does not start with ${show(scriptName)}: a rewrite hides it; mount: ${split.how()}`,
+    ],
+  };
 }
 
 /**
@@ -584,8 +602,8 @@ class Repaired implements RepairResult {
     const shownIn = SHOWN_IN.filter((k) => k in req.vars).map((k) => `${k}=${show(req.vars[k]!)}`);
     return [
       `in: ${shownIn.join(' ') || '(no path variables)'}` + (req.mount === null ? '' : ` mount=${show(req.mount)}`),
-      ...req.notes,
-      ...d.why.map((line, i) => (i === 0 ? `rule ${d.rule}: ${line}` : `  ${line}`)),
+      ...req.notes.map((note) => note()),
+      ...d.why().map((line, i) => (i === 0 ? `rule ${d.rule}: ${line}` : `  ${line}`)),
       ...urlVarChanges(req.vars, environ),
       `out: SCRIPT_NAME=${show(scriptName)} PATH_INFO=${show(pathInfo)}` +
         ('PATH_TRANSLATED' in environ ? ` PATH_TRANSLATED=${show(environ.PATH_TRANSLATED!)}` : '') +

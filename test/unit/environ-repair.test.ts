@@ -951,6 +951,10 @@ describe('repairEnviron: the layouts of docs/server-layouts.md', () => {
     }
     expect(result.environ.SCRIPT_NAME.endsWith('/')).toBe(false);
     for (const ch of result.environ.SCRIPT_NAME + result.environ.PATH_INFO) expect(ch.charCodeAt(0)).toBeLessThan(256);
+    // The rule's own words, made only now that they are asked for, come after the input line.
+    const ruleLine = result.explain.find((line) => line.startsWith('rule '));
+    expect(ruleLine).toMatch(new RegExp(`^rule ${result.rule}: \\S`));
+    expect(result.explain.at(-1)).toMatch(/^out: SCRIPT_NAME=/);
   });
 });
 
