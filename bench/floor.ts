@@ -93,7 +93,7 @@ export async function startFloor(dir: string, run: string, modules: string, work
         const args = [...SERVICE_NODE_FLAGS, files.relay, socket(key), String(workers), String(depth)];
         args.push(PYTHON, files.worker, modules, MODULE[app]);
         procs.set(key, await listening(socket(key), NODE, args));
-        upstreams += `upstream ${upstream(key)} { server unix:${socket(key)}; keepalive 16; }\n`;
+        upstreams += `upstream ${upstream(key)} { server unix:${socket(key)}; keepalive 16; keepalive_requests 10000; }\n`;
         locations += `    location /${key}/ { include fastcgi_params; fastcgi_param PATH_INFO $uri; fastcgi_pass ${upstream(key)}; fastcgi_keep_conn on; }\n`;
       }
       const key = `prefork-${app}`;
