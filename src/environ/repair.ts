@@ -111,8 +111,8 @@ interface Decision {
   pathInfo: string;
   appFile: string | null;
   /**
-   * The lines that say why, for explain: made only when asked for, since formatting them costs
-   * more than the decision.
+   * The lines that say why, for explain: made only when asked for, so that no request pays to
+   * format lines only explain mode reads.
    */
   why: () => string[];
   /** Other variables to set. */
