@@ -499,9 +499,7 @@ export class FastcgiConnection {
   /** @internal Frame `body` as `type` records for request `id`, without copying it. */
   writeStream(type: number, id: number, body: Buffer): boolean {
     if (this.ending || this.closed || this.socket.destroyed) return true;
-    const before = this.out.length;
-    streamPieces(type, id, body, this.out);
-    for (let i = before; i < this.out.length; i++) this.outBytes += this.out[i]!.length;
+    this.outBytes += streamPieces(type, id, body, this.out);
     return this.afterQueue();
   }
 

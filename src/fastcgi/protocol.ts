@@ -143,10 +143,11 @@ export function encodeRecord(type: number, requestId: number, body: Uint8Array =
 /**
  * Frame a stream chunk (STDOUT, STDERR, STDIN, …) for a gathered write without copying it: pushes
  * onto `out`, per slice of at most 65535 bytes, an 8-byte header, a view of `body`, and (when the
- * slice is not a multiple of 8) a view of shared zero padding. An empty body pushes nothing: an
- * empty record would end the stream; use `encodeRecord(type, id)` for that.
+ * slice is not a multiple of 8) a view of shared zero padding. Returns the bytes pushed. An empty
+ * body pushes nothing: an empty record would end the stream; use `encodeRecord(type, id)` for that.
  */
-export function streamPieces(type: number, requestId: number, body: Buffer, out: Buffer[]): void {
+export function streamPieces(type: number, requestId: number, body: Buffer, out: Buffer[]): number {
+  let pushed = 0;
   for (let start = 0; start < body.length; start += MAX_CONTENT) {
     const size = Math.min(MAX_CONTENT, body.length - start);
     const padding = paddingFor(size);
@@ -154,7 +155,9 @@ export function streamPieces(type: number, requestId: number, body: Buffer, out:
     writeHeader(header, 0, type, requestId, size, padding);
     out.push(header, size === body.length ? body : body.subarray(start, start + size));
     if (padding !== 0) out.push(ZEROS.subarray(0, padding));
+    pushed += HEADER_SIZE + size + padding;
   }
+  return pushed;
 }
 
 /** The 8-byte header alone (for callers framing their own slices of at most 65535 bytes). */

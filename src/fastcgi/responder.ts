@@ -18,7 +18,13 @@ import { refusal } from '../request/refusal.js';
 import { SERVED_ROLES, authorizerEnviron } from './authorizer.js';
 import { FastcgiConnection, type FastcgiRequest } from './connection.js';
 import { LAUNCHER_DECLINE, LAUNCHER_PROCEED, Role } from './protocol.js';
-import { LAUNCHER_PARAM, decideRelayedCgi, takeNodeEntryApp } from '../request/relayed-cgi.js';
+import {
+  LAUNCHER_PARAM,
+  decideRelayedCgi,
+  relayedCgiFrontEnd,
+  takeNodeEntryApp,
+  type RelayedCgiFrontEnd,
+} from '../request/relayed-cgi.js';
 
 export interface ResponderOptions {
   directory: AppDirectory;
@@ -37,16 +43,28 @@ export interface ResponderOptions {
   onActivity?(delta: 1 | -1): void;
 }
 
+/** What every request of a responder is decided with, made once. */
+interface Responder {
+  options: ResponderOptions;
+  frontEnd: FrontEnd<ServedApp>;
+  /** The CGI daemon's lookup for the requests the native launcher relays; null: not the daemon. */
+  relayed: RelayedCgiFrontEnd | null;
+}
+
 /**
- * What serves each accepted socket. The options and the front end's lookup are made here once, not
- * per connection: under mod_fcgid every request comes on a connection of its own.
+ * What serves each accepted socket. The options and the front ends' lookups are made here once,
+ * not per connection: under mod_fcgid every request comes on a connection of its own.
  */
 export function fastcgiResponder(options: ResponderOptions): (socket: Socket) => FastcgiConnection {
-  const frontEnd: FrontEnd<ServedApp> = {
-    lookup: (appFile, documentRoot) => options.directory.lookup(appFile, documentRoot),
-    noAppFix:
-      'pass --app to wsgi-fcgi or send SCRIPT_FILENAME ' +
-      '(nginx: fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name).',
+  const responder: Responder = {
+    options,
+    frontEnd: {
+      lookup: (appFile, documentRoot) => options.directory.lookup(appFile, documentRoot),
+      noAppFix:
+        'pass --app to wsgi-fcgi or send SCRIPT_FILENAME ' +
+        '(nginx: fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name).',
+    },
+    relayed: options.cgiDaemon === undefined ? null : relayedCgiFrontEnd(options.directory, options.cgiDaemon.hostFile),
   };
   const onError = (error: Error): void => {
     options.ops.warn({ err: error.message }, 'FastCGI connection closed on a protocol error');
@@ -59,7 +77,7 @@ export function fastcgiResponder(options: ResponderOptions): (socket: Socket) =>
         // After this turn of the parser: a GET's empty STDIN usually sits in the same read as its
         // PARAMS, and knowing the body is empty saves the bridge a round of frames. process.nextTick
         // rather than queueMicrotask, which wraps every callback in an AsyncResource.
-        process.nextTick(dispatch, connection, request, options, frontEnd);
+        process.nextTick(dispatch, connection, request, responder);
       },
       onError,
     });
@@ -67,12 +85,8 @@ export function fastcgiResponder(options: ResponderOptions): (socket: Socket) =>
   };
 }
 
-function dispatch(
-  connection: FastcgiConnection,
-  request: FastcgiRequest,
-  options: ResponderOptions,
-  frontEnd: FrontEnd<ServedApp>,
-): void {
+function dispatch(connection: FastcgiConnection, request: FastcgiRequest, responder: Responder): void {
+  const { options, frontEnd, relayed: relayedFrontEnd } = responder;
   if (request.aborted) return;
   options.onActivity?.(1);
   const sink = new FastcgiSink(connection, request, options.onActivity);
@@ -96,8 +110,8 @@ function dispatch(
     // The app a request the Node entry relayed names; taking it out of `vars` leaves
     // request.paramFields spelling a param the environ no longer has.
     let relayedApp: string | undefined;
-    if (options.cgiDaemon !== undefined && vars[LAUNCHER_PARAM] !== undefined) {
-      const relayed = decideRelayedCgi(vars, options.directory, options.cgiDaemon.hostFile);
+    if (relayedFrontEnd !== null && vars[LAUNCHER_PARAM] !== undefined) {
+      const relayed = decideRelayedCgi(vars, relayedFrontEnd);
       if (relayed.decline !== null) {
         options.ops.info({ script: vars.SCRIPT_FILENAME, why: relayed.decline }, 'CGI request handed back to wsgi-cgi');
         request.end(LAUNCHER_DECLINE);

@@ -13,7 +13,7 @@ import type { Environ } from '../exchange.js';
 import type { AppDirectory, ServedApp } from '../pool/app-directory.js';
 import { parseCgiArgv } from './cgi-argv.js';
 import { CGI_NO_APP_FIX, cgiHostSettingsFile } from './cgi-front-end.js';
-import { decideRequest, type RequestDecision } from './decide-request.js';
+import { decideRequest, type FrontEnd, type RequestDecision } from './decide-request.js';
 import { refusal } from './refusal.js';
 
 /** The param by which the launcher announces itself; its value is the version of its protocol. */
@@ -26,16 +26,32 @@ const CWD_PARAM = '=wsgikit.cwd';
 export type RelayedCgi =
   { decline: string } | { decline: null; served: ServedApp; decision: RequestDecision<{ resolved: ResolvedApp }> };
 
+/** How the daemon looks up the app of a relayed request, made once per daemon. */
+export interface RelayedCgiFrontEnd {
+  directory: AppDirectory;
+  daemonHostFile: string | null;
+  /** The app is resolved without its pool: the daemon keeps no workers for an app it declines. */
+  frontEnd: FrontEnd<{ resolved: ResolvedApp }>;
+}
+
+export function relayedCgiFrontEnd(directory: AppDirectory, daemonHostFile: string | null): RelayedCgiFrontEnd {
+  return {
+    directory,
+    daemonHostFile,
+    frontEnd: {
+      lookup: (appFile, documentRoot) => ({ resolved: directory.resolve(appFile, documentRoot) }),
+      noAppFix: CGI_NO_APP_FIX,
+    },
+  };
+}
+
 /**
  * Decides a relayed request, or says why it is the Node entry's: its host settings are not the
  * daemon's, its arguments are not a request's, or the app runs one-shot (cgi_daemon = false).
  * Throws a WsgikitError when the request cannot be served, as the Node entry would refuse it.
  */
-export function decideRelayedCgi(
-  params: Record<string, string>,
-  directory: AppDirectory,
-  daemonHostFile: string | null,
-): RelayedCgi {
+export function decideRelayedCgi(params: Record<string, string>, daemon: RelayedCgiFrontEnd): RelayedCgi {
+  const { directory, daemonHostFile } = daemon;
   const argv: string[] = [];
   for (let i = 1; params[ARG_PARAM + i] !== undefined; i++) argv.push(fsPath(params[ARG_PARAM + i]!));
   const parsed = parseCgiArgv(argv, true, params.QUERY_STRING);
@@ -44,11 +60,7 @@ export function decideRelayedCgi(
   if (hostFile !== daemonHostFile) return { decline: `host settings ${hostFile} are not this daemon's` };
   const cwd = params[CWD_PARAM] === undefined ? '/' : fsPath(params[CWD_PARAM]);
   const app = parsed.app === null ? null : isAbsolute(parsed.app) ? parsed.app : resolve(cwd, parsed.app);
-  // The app is resolved without its pool: the daemon keeps no workers for an app it declines.
-  const decision = decideRequest(requestVariables(params), app, false, {
-    lookup: (appFile, documentRoot) => ({ resolved: directory.resolve(appFile, documentRoot) }),
-    noAppFix: CGI_NO_APP_FIX,
-  });
+  const decision = decideRequest(requestVariables(params), app, false, daemon.frontEnd);
   const { resolved } = decision.served;
   if (!resolved.settings.cgiDaemon) return { decline: 'the app runs one-shot (cgi_daemon = false)' };
   let served: ServedApp;

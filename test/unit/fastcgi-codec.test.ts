@@ -145,20 +145,21 @@ describe('encoding records', () => {
   it('frames a stream chunk as pieces that are views of the body, not copies', () => {
     const body = pattern(70_000);
     const pieces: Buffer[] = [];
-    streamPieces(RecordType.Stdout, 3, body, pieces);
+    const pushed = streamPieces(RecordType.Stdout, 3, body, pieces);
     // header, slice, padding (65535 → 1), header, slice (4465 → 7 padding)
     expect(pieces.map((p) => p.length)).toEqual([8, 65535, 1, 8, 4465, 7]);
+    expect(pushed).toBe(8 + 65535 + 1 + 8 + 4465 + 7);
     expect(pieces[1]!.buffer).toBe(body.buffer);
     expect(pieces[4]!.buffer).toBe(body.buffer);
     const parsed = parseAll([Buffer.concat(pieces)]);
     expect(Buffer.concat(parsed.map((r) => r.content)).equals(body)).toBe(true);
     const small = Buffer.from('hello, world!!!!'); // 16 bytes: no padding piece
     pieces.length = 0;
-    streamPieces(RecordType.Stdout, 3, small, pieces);
+    expect(streamPieces(RecordType.Stdout, 3, small, pieces)).toBe(24);
     expect(pieces).toHaveLength(2);
     expect(pieces[1]).toBe(small);
     pieces.length = 0;
-    streamPieces(RecordType.Stdout, 3, Buffer.alloc(0), pieces);
+    expect(streamPieces(RecordType.Stdout, 3, Buffer.alloc(0), pieces)).toBe(0);
     expect(pieces).toHaveLength(0);
   });
 });
