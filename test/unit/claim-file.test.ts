@@ -22,6 +22,15 @@ function bridgeClaims(file: ClaimFile): boolean {
   return readSync(file.fd, Buffer.alloc(1), 0, 1, null) === 1;
 }
 
+/** `count` requests queued one at a time, as the pool does: each found by the bridge, then answered. */
+function serveInTurn(file: ClaimFile, count: number): void {
+  for (let i = 0; i < count; i++) {
+    file.put();
+    expect(bridgeClaims(file)).toBe(true);
+    file.claimed();
+  }
+}
+
 describe('ClaimFile', () => {
   it('a token is the bridge’s or the front end’s, never both', () => {
     const file = open();
@@ -59,33 +68,19 @@ describe('ClaimFile', () => {
 
   it('writes tokens ahead in batches, and a take-back counts only the requests’ own', () => {
     const file = open();
-    // Past several batches, one queued request at a time as the pool does: every token is found.
-    for (let i = 0; i < 300; i++) {
-      file.put();
-      expect(bridgeClaims(file)).toBe(true);
-      file.claimed();
-    }
+    serveInTurn(file, 300); // past several batches: every token is found
     file.put();
     file.put();
     expect(bridgeClaims(file)).toBe(true);
     expect(file.takeBack()).toBe(1); // the spare tokens read back with it are not requests
     expect(bridgeClaims(file)).toBe(false); // nothing is left for a Q the bridge reads late
-    file.put();
-    expect(bridgeClaims(file)).toBe(true);
-    file.claimed();
+    serveInTurn(file, 1);
   });
 
   it('after giving its pages back, puts the next token where the bridge reads', () => {
     const file = open();
     // Enough tokens for a trim (the file is truncated once none is outstanding).
-    for (let i = 0; i < 70_000; i++) {
-      file.put();
-      expect(bridgeClaims(file)).toBe(true);
-      file.claimed();
-    }
-    file.put();
-    expect(bridgeClaims(file)).toBe(true);
-    file.claimed();
+    serveInTurn(file, 70_001);
     file.put();
     expect(file.takeBack()).toBe(1);
     expect(bridgeClaims(file)).toBe(false);
