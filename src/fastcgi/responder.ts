@@ -86,7 +86,7 @@ export function fastcgiResponder(options: ResponderOptions): (socket: Socket) =>
 }
 
 function dispatch(connection: FastcgiConnection, request: FastcgiRequest, responder: Responder): void {
-  const { options, frontEnd, relayed: relayedFrontEnd } = responder;
+  const { options, frontEnd, relayed: daemon } = responder;
   if (request.aborted) return;
   options.onActivity?.(1);
   const sink = new FastcgiSink(connection, request, options.onActivity);
@@ -110,8 +110,8 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, respon
     // The app a request the Node entry relayed names; taking it out of `vars` leaves
     // request.paramFields spelling a param the environ no longer has.
     let relayedApp: string | undefined;
-    if (relayedFrontEnd !== null && vars[LAUNCHER_PARAM] !== undefined) {
-      const relayed = decideRelayedCgi(vars, relayedFrontEnd);
+    if (daemon !== null && vars[LAUNCHER_PARAM] !== undefined) {
+      const relayed = decideRelayedCgi(vars, daemon);
       if (relayed.decline !== null) {
         options.ops.info({ script: vars.SCRIPT_FILENAME, why: relayed.decline }, 'CGI request handed back to wsgi-cgi');
         request.end(LAUNCHER_DECLINE);
@@ -123,7 +123,7 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, respon
       request.sendSignal(LAUNCHER_PROCEED);
     } else {
       // The Node entry relayed it: it named the app and repaired the environ.
-      relayedApp = options.cgiDaemon === undefined ? undefined : takeNodeEntryApp(vars);
+      relayedApp = daemon === null ? undefined : takeNodeEntryApp(vars);
       const decided = decideRequest(vars, relayedApp ?? options.fixedApp, relayedApp !== undefined, frontEnd);
       served = decided.served;
       decision = decided;
