@@ -13,7 +13,8 @@ import { HEADER_SIZE, VERSION } from './protocol.js';
  * `content` may be a view of the parser's own buffer: both are valid only until the callback
  * returns or, at the latest, until the next `parse` call. Callers copy what they keep — or, when
  * `inChunk` is true, they may keep `content` as long as they keep the chunk they passed in (it is
- * then a view of that chunk, which the parser never writes to).
+ * then a view of that chunk, which the parser never writes to; an empty `content` is one shared
+ * empty Buffer).
  */
 export interface FastcgiRecord {
   type: number;
@@ -78,7 +79,8 @@ export class RecordParser {
     record.type = buf[at + 1]!;
     record.requestId = (buf[at + 2]! << 8) | buf[at + 3]!;
     record.paddingLength = buf[at + 6]!;
-    record.content = buf.subarray(at + HEADER_SIZE, at + HEADER_SIZE + contentLength);
+    // Most requests end two streams with an empty record (PARAMS, STDIN): no view made for those.
+    record.content = contentLength === 0 ? EMPTY : buf.subarray(at + HEADER_SIZE, at + HEADER_SIZE + contentLength);
     record.inChunk = inChunk;
     callback(record);
   }

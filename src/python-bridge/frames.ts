@@ -257,7 +257,8 @@ export class FrameParser {
       }
       const frameEnd = pos + HEADER_SIZE + size;
       if (frameEnd > end) break;
-      callback(type as FrameType, buf.subarray(pos + HEADER_SIZE, frameEnd));
+      // An empty payload (most Z frames) gets no view of its own.
+      callback(type as FrameType, size === 0 ? EMPTY : buf.subarray(pos + HEADER_SIZE, frameEnd));
       pos = frameEnd;
     }
     if (buf === chunk) {
