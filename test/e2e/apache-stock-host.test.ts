@@ -274,7 +274,9 @@ Alias /trusting ${aliceSite}
     it('CGI: the log is in ~/.wsgikit/logs, the pages no longer say otherwise, and daemon mode runs', async () => {
       const res = await get('/app.wsgi/print');
       expect(res.status).toBe(200);
-      expect(logsNamed('app-')).toContain('print() from the app');
+      // The app's output reaches its log from the worker's stdout pipe, apart from the answer:
+      // it may land a moment after the page.
+      await eventually(() => logsNamed('app-').includes('print() from the app'), "print() in the app's log");
       const page = await get('/owner.wsgi/boom');
       expect(page.body).not.toContain('error log for now');
       expect(page.body).not.toContain('install -d');
