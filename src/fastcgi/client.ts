@@ -23,6 +23,7 @@ import {
   encodedSize,
   encodeRecordInto,
   streamPieces,
+  writablePieces,
   type Pairs,
 } from './protocol.js';
 import { RecordParser, type FastcgiRecord } from './record-parser.js';
@@ -99,10 +100,11 @@ export class FastcgiResponse extends Readable {
       const body = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
       if (body.length === 0 || this.socket.destroyed) return;
       const pieces: Buffer[] = [];
-      streamPieces(RecordType.Stdin, this.requestId, body, pieces);
+      const heads: number[] = [];
+      streamPieces(RecordType.Stdin, this.requestId, body, pieces, heads);
       this.socket.cork();
       let ok = true;
-      for (const piece of pieces) ok = this.socket.write(piece);
+      for (const piece of writablePieces(pieces, heads)) ok = this.socket.write(piece);
       this.socket.uncork();
       if (!ok) source.pause();
     });

@@ -42,13 +42,16 @@ import {
   MAX_REQS,
   MPXS_CONNS,
   ProtocolStatus,
+  RAW_PIECE,
   RecordType,
   Role,
   encodePairs,
   encodeRecord,
   endRequest,
+  gatherPieces,
   streamPieces,
   unknownType,
+  writablePieces,
   writeEndRequest,
   writeHeader,
 } from './protocol.js';
@@ -287,8 +290,12 @@ export class FastcgiConnection {
   private readonly requests = new ActiveRequests<FastcgiRequest>();
   private spareDecoder: PairDecoder | null = null;
   private drainWaiters: Array<() => void> = [];
-  /** This tick's records, not yet given to the socket (flushOut), and their size. */
+  /**
+   * This tick's records, not yet given to the socket (flushOut), and their size: each piece is a
+   * record's content with its head (streamPieces), or whole records (RAW_PIECE).
+   */
   private out: Buffer[] = [];
+  private outHeads: number[] = [];
   private outBytes = 0;
   private flushScheduled = false;
   private stdinPaused = false;
@@ -487,6 +494,7 @@ export class FastcgiConnection {
   private write(data: Buffer): boolean {
     if (this.ending || this.closed || this.socket.destroyed) return true;
     this.out.push(data);
+    this.outHeads.push(RAW_PIECE);
     this.outBytes += data.length;
     return this.afterQueue();
   }
@@ -499,7 +507,7 @@ export class FastcgiConnection {
   /** @internal Frame `body` as `type` records for request `id`, without copying it. */
   writeStream(type: number, id: number, body: Buffer): boolean {
     if (this.ending || this.closed || this.socket.destroyed) return true;
-    this.outBytes += streamPieces(type, id, body, this.out);
+    this.outBytes += streamPieces(type, id, body, this.out, this.outHeads);
     return this.afterQueue();
   }
 
@@ -521,16 +529,18 @@ export class FastcgiConnection {
   flushOut(): boolean {
     this.flushScheduled = false;
     const out = this.out;
+    const heads = this.outHeads;
     const size = this.outBytes;
     if (out.length === 0) return true;
     this.out = [];
+    this.outHeads = [];
     this.outBytes = 0;
     if (this.closed || this.socket.destroyed) return true;
-    if (out.length === 1) return this.socket.write(out[0]);
-    if (size <= GATHER_MAX) return this.socket.write(Buffer.concat(out, size));
+    if (out.length === 1 && heads[0] === RAW_PIECE) return this.socket.write(out[0]);
+    if (size <= GATHER_MAX) return this.socket.write(gatherPieces(out, heads, size));
     this.socket.cork();
     let ok = true;
-    for (let i = 0; i < out.length; i++) ok = this.socket.write(out[i]);
+    for (const piece of writablePieces(out, heads)) ok = this.socket.write(piece);
     this.socket.uncork();
     return ok;
   }

@@ -5,9 +5,11 @@
 // Two ways to encode:
 // - `encodeRecord`, `encodePairs`, `endRequest`, … build whole records in one Buffer: for the small
 //   control records and for bodies we own anyway.
-// - `streamPieces` frames a caller's body chunk for a writev/cork: it returns headers and *views*
-//   of the body (and shared zero padding), never a copy of the body itself, so a 64 KB response
-//   chunk is framed without being copied.
+// - `streamPieces` frames a caller's body chunk without copying it: *views* of the body, each with
+//   the head of its record (type, request id, padding) as a small integer. The pieces leave either
+//   gathered into one Buffer with their headers (`gatherPieces`: a small answer, one write, no
+//   Buffer per header) or as Buffers for a writev/cork (`writablePieces`: a 64 KB response chunk is
+//   never copied).
 
 export const VERSION = 1;
 export const HEADER_SIZE = 8;
@@ -140,24 +142,62 @@ export function encodeRecord(type: number, requestId: number, body: Uint8Array =
   return out;
 }
 
+/** The head of a piece that is bytes to send as they are, not the content of a record. */
+export const RAW_PIECE = -1;
+
 /**
- * Frame a stream chunk (STDOUT, STDERR, STDIN, …) for a gathered write without copying it: pushes
- * onto `out`, per slice of at most 65535 bytes, an 8-byte header, a view of `body`, and (when the
- * slice is not a multiple of 8) a view of shared zero padding. Returns the bytes pushed. An empty
- * body pushes nothing: an empty record would end the stream; use `encodeRecord(type, id)` for that.
+ * Frame a stream chunk (STDOUT, STDERR, STDIN, …) without copying it: per slice of at most 65535
+ * bytes, pushes a view of `body` onto `pieces` and the head of its record onto `heads`. Returns the
+ * bytes the records take, headers and padding included. An empty body pushes nothing: an empty
+ * record would end the stream; use `encodeRecord(type, id)` for that.
  */
-export function streamPieces(type: number, requestId: number, body: Buffer, out: Buffer[]): number {
+export function streamPieces(type: number, requestId: number, body: Buffer, pieces: Buffer[], heads: number[]): number {
   let pushed = 0;
   for (let start = 0; start < body.length; start += MAX_CONTENT) {
     const size = Math.min(MAX_CONTENT, body.length - start);
     const padding = paddingFor(size);
-    const header = Buffer.allocUnsafe(HEADER_SIZE);
-    writeHeader(header, 0, type, requestId, size, padding);
-    out.push(header, size === body.length ? body : body.subarray(start, start + size));
-    if (padding !== 0) out.push(ZEROS.subarray(0, padding));
+    pieces.push(size === body.length ? body : body.subarray(start, start + size));
+    // One small integer (a Smi to V8): type (4 bits), padding (3 bits), request id (16 bits).
+    heads.push((type << 19) | (padding << 16) | requestId);
     pushed += HEADER_SIZE + size + padding;
   }
   return pushed;
+}
+
+/** The pieces as one Buffer of `size` bytes, each record's header and padding written in place. */
+export function gatherPieces(pieces: readonly Buffer[], heads: readonly number[], size: number): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (let i = 0; i < pieces.length; i++) {
+    const piece = pieces[i]!;
+    const head = heads[i]!;
+    if (head === RAW_PIECE) {
+      at += piece.copy(out, at);
+      continue;
+    }
+    const padding = (head >> 16) & 7;
+    writeHeader(out, at, head >> 19, head & 0xffff, piece.length, padding);
+    at += HEADER_SIZE + piece.copy(out, at + HEADER_SIZE);
+    for (const end = at + padding; at < end; at++) out[at] = 0;
+  }
+  return out;
+}
+
+/** The pieces as Buffers for a writev: each record's header, its content (not copied), its padding. */
+export function writablePieces(pieces: readonly Buffer[], heads: readonly number[]): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < pieces.length; i++) {
+    const piece = pieces[i]!;
+    const head = heads[i]!;
+    if (head === RAW_PIECE) {
+      out.push(piece);
+      continue;
+    }
+    const padding = (head >> 16) & 7;
+    out.push(recordHeader(head >> 19, head & 0xffff, piece.length, padding), piece);
+    if (padding !== 0) out.push(ZEROS.subarray(0, padding));
+  }
+  return out;
 }
 
 /** The 8-byte header alone (for callers framing their own slices of at most 65535 bytes). */

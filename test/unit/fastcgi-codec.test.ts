@@ -1,5 +1,5 @@
 import { Duplex } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { WsgikitError } from '../../src/errors.js';
 import { FastcgiConnection, type FastcgiRequest } from '../../src/fastcgi/connection.js';
 import { PairDecoder, decodePairs } from '../../src/fastcgi/pair-decoder.js';
@@ -7,6 +7,7 @@ import {
   HEADER_SIZE,
   MAX_CONTENT,
   ProtocolStatus,
+  RAW_PIECE,
   RecordType,
   Role,
   abortRequest,
@@ -14,10 +15,12 @@ import {
   encodePairs,
   encodeRecord,
   endRequest,
+  gatherPieces,
   paddingFor,
   recordHeader,
   streamPieces,
   unknownType,
+  writablePieces,
   writeHeader,
 } from '../../src/fastcgi/protocol.js';
 import { RecordParser } from '../../src/fastcgi/record-parser.js';
@@ -145,22 +148,54 @@ describe('encoding records', () => {
   it('frames a stream chunk as pieces that are views of the body, not copies', () => {
     const body = pattern(70_000);
     const pieces: Buffer[] = [];
-    const pushed = streamPieces(RecordType.Stdout, 3, body, pieces);
-    // header, slice, padding (65535 → 1), header, slice (4465 → 7 padding)
-    expect(pieces.map((p) => p.length)).toEqual([8, 65535, 1, 8, 4465, 7]);
+    const heads: number[] = [];
+    const pushed = streamPieces(RecordType.Stdout, 3, body, pieces, heads);
+    expect(pieces.map((p) => p.length)).toEqual([65535, 4465]);
+    expect(pieces.every((p) => p.buffer === body.buffer)).toBe(true);
     expect(pushed).toBe(8 + 65535 + 1 + 8 + 4465 + 7);
-    expect(pieces[1]!.buffer).toBe(body.buffer);
-    expect(pieces[4]!.buffer).toBe(body.buffer);
-    const parsed = parseAll([Buffer.concat(pieces)]);
+    // For a writev: header, slice, padding (65535 → 1), header, slice (4465 → 7 padding).
+    const writable = writablePieces(pieces, heads);
+    expect(writable.map((p) => p.length)).toEqual([8, 65535, 1, 8, 4465, 7]);
+    expect(writable[1]).toBe(pieces[0]);
+    const parsed = parseAll([Buffer.concat(writable)]);
+    expect(parsed.map((r) => [r.type, r.requestId, r.paddingLength])).toEqual([
+      [RecordType.Stdout, 3, 1],
+      [RecordType.Stdout, 3, 7],
+    ]);
     expect(Buffer.concat(parsed.map((r) => r.content)).equals(body)).toBe(true);
-    const small = Buffer.from('hello, world!!!!'); // 16 bytes: no padding piece
-    pieces.length = 0;
-    expect(streamPieces(RecordType.Stdout, 3, small, pieces)).toBe(24);
-    expect(pieces).toHaveLength(2);
-    expect(pieces[1]).toBe(small);
-    pieces.length = 0;
-    expect(streamPieces(RecordType.Stdout, 3, Buffer.alloc(0), pieces)).toBe(0);
-    expect(pieces).toHaveLength(0);
+    const small = Buffer.from('hello, world!!!!'); // 16 bytes: no padding
+    const smallPieces: Buffer[] = [];
+    const smallHeads: number[] = [];
+    expect(streamPieces(RecordType.Stdout, 3, small, smallPieces, smallHeads)).toBe(24);
+    expect(writablePieces(smallPieces, smallHeads).map((p) => p.length)).toEqual([8, 16]);
+    expect(streamPieces(RecordType.Stdout, 3, Buffer.alloc(0), smallPieces, smallHeads)).toBe(0);
+    expect(smallPieces).toEqual([small]);
+  });
+
+  it('gathers pieces and whole records into one Buffer, the same bytes as written one by one', () => {
+    const pieces: Buffer[] = [];
+    const heads: number[] = [];
+    let size = streamPieces(RecordType.Stdout, 0xfffe, Buffer.from('Status: 200 OK\r\n\r\n'), pieces, heads);
+    size += streamPieces(RecordType.Stderr, 0xfffe, Buffer.from('a warning\n'), pieces, heads);
+    const tail = encodeRecord(RecordType.Stdout, 0xfffe);
+    pieces.push(tail);
+    heads.push(RAW_PIECE);
+    size += tail.length;
+    size += streamPieces(RecordType.Stdout, 1, pattern(70_000), pieces, heads);
+    // Padding is written as zeros over whatever the new Buffer held: here, all ones.
+    const dirty = vi.spyOn(Buffer, 'allocUnsafe').mockImplementation((n: number) => Buffer.alloc(n, 0xff));
+    const gathered = gatherPieces(pieces, heads, size);
+    dirty.mockRestore();
+    expect(gathered.length).toBe(size);
+    expect(gathered.equals(Buffer.concat(writablePieces(pieces, heads)))).toBe(true);
+    const parsed = parseAll([gathered]);
+    expect(parsed.map((r) => [r.type, r.requestId, r.content.length])).toEqual([
+      [RecordType.Stdout, 0xfffe, 18],
+      [RecordType.Stderr, 0xfffe, 10],
+      [RecordType.Stdout, 0xfffe, 0],
+      [RecordType.Stdout, 1, 65535],
+      [RecordType.Stdout, 1, 4465],
+    ]);
   });
 });
 
