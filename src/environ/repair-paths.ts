@@ -49,10 +49,25 @@ export function dirname(path: string): string {
   return slash <= 0 ? '' : path.slice(0, slash);
 }
 
+/** Whether `name` ends, in any case, with one of `extensions` (lower case) and is longer. */
 export function hasAppExtension(name: string, extensions: readonly string[]): boolean {
-  const lower = name.toLowerCase();
-  for (const ext of extensions) if (lower.length > ext.length && lower.endsWith(ext)) return true;
+  for (const ext of extensions) if (name.length > ext.length && endsInLowerCase(name, ext)) return true;
   return false;
+}
+
+/**
+ * `name.toLowerCase().endsWith(tail)` for a latin-1 name, without making the lowered copy: a byte
+ * string's letters are A–Z and À–Þ (but ×), each 32 below its lower case.
+ */
+function endsInLowerCase(name: string, tail: string): boolean {
+  const at = name.length - tail.length;
+  for (let i = 0; i < tail.length; i++) {
+    let c = name.charCodeAt(at + i);
+    if (c > 0xff) return name.toLowerCase().endsWith(tail); // not a byte string: the general rule
+    if ((c >= 0x41 && c <= 0x5a) || (c >= 0xc0 && c <= 0xde && c !== 0xd7)) c += 32;
+    if (c !== tail.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /** `path` without the trailing `tail`, or null when it does not end with it. */

@@ -131,12 +131,23 @@ function view(input: RepairInput): Request {
     uriPath: uri ? requestUriPath(uri) : null,
     scriptFilename: v.SCRIPT_FILENAME || null,
     documentRoot: v.DOCUMENT_ROOT || null,
-    serverSoftware: (v.SERVER_SOFTWARE ?? '').toLowerCase(),
+    serverSoftware: lowerSoftware(v.SERVER_SOFTWARE ?? ''),
     mount: input.mount === null ? null : mountBytes(input.mount),
     extensions: input.appExtensions ? input.appExtensions.map((e) => e.toLowerCase()) : DEFAULT_EXTENSIONS,
     isFile: input.isFile,
     notes: [],
   };
+}
+
+/** SERVER_SOFTWARE in lower case, made again only when it changes (a server sends the same). */
+let software = '';
+let softwareLower = '';
+function lowerSoftware(value: string): string {
+  if (value !== software) {
+    software = value;
+    softwareLower = value.toLowerCase();
+  }
+  return softwareLower;
 }
 
 function mountBytes(mount: string): string {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { WsgikitError } from '../../src/errors.js';
 import type { Environ } from '../../src/exchange.js';
 import { RULE_IDS, repairEnviron, type RepairInput } from '../../src/environ/repair.js';
-import { requestUriPath } from '../../src/environ/repair-paths.js';
+import { hasAppExtension, requestUriPath } from '../../src/environ/repair-paths.js';
 
 const D = '/home/u/public_html';
 const APACHE = 'Apache/2.4.62 (Debian)';
@@ -1183,5 +1183,20 @@ describe('RULE_IDS', () => {
       'trailing-slash',
       'direct',
     ]);
+  });
+});
+
+describe('hasAppExtension', () => {
+  it('matches the extension in any case, as toLowerCase would, on a longer name', () => {
+    const exts = ['.wsgi', '.py', '.été'];
+    expect(hasAppExtension('app.wsgi', exts)).toBe(true);
+    expect(hasAppExtension('APP.WSGI', exts)).toBe(true);
+    expect(hasAppExtension('app.WsGi', exts)).toBe(true);
+    expect(hasAppExtension('.wsgi', exts)).toBe(false); // the extension alone is no name
+    expect(hasAppExtension('app.wsgix', exts)).toBe(false);
+    expect(hasAppExtension('app.wsg[', exts)).toBe(false); // [ is 32 above {, not a letter
+    expect(hasAppExtension('x.\u00c9T\u00c9', exts)).toBe(true); // latin-1 capitals: É
+    expect(hasAppExtension('x.\u00e9t\u00d7', ['.\u00e9t\u00f7'])).toBe(false); // × is not a capital of ÷
+    expect(hasAppExtension('app.wsg\u212a', ['.wsgk'])).toBe(true); // KELVIN SIGN lowers to k
   });
 });
