@@ -210,8 +210,8 @@ export class PairDecoder {
 }
 
 /**
- * An array for a request's fields, at the size of the last one's: filled by growing from empty, it
- * was copied to a larger store three times for a server's 30-odd variables.
+ * An array for a request's fields, at the size of the last one's. Grown from empty, an array is
+ * copied to a larger store three times on its way to a server's 30-odd variables.
  */
 function newFields(): string[] {
   return lastFilled === 0 ? [] : new Array<string>(lastFilled);
