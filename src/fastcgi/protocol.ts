@@ -6,7 +6,7 @@
 // - `encodeRecord`, `encodePairs`, `endRequest`, … build whole records in one Buffer: for the small
 //   control records and for bodies we own anyway.
 // - `streamPieces` frames a caller's body chunk without copying it: *views* of the body, each with
-//   the head of its record (type, request id, padding) as a small integer. The pieces leave either
+//   the head of its record (type and request id) as a small integer. The pieces leave either
 //   gathered into one Buffer with their headers (`gatherPieces`: a small answer, one write, no
 //   Buffer per header) or as Buffers for a writev/cork (`writablePieces`: a 64 KB response chunk is
 //   never copied).
@@ -147,9 +147,9 @@ export const RAW_PIECE = -1;
 
 /**
  * Frame a stream chunk (STDOUT, STDERR, STDIN, …) without copying it: per slice of at most 65535
- * bytes, pushes a view of `body` onto `pieces` and the head of its record onto `heads`. Returns the
- * bytes the records take, headers and padding included. An empty body pushes nothing: an empty
- * record would end the stream; use `encodeRecord(type, id)` for that.
+ * bytes, pushes a view of `body` onto `pieces` and the head of its record (type and request id)
+ * onto `heads`. Returns the bytes the records take, headers and padding included. An empty body
+ * pushes nothing: an empty record would end the stream; use `encodeRecord(type, id)` for that.
  */
 export function streamPieces(type: number, requestId: number, body: Buffer, pieces: Buffer[], heads: number[]): number {
   let pushed = 0;
@@ -157,8 +157,8 @@ export function streamPieces(type: number, requestId: number, body: Buffer, piec
     const size = Math.min(MAX_CONTENT, body.length - start);
     const padding = paddingFor(size);
     pieces.push(size === body.length ? body : body.subarray(start, start + size));
-    // One small integer (a Smi to V8): type (4 bits), padding (3 bits), request id (16 bits).
-    heads.push((type << 19) | (padding << 16) | requestId);
+    // One small integer (a Smi to V8); the padding follows from the content's length.
+    heads.push((type << 16) | requestId);
     pushed += HEADER_SIZE + size + padding;
   }
   return pushed;
@@ -175,8 +175,8 @@ export function gatherPieces(pieces: readonly Buffer[], heads: readonly number[]
       at += piece.copy(out, at);
       continue;
     }
-    const padding = (head >> 16) & 7;
-    writeHeader(out, at, head >> 19, head & 0xffff, piece.length, padding);
+    const padding = paddingFor(piece.length);
+    writeHeader(out, at, head >> 16, head & 0xffff, piece.length, padding);
     at += HEADER_SIZE + piece.copy(out, at + HEADER_SIZE);
     for (const end = at + padding; at < end; at++) out[at] = 0;
   }
@@ -193,8 +193,8 @@ export function writablePieces(pieces: readonly Buffer[], heads: readonly number
       out.push(piece);
       continue;
     }
-    const padding = (head >> 16) & 7;
-    out.push(recordHeader(head >> 19, head & 0xffff, piece.length, padding), piece);
+    const padding = paddingFor(piece.length);
+    out.push(recordHeader(head >> 16, head & 0xffff, piece.length, padding), piece);
     if (padding !== 0) out.push(ZEROS.subarray(0, padding));
   }
   return out;
