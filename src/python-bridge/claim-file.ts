@@ -88,7 +88,7 @@ export class ClaimFile {
     if (this._outstanding === 0 || this.closed) return 0;
     const want = this._outstanding + this.spare;
     if (want > this.scratch.length) this.scratch = Buffer.allocUnsafe(want);
-    const got = readSync(this.fd, this.scratch, 0, Math.min(want, this.scratch.length), null);
+    const got = readSync(this.fd, this.scratch, 0, want, null);
     // The spares were read too: they are the last bytes, after every outstanding token.
     const taken = Math.max(0, got - this.spare);
     this.spare = 0;
