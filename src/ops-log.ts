@@ -3,6 +3,7 @@
 // and wsgi-run passes a terminal printer. pino itself loads only when asked for: its start-up
 // cost is more than the per-request CGI entry can afford.
 
+import process from 'node:process';
 import { writeSync } from 'node:fs';
 
 export interface OpsLog {

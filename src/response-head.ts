@@ -2,6 +2,7 @@
 // what a FastCGI responder sends in STDOUT. Shared by both front ends because both servers parse
 // exactly this.
 
+import { Buffer } from 'node:buffer';
 import type { ResponseHeaders } from './exchange.js';
 
 /**

@@ -5,6 +5,7 @@
 // owned by the user it runs as (or root), no setuid/setgid bits. Runs once per CGI request:
 // one realpath, one stat per folder below the root, one stat of the file.
 
+import process from 'node:process';
 import { type Stats, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { WsgikitError } from '../errors.js';

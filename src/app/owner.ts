@@ -4,6 +4,7 @@
 // to `owner_token_sha256`. Runs on error pages only, but must stay cheap: the address rules are
 // parsed once per settings object, and node:crypto is loaded only when a token is configured.
 
+import { Buffer } from 'node:buffer';
 import { isIP } from 'node:net';
 import { lazyCrypto } from '../lazy-builtins.js';
 

@@ -15,6 +15,7 @@
 // With `root` (the host's chroot), every path is the one seen inside that folder and is looked up
 // there, symlinks resolved as the chrooted process resolves them.
 
+import { Buffer } from 'node:buffer';
 import {
   accessSync,
   closeSync,

@@ -3,6 +3,7 @@
 // the host, its Python, and where its log goes. One function, so wsgi-run, CGI and FastCGI can
 // never disagree on any of it.
 
+import process from 'node:process';
 import { realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { WsgikitError } from '../errors.js';

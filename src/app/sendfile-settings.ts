@@ -2,6 +2,7 @@
 // `wsgi-fcgi --sendfile`), checked here so the host file and the command line say the same thing
 // about the same mistake. What is done with it per request is src/pool/file-offload.ts.
 
+import process from 'node:process';
 import type { Advice } from '../errors.js';
 import { userGroups } from '../os/users.js';
 

@@ -15,6 +15,7 @@
 // Units: TOML speaks in MiB and seconds; the TS object holds bytes (maxBodyBytes, logMaxBytes)
 // and seconds. HostSettings.defaults / forced / limits are already in TS units.
 
+import process from 'node:process';
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';

@@ -6,6 +6,7 @@
 // decision "can this user make or write this folder" lives here, for the log, the daemon's socket
 // and wsgi-check alike.
 
+import process from 'node:process';
 import { accessSync, constants, statSync, type Stats } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';

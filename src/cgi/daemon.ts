@@ -8,6 +8,7 @@
 // answers), and it exits when idle. Two first requests racing must not start two daemons: an
 // exclusive lock file decides who starts it; the other waits for the socket.
 
+import process from 'node:process';
 import { closeSync, lstatSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';

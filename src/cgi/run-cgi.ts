@@ -3,6 +3,7 @@
 // one-shot bridge. This process lives for one request, so everything here is paid per request:
 // nothing is loaded that the request does not need.
 
+import process from 'node:process';
 import { defaultRoots, openAppLog, resolveApp, type ResolvedApp } from '../app/resolve-app.js';
 import { homeOf } from '../app/locate.js';
 import { oneShotNote } from '../app/user-space.js';

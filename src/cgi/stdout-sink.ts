@@ -1,5 +1,6 @@
 // A ResponseSink writing a CGI response to the web server: our stdout.
 
+import process from 'node:process';
 import type { WsgikitError } from '../errors.js';
 import type { ResponseHeaders, ResponseSink } from '../exchange.js';
 import { failurePage, type PageView } from '../pages/error-page.js';

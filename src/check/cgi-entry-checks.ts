@@ -1,6 +1,7 @@
 // Which `wsgi-cgi` serves the app's CGI requests, the native launcher or the Node entry, and what
 // the other would cost on this host (docs/cgi-launcher.md).
 
+import process from 'node:process';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -2,6 +2,7 @@
 // in the URL, an Action handler, a rewrite that hides the .wsgi), and what src/environ/repair.ts
 // makes of them: the SCRIPT_NAME / PATH_INFO the app will get, the rule that fired and why.
 
+import { Buffer } from 'node:buffer';
 import path from 'node:path';
 import type { Environ } from '../exchange.js';
 import { repairEnvironOnDisk } from '../environ/repair-fs.js';

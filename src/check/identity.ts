@@ -2,6 +2,7 @@
 // wsgi-check (often root at a hosting company), but must answer for the user the host runs the app
 // as. The password and group files are read by src/os/users.ts.
 
+import process from 'node:process';
 import type { Stats } from 'node:fs';
 import os from 'node:os';
 import { type Access, modeAllows } from '../os/access.js';

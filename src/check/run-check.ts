@@ -2,6 +2,7 @@
 // the server execs, then every family of checks, then the import. Returns the findings and what
 // was found fine; report.ts prints it.
 
+import process from 'node:process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_HOST_SETTINGS_FILE, emptyHostSettings, loadAppSettings, loadHostSettings } from '../app/settings.js';

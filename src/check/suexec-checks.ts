@@ -4,6 +4,7 @@
 // (the visitor gets a 500, the reason goes to a root-only log), so this is the only place the
 // user learns it. The wording follows suexec/install-stub.sh --check.
 
+import process from 'node:process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { findInSafePath } from '../app/python.js';

@@ -9,7 +9,8 @@
 // unreadable, made for another bundle or Node, rejected by V8) costs only the cache: the bundle is
 // compiled from source as if there were none.
 
-import { isAscii } from 'node:buffer';
+import process from 'node:process';
+import { Buffer, isAscii } from 'node:buffer';
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { userInfo } from 'node:os';

@@ -5,6 +5,7 @@
 //   wsgi-cgi [APP.wsgi]            serve the CGI request in the environment
 //   wsgi-cgi --help | --version
 
+import process from 'node:process';
 import { parseCgiArgv } from '../request/cgi-argv.js';
 import { VERSION } from '../version.js';
 

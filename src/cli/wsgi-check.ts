@@ -3,6 +3,8 @@
 // cgiwrap's checks, finds the Python, the log and the body limits, and prints each problem with
 // the exact fix. Exit status: 0 nothing wrong, 1 something is, 2 usage.
 
+import { Buffer } from 'node:buffer';
+import process from 'node:process';
 import { closeSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';

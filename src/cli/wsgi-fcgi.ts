@@ -4,6 +4,7 @@
 // inside the --root folders: one service per hosting user, each app in its own pool on its own
 // Python, as PHP-FPM is for PHP.
 
+import process from 'node:process';
 import { chmodSync, chownSync, existsSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';

@@ -2,6 +2,7 @@
 // wsgi-run: serve a .wsgi on local HTTP through the same pool and bridge as production, with
 // tracebacks in the browser, the app's log on the terminal, and a reload when its code changes.
 
+import process from 'node:process';
 import { watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';

@@ -9,6 +9,8 @@
 // exact bytes, so readCgiEnviron() reads it, but only when a kept value shows a U+FFFD (the read
 // has a cost, paid only on such requests); elsewhere the limitation stands.
 
+import { Buffer } from 'node:buffer';
+import process from 'node:process';
 import { readFileSync } from 'node:fs';
 import type { Environ } from '../exchange.js';
 

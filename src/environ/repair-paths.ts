@@ -2,6 +2,7 @@
 // PEP 3333 byte string (one character per byte), as the server sent it, except where a name says
 // `fsPath`: that is the same bytes decoded as UTF-8, the form node:fs and src/app take.
 
+import { Buffer } from 'node:buffer';
 import { WsgikitError } from '../errors.js';
 import { decodePath, removeDotSegments } from './url-path.js';
 

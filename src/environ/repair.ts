@@ -6,6 +6,7 @@
 // The rules are tried in the order of RULES below; the first that recognises the layout decides.
 // The numbers (#n) are the rows of docs/server-layouts.md's table; "rule n" its numbered rules.
 
+import { Buffer } from 'node:buffer';
 import type { Environ } from '../exchange.js';
 import { OutsideMountError, WsgikitError } from '../errors.js';
 import {

@@ -10,6 +10,7 @@
 // the socket's own error if it cannot connect (ENOENT, ECONNREFUSED: no daemon there), or with
 // WSGIKIT_PROTOCOL if the connection fails or closes before END_REQUEST or sends a malformed record.
 
+import { Buffer } from 'node:buffer';
 import { Socket, createConnection } from 'node:net';
 import { Readable } from 'node:stream';
 import { WsgikitError } from '../errors.js';

@@ -31,6 +31,8 @@
 //                                 answer. The id is free again on a kept connection.
 //   DATA (FILTER role)         → ignored: the FILTER data stream is not exposed
 
+import { Buffer } from 'node:buffer';
+import process from 'node:process';
 import { Readable, type Duplex } from 'node:stream';
 import { WsgikitError } from '../errors.js';
 import { ActiveRequests } from './active-requests.js';

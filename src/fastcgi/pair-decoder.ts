@@ -12,6 +12,7 @@
 // connection; the names of dropped pairs are kept in `dropped` so the front end can log them or
 // answer 400.
 
+import { Buffer } from 'node:buffer';
 import { WsgikitError } from '../errors.js';
 
 export interface PairLimits {

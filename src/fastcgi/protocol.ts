@@ -10,6 +10,7 @@
 //   gathered into one Buffer with their headers (`gatherPieces`: a small answer, one write, no
 //   Buffer per header) or as Buffers for a writev/cork (`writablePieces`: a 64 KB response chunk is
 //   never copied).
+import { Buffer } from 'node:buffer';
 
 export const VERSION = 1;
 export const HEADER_SIZE = 8;

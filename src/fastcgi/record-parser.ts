@@ -5,6 +5,7 @@
 // chunks is assembled, in one buffer the parser owns (grown by doubling, at most one record plus
 // its padding, 65,798 bytes); the bytes copied are the split record's, never a whole chunk.
 
+import { Buffer } from 'node:buffer';
 import { WsgikitError } from '../errors.js';
 import { HEADER_SIZE, VERSION } from './protocol.js';
 

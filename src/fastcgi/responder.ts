@@ -2,6 +2,7 @@
 // an AppRequest for the pool of the app it names, and the answer written back as a CGI-style
 // response in STDOUT records. Nothing of FastCGI goes further than this file.
 
+import process from 'node:process';
 import type { Socket } from 'node:net';
 import type { ResolvedApp } from '../app/resolve-app.js';
 import { cgiResponseHead } from '../response-head.js';

@@ -1,5 +1,6 @@
 // A ResponseSink over a node:http ServerResponse.
 
+import process from 'node:process';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { WsgikitError } from '../errors.js';
 import type { ResponseHeaders, ResponseSink } from '../exchange.js';

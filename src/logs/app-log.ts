@@ -4,6 +4,8 @@
 // entry is one write(2) on an O_APPEND descriptor, entries from many processes never mix mid-line.
 // Once open, nothing here throws: a full disk or a deleted folder must not fail a request.
 
+import { Buffer } from 'node:buffer';
+import process from 'node:process';
 import { closeSync, constants, fstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, resolve } from 'node:path';

@@ -2,6 +2,7 @@
 // a source tag that wsgikit wrote, so nothing the app prints may start a line of its own: a lone
 // CR (which a terminal shows as a fresh line), an ANSI escape, NEL or U+2028 is written as a
 // visible escape instead. Tabs stay, because tracebacks and aligned output use them.
+import { Buffer } from 'node:buffer';
 
 /** Longest line body in UTF-8 bytes; longer lines continue on the next line, nothing is dropped. */
 export const MAX_LINE_BYTES = 16 * 1024;

@@ -4,6 +4,7 @@
 // still names the file it was writing to before renaming anything, so the chain moves only once
 // per rotation even when every writer noticed the size at the same moment.
 
+import process from 'node:process';
 import { closeSync, existsSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 
 /** A lock older than this was left by a process that died mid-rotation. */

@@ -4,6 +4,7 @@
 // under wsgi-run) also sees the message, code, log location and traceback, so the page itself is
 // enough to fix the problem.
 
+import { Buffer } from 'node:buffer';
 import type { WsgikitError } from '../errors.js';
 import { escapeHtml, withoutControls } from './escape.js';
 import { pageFormat, type PageFormat } from './format.js';

@@ -11,6 +11,7 @@
 //
 // Each file is read once and cached; its mtime is checked at most once a second.
 
+import { Buffer } from 'node:buffer';
 import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostSettings } from '../app/settings.js';

@@ -4,6 +4,7 @@
 // per reload_check_interval: a file that turns group-writable, a changed sidecar or a new venv is
 // noticed within that interval, and the hot path pays a Map lookup.
 
+import process from 'node:process';
 import { appEnvironment, appOffloadPolicy, openAppLog, resolveApp, type ResolvedApp } from '../app/resolve-app.js';
 import type { AppSettings, HostSettings } from '../app/settings.js';
 import type { OpsLog } from '../ops-log.js';

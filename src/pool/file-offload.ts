@@ -10,6 +10,7 @@
 // mapped internal prefix is mapped back to its file and checked like X-Sendfile; X-Sendfile2 and
 // X-LIGHTTPD-send-file (ranges of a file, a second name) are always refused.
 
+import { Buffer } from 'node:buffer';
 import { constants, promises as fsp, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { findRoot } from '../app/locate.js';

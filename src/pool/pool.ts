@@ -9,6 +9,7 @@
 // pool grows up to `processes` for both. A request queued in a process that has not started it is
 // taken back for the first worker that is free, or a new one.
 
+import { performance } from 'node:perf_hooks';
 import { Transform, type Readable } from 'node:stream';
 import { WsgikitError, type ErrorCode } from '../errors.js';
 import type { AppChroot } from '../app/chroot.js';

@@ -2,6 +2,7 @@
 // the frame protocol of PROTOCOL.md on fds 3 and 4, and turns what comes back into calls on a
 // ResponseSink. Mechanical on purpose: timeouts, recycling and retries belong to src/pool/.
 
+import { Buffer } from 'node:buffer';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';

@@ -9,6 +9,8 @@
 // tokens, oldest first, then the spare ones; the bridge reads only on a Q, so it never reaches a
 // spare one, and a take-back reads the spares back with the rest.
 
+import { Buffer } from 'node:buffer';
+import process from 'node:process';
 import { closeSync, constants, ftruncateSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

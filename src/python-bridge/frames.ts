@@ -3,6 +3,7 @@
 // stream the way node-postgres' pg-protocol Parser does: one class, one `parse` method, the
 // remainder of an incomplete frame kept by offsets, never a Buffer.concat per chunk.
 
+import { Buffer } from 'node:buffer';
 import { WsgikitError } from '../errors.js';
 import type { Environ, ResponseHeaders } from '../exchange.js';
 

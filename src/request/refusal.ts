@@ -3,6 +3,7 @@
 // the default log of the app's owner, when the .wsgi is known and exists, and the front end writes
 // it to the server's error log: the visitor passes the id on, the owner or the host finds it.
 
+import process from 'node:process';
 import { homeOf } from '../app/locate.js';
 import { isWsgikitError, WsgikitError } from '../errors.js';
 import { newIncidentId } from '../logs/app-log.js';

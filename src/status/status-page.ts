@@ -4,6 +4,7 @@
 // fetch, nothing outside the page, every string escaped (app paths, request paths and incident
 // summaries all come from outside). The small pages the status routes answer with live here too.
 
+import { Buffer } from 'node:buffer';
 import type { PoolSnapshot } from '../pool/pool.js';
 import type { SeriesPoint } from '../pool/pool-metrics.js';
 import type { Page } from '../pages/error-page.js';

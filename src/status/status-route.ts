@@ -8,6 +8,7 @@
 // URLs do not tell a stranger that wsgikit is there. Every other path returns null at the cost of
 // one string comparison: this runs before every request.
 
+import { Buffer } from 'node:buffer';
 import { isOwnerRequest, OWNER_COOKIE } from '../app/owner.js';
 import { WsgikitError } from '../errors.js';
 import type { AppRequest, ResponseSink } from '../exchange.js';
