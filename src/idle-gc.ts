@@ -1,39 +1,55 @@
-// Full GCs at moments when no request waits for them. V8 runs a full GC only once its old
-// generation reaches a limit well above what the front end keeps alive (the live heap plus several
-// MB), and its own collection in idle time (the memory reducer) is armed only by a first full GC.
-// So the dead objects that start-up leaves, and those each burst of requests promotes, would stay
-// in the front end's private memory, which a host pays for per process, long after a burst.
+// Full GCs at moments chosen for them. V8 runs a full GC only once its old generation reaches a
+// limit at least 8 MB above what survived the last one, and its own collection in idle time (the
+// memory reducer) is armed only by a first full GC. Under a steady load the dead objects that
+// requests promote (objects in flight at two young collections) pile up towards that limit, and
+// the dead objects that start-up leaves stay: all of it in the front end's private memory, which a
+// host pays for per process.
 // It needs --expose-gc (SERVICE_NODE_FLAGS): without the flag (tests that start the script bare)
 // this does nothing.
 //
-// A full GC also throws away much of the optimized code (objects it was compiled against die), so
-// the next requests run slower while V8 compiles it again, on the main thread. Worth it after a
-// quiet minute (a site whose burst is over), not in the gaps of a busy one: hence QUIET_MS.
+// A full GC stops the front end while it runs, and may throw away optimized code whose objects
+// died, which V8 then compiles again on the main thread. So it runs after a quiet minute (a site
+// whose burst is over) once the heap has grown a little, and during a busy spell only once the heap
+// has grown by BUSY_GROWTH_BYTES, well short of V8's own limit but seldom enough that the pauses
+// and the recompiling stay a small part of the front end's time.
 
-import { getHeapStatistics } from 'node:v8';
+import { getHeapSpaceStatistics } from 'node:v8';
 
 /** A full GC after an idle spell only when the heap has grown at least this much since the last. */
 const MIN_GROWTH_BYTES = 1024 * 1024;
 
+/** A full GC while busy when the heap has grown this much since the last. */
+export const BUSY_GROWTH_BYTES = 3 * 1024 * 1024;
+
+/** How often to look while requests have come lately, ms. */
+const LOOK_MS = 5_000;
+
 /** How long without requests counts as idle, ms. */
 export const QUIET_MS = 60_000;
 
+/** Bytes in use outside the young generation, whose own collections keep it within a few MB. */
 function heapUsed(): number {
-  return getHeapStatistics().used_heap_size;
+  let used = 0;
+  for (const space of getHeapSpaceStatistics()) {
+    if (space.space_name !== 'new_space' && space.space_name !== 'new_large_object_space')
+      used += space.space_used_size;
+  }
+  return used;
 }
 
 export interface IdleCollectorOptions {
   /** No request in flight, and none for a while. */
   isIdle(): boolean;
-  /** How often to look while requests have come lately, ms (default: a sixth of QUIET_MS). */
+  /** How often to look while requests have come lately, ms (default: LOOK_MS). */
   everyMs?: number;
   gc?: () => void;
   heapUsed?: () => number;
 }
 
 /**
- * Collects once the front end has gone idle after requests. It looks every `everyMs` only from a
- * request on until the next idle spell, so an idle process is not woken up for it.
+ * Collects once the front end has gone idle after requests, or while it is busy once the heap has
+ * grown by BUSY_GROWTH_BYTES. It looks every `everyMs` only from a request on until the next idle
+ * spell, so an idle process is not woken up for it.
  */
 export class IdleCollector {
   private timer: NodeJS.Timeout | null = null;
@@ -57,7 +73,7 @@ export class IdleCollector {
   /** A request began: make sure a look is due. */
   activity(): void {
     if (this.timer !== null || this.gc === undefined) return;
-    this.timer = setInterval(this.look, this.options.everyMs ?? QUIET_MS / 6);
+    this.timer = setInterval(this.look, this.options.everyMs ?? LOOK_MS);
     this.timer.unref();
   }
 
@@ -67,8 +83,12 @@ export class IdleCollector {
   }
 
   private readonly look = (): void => {
-    if (!this.options.isIdle()) return;
+    const growth = this.used() - this.usedAfterGc;
+    if (!this.options.isIdle()) {
+      if (growth >= BUSY_GROWTH_BYTES) this.collect();
+      return;
+    }
     this.stop();
-    if (this.used() - this.usedAfterGc >= MIN_GROWTH_BYTES) this.collect();
+    if (growth >= MIN_GROWTH_BYTES) this.collect();
   };
 }

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { IdleCollector } from '../../src/idle-gc.js';
+import { BUSY_GROWTH_BYTES, IdleCollector } from '../../src/idle-gc.js';
 
 const MB = 1024 * 1024;
 
@@ -28,7 +28,7 @@ describe('IdleCollector', () => {
   it('collects once the front end is idle after requests that grew the heap', () => {
     const { state, idle } = collector();
     idle.activity();
-    state.used += 3 * MB;
+    state.used += 2 * MB; // less than BUSY_GROWTH_BYTES
     vi.advanceTimersByTime(3000); // busy: nothing yet
     expect(state.collections).toBe(0);
     state.idle = true;
@@ -73,6 +73,25 @@ describe('IdleCollector', () => {
     state.idle = true;
     vi.advanceTimersByTime(1000);
     expect(state.collections).toBe(1);
+  });
+
+  it('collects while busy only once the heap has grown by BUSY_GROWTH_BYTES, and goes on looking', () => {
+    const { state, idle } = collector();
+    idle.activity();
+    state.used += BUSY_GROWTH_BYTES - 1;
+    vi.advanceTimersByTime(5000);
+    expect(state.collections).toBe(0);
+    state.used += 1;
+    vi.advanceTimersByTime(1000);
+    expect(state.collections).toBe(1);
+    // Still busy: the looks go on, and growth counts from this collection.
+    expect(vi.getTimerCount()).toBe(1);
+    state.used += BUSY_GROWTH_BYTES / 2;
+    vi.advanceTimersByTime(5000);
+    expect(state.collections).toBe(1);
+    state.used += BUSY_GROWTH_BYTES / 2;
+    vi.advanceTimersByTime(1000);
+    expect(state.collections).toBe(2);
   });
 
   it('keeps one look pending however many requests come', () => {
