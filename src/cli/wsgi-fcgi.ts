@@ -127,7 +127,7 @@ async function main(options: FcgiOptions): Promise<void> {
 
   let active = 0;
   let lastActivity = Date.now();
-  /** No request in flight, and none begun or answered for `ms`. */
+  /** No request in flight, and none ended for `ms` (or since start-up). */
   const idleFor = (ms: number) => active === 0 && Date.now() - lastActivity >= ms;
   const idleGc = new IdleCollector({ isIdle: () => idleFor(QUIET_MS) });
   const allowed = webServerAddresses();
@@ -139,8 +139,9 @@ async function main(options: FcgiOptions): Promise<void> {
     maxConns: options.maxConns,
     onActivity: (delta) => {
       active += delta;
-      lastActivity = Date.now();
+      // Idle needs no request in flight, so only the moment the last one ends starts the count.
       if (delta > 0) idleGc.activity();
+      else if (active === 0) lastActivity = Date.now();
     },
   });
   const server = createServer((socket) => {

@@ -1,7 +1,9 @@
 // The responder side of one FastCGI transport connection: turns records from the web server into
 // FastcgiRequest objects and their answers back into records.
 //
-// - A request is delivered (onRequest) when its PARAMS stream ends; its STDIN streams in after.
+// - A request is delivered (onRequest) when its PARAMS stream has ended, once the whole read that
+//   ended it is parsed: a GET's empty STDIN usually comes in the same read, and a request known to
+//   have no body saves the bridge a round of frames. Its STDIN streams in after.
 // - Buffered STDIN is bounded per connection: past `stdinHighWaterMark` bytes not yet read by the
 //   requests' consumers, the socket is paused until they read. (With multiplexing this stalls every
 //   request of the connection; web servers don't multiplex, so that is acceptable.)
@@ -157,6 +159,7 @@ export class FastcgiRequest {
   ended = false;
 
   /** @internal */ decoder: PairDecoder | null;
+  /** @internal Handed to onRequest. */ delivered = false;
   /** @internal */ wroteStderr = false;
   private readonly connection: FastcgiConnection;
   private abortCallbacks: Array<(cause: AbortCause) => void> | null = null;
@@ -291,6 +294,9 @@ export class FastcgiConnection {
   private readonly parser = new RecordParser();
   private readonly requests = new ActiveRequests<FastcgiRequest>();
   private spareDecoder: PairDecoder | null = null;
+  /** Requests whose PARAMS ended in the read being parsed, delivered once it is (deliver). */
+  private readonly ready: FastcgiRequest[] = [];
+  private delivering = false;
   private drainWaiters: Array<() => void> = [];
   /**
    * This tick's records, not yet given to the socket (flushOut), and their size: each piece is a
@@ -343,9 +349,32 @@ export class FastcgiConnection {
     try {
       this.parser.parse(chunk, this.onRecord);
     } catch (error) {
+      this.ready.length = 0;
       this.fail(error);
+      return;
     }
+    if (this.ready.length !== 0 && !this.delivering) this.deliver();
   };
+
+  /** Hands the read's complete requests on; one that an ABORT or a close cut off meanwhile is not. */
+  private deliver(): void {
+    this.delivering = true;
+    const ready = this.ready;
+    // By index: a handler may end up here again (a test's synchronous socket), adding to the list.
+    for (let i = 0; i < ready.length; i++) {
+      const request = ready[i]!;
+      if (request.aborted) continue;
+      request.delivered = true;
+      try {
+        this.settings.onRequest(request);
+      } catch (error) {
+        this.report(error);
+        request.end(1);
+      }
+    }
+    ready.length = 0;
+    this.delivering = false;
+  }
 
   private readonly onRecord = (record: FastcgiRecord): void => {
     if (this.ending || this.closed) return;
@@ -436,12 +465,7 @@ export class FastcgiConnection {
     request.decoder = null;
     decoder.reset();
     this.spareDecoder ??= decoder;
-    try {
-      this.settings.onRequest(request);
-    } catch (error) {
-      this.report(error);
-      request.end(1);
-    }
+    this.ready.push(request);
   }
 
   private stdin(record: FastcgiRecord): void {
@@ -468,7 +492,7 @@ export class FastcgiConnection {
   private abortRecord(id: number): void {
     const request = this.requests.get(id);
     if (request === undefined) return;
-    const delivered = request.decoder === null;
+    const delivered = request.delivered;
     request.abort('abort-record');
     request.end(delivered ? ABORTED_APP_STATUS : 0);
   }

@@ -2,7 +2,6 @@
 // an AppRequest for the pool of the app it names, and the answer written back as a CGI-style
 // response in STDOUT records. Nothing of FastCGI goes further than this file.
 
-import process from 'node:process';
 import type { Socket } from 'node:net';
 import type { ResolvedApp } from '../app/resolve-app.js';
 import { cgiResponseHead } from '../response-head.js';
@@ -74,12 +73,7 @@ export function fastcgiResponder(options: ResponderOptions): (socket: Socket) =>
     const connection: FastcgiConnection = new FastcgiConnection(socket, {
       maxConns: options.maxConns,
       roles: SERVED_ROLES,
-      onRequest: (request) => {
-        // After this turn of the parser: a GET's empty STDIN usually sits in the same read as its
-        // PARAMS, and knowing the body is empty saves the bridge a round of frames. process.nextTick
-        // rather than queueMicrotask, which wraps every callback in an AsyncResource.
-        process.nextTick(dispatch, connection, request, responder);
-      },
+      onRequest: (request) => dispatch(connection, request, responder),
       onError,
     });
     return connection;

@@ -394,6 +394,8 @@ describe('aborts', () => {
   it('fires the abort on ABORT_REQUEST mid-STDIN; the app answers END_REQUEST with its status', async () => {
     const aborted: string[] = [];
     let stdinClosedEarly = false;
+    let delivered!: () => void;
+    const wasDelivered = new Promise<void>((resolve) => (delivered = resolve));
     const server = await startServer({
       onRequest: (request) => {
         request.stdin.on('data', () => {});
@@ -404,10 +406,12 @@ describe('aborts', () => {
           request.writeStdout('ignored after abort');
           request.end(5);
         });
+        delivered();
       },
     });
     const client = new RawClient(server.path);
     client.send(requestRecords(1, { REQUEST_METHOD: 'POST' }, null, true));
+    await wasDelivered;
     client.send(encodeRecord(RecordType.Stdin, 1, Buffer.alloc(1000, 1)));
     client.send(abortRequest(1));
     const end = await client.waitFor(RecordType.EndRequest, 1);
@@ -424,6 +428,27 @@ describe('aborts', () => {
     client.send(beginRequest(1, Role.Responder, true), abortRequest(1));
     expect(endOf(await client.waitFor(RecordType.EndRequest, 1))).toEqual({ appStatus: 0, protocolStatus: 0 });
     expect(delivered).toBe(0);
+  });
+
+  it('delivers a request once the read that ended its PARAMS is parsed, not one aborted in it', async () => {
+    const seen: Array<[string, boolean]> = [];
+    const server = await startServer({
+      onRequest: (request) => {
+        seen.push([request.params.PATH_INFO!, request.stdinComplete]);
+        request.end(0);
+      },
+    });
+    const client = new RawClient(server.path);
+    // One write: the GET's empty STDIN is already in when the request is handed on.
+    client.send(requestRecords(1, { REQUEST_METHOD: 'GET', PATH_INFO: '/get' }, Buffer.alloc(0), true));
+    await client.waitFor(RecordType.EndRequest, 1);
+    expect(seen).toEqual([['/get', true]]);
+    // Complete PARAMS and an ABORT in one write: nothing ran, so appStatus 0, and no delivery.
+    client.records.length = 0;
+    client.send(requestRecords(1, { REQUEST_METHOD: 'POST', PATH_INFO: '/post' }, null, true), abortRequest(1));
+    expect(endOf(await client.waitFor(RecordType.EndRequest, 1))).toEqual({ appStatus: 0, protocolStatus: 0 });
+    expect(seen).toEqual([['/get', true]]);
+    expect(server.errors).toEqual([]);
   });
 
   // Spec §5.4: the application answers ABORT_REQUEST with END_REQUEST as soon as possible, whatever
@@ -465,9 +490,18 @@ describe('aborts', () => {
   it('a STDIN stream first asked for after an abort is destroyed, not an empty whole body', async () => {
     let aborted!: (request: FastcgiRequest) => void;
     const gotAbort = new Promise<FastcgiRequest>((resolve) => (aborted = resolve));
-    const server = await startServer({ onRequest: (request) => request.onAbort(() => aborted(request)) });
+    let delivered!: () => void;
+    const wasDelivered = new Promise<void>((resolve) => (delivered = resolve));
+    const server = await startServer({
+      onRequest: (request) => {
+        request.onAbort(() => aborted(request));
+        delivered();
+      },
+    });
     const client = new RawClient(server.path);
-    client.send(requestRecords(1, { REQUEST_METHOD: 'POST' }, null), abortRequest(1));
+    client.send(requestRecords(1, { REQUEST_METHOD: 'POST' }, null));
+    await wasDelivered;
+    client.send(abortRequest(1));
     const request = await gotAbort;
     expect(request.stdin.destroyed).toBe(true);
     expect(request.stdinBuffered).toBe(0);
