@@ -19,7 +19,7 @@ import { getHeapSpaceStatistics } from 'node:v8';
 const MIN_GROWTH_BYTES = 1024 * 1024;
 
 /** A full GC while busy when the heap has grown this much since the last. */
-export const BUSY_GROWTH_BYTES = 3 * 1024 * 1024;
+export const BUSY_GROWTH_BYTES = 2 * 1024 * 1024;
 
 /** How often to look while requests have come lately, ms. */
 const LOOK_MS = 5_000;
