@@ -13,6 +13,7 @@
 
 import type { WsgikitError } from '../errors.js';
 import type { AppRequest, ResponseHeaders, ResponseSink } from '../exchange.js';
+import { isPlainDecimal } from '../environ/content-length.js';
 import { replaceAppError } from '../pages/host-pages.js';
 import type { OffloadPolicy } from '../app/sendfile-settings.js';
 import { answerWithFile, hasOffloadHeader } from './file-offload.js';
@@ -185,7 +186,7 @@ function declaredLength(status: string, headers: ResponseHeaders, method: string
   if (method === 'HEAD' || status[0] === '1' || status.startsWith('204') || status.startsWith('304')) return null;
   for (const [name, value] of headers) {
     if (name.length === 14 && name.toLowerCase() === 'content-length') {
-      return /^\d{1,15}$/.test(value) ? Number(value) : null;
+      return value.length <= 15 && isPlainDecimal(value) ? Number(value) : null;
     }
   }
   return null;

@@ -29,6 +29,8 @@ describe('declaredBodyLength: the CONTENT_LENGTH every front end accepts', () =>
     '1e3',
     '0x10',
     '5,5',
+    '5/', // the characters on either side of the digits
+    ':5',
     '٥', // an Arabic-Indic digit: not ASCII
     String(Number.MAX_SAFE_INTEGER + 1),
     '9'.repeat(400),
