@@ -176,8 +176,13 @@ export function requestFrame(
  * no NUL, and the bridge keeps the last value of a repeated name, as the object does.
  */
 function joinedFields(fields: readonly string[]): string | null {
-  for (let i = 0; i < fields.length; i += 2) if (fields[i]!.startsWith('wsgi.')) return null;
+  for (let i = 0; i < fields.length; i += 2) if (isWsgiKey(fields[i]!)) return null;
   return fields.join('\0');
+}
+
+/** A `wsgi.` key. The first character rules out nearly every CGI name for a load, not a call. */
+function isWsgiKey(name: string): boolean {
+  return name.charCodeAt(0) === 119 && name.startsWith('wsgi.');
 }
 
 function environPayload(environ: Environ): string {
@@ -186,7 +191,7 @@ function environPayload(environ: Environ): string {
   let payload = '';
   let first = true;
   for (const name in environ) {
-    if (name.startsWith('wsgi.')) continue;
+    if (isWsgiKey(name)) continue;
     const value = environ[name]!;
     if (name.includes('\0') || value.includes('\0')) {
       throw new WsgikitError('WSGIKIT_BAD_REQUEST', `request variable ${name} contains a NUL character`);

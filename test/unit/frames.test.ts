@@ -88,6 +88,14 @@ describe('encoding', () => {
     expect(frame).toEqual(requestFrame(env, null, true));
   });
 
+  it('sends names that only begin like a wsgi.* key, from the fields and from the object', () => {
+    const env = { wsgi: 'a', wsgix: 'b', 'wsgi-x': 'c', w: 'd' };
+    const fields = ['wsgi', 'a', 'wsgix', 'b', 'wsgi-x', 'c', 'w', 'd'];
+    for (const frame of [requestFrame(env), requestFrame(env, null, false, FrameType.Request, fields)]) {
+      expect(decodeFields(parseAll([frame])[0]!.payload)).toEqual(fields);
+    }
+  });
+
   it('splits a body over MAX_PAYLOAD into several B frames', () => {
     const body = bytes(MAX_PAYLOAD * 2 + 10);
     const frames = parseAll([requestFrame({ A: 'b' }, body, false)]);
