@@ -360,7 +360,8 @@ export class FastcgiConnection {
   private deliver(): void {
     this.delivering = true;
     const ready = this.ready;
-    // By index: a handler may end up here again (a test's synchronous socket), adding to the list.
+    // By index: a handler may make an in-memory Duplex emit data again before it returns; that read's
+    // requests join this list (the flag keeps the nested read from delivering them twice).
     for (let i = 0; i < ready.length; i++) {
       const request = ready[i]!;
       if (request.aborted) continue;
