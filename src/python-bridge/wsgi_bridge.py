@@ -785,6 +785,12 @@ class Aborted(Exception):
     """Internal: the front end sent A; stop producing the response."""
 
 
+# What Response.stream() leaves to send_iterable(): the iterables it checks first or sends
+# another way (None is checked there too).
+NOT_STREAMED = (list, tuple, FileWrapper, bytes, text_type)
+NOTHING = object()  # an iterable's end, told apart from any item it may yield
+
+
 class Response(object):
     """Collects the status and headers from start_response and writes the body as frames.
 
@@ -910,12 +916,38 @@ class Response(object):
                 raise BadResponse('the app returned a %s instead of an iterable of bytes; return '
                                   '[body] instead of body' % type(result).__name__)
         self.poll = not buffered  # a list has no waits between its items to abort in
-        for chunk in result:
+        self.send_items(result, buffered)
+
+    def send_items(self, items, buffered):
+        for chunk in items:
             self.send(chunk)
             if self.truncated:
                 break
             if not buffered or self.out_size >= MAX_PAYLOAD:
                 self.flush()
+
+    def stream(self, result):
+        """send_iterable() for an iterable that is not a list, a tuple or a FileWrapper (a
+        framework's response object), with its usual body done at once: one bytes object within the
+        Content-Length goes out with S before the next item is asked for (PEP 3333: no block may
+        wait for the app), as send() and flush() would send it."""
+        items = iter(result)
+        chunk = next(items, NOTHING)
+        if chunk is NOTHING:
+            return
+        size = len(chunk) if type(chunk) is bytes else 0
+        if 0 < size <= MAX_PAYLOAD and self.head is not None and not self.headers_sent and \
+                (self.length is None or size <= self.length):
+            self.headers_sent = True
+            self.chunks = 1
+            self.sent = size
+            self.channel.write([self.head, HEADER.pack(B, size), chunk])
+        else:
+            self.send(chunk)
+            if self.truncated:
+                return
+            self.flush()
+        self.send_items(items, False)
 
     def offload_file(self, wrapper):
         """A whole regular file becomes an X-Sendfile header and an empty body: the web server sends
@@ -1109,7 +1141,10 @@ class Server(object):
         """Send what the app's iterable yields, close it, and end the request (finish)."""
         error = None
         try:
-            response.send_iterable(result)
+            if isinstance(result, NOT_STREAMED) or result is None:
+                response.send_iterable(result)
+            else:
+                response.stream(result)
         except Aborted:
             pass
         except (Exception, SystemExit):
@@ -1130,6 +1165,10 @@ class Server(object):
     def finish(self, response, error):
         """Append the request's last frames (S if still due, X if it failed, Z) and write."""
         if error is None and response.aborted is None:
+            if response.headers_sent and not response.out and not State.recycle and \
+                    (response.length is None or response.sent >= response.length):
+                self.channel.write([EMPTY_Z])  # a streamed body that is complete: nothing to check
+                return
             error = self.check_complete(response)
         if response.aborted is None and response.input.state == ABORTED and error is not None:
             response.aborted = response.input.reason  # the app failed because its body broke off

@@ -306,7 +306,11 @@ describe.skipIf(pythons.length === 0).each(pythons)('bridge on $label', (python)
     });
   });
 
-  describe('app errors and WSGI contract violations', () => {
+  // Frameworks answer with an iterable object, which the bridge sends by another path than a list.
+  describe.each([
+    ['a list', ''],
+    ['an iterable object', 'iterable'],
+  ])('app errors and WSGI contract violations, the body in %s', (_, query) => {
     let t: TestBridge;
     beforeAll(async () => {
       t = startBridge(python, 'errors.wsgi');
@@ -315,7 +319,7 @@ describe.skipIf(pythons.length === 0).each(pythons)('bridge on $label', (python)
     afterAll(() => t.bridge.kill());
 
     it('an exception before start is X before-start with the app traceback', async () => {
-      const { outcome, sink } = await request(t.bridge, { PATH_INFO: '/before' });
+      const { outcome, sink } = await request(t.bridge, { PATH_INFO: '/before', QUERY_STRING: query });
       const { error, started } = failure(outcome);
       expect(error.code).toBe('WSGIKIT_APP_EXCEPTION');
       expect(error.message).toBe('RuntimeError: before-start-boom');
@@ -327,7 +331,7 @@ describe.skipIf(pythons.length === 0).each(pythons)('bridge on $label', (python)
     });
 
     it('an exception mid-stream is X after-start', async () => {
-      const { outcome, sink } = await request(t.bridge, { PATH_INFO: '/midstream' });
+      const { outcome, sink } = await request(t.bridge, { PATH_INFO: '/midstream', QUERY_STRING: query });
       const { error, started } = failure(outcome);
       expect(error.code).toBe('WSGIKIT_APP_EXCEPTION');
       expect(error.message).toBe('RuntimeError: mid-boom');
@@ -348,7 +352,7 @@ describe.skipIf(pythons.length === 0).each(pythons)('bridge on $label', (python)
       ['/head-short', /fewer than its Content-Length/],
     ];
     it.each(violations)('%s is a bad-response before start', async (path, message) => {
-      const { outcome, sink } = await request(t.bridge, { PATH_INFO: path });
+      const { outcome, sink } = await request(t.bridge, { PATH_INFO: path, QUERY_STRING: query });
       const { error, started } = failure(outcome);
       expect(error.code).toBe('WSGIKIT_BAD_RESPONSE');
       expect(error.message).toMatch(message);
@@ -357,12 +361,12 @@ describe.skipIf(pythons.length === 0).each(pythons)('bridge on $label', (python)
     });
 
     it('a traceback of a header violation ends at the app line that called start_response', async () => {
-      const { outcome } = await request(t.bridge, { PATH_INFO: '/hop' });
+      const { outcome } = await request(t.bridge, { PATH_INFO: '/hop', QUERY_STRING: query });
       expect(failure(outcome).error.ownerDetail).toMatch(/errors\.wsgi", line \d+, in application/);
     });
 
     it('a body shorter than Content-Length is a bad-response after start', async () => {
-      const { outcome, sink } = await request(t.bridge, { PATH_INFO: '/short' });
+      const { outcome, sink } = await request(t.bridge, { PATH_INFO: '/short', QUERY_STRING: query });
       const { error, started } = failure(outcome);
       expect(error.code).toBe('WSGIKIT_BAD_RESPONSE');
       expect(error.message).toMatch(/5 bytes, fewer than its Content-Length \(10\)/);
@@ -371,20 +375,24 @@ describe.skipIf(pythons.length === 0).each(pythons)('bridge on $label', (python)
     });
 
     it('a HEAD response may declare a Content-Length without a body', async () => {
-      const { outcome, sink } = await request(t.bridge, { PATH_INFO: '/head-short', REQUEST_METHOD: 'HEAD' });
+      const { outcome, sink } = await request(t.bridge, {
+        PATH_INFO: '/head-short',
+        REQUEST_METHOD: 'HEAD',
+        QUERY_STRING: query,
+      });
       expect(outcome.ok).toBe(true);
       expect(sink.header('content-length')).toBe('10');
     });
 
     it('a body longer than Content-Length is cut and logged', async () => {
-      const { outcome, sink } = await request(t.bridge, { PATH_INFO: '/long' });
+      const { outcome, sink } = await request(t.bridge, { PATH_INFO: '/long', QUERY_STRING: query });
       expect(outcome.ok).toBe(true);
       expect(sink.text).toBe('12345');
       await t.waitForLine(/wsgikit: warning: response to GET \/long is longer than its Content-Length/);
     });
 
     it('an empty 204 sends its status at the end', async () => {
-      const { outcome, sink } = await request(t.bridge, { PATH_INFO: '/empty' });
+      const { outcome, sink } = await request(t.bridge, { PATH_INFO: '/empty', QUERY_STRING: query });
       expect(outcome.ok).toBe(true);
       expect(sink.status).toBe('204 No Content');
       expect(sink.bytes).toBe(0);
@@ -474,6 +482,31 @@ describe.skipIf(pythons.length === 0).each(pythons)('bridge on $label', (python)
       expect(outcome.ok).toBe(true);
       expect(sink.text).toBe('onetwo');
       await t.waitForLine(/^CLOSED normal-end$/);
+    });
+
+    it('sends a whole body before asking the iterable for more, and Z once it has ended', async () => {
+      const folder = mkdtempSync(join(tmpdir(), 'wsgikit-wait-'));
+      const gate = join(folder, 'go');
+      try {
+        const sink = new TestSink();
+        const run = t.bridge.run(
+          {
+            environ: environ({ PATH_INFO: '/wait', QUERY_STRING: gate }),
+            body: null,
+            contentLength: null,
+            owner: true,
+          },
+          sink,
+        );
+        await eventually(() => sink.text === 'first', 'the whole body before the iterable ends');
+        expect(sink.ended).toBe(false);
+        writeFileSync(gate, '');
+        expect(await run).toEqual({ ok: true, exitReason: null });
+        expect(sink.ended).toBe(true);
+        await t.waitForLine(new RegExp(`^CLOSED ${gate}$`));
+      } finally {
+        rmSync(folder, { recursive: true, force: true });
+      }
     });
 
     it('is called when the iterable raises', async () => {
