@@ -325,7 +325,7 @@ describe.skipIf(pythons.length === 0).each(pythons)('bridge on $label', (python)
       expect(error.message).toBe('RuntimeError: before-start-boom');
       expect(started).toBe(false);
       expect(sink.started).toBe(false);
-      expect(error.ownerDetail).toMatch(/errors\.wsgi", line \d+, in application/);
+      expect(error.ownerDetail).toMatch(/errors\.wsgi", line \d+, in answer/);
       expect(error.ownerDetail).toMatch(/in fail_here/);
       expect(error.ownerDetail).not.toMatch(/wsgi_bridge\.py/);
     });
@@ -362,7 +362,7 @@ describe.skipIf(pythons.length === 0).each(pythons)('bridge on $label', (python)
 
     it('a traceback of a header violation ends at the app line that called start_response', async () => {
       const { outcome } = await request(t.bridge, { PATH_INFO: '/hop', QUERY_STRING: query });
-      expect(failure(outcome).error.ownerDetail).toMatch(/errors\.wsgi", line \d+, in application/);
+      expect(failure(outcome).error.ownerDetail).toMatch(/errors\.wsgi", line \d+, in answer/);
     });
 
     it('a body shorter than Content-Length is a bad-response after start', async () => {
