@@ -20,6 +20,7 @@ from __future__ import print_function
 
 import errno
 import io
+import itertools
 import os
 import re
 import select
@@ -943,10 +944,7 @@ class Response(object):
             self.sent = size
             self.channel.write([self.head, HEADER.pack(B, size), chunk])
         else:
-            self.send(chunk)
-            if self.truncated:
-                return
-            self.flush()
+            items = itertools.chain((chunk,), items)  # the general rules for this one too
         self.send_items(items, False)
 
     def offload_file(self, wrapper):
