@@ -469,6 +469,34 @@ describe.skipIf(pythons.length === 0).each(pythons)('bridge on $label', (python)
     });
   });
 
+  // A gate is a path an app waits on until the test makes it; send() starts a request without
+  // waiting for its outcome.
+  const gates: string[] = [];
+  const gate = (): string => {
+    const path = join(tmpdir(), `wsgikit-gate-${process.pid}-${Date.now()}-${gates.length}`);
+    gates.push(path);
+    return path;
+  };
+  afterAll(() => {
+    for (const path of gates) rmSync(path, { force: true });
+  });
+
+  function send(
+    bridge: TestBridge['bridge'],
+    path: string,
+    query = '',
+    how: 'run' | 'queue' = 'run',
+    sink = new TestSink(),
+  ): { sink: TestSink; outcome: Promise<RunOutcome> } {
+    const req = {
+      environ: environ({ PATH_INFO: path, QUERY_STRING: query }),
+      body: null,
+      contentLength: null,
+      owner: true,
+    };
+    return { sink, outcome: how === 'run' ? bridge.run(req, sink) : bridge.queue(req, sink) };
+  }
+
   describe('close() of the response iterable', () => {
     let t: TestBridge;
     beforeAll(async () => {
@@ -485,28 +513,14 @@ describe.skipIf(pythons.length === 0).each(pythons)('bridge on $label', (python)
     });
 
     it('sends a whole body before asking the iterable for more, and Z once it has ended', async () => {
-      const folder = mkdtempSync(join(tmpdir(), 'wsgikit-wait-'));
-      const gate = join(folder, 'go');
-      try {
-        const sink = new TestSink();
-        const run = t.bridge.run(
-          {
-            environ: environ({ PATH_INFO: '/wait', QUERY_STRING: gate }),
-            body: null,
-            contentLength: null,
-            owner: true,
-          },
-          sink,
-        );
-        await eventually(() => sink.text === 'first', 'the whole body before the iterable ends');
-        expect(sink.ended).toBe(false);
-        writeFileSync(gate, '');
-        expect(await run).toEqual({ ok: true, exitReason: null });
-        expect(sink.ended).toBe(true);
-        await t.waitForLine(new RegExp(`^CLOSED ${gate}$`));
-      } finally {
-        rmSync(folder, { recursive: true, force: true });
-      }
+      const open = gate();
+      const { sink, outcome } = send(t.bridge, '/wait', open);
+      await eventually(() => sink.text === 'first', 'the whole body before the iterable ends');
+      expect(sink.ended).toBe(false);
+      writeFileSync(open, '');
+      expect(await outcome).toEqual({ ok: true, exitReason: null });
+      expect(sink.ended).toBe(true);
+      await t.waitForLine(new RegExp(`^CLOSED ${open}$`));
     });
 
     it('is called when the iterable raises', async () => {
@@ -598,32 +612,6 @@ describe.skipIf(pythons.length === 0).each(pythons)('bridge on $label', (python)
   });
 
   describe('queued requests (Q) and taking them back', () => {
-    const gates: string[] = [];
-    const gate = (): string => {
-      const path = join(tmpdir(), `wsgikit-gate-${process.pid}-${Date.now()}-${gates.length}`);
-      gates.push(path);
-      return path;
-    };
-    afterAll(() => {
-      for (const path of gates) rmSync(path, { force: true });
-    });
-
-    function send(
-      bridge: TestBridge['bridge'],
-      path: string,
-      query = '',
-      how: 'run' | 'queue' = 'run',
-      sink = new TestSink(),
-    ): { sink: TestSink; outcome: Promise<RunOutcome> } {
-      const req = {
-        environ: environ({ PATH_INFO: path, QUERY_STRING: query }),
-        body: null,
-        contentLength: null,
-        owner: true,
-      };
-      return { sink, outcome: how === 'run' ? bridge.run(req, sink) : bridge.queue(req, sink) };
-    }
-
     it('runs a queued request after the running one, in order', async () => {
       const t = startBridge(python, 'gate.wsgi', { queueing: true });
       await t.bridge.ready;
