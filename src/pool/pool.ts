@@ -341,7 +341,7 @@ export class Pool {
   private queueIn(worker: Worker, job: Job): void {
     worker.queue(job);
     const handed = ++job.handed;
-    void worker.bridge.queue(job.request, job).then((outcome) => this.finished(worker, job, outcome, handed));
+    worker.bridge.queue(job.request, job, (outcome) => this.finished(worker, job, outcome, handed));
   }
 
   private queuedInWorkers(): number {
@@ -417,7 +417,7 @@ export class Pool {
     const request = this.limitBody(job);
     this.startRequestDeadline(job);
     const handed = ++job.handed;
-    void worker.bridge.run(request, job).then((outcome) => this.finished(worker, job, outcome, handed));
+    worker.bridge.run(request, job, (outcome) => this.finished(worker, job, outcome, handed));
   }
 
   private startRequestDeadline(job: Job): void {

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { dirname } from 'node:path';
+import process from 'node:process';
 import { BRIDGE_SCRIPT } from '../install-paths.js';
 import { chrootCommand, type AppChroot } from '../app/chroot.js';
 import split2 from 'split2';
@@ -79,6 +80,14 @@ export type RunOutcome =
   | { ok: true; exitReason: string | null; takenBack?: true }
   | { ok: false; error: WsgikitError; started: boolean; exitReason: string | null };
 
+/**
+ * Told once how a request ended. When a frame ends it, the call comes at once, while the frames
+ * are read, so that the next request can be written in the same turn; it must not throw (that
+ * would be taken for a broken channel). Any other end (refused at the start, taken back, the
+ * process failing) comes on a later tick, never inside a call the caller made.
+ */
+export type RunDone = (outcome: RunOutcome) => void;
+
 const TAKEN_BACK: RunOutcome = Object.freeze({ ok: true, exitReason: null, takenBack: true });
 
 /** How many stderr lines are kept for the detail of a crash or a failed start. */
@@ -91,6 +100,11 @@ const MAX_LINE = 1024 * 1024;
 const LOAD_KINDS: ReadonlySet<string> = new Set(['file', 'syntax', 'import', 'no-application', 'not-callable']);
 
 function noop(): void {}
+
+/** A request not taken: its end comes on a later tick, never inside the caller's run() or queue(). */
+function refused(done: RunDone, error: WsgikitError): void {
+  process.nextTick(done, { ok: false, error, started: false, exitReason: null } satisfies RunOutcome);
+}
 
 /** The state of the request in progress. */
 class Run {
@@ -109,7 +123,7 @@ class Run {
   unclaimed = false;
   constructor(
     readonly sink: ResponseSink,
-    readonly resolve: (outcome: RunOutcome) => void,
+    readonly done: RunDone,
     /** Its number among the R and Q frames sent to this process (A frames name it). */
     readonly seq: number,
   ) {}
@@ -235,47 +249,45 @@ export class BridgeProcess {
     );
   }
 
-  run(request: AppRequest, sink: ResponseSink): Promise<RunOutcome> {
+  run(request: AppRequest, sink: ResponseSink, done: RunDone): void {
     if (this.current !== null) throw new Error('BridgeProcess.run: this process is already running a request');
-    return this.send(request, sink, false);
+    this.send(request, sink, false, done);
   }
 
   /**
    * Write a request behind the running one, so the bridge finds it when it finishes; `takeBack()`
    * undoes it while the bridge has not started it. Only when `canQueue(request)`.
    */
-  queue(request: AppRequest, sink: ResponseSink): Promise<RunOutcome> {
+  queue(request: AppRequest, sink: ResponseSink, done: RunDone): void {
     if (!this.canQueue(request)) throw new Error('BridgeProcess.queue: cannot queue a request now');
-    return this.send(request, sink, true);
+    this.send(request, sink, true, done);
   }
 
   /**
    * Take back the requests written as Q that the bridge has not started (the queued one, and the
-   * running one when it was queued and has not started either): their promises resolve with
-   * `takenBack`. Returns their sinks.
+   * running one when it was queued and has not started either): each is done with `takenBack`.
+   * Returns their sinks.
    */
   takeBack(): ResponseSink[] {
     return this.takeBackUnclaimed();
   }
 
-  private send(request: AppRequest, sink: ResponseSink, queued: boolean): Promise<RunOutcome> {
-    if (this.failure !== null) {
-      return Promise.resolve({ ok: false, error: this.failure, started: false, exitReason: null });
-    }
+  private send(request: AppRequest, sink: ResponseSink, queued: boolean, done: RunDone): void {
+    if (this.failure !== null) return refused(done, this.failure);
     if (this.state === 'exited' || this.exitStatus !== null || this.stopRequested) {
-      const error = new WsgikitError('WSGIKIT_SHUTTING_DOWN', 'the app process is stopping and takes no more requests');
-      return Promise.resolve({ ok: false, error, started: false, exitReason: null });
+      return refused(
+        done,
+        new WsgikitError('WSGIKIT_SHUTTING_DOWN', 'the app process is stopping and takes no more requests'),
+      );
     }
-    let resolve!: (outcome: RunOutcome) => void;
-    const promise = new Promise<RunOutcome>((r) => (resolve = r));
-    const run = new Run(sink, resolve, this.sent + 1);
+    const run = new Run(sink, done, this.sent + 1);
     sink.onClose(() => this.onClientClose(run));
     if (queued) {
       let frame: Buffer;
       try {
         frame = requestFrame(request.environ, null, true, FrameType.Queued, request.environFields);
       } catch (error) {
-        return Promise.resolve({ ok: false, error: error as WsgikitError, started: false, exitReason: null });
+        return refused(done, error as WsgikitError);
       }
       this.sent++;
       run.bodyDone = true;
@@ -283,7 +295,7 @@ export class BridgeProcess {
       this.queued = run;
       this.claims!.put(); // before the Q: the bridge must find its token when it reads it
       this.toBridge.write(frame);
-      return promise;
+      return;
     }
     this.current = run;
 
@@ -308,7 +320,7 @@ export class BridgeProcess {
       frame = requestFrame(request.environ, head, complete, FrameType.Request, request.environFields);
     } catch (error) {
       this.current = null;
-      return Promise.resolve({ ok: false, error: error as WsgikitError, started: false, exitReason: null });
+      return refused(done, error as WsgikitError);
     }
     this.sent++;
     this.toBridge.write(frame);
@@ -324,7 +336,6 @@ export class BridgeProcess {
       body!.on('aborted', this.onBodyAborted);
       body!.on('close', this.onBodyClose);
     }
-    return promise;
   }
 
   stop(): void {
@@ -469,7 +480,7 @@ export class BridgeProcess {
       if (run === this.queued) this.queued = null;
       if (run === this.current) this.current = null;
       back.push(run.sink);
-      run.resolve(TAKEN_BACK);
+      process.nextTick(run.done, TAKEN_BACK);
     }
     return back;
   }
@@ -559,16 +570,17 @@ export class BridgeProcess {
       if (run.aborted === null) run.sink.end();
       outcome = { ok: true, exitReason };
     }
-    this.settle(run, outcome);
+    if (this.settle(run)) run.done(outcome);
   }
 
-  private settle(run: Run, outcome: RunOutcome): void {
-    if (this.current !== run) return;
+  /** Let go of the running request; whether it was still the running one. */
+  private settle(run: Run): boolean {
+    if (this.current !== run) return false;
     this.current = this.queued;
     this.queued = null;
     this.detachBody(run);
     this.resumeFromBridge();
-    run.resolve(outcome);
+    return true;
   }
 
   // -- start, load failure, exit -------------------------------------------------------------------
@@ -605,7 +617,9 @@ export class BridgeProcess {
     // Requests the bridge never started go back to the caller, to run elsewhere.
     this.takeBackUnclaimed();
     for (let run = this.current; run !== null; run = this.current) {
-      this.settle(run, { ok: false, error: run.error ?? error, started: run.started, exitReason: null });
+      this.settle(run);
+      const outcome: RunOutcome = { ok: false, error: run.error ?? error, started: run.started, exitReason: null };
+      process.nextTick(run.done, outcome);
     }
   }
 

@@ -276,8 +276,18 @@ export async function request(
 ): Promise<{ outcome: RunOutcome; sink: TestSink }> {
   const sink = new TestSink(sinkOptions);
   const req: AppRequest = { environ: environ(env), body, contentLength, owner: true };
-  const outcome = await bridge.run(req, sink);
+  const outcome = await outcomeOf(bridge, 'run', req, sink);
   return { outcome, sink };
+}
+
+/** bridge.run or bridge.queue, with the outcome as a promise. */
+export function outcomeOf(
+  bridge: BridgeProcess,
+  how: 'run' | 'queue',
+  req: AppRequest,
+  sink: ResponseSink,
+): Promise<RunOutcome> {
+  return new Promise((done) => (how === 'run' ? bridge.run(req, sink, done) : bridge.queue(req, sink, done)));
 }
 
 /** Peak and current resident memory of a process, in MiB, from /proc/PID/status. */

@@ -12,6 +12,7 @@ import {
   APPS,
   TestSink,
   environ,
+  outcomeOf,
   pythons,
   request,
   startBridge,
@@ -85,7 +86,11 @@ describe.skipIf(pythons.length === 0).each(pythons)('bridge on $label', (python)
     it('refuses a second request while one runs', async () => {
       const first = request(hello.bridge);
       expect(() =>
-        hello.bridge.run({ environ: environ(), body: null, contentLength: null, owner: true }, new TestSink()),
+        hello.bridge.run(
+          { environ: environ(), body: null, contentLength: null, owner: true },
+          new TestSink(),
+          () => {},
+        ),
       ).toThrow(/already running/);
       expect((await first).outcome.ok).toBe(true);
     });
@@ -96,7 +101,12 @@ describe.skipIf(pythons.length === 0).each(pythons)('bridge on $label', (python)
     // No SCRIPT_NAME, PATH_INFO or QUERY_STRING: the bridge supplies the defaults.
     const bare = { REQUEST_METHOD: 'GET', SERVER_NAME: 'localhost', SERVER_PORT: '80', SERVER_PROTOCOL: 'HTTP/1.1' };
     const sink = new TestSink();
-    const outcome = await t.bridge.run({ environ: bare, body: null, contentLength: null, owner: false }, sink);
+    const outcome = await outcomeOf(
+      t.bridge,
+      'run',
+      { environ: bare, body: null, contentLength: null, owner: false },
+      sink,
+    );
     expect(outcome, t.stderr.join('\n')).toEqual({ ok: true, exitReason: null });
     const info = JSON.parse(sink.text);
     expect(info.native).toEqual([]);
@@ -494,7 +504,7 @@ describe.skipIf(pythons.length === 0).each(pythons)('bridge on $label', (python)
       contentLength: null,
       owner: true,
     };
-    return { sink, outcome: how === 'run' ? bridge.run(req, sink) : bridge.queue(req, sink) };
+    return { sink, outcome: outcomeOf(bridge, how, req, sink) };
   }
 
   describe('close() of the response iterable', () => {
