@@ -6,6 +6,7 @@
 import { Buffer } from 'node:buffer';
 import process from 'node:process';
 import { closeSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { isWsgikitError } from '../errors.js';
@@ -188,15 +189,37 @@ async function startDaemon(result: CheckResult): Promise<Record<string, unknown>
     `it exits after ${ctx.settings.idleTimeout} s without requests (idle_timeout), or the longest ` +
     `idle_timeout of the user's other apps it has served`;
 
+  // A second past startup_timeout lets the pool report its own timeout first.
+  const waitMs = Math.min(ctx.settings.startupTimeout + 1, IMPORT_WAIT_MAX_S) * 1000;
   const running = await connectDaemon(paths.socket);
   if (!(running instanceof Error)) {
-    running.end();
-    // The user's daemon, started by a request or an earlier --start: it imports this app on its
-    // first request, unless one of them already did.
+    // The user's daemon, started by a request or an earlier --start (maybe for another app): it
+    // imports this app now, unless a worker of it already runs there.
+    const warmed = await warmInDaemon(running, ctx.real, waitMs);
+    const already = `Daemon already listening on ${paths.socket} (the user's, for every app)`;
+    if (warmed.ok === true) {
+      return {
+        ok: true,
+        socket: paths.socket,
+        imported: true,
+        message: `${already}; the app is imported there and a worker runs (pid ${String(warmed.pid)}); ${idle}.`,
+      };
+    }
+    if (warmed.ok === false) {
+      const incident = typeof warmed.incident === 'string' ? warmed.incident : null;
+      return {
+        ok: false,
+        socket: paths.socket,
+        imported: false,
+        incident,
+        message: `${already}, but the app could not be started in it: ${String(warmed.message)}${incident === null ? '' : ` (incident ${incident}; the details are in ${logFile})`}`,
+      };
+    }
     return {
       ok: true,
       socket: paths.socket,
-      message: `Daemon already listening on ${paths.socket} (the user's, for every app); ${idle}.`,
+      imported: null,
+      message: `${already}; ${typeof warmed.message === 'string' ? warmed.message : `the app's import had not finished after ${waitMs / 1000} s (its outcome will be in ${logFile})`}; ${idle}.`,
     };
   }
 
@@ -217,8 +240,6 @@ async function startDaemon(result: CheckResult): Promise<Record<string, unknown>
     return { ok: false, message: `Daemon not started: ${(error as Error).message}` };
   }
 
-  // A second past startup_timeout lets the pool log its own timeout failure first.
-  const waitMs = Math.min(ctx.settings.startupTimeout + 1, IMPORT_WAIT_MAX_S) * 1000;
   const seen = await daemonStartLines(logFile, logFrom, paths.socket, waitMs);
   const started = { socket: paths.socket, pid: seen.pid };
   if (seen.loaded) {
@@ -248,6 +269,38 @@ async function startDaemon(result: CheckResult): Promise<Record<string, unknown>
       `Daemon listening on ${paths.socket}; the app's import had not finished after ${waitMs / 1000} s ` +
       `(its outcome will be in ${logFile}); ${idle}.`,
   };
+}
+
+/**
+ * Asks the running daemon on `socket` to import `appFile` (src/fastcgi/responder.ts warmUp) and
+ * returns its JSON answer: `ok` true (with the worker's pid) or false (with the message and
+ * incident), or `ok` null when no answer came within `waitMs` or the answer was not understood.
+ */
+async function warmInDaemon(socket: Socket, appFile: string, waitMs: number): Promise<Record<string, unknown>> {
+  const { collectResponse, fastcgiRequest } = await import('../fastcgi/client.js');
+  const { warmParams } = await import('../request/relayed-cgi.js');
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => (timer = setTimeout(resolve, waitMs, null)));
+  try {
+    const result = await Promise.race([collectResponse(fastcgiRequest(socket, { params: warmParams(appFile) })), late]);
+    if (result === null) return { ok: null };
+    const text = result.stdout.toString('utf8');
+    try {
+      return JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
+    } catch {
+      return {
+        ok: null,
+        message:
+          'it did not understand the request to import the app now (a daemon of another wsgikit version?): ' +
+          'it imports the app on its first request',
+      };
+    }
+  } catch (error) {
+    return { ok: false, message: `the daemon did not answer (${(error as Error).message})` };
+  } finally {
+    clearTimeout(timer);
+    socket.destroy();
+  }
 }
 
 /**

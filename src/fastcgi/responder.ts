@@ -3,9 +3,10 @@
 // response in STDOUT records. Nothing of FastCGI goes further than this file.
 
 import type { Socket } from 'node:net';
+import { Buffer } from 'node:buffer';
 import type { ResolvedApp } from '../app/resolve-app.js';
 import { cgiResponseHead } from '../response-head.js';
-import { WsgikitError } from '../errors.js';
+import { ERRORS, WsgikitError } from '../errors.js';
 import type { AppRequest, ResponseHeaders, ResponseSink } from '../exchange.js';
 import { declaredBodyLength } from '../environ/content-length.js';
 import type { OpsLog } from '../ops-log.js';
@@ -13,6 +14,7 @@ import { failurePage, type PageView } from '../pages/error-page.js';
 import { hostView } from '../pages/host-pages.js';
 import { answerStatusRoute } from '../status/status-route.js';
 import type { AppDirectory, ServedApp } from '../pool/app-directory.js';
+import type { LoadOutcome, Pool } from '../pool/pool.js';
 import { decideRequest, type FrontEnd, type RequestDecision } from '../request/decide-request.js';
 import { refusal } from '../request/refusal.js';
 import { SERVED_ROLES, authorizerEnviron } from './authorizer.js';
@@ -23,6 +25,7 @@ import {
   decideRelayedCgi,
   relayedCgiFrontEnd,
   takeNodeEntryApp,
+  warmApp,
   type RelayedCgiFrontEnd,
 } from '../request/relayed-cgi.js';
 
@@ -89,6 +92,10 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, respon
   // front end's time per request (bench: --cpu-prof under wrk).
   const host = hostView(options.directory.hostPages, request.params);
   sink.view = { owner: false, hostPages: host.hostPages, siteName: host.siteName };
+  if (daemon !== null) {
+    const warm = warmApp(request.params);
+    if (warm !== undefined) return warmUp(warm, options.directory, sink);
+  }
   let appRequest: AppRequest;
   let served: ServedApp;
   const authorizer = request.role === Role.Authorizer;
@@ -164,6 +171,49 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, respon
   const token = served.resolved.settings.ownerTokenSha256;
   if (!authorizer && answerStatusRoute(appRequest, served.pool, token, sink, served.resolved.ownerNotes)) return;
   served.pool.handle(appRequest, sink);
+}
+
+/**
+ * wsgi-check --start, to the user's daemon that already runs: import the app in a worker now, with
+ * no request run, and answer how that went as JSON. Only the socket's owner can ask, and the app
+ * is theirs, so the answer may say everything the app's log would.
+ */
+function warmUp(appFile: string, directory: AppDirectory, sink: FastcgiSink): void {
+  let pool: Pool;
+  try {
+    const resolved = directory.resolve(appFile, undefined);
+    if (!resolved.settings.cgiDaemon) {
+      throw new WsgikitError(
+        'WSGIKIT_APP_REFUSED',
+        'The app runs one-shot (cgi_daemon = false): the daemon keeps no workers for it.',
+      );
+    }
+    pool = directory.pool(resolved);
+  } catch (error) {
+    warmed(sink, { error: refusal(error, appFile) });
+    return;
+  }
+  pool.warm((outcome) => warmed(sink, outcome));
+}
+
+function warmed(sink: FastcgiSink, outcome: LoadOutcome): void {
+  const answer =
+    'info' in outcome
+      ? {
+          ok: true,
+          pid: outcome.info.pid,
+          python: `${outcome.info.implementation} ${outcome.info.version} (${outcome.info.executable})`,
+        }
+      : {
+          ok: false,
+          code: outcome.error.code,
+          message: outcome.error.message,
+          incident: outcome.error.incident ?? null,
+        };
+  const status = 'info' in outcome ? '200 OK' : `${outcome.error.status} ${ERRORS[outcome.error.code].title}`;
+  sink.start(status, [['Content-Type', 'application/json']]);
+  sink.write(Buffer.from(JSON.stringify(answer)));
+  sink.end();
 }
 
 class FastcgiSink implements ResponseSink {

@@ -10,6 +10,7 @@
 // taken back for the first worker that is free, or a new one.
 
 import { performance } from 'node:perf_hooks';
+import process from 'node:process';
 import { Transform, type Readable } from 'node:stream';
 import { WsgikitError, type ErrorCode } from '../errors.js';
 import type { AppChroot } from '../app/chroot.js';
@@ -17,7 +18,7 @@ import type { AppSettings } from '../app/settings.js';
 import type { AppRequest, ResponseSink } from '../exchange.js';
 import type { AppLog } from '../logs/app-log.js';
 import type { OpsLog } from '../ops-log.js';
-import { BridgeProcess, type RunOutcome } from '../python-bridge/bridge-process.js';
+import { BridgeProcess, type BridgeInfo, type RunOutcome } from '../python-bridge/bridge-process.js';
 import { NO_FILES, type OffloadPolicy } from '../app/sendfile-settings.js';
 import { Job, type FileAnswers } from './job.js';
 import { PoolMetrics, type PoolMetricsSnapshot } from './pool-metrics.js';
@@ -81,6 +82,9 @@ export interface PoolSnapshot {
   metrics: PoolMetricsSnapshot;
 }
 
+/** How a `warm()` ended: the worker that loaded the app, or why it could not. */
+export type LoadOutcome = { info: BridgeInfo } | { error: WsgikitError };
+
 /** How often the pool looks at its workers (memory, idle time) while it has any. */
 const TICK_MS = 1000;
 /** Between the stack dump of a stuck request and the kill: time for the dump to reach the log. */
@@ -114,6 +118,8 @@ export class Pool {
   private closing = false;
   private lastInfo: string | null = null;
   private readonly files: FileAnswers;
+  /** Told by `warm()` when a worker has loaded the app, or the load has failed. */
+  private loadWaiters: Array<(outcome: LoadOutcome) => void> = [];
 
   constructor(options: PoolOptions) {
     this.options = options;
@@ -135,6 +141,42 @@ export class Pool {
     const target = Math.min(this.limits.processes, Math.max(count, this.limits.minProcesses));
     if (!this.options.oneshot) while (this.live() < target) this.spawn();
     this.reconcile();
+  }
+
+  /**
+   * Imports the app now, unless a worker has it already (wsgi-check --start, when the user's
+   * daemon already runs), and tells `done` once a worker has loaded it or the load has failed.
+   * A changed .wsgi or settings file is noticed first, as a request would notice it.
+   */
+  warm(done: (outcome: LoadOutcome) => void): void {
+    if (this.closing) {
+      const error = new WsgikitError('WSGIKIT_SHUTTING_DOWN', 'The service is stopping; try again in a moment.');
+      process.nextTick(done, { error });
+      return;
+    }
+    const now = Date.now();
+    const changed = this.trigger.changed(now);
+    if (changed) this.reload(`${changed} changed`);
+    for (const worker of this.workers) {
+      const loaded = worker.state === 'idle' || worker.state === 'busy';
+      if (loaded && worker.generation === this.generation && worker.info !== null) {
+        process.nextTick(done, { info: worker.info });
+        return;
+      }
+    }
+    if (this.failure && now < this.failure.retryAt) {
+      process.nextTick(done, { error: this.failure.error });
+      return;
+    }
+    this.loadWaiters.push(done);
+    this.preload(1);
+  }
+
+  private loaded(outcome: LoadOutcome): void {
+    const waiters = this.loadWaiters;
+    if (waiters.length === 0) return;
+    this.loadWaiters = [];
+    for (const done of waiters) done(outcome);
   }
 
   handle(request: AppRequest, sink: ResponseSink): void {
@@ -233,6 +275,9 @@ export class Pool {
    */
   async close(graceMs = this.limits.requestTimeout * 1000): Promise<void> {
     this.closing = true;
+    this.loaded({
+      error: new WsgikitError('WSGIKIT_SHUTTING_DOWN', 'The service is stopping; try again in a moment.'),
+    });
     for (const job of this.queue.splice(0)) {
       job.clearDeadline();
       job.fail(new WsgikitError('WSGIKIT_SHUTTING_DOWN', 'The service is stopping; try again in a moment.'));
@@ -402,6 +447,7 @@ export class Pool {
             'app loaded',
           );
         }
+        this.loaded({ info });
         this.reconcile();
       },
       (error: WsgikitError) => {
@@ -593,6 +639,7 @@ export class Pool {
     this.ops.warn({ app: this.appFile, incident: error.incident, code: error.code }, 'app failed to load');
     const delay = Math.min(MAX_RETRY_MS, 1000 * 2 ** (count - 1));
     this.failure = { error, retryAt: Date.now() + delay, count };
+    this.loaded({ error });
   }
 
   private onExit(worker: Worker, status: { code: number | null; signal: NodeJS.Signals | null }): void {

@@ -3,7 +3,8 @@
 // nothing. The daemon reads them as the Node entry reads its own (cgi-argv.ts), and decides what
 // the Node entry decides (decide-request.ts). What the daemon must not serve it declines before the
 // body is sent, and the launcher then execs the Node entry with the request untouched. Also here:
-// the params by which the Node entry relays a request it has decided itself, and their reading.
+// the params by which the Node entry relays a request it has decided itself, and those by which
+// wsgi-check --start asks a running daemon to import an app, and their reading.
 
 import { isAbsolute, resolve } from 'node:path';
 import type { ResolvedApp } from '../app/resolve-app.js';
@@ -20,6 +21,8 @@ import { refusal } from './refusal.js';
 export const LAUNCHER_PARAM = '=wsgikit.launcher';
 /** The param that names the app of a request the Node entry relays (its environ already repaired). */
 const RELAYED_APP_PARAM = '=wsgikit.app';
+/** The param of wsgi-check --start asking a running daemon to import an app (no request runs). */
+const WARM_PARAM = '=wsgikit.warm';
 const ARG_PARAM = '=wsgikit.arg.';
 const CWD_PARAM = '=wsgikit.cwd';
 
@@ -78,6 +81,17 @@ export function decideRelayedCgi(params: Record<string, string>, daemon: Relayed
  */
 export function nodeEntryParams(environ: Environ, appFile: string): Environ {
   return { ...environ, [RELAYED_APP_PARAM]: utf8Bytes(appFile) };
+}
+
+/** The PARAMS that ask the user's daemon to import `appFile` now (wsgi-check --start). */
+export function warmParams(appFile: string): Environ {
+  return { [WARM_PARAM]: utf8Bytes(appFile) };
+}
+
+/** The app such a request names, or undefined for any other request. */
+export function warmApp(params: Environ): string | undefined {
+  const app = params[WARM_PARAM];
+  return app === undefined ? undefined : fsPath(app);
 }
 
 /**

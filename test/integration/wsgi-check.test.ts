@@ -723,7 +723,29 @@ def application(environ, start_response):
       expect(s.log()).toMatch(/\d+ stdout\W+imported by pid \d+/);
       const text = await run([s.app, '--host-settings', s.hostSettings, '--start']);
       expect(text.stdout).toContain('Daemon already listening on');
+      expect(text.stdout).toContain(`the app is imported there and a worker runs (pid `);
       expect(text.stdout).toContain('exits after 60 s without requests (idle_timeout)');
+
+      // Another app of the user's, started while the daemon runs: imported in that daemon now.
+      const other = join(s.docroot, 'other.wsgi');
+      writeFileSync(other, START_APP.replace('imported by', 'other imported by'), { mode: 0o644 });
+      writeFileSync(`${other}.toml`, `log_dir = "${s.root}/logs"\nidle_timeout = 60\n`, { mode: 0o644 });
+      const second = await run([other, '--json', '--host-settings', s.hostSettings, '--start']);
+      const started = JSON.parse(second.stdout) as { start: { ok: boolean; imported: boolean; message: string } };
+      expect(started.start, second.stdout).toMatchObject({ ok: true, imported: true });
+      expect(second.code).toBe(0);
+      expect(s.log()).toMatch(/\d+ stdout\W+other imported by pid \d+/);
+      expect(daemonsOf(process.getuid!(), out.start.socket)).toEqual([pid]);
+
+      // One that fails to load: the daemon's answer says so, with the incident in the app's log.
+      const broken = join(s.docroot, 'broken.wsgi');
+      writeFileSync(broken, 'import no_such_module_for_start\n', { mode: 0o644 });
+      writeFileSync(`${broken}.toml`, `log_dir = "${s.root}/logs"\nidle_timeout = 60\n`, { mode: 0o644 });
+      const failed = await run([broken, '--json', '--host-settings', s.hostSettings, '--start', '--no-import']);
+      const report = JSON.parse(failed.stdout) as { start: { ok: boolean; imported: boolean; incident: string } };
+      expect(report.start, failed.stdout).toMatchObject({ ok: false, imported: false });
+      expect(failed.code).toBe(1);
+      expect(s.log()).toContain(`incident ${report.start.incident}: the app failed to load`);
     } finally {
       for (const pid of daemonsOf(process.getuid!(), daemonPaths(homeOf(process.getuid!()), s.hostSettings).socket)) {
         process.kill(pid, 'SIGTERM');
