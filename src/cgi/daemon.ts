@@ -119,11 +119,6 @@ export interface DaemonStart {
   /** The host settings file and allowed roots the CGI side used: the daemon must check the app alike. */
   hostSettings: string | null;
   roots: string[];
-  /**
-   * An app to import (and start the workers of) as soon as the daemon listens. Only a start with
-   * no request behind it needs this (wsgi-check --start): a first request imports the app anyway.
-   */
-  preloadApp?: string;
 }
 
 /**
@@ -217,7 +212,6 @@ function launch(start: DaemonStart): void {
         '--relay',
         '--idle-exit',
         String(Math.max(1, Math.round(start.idleExit))),
-        ...(start.preloadApp ? ['--preload-app', start.preloadApp] : []),
         ...(start.hostSettings ? ['--host-settings', start.hostSettings] : []),
         ...start.roots.flatMap((root) => ['--root', root]),
       ],

@@ -3,9 +3,8 @@
 // cgiwrap's checks, finds the Python, the log and the body limits, and prints each problem with
 // the exact fix. Exit status: 0 nothing wrong, 1 something is, 2 usage.
 
-import { Buffer } from 'node:buffer';
 import process from 'node:process';
-import { closeSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
@@ -17,7 +16,6 @@ import type { CheckMode } from '../check/types.js';
 import { SENDFILE_MODES, type SendfileMode } from '../app/sendfile-settings.js';
 import { hostEnvironment } from '../check/import-check.js';
 import { logFileOf } from '../check/log-checks.js';
-import { statOrNull } from '../os/files.js';
 import { VERSION } from '../version.js';
 
 /** How long --start waits at most to see the import succeed or fail before it reports anyway. */
@@ -191,84 +189,58 @@ async function startDaemon(result: CheckResult): Promise<Record<string, unknown>
 
   // A second past startup_timeout lets the pool report its own timeout first.
   const waitMs = Math.min(ctx.settings.startupTimeout + 1, IMPORT_WAIT_MAX_S) * 1000;
+  // The user's daemon may run already, started by a request or an earlier --start (maybe for
+  // another app): it imports this app all the same, unless a worker of it already runs there.
   const running = await connectDaemon(paths.socket);
-  if (!(running instanceof Error)) {
-    // The user's daemon, started by a request or an earlier --start (maybe for another app): it
-    // imports this app now, unless a worker of it already runs there.
-    const warmed = await warmInDaemon(running, ctx.real, waitMs);
-    const already = `Daemon already listening on ${paths.socket} (the user's, for every app)`;
-    if (warmed.ok === true) {
-      return {
-        ok: true,
-        socket: paths.socket,
-        imported: true,
-        message: `${already}; the app is imported there and a worker runs (pid ${String(warmed.pid)}); ${idle}.`,
-      };
+  const startedNow = running instanceof Error;
+  let socket: Socket;
+  if (running instanceof Error) {
+    try {
+      socket = await daemonSocket({
+        paths,
+        home: ctx.target.home,
+        idleExit: ctx.settings.idleTimeout,
+        env: hostEnvironment({}),
+        logFile,
+        hostSettings: ctx.hostFile,
+        roots: ctx.roots,
+      });
+    } catch (error) {
+      return { ok: false, message: `Daemon not started: ${(error as Error).message}` };
     }
-    if (warmed.ok === false) {
-      const incident = typeof warmed.incident === 'string' ? warmed.incident : null;
-      return {
-        ok: false,
-        socket: paths.socket,
-        imported: false,
-        incident,
-        message: `${already}, but the app could not be started in it: ${String(warmed.message)}${incident === null ? '' : ` (incident ${incident}; the details are in ${logFile})`}`,
-      };
-    }
-    return {
-      ok: true,
-      socket: paths.socket,
-      imported: null,
-      message: `${already}; ${typeof warmed.message === 'string' ? warmed.message : `the app's import had not finished after ${waitMs / 1000} s (its outcome will be in ${logFile})`}; ${idle}.`,
-    };
+  } else {
+    socket = running;
   }
-
-  const logFrom = statOrNull(logFile)?.size ?? 0; // no log yet: the daemon creates it
-  try {
-    const socket = await daemonSocket({
-      paths,
-      home: ctx.target.home,
-      idleExit: ctx.settings.idleTimeout,
-      env: hostEnvironment({}),
-      logFile,
-      hostSettings: ctx.hostFile,
-      roots: ctx.roots,
-      preloadApp: ctx.real,
-    });
-    socket.end();
-  } catch (error) {
-    return { ok: false, message: `Daemon not started: ${(error as Error).message}` };
-  }
-
-  const seen = await daemonStartLines(logFile, logFrom, paths.socket, waitMs);
-  const started = { socket: paths.socket, pid: seen.pid };
-  if (seen.loaded) {
+  const warmed = await warmInDaemon(socket, ctx.real, waitMs);
+  const listening = startedNow
+    ? `Daemon listening on ${paths.socket}`
+    : `Daemon already listening on ${paths.socket} (the user's, for every app)`;
+  const started = { socket: paths.socket, ...(typeof warmed.daemon === 'number' ? { pid: warmed.daemon } : {}) };
+  if (warmed.ok === true) {
     return {
       ok: true,
       ...started,
       imported: true,
-      message: `Daemon listening on ${paths.socket}, the app imported and a worker started; ${idle}.`,
+      message: `${listening}, the app imported and a worker running (pid ${String(warmed.pid)}); ${idle}.`,
     };
   }
-  if (seen.incident !== null) {
+  if (warmed.ok === false) {
+    const incident = typeof warmed.incident === 'string' ? warmed.incident : null;
     return {
       ok: false,
       ...started,
       imported: false,
-      incident: seen.incident,
+      incident,
       message:
-        `Daemon listening on ${paths.socket}, but the app failed to load in it (incident ${seen.incident}; ` +
-        `the traceback is in ${logFile}); ${idle}.`,
+        `${listening}, but the app failed to load in it: ${String(warmed.message)}` +
+        `${incident === null ? '' : ` (incident ${incident}; the details are in ${logFile})`}.`,
     };
   }
-  return {
-    ok: true,
-    ...started,
-    imported: null,
-    message:
-      `Daemon listening on ${paths.socket}; the app's import had not finished after ${waitMs / 1000} s ` +
-      `(its outcome will be in ${logFile}); ${idle}.`,
-  };
+  const why =
+    typeof warmed.message === 'string'
+      ? warmed.message
+      : `the app's import had not finished after ${waitMs / 1000} s (its outcome will be in ${logFile})`;
+  return { ok: true, ...started, imported: null, message: `${listening}; ${why}; ${idle}.` };
 }
 
 /**
@@ -300,57 +272,6 @@ async function warmInDaemon(socket: Socket, appFile: string, waitMs: number): Pr
   } finally {
     clearTimeout(timer);
     socket.destroy();
-  }
-}
-
-/**
- * What the daemon that listens on `socket` logged since `from`: its pid, and whether its app
- * loaded or failed to. The log is the only channel a detached daemon has back to its starter.
- */
-async function daemonStartLines(
-  logFile: string,
-  from: number,
-  socket: string,
-  waitMs: number,
-): Promise<{ pid: number | null; loaded: boolean; incident: string | null }> {
-  const until = Date.now() + waitMs;
-  for (;;) {
-    let pid: number | null = null;
-    for (const line of readFrom(logFile, from).split('\n')) {
-      let entry: { pid?: unknown; msg?: unknown; listen?: unknown; incident?: unknown };
-      try {
-        entry = JSON.parse(line) as typeof entry;
-      } catch {
-        continue; // the app's own lines and the bridge's are not JSON
-      }
-      if (entry.msg === 'wsgi-fcgi ready' && entry.listen === socket && typeof entry.pid === 'number') pid = entry.pid;
-      // Lines of another daemon writing to the same log (another Python) are not ours.
-      if (pid === null || entry.pid !== pid) continue;
-      if (entry.msg === 'app loaded') return { pid, loaded: true, incident: null };
-      if (entry.msg === 'app failed to load') {
-        return { pid, loaded: false, incident: typeof entry.incident === 'string' ? entry.incident : '?' };
-      }
-    }
-    if (Date.now() >= until) return { pid, loaded: false, incident: null };
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-/** The log past `from` (a long-lived log may be large: only the new part is read). */
-function readFrom(file: string, from: number): string {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch {
-    return '';
-  }
-  try {
-    const length = Math.max(0, fstatSync(fd).size - from);
-    const buffer = Buffer.alloc(length);
-    const read = readSync(fd, buffer, 0, length, from);
-    return buffer.subarray(0, read).toString('utf8');
-  } finally {
-    closeSync(fd);
   }
 }
 

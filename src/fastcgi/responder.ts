@@ -4,6 +4,7 @@
 
 import type { Socket } from 'node:net';
 import { Buffer } from 'node:buffer';
+import process from 'node:process';
 import type { ResolvedApp } from '../app/resolve-app.js';
 import { cgiResponseHead } from '../response-head.js';
 import { ERRORS, WsgikitError } from '../errors.js';
@@ -201,11 +202,13 @@ function warmed(sink: FastcgiSink, outcome: LoadOutcome): void {
     'info' in outcome
       ? {
           ok: true,
+          daemon: process.pid,
           pid: outcome.info.pid,
           python: `${outcome.info.implementation} ${outcome.info.version} (${outcome.info.executable})`,
         }
       : {
           ok: false,
+          daemon: process.pid,
           code: outcome.error.code,
           message: outcome.error.message,
           incident: outcome.error.incident ?? null,

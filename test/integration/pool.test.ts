@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { WsgikitError } from '../../src/errors.js';
 import { AppLog } from '../../src/logs/app-log.js';
 import { silentOpsLog } from '../../src/ops-log.js';
-import { Pool, type PoolLimits } from '../../src/pool/pool.js';
+import { Pool, type LoadOutcome, type PoolLimits } from '../../src/pool/pool.js';
 import { PoolManager } from '../../src/pool/pool-manager.js';
 import { environ, pythons, systemPython, TestSink } from '../helpers/pythons.js';
 import { eventually } from '../helpers/wsgi-run.js';
@@ -81,8 +81,8 @@ function makeApp(source = APP): { app: string; log: AppLog; logText: () => strin
   return { app, log, logText: () => readFileSync(join(dir, 'app.log'), 'utf8') };
 }
 
-function makePool(limits: Partial<PoolLimits> = {}, python = systemPython!.path) {
-  const { app, log, logText } = makeApp();
+function makePool(limits: Partial<PoolLimits> = {}, python = systemPython!.path, source = APP) {
+  const { app, log, logText } = makeApp(source);
   const pool = new Pool({ appFile: app, python, env: {}, limits: { ...LIMITS, ...limits }, log, ops: silentOpsLog });
   pools.push(pool);
   return { pool, logText };
@@ -216,6 +216,30 @@ describe.skipIf(!systemPython)('pool', () => {
     expect(slowSink.status).toBe('200 OK');
     expect(pidOf(slowSink)).toBe(oldPid);
     await eventually(() => !pool.snapshot().workers.some((w) => w.pid === oldPid), 'the old worker to exit');
+  });
+
+  it('warm() starts one worker, tells every caller once it has loaded the app, and requests use it', async () => {
+    const { pool, logText } = makePool();
+    const warm = () => new Promise<LoadOutcome>((resolve) => pool.warm(resolve));
+    const [first, second] = await Promise.all([warm(), warm()]);
+    const pid = 'info' in first ? first.info.pid : -1;
+    expect(pid).toBeGreaterThan(0);
+    expect(second).toEqual(first);
+    expect(await warm()).toEqual(first); // loaded already: no new worker
+    expect(pool.snapshot().workers.map((w) => w.pid)).toEqual([pid]);
+    expect(pidOf(await get(pool, '/'))).toBe(pid);
+    expect(logText()).toContain('app loaded in');
+  });
+
+  it('warm() of an app that fails to import: the error, under the incident in its log', async () => {
+    const { pool, logText } = makePool({}, systemPython!.path, 'import no_such_module_for_warm\n');
+    const outcome = await new Promise<LoadOutcome>((resolve) => pool.warm(resolve));
+    const error = 'error' in outcome ? outcome.error : null;
+    expect(error?.code).toBe('WSGIKIT_APP_LOAD_FAILED');
+    expect(logText()).toContain(`incident ${error?.incident}: the app failed to load`);
+    // Until its retry is due, a second call gets the same failure without a new import.
+    const again = await new Promise<LoadOutcome>((resolve) => pool.warm(resolve));
+    expect('error' in again && again.error).toBe(error);
   });
 
   it('a request queued behind a slow one moves to the first worker that frees', async () => {

@@ -723,7 +723,7 @@ def application(environ, start_response):
       expect(s.log()).toMatch(/\d+ stdout\W+imported by pid \d+/);
       const text = await run([s.app, '--host-settings', s.hostSettings, '--start']);
       expect(text.stdout).toContain('Daemon already listening on');
-      expect(text.stdout).toContain(`the app is imported there and a worker runs (pid `);
+      expect(text.stdout).toContain(`, the app imported and a worker running (pid `);
       expect(text.stdout).toContain('exits after 60 s without requests (idle_timeout)');
 
       // Another app of the user's, started while the daemon runs: imported in that daemon now.
