@@ -175,8 +175,8 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, respon
 }
 
 /**
- * wsgi-check --start, to the user's daemon that already runs: import the app in a worker now, with
- * no request run, and answer how that went as JSON. Only the socket's owner can ask, and the app
+ * wsgi-check --start, to the user's CGI daemon: import the app in a worker now, with no request
+ * run, and answer how that went as JSON. Only the socket's owner can ask, and the app
  * is theirs, so the answer may say everything the app's log would.
  */
 function warmUp(appFile: string, directory: AppDirectory, sink: FastcgiSink): void {

@@ -144,14 +144,13 @@ export class Pool {
   }
 
   /**
-   * Imports the app now, unless a worker has it already (wsgi-check --start, when the user's
-   * daemon already runs), and tells `done` once a worker has loaded it or the load has failed.
+   * Imports the app now, unless a worker has it already (wsgi-check --start, through the user's
+   * CGI daemon), and tells `done` once a worker has loaded it or the load has failed.
    * A changed .wsgi or settings file is noticed first, as a request would notice it.
    */
   warm(done: (outcome: LoadOutcome) => void): void {
     if (this.closing) {
-      const error = new WsgikitError('WSGIKIT_SHUTTING_DOWN', 'The service is stopping; try again in a moment.');
-      process.nextTick(done, { error });
+      process.nextTick(done, { error: shuttingDown() });
       return;
     }
     const now = Date.now();
@@ -275,19 +274,17 @@ export class Pool {
    */
   async close(graceMs = this.limits.requestTimeout * 1000): Promise<void> {
     this.closing = true;
-    this.loaded({
-      error: new WsgikitError('WSGIKIT_SHUTTING_DOWN', 'The service is stopping; try again in a moment.'),
-    });
+    this.loaded({ error: shuttingDown() });
     for (const job of this.queue.splice(0)) {
       job.clearDeadline();
-      job.fail(new WsgikitError('WSGIKIT_SHUTTING_DOWN', 'The service is stopping; try again in a moment.'));
+      job.fail(shuttingDown());
     }
     const exits: Array<Promise<unknown>> = [];
     for (const worker of this.workers) {
       exits.push(worker.bridge.exited);
       for (const job of worker.retireOrStop('shutdown', Date.now())) {
         job.clearDeadline();
-        job.fail(new WsgikitError('WSGIKIT_SHUTTING_DOWN', 'The service is stopping; try again in a moment.'));
+        job.fail(shuttingDown());
       }
     }
     const deadline = setTimeout(() => {
@@ -783,6 +780,10 @@ export class Pool {
     request.body.on('error', (error) => counted.destroy(error));
     return { ...request, body: counted };
   }
+}
+
+function shuttingDown(): WsgikitError {
+  return new WsgikitError('WSGIKIT_SHUTTING_DOWN', 'The service is stopping; try again in a moment.');
 }
 
 function bodyTooLarge(size: number, max: number): WsgikitError {

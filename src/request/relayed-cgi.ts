@@ -4,7 +4,7 @@
 // the Node entry decides (decide-request.ts). What the daemon must not serve it declines before the
 // body is sent, and the launcher then execs the Node entry with the request untouched. Also here:
 // the params by which the Node entry relays a request it has decided itself, and those by which
-// wsgi-check --start asks a running daemon to import an app, and their reading.
+// wsgi-check --start asks the daemon to import an app, and their reading.
 
 import { isAbsolute, resolve } from 'node:path';
 import type { ResolvedApp } from '../app/resolve-app.js';
@@ -21,7 +21,7 @@ import { refusal } from './refusal.js';
 export const LAUNCHER_PARAM = '=wsgikit.launcher';
 /** The param that names the app of a request the Node entry relays (its environ already repaired). */
 const RELAYED_APP_PARAM = '=wsgikit.app';
-/** The param of wsgi-check --start asking a running daemon to import an app (no request runs). */
+/** The param of wsgi-check --start asking the daemon to import an app (no request runs). */
 const WARM_PARAM = '=wsgikit.warm';
 const ARG_PARAM = '=wsgikit.arg.';
 const CWD_PARAM = '=wsgikit.cwd';
