@@ -7,7 +7,7 @@ import { Buffer } from 'node:buffer';
 import process from 'node:process';
 import type { ResolvedApp } from '../app/resolve-app.js';
 import { cgiResponseHead } from '../response-head.js';
-import { ERRORS, WsgikitError } from '../errors.js';
+import { WsgikitError } from '../errors.js';
 import type { AppRequest, ResponseHeaders, ResponseSink } from '../exchange.js';
 import { declaredBodyLength } from '../environ/content-length.js';
 import type { OpsLog } from '../ops-log.js';
@@ -15,7 +15,7 @@ import { failurePage, type PageView } from '../pages/error-page.js';
 import { hostView } from '../pages/host-pages.js';
 import { answerStatusRoute } from '../status/status-route.js';
 import type { AppDirectory, ServedApp } from '../pool/app-directory.js';
-import type { LoadOutcome, Pool } from '../pool/pool.js';
+import type { LoadOutcome } from '../pool/pool.js';
 import { decideRequest, type FrontEnd, type RequestDecision } from '../request/decide-request.js';
 import { refusal } from '../request/refusal.js';
 import { SERVED_ROLES, authorizerEnviron } from './authorizer.js';
@@ -26,7 +26,7 @@ import {
   decideRelayedCgi,
   relayedCgiFrontEnd,
   takeNodeEntryApp,
-  warmApp,
+  warmPool,
   type RelayedCgiFrontEnd,
 } from '../request/relayed-cgi.js';
 
@@ -94,8 +94,13 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, respon
   const host = hostView(options.directory.hostPages, request.params);
   sink.view = { owner: false, hostPages: host.hostPages, siteName: host.siteName };
   if (daemon !== null) {
-    const warm = warmApp(request.params);
-    if (warm !== undefined) return warmUp(warm, options.directory, sink);
+    let warming: ReturnType<typeof warmPool>;
+    try {
+      warming = warmPool(request.params, daemon);
+    } catch (error) {
+      return warmed(sink, { error: error as WsgikitError });
+    }
+    if (warming !== undefined) return warming.warm((outcome) => warmed(sink, outcome));
   }
   let appRequest: AppRequest;
   let served: ServedApp;
@@ -175,28 +180,10 @@ function dispatch(connection: FastcgiConnection, request: FastcgiRequest, respon
 }
 
 /**
- * wsgi-check --start, to the user's CGI daemon: import the app in a worker now, with no request
- * run, and answer how that went as JSON. Only the socket's owner can ask, and the app
- * is theirs, so the answer may say everything the app's log would.
+ * The answer to wsgi-check --start (src/request/relayed-cgi.ts warmPool), as JSON: how the import
+ * went. Only the socket's owner can ask, and the app is theirs, so it may say everything the app's
+ * log would.
  */
-function warmUp(appFile: string, directory: AppDirectory, sink: FastcgiSink): void {
-  let pool: Pool;
-  try {
-    const resolved = directory.resolve(appFile, undefined);
-    if (!resolved.settings.cgiDaemon) {
-      throw new WsgikitError(
-        'WSGIKIT_APP_REFUSED',
-        'The app runs one-shot (cgi_daemon = false): the daemon keeps no workers for it.',
-      );
-    }
-    pool = directory.pool(resolved);
-  } catch (error) {
-    warmed(sink, { error: refusal(error, appFile) });
-    return;
-  }
-  pool.warm((outcome) => warmed(sink, outcome));
-}
-
 function warmed(sink: FastcgiSink, outcome: LoadOutcome): void {
   const answer =
     'info' in outcome
@@ -213,7 +200,7 @@ function warmed(sink: FastcgiSink, outcome: LoadOutcome): void {
           message: outcome.error.message,
           incident: outcome.error.incident ?? null,
         };
-  const status = 'info' in outcome ? '200 OK' : `${outcome.error.status} ${ERRORS[outcome.error.code].title}`;
+  const status = 'info' in outcome ? '200 OK' : `${outcome.error.status} ${outcome.error.title}`;
   sink.start(status, [['Content-Type', 'application/json']]);
   sink.write(Buffer.from(JSON.stringify(answer)));
   sink.end();

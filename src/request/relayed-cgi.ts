@@ -10,6 +10,7 @@ import { isAbsolute, resolve } from 'node:path';
 import type { ResolvedApp } from '../app/resolve-app.js';
 import { requestVariables, utf8Bytes } from '../environ/cgi.js';
 import { fsPath } from '../environ/repair-paths.js';
+import { WsgikitError } from '../errors.js';
 import type { Environ } from '../exchange.js';
 import type { AppDirectory, ServedApp } from '../pool/app-directory.js';
 import { parseCgiArgv } from './cgi-argv.js';
@@ -88,10 +89,28 @@ export function warmParams(appFile: string): Environ {
   return { [WARM_PARAM]: utf8Bytes(appFile) };
 }
 
-/** The app such a request names, or undefined for any other request. */
-export function warmApp(params: Environ): string | undefined {
+/**
+ * The pool of the app a request from wsgi-check --start names, checked as a relayed request's app
+ * is (allowed roots, cgi_daemon), or undefined for any other request. Throws the WsgikitError that
+ * refuses the app.
+ */
+export function warmPool(params: Environ, daemon: RelayedCgiFrontEnd): ServedApp['pool'] | undefined {
   const app = params[WARM_PARAM];
-  return app === undefined ? undefined : fsPath(app);
+  if (app === undefined) return undefined;
+  const appFile = fsPath(app);
+  const { directory } = daemon;
+  try {
+    const resolved = directory.resolve(appFile, undefined);
+    if (!resolved.settings.cgiDaemon) {
+      throw new WsgikitError(
+        'WSGIKIT_APP_REFUSED',
+        'The app runs one-shot (cgi_daemon = false): the daemon keeps no workers for it.',
+      );
+    }
+    return directory.pool(resolved);
+  } catch (error) {
+    throw refusal(error, appFile);
+  }
 }
 
 /**
