@@ -11,6 +11,7 @@ import { AppLoadError } from '../errors.js';
 import { BridgeProcess } from '../python-bridge/bridge-process.js';
 import { isWsgikitError } from '../errors.js';
 import { shellQuote } from '../os/shell-quote.js';
+import { within } from '../time-limit.js';
 import { finding, type Finding } from './types.js';
 
 export interface ImportReport {
@@ -76,13 +77,9 @@ export async function importApp(
       if (output.length < 200) output.push(line);
     },
   });
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), timeoutSeconds * 1000);
-  });
   try {
-    const result = await Promise.race([bridge.ready, timeout]);
-    if (result === 'timeout') {
+    const result = await within(bridge.ready, timeoutSeconds * 1000);
+    if (result === null) {
       report.kind = 'timeout';
       report.summary = `the import did not finish within ${timeoutSeconds} s`;
       return {
@@ -139,10 +136,8 @@ export async function importApp(
       ],
     };
   } finally {
-    clearTimeout(timer);
     bridge.stop();
-    const exited = await Promise.race([bridge.exited.then(() => true), sleep(3000).then(() => false)]);
-    if (!exited) bridge.kill();
+    if ((await within(bridge.exited, 3000)) === null) bridge.kill();
   }
 }
 
@@ -170,8 +165,4 @@ function loadFix(kind: string, summary: string, appFile: string, python: string)
 function tail(lines: string[]): string {
   const last = lines.slice(-6);
   return last.length === 0 ? '' : `\nIts output:\n${last.join('\n')}`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -16,6 +16,7 @@ import type { CheckMode } from '../check/types.js';
 import { SENDFILE_MODES, type SendfileMode } from '../app/sendfile-settings.js';
 import { hostEnvironment } from '../check/import-check.js';
 import { logFileOf } from '../check/log-checks.js';
+import { within } from '../time-limit.js';
 import { VERSION } from '../version.js';
 
 /** How long --start waits at most to see the import succeed or fail before it reports anyway. */
@@ -251,10 +252,8 @@ async function startDaemon(result: CheckResult): Promise<Record<string, unknown>
 async function warmInDaemon(socket: Socket, appFile: string, waitMs: number): Promise<Record<string, unknown>> {
   const { collectResponse, fastcgiRequest } = await import('../fastcgi/client.js');
   const { warmParams } = await import('../request/relayed-cgi.js');
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<null>((resolve) => (timer = setTimeout(resolve, waitMs, null)));
   try {
-    const result = await Promise.race([collectResponse(fastcgiRequest(socket, { params: warmParams(appFile) })), late]);
+    const result = await within(collectResponse(fastcgiRequest(socket, { params: warmParams(appFile) })), waitMs);
     if (result === null) return { ok: null };
     const text = result.stdout.toString('utf8');
     try {
@@ -270,7 +269,6 @@ async function warmInDaemon(socket: Socket, appFile: string, waitMs: number): Pr
   } catch (error) {
     return { ok: false, message: `the daemon did not answer (${(error as Error).message})` };
   } finally {
-    clearTimeout(timer);
     socket.destroy();
   }
 }
