@@ -10,10 +10,18 @@
 // A full GC stops the front end while it runs, and may throw away optimized code whose objects
 // died, which V8 then compiles again on the main thread. So it runs after a quiet minute (a site
 // whose burst is over) once the heap has grown a little, and during a busy spell only once the heap
-// has grown by BUSY_GROWTH_BYTES, well short of V8's own limit but seldom enough that the pauses
-// and the recompiling stay a small part of the front end's time.
+// has grown by BUSY_GROWTH_BYTES, well short of V8's own limit.
+//
+// While busy, it stands aside whenever V8 has run a full GC of its own since the last look. That
+// happens when requests promote fast: a new connection per request (mod_fcgid, nginx without
+// keep-alive, every CGI request relayed to the daemon) promotes its socket's objects. V8 then keeps
+// the heap within its limit by itself, and a collection forced from a timer, between two
+// connections, throws away most of the optimized code of the connection path each time, to be
+// compiled again. Over keep-alive connections requests promote slowly, V8 seldom collects, and
+// these collections keep the heap small.
 
 import { getHeapSpaceStatistics } from 'node:v8';
+import { lazyPerfHooks } from './lazy-builtins.js';
 
 /** A full GC after an idle spell only when the heap has grown at least this much since the last. */
 const MIN_GROWTH_BYTES = 1024 * 1024;
@@ -26,6 +34,21 @@ const LOOK_MS = 5_000;
 
 /** How long without requests counts as idle, ms. */
 export const QUIET_MS = 60_000;
+
+/**
+ * Counts full GCs, V8's own and ours, from the first call on. Observing GCs costs a little per
+ * young collection too, so it starts only when a busy spell first needs it.
+ */
+function countFullGcs(): () => number {
+  let count = 0;
+  const { PerformanceObserver, constants } = lazyPerfHooks();
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      if ((entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) count++;
+    }
+  }).observe({ type: 'gc' });
+  return () => count;
+}
 
 /** Bytes in use outside the young generation, whose own collections keep it within a few MB. */
 function heapUsed(): number {
@@ -44,6 +67,8 @@ export interface IdleCollectorOptions {
   everyMs?: number;
   gc?: () => void;
   heapUsed?: () => number;
+  /** Full GCs so far, V8's own and ours (default: counted from the first look on). */
+  fullGcs?: () => number;
 }
 
 /**
@@ -56,11 +81,15 @@ export class IdleCollector {
   private readonly gc: (() => void) | undefined;
   private readonly used: () => number;
   private usedAfterGc: number;
+  private fullGcs: (() => number) | undefined;
+  /** Full GCs counted by the last look, ours since then included (the count reaches us later). */
+  private fullGcsKnown = 0;
 
   constructor(private readonly options: IdleCollectorOptions) {
     this.gc = options.gc ?? globalThis.gc;
     this.used = options.heapUsed ?? heapUsed;
     this.usedAfterGc = this.gc === undefined ? 0 : this.used();
+    this.fullGcs = options.fullGcs;
   }
 
   /** A full GC now: when start-up is done (before listening, so that no request waits for it). */
@@ -68,6 +97,7 @@ export class IdleCollector {
     if (this.gc === undefined) return;
     this.gc();
     this.usedAfterGc = this.used();
+    this.fullGcsKnown++;
   }
 
   /** A request began: make sure a look is due. */
@@ -85,10 +115,23 @@ export class IdleCollector {
   private readonly look = (): void => {
     const growth = this.used() - this.usedAfterGc;
     if (!this.options.isIdle()) {
-      if (growth >= BUSY_GROWTH_BYTES) this.collect();
+      if (this.collectedByV8()) this.usedAfterGc = this.used();
+      else if (growth >= BUSY_GROWTH_BYTES) this.collect();
       return;
     }
     this.stop();
     if (growth >= MIN_GROWTH_BYTES) this.collect();
   };
+
+  /** Whether V8 has run a full GC of its own since the last look. */
+  private collectedByV8(): boolean {
+    if (this.fullGcs === undefined) {
+      this.fullGcs = countFullGcs();
+      this.fullGcsKnown = 0;
+    }
+    const count = this.fullGcs();
+    const theirs = count > this.fullGcsKnown;
+    this.fullGcsKnown = Math.max(count, this.fullGcsKnown);
+    return theirs;
+  }
 }

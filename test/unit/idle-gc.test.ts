@@ -12,7 +12,8 @@ describe('IdleCollector', () => {
   });
 
   function collector(start = 10 * MB) {
-    const state = { idle: false, used: start, collections: 0 };
+    // fullGcs: every full GC V8 reports, ours included, as the observer would count them.
+    const state = { idle: false, used: start, collections: 0, fullGcs: 0 };
     const idle = new IdleCollector({
       isIdle: () => state.idle,
       everyMs: 1000,
@@ -21,6 +22,7 @@ describe('IdleCollector', () => {
         state.used = start;
       },
       heapUsed: () => state.used,
+      fullGcs: () => state.fullGcs,
     });
     return { state, idle };
   }
@@ -92,6 +94,42 @@ describe('IdleCollector', () => {
     state.used += BUSY_GROWTH_BYTES / 2;
     vi.advanceTimersByTime(1000);
     expect(state.collections).toBe(2);
+  });
+
+  it('stands aside while busy when V8 has run a full GC of its own since the last look', () => {
+    const { state, idle } = collector();
+    idle.activity();
+    // V8 collected, and requests promoted more than BUSY_GROWTH_BYTES since.
+    state.fullGcs++;
+    state.used += BUSY_GROWTH_BYTES * 2;
+    vi.advanceTimersByTime(1000);
+    expect(state.collections).toBe(0);
+    // Growth now counts from that look: V8 did not collect again, but the heap has not grown.
+    vi.advanceTimersByTime(1000);
+    expect(state.collections).toBe(0);
+    state.used += BUSY_GROWTH_BYTES;
+    vi.advanceTimersByTime(1000);
+    expect(state.collections).toBe(1);
+  });
+
+  it('does not take its own collection, reported later, for one of V8', () => {
+    const { state, idle } = collector();
+    idle.activity();
+    state.used += BUSY_GROWTH_BYTES;
+    vi.advanceTimersByTime(1000);
+    expect(state.collections).toBe(1);
+    state.fullGcs++; // ours, reported after the look that made it
+    state.used += BUSY_GROWTH_BYTES;
+    vi.advanceTimersByTime(1000);
+    expect(state.collections).toBe(2);
+    // The start-up collection, made before the first look counted anything, is ours as well.
+    const second = collector();
+    second.idle.collect();
+    second.state.fullGcs++;
+    second.idle.activity();
+    second.state.used += BUSY_GROWTH_BYTES;
+    vi.advanceTimersByTime(1000);
+    expect(second.state.collections).toBe(2);
   });
 
   it('keeps one look pending however many requests come', () => {
