@@ -21,7 +21,6 @@
 // these collections keep the heap small.
 
 import { getHeapSpaceStatistics } from 'node:v8';
-import { lazyPerfHooks } from './lazy-builtins.js';
 
 /** A full GC after an idle spell only when the heap has grown at least this much since the last. */
 const MIN_GROWTH_BYTES = 1024 * 1024;
@@ -35,19 +34,26 @@ const LOOK_MS = 5_000;
 /** How long without requests counts as idle, ms. */
 export const QUIET_MS = 60_000;
 
+/** Tells whether a full GC has run since it was last armed. */
+export interface FullGcProbe {
+  arm(): void;
+  fired(): boolean;
+}
+
 /**
- * Counts full GCs, V8's own and ours, from the first call on. Observing GCs costs a little per
- * young collection too, so it starts only when a busy spell first needs it.
+ * A WeakRef whose target nothing else holds: V8 keeps such a target through its young collections
+ * and clears it in the next full one, whoever started it. Reading it costs nothing per GC, unlike a
+ * perf_hooks observer, which runs JavaScript after every young collection. Were a V8 ever to clear
+ * it in young collections too, the busy collections would only stop, leaving V8's own.
  */
-function countFullGcs(): () => number {
-  let count = 0;
-  const { PerformanceObserver, constants } = lazyPerfHooks();
-  new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) {
-      if ((entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) count++;
-    }
-  }).observe({ type: 'gc' });
-  return () => count;
+export function weakRefProbe(): FullGcProbe {
+  let sentinel = new WeakRef({});
+  return {
+    arm: () => {
+      sentinel = new WeakRef({});
+    },
+    fired: () => sentinel.deref() === undefined,
+  };
 }
 
 /** Bytes in use outside the young generation, whose own collections keep it within a few MB. */
@@ -67,8 +73,8 @@ export interface IdleCollectorOptions {
   everyMs?: number;
   gc?: () => void;
   heapUsed?: () => number;
-  /** Full GCs so far, V8's own and ours (default: counted from the first look on). */
-  fullGcs?: () => number;
+  /** Whether a full GC has run since growth was last counted from (default: a WeakRef). */
+  fullGc?: FullGcProbe;
 }
 
 /**
@@ -81,15 +87,13 @@ export class IdleCollector {
   private readonly gc: (() => void) | undefined;
   private readonly used: () => number;
   private usedAfterGc: number;
-  private fullGcs: (() => number) | undefined;
-  /** Full GCs counted by the last look, ours since then included (the count reaches us later). */
-  private fullGcsKnown = 0;
+  private readonly fullGc: FullGcProbe;
 
   constructor(private readonly options: IdleCollectorOptions) {
     this.gc = options.gc ?? globalThis.gc;
     this.used = options.heapUsed ?? heapUsed;
     this.usedAfterGc = this.gc === undefined ? 0 : this.used();
-    this.fullGcs = options.fullGcs;
+    this.fullGc = options.fullGc ?? weakRefProbe();
   }
 
   /** A full GC now: when start-up is done (before listening, so that no request waits for it). */
@@ -97,7 +101,7 @@ export class IdleCollector {
     if (this.gc === undefined) return;
     this.gc();
     this.usedAfterGc = this.used();
-    this.fullGcsKnown++;
+    this.fullGc.arm();
   }
 
   /** A request began: make sure a look is due. */
@@ -115,23 +119,14 @@ export class IdleCollector {
   private readonly look = (): void => {
     const growth = this.used() - this.usedAfterGc;
     if (!this.options.isIdle()) {
-      if (this.collectedByV8()) this.usedAfterGc = this.used();
-      else if (growth >= BUSY_GROWTH_BYTES) this.collect();
+      if (this.fullGc.fired()) {
+        // V8 collected since the last look: growth counts from here.
+        this.fullGc.arm();
+        this.usedAfterGc = this.used();
+      } else if (growth >= BUSY_GROWTH_BYTES) this.collect();
       return;
     }
     this.stop();
     if (growth >= MIN_GROWTH_BYTES) this.collect();
   };
-
-  /** Whether V8 has run a full GC of its own since the last look. */
-  private collectedByV8(): boolean {
-    if (this.fullGcs === undefined) {
-      this.fullGcs = countFullGcs();
-      this.fullGcsKnown = 0;
-    }
-    const count = this.fullGcs();
-    const theirs = count > this.fullGcsKnown;
-    this.fullGcsKnown = Math.max(count, this.fullGcsKnown);
-    return theirs;
-  }
 }

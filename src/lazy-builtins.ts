@@ -2,19 +2,16 @@
 // it loads on every request (bench/results/design-figures.md). node:crypto runs its X.509 setup at
 // load, and only error pages (incident ids) and owner tokens need it; node:http is wanted there
 // only for its reason phrases, when a host page replaces an app's error; node:child_process only
-// by the request that starts an app's daemon. node:perf_hooks only by a long-running front end's
-// first look at its heap (idle-gc.ts), which is never on a request's path.
+// by the request that starts an app's daemon.
 
 import { createRequire } from 'node:module';
 
 type Crypto = typeof import('node:crypto');
 type Http = typeof import('node:http');
 type ChildProcess = typeof import('node:child_process');
-type PerfHooks = typeof import('node:perf_hooks');
 let crypto: Crypto | undefined;
 let http: Http | undefined;
 let childProcess: ChildProcess | undefined;
-let perfHooks: PerfHooks | undefined;
 
 export function lazyCrypto(): Crypto {
   crypto ??= createRequire(import.meta.url)('node:crypto') as Crypto;
@@ -29,9 +26,4 @@ export function lazyHttp(): Http {
 export function lazyChildProcess(): ChildProcess {
   childProcess ??= createRequire(import.meta.url)('node:child_process') as ChildProcess;
   return childProcess;
-}
-
-export function lazyPerfHooks(): PerfHooks {
-  perfHooks ??= createRequire(import.meta.url)('node:perf_hooks') as PerfHooks;
-  return perfHooks;
 }
