@@ -3,11 +3,12 @@
 // lines are read out of docs/apache-mod-proxy-fcgi.md: the guide shows what this runs.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { chownSync, writeFileSync } from 'node:fs';
+import { chownSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AppFolder } from '../helpers/wsgi-run.js';
 import {
+  acceptedConnections,
   commandFromGuide,
   configFromGuide,
   curl,
@@ -54,6 +55,9 @@ describe.skipIf(!available)('Apache mod_proxy_fcgi → wsgi-fcgi (docs/apache-mo
   let hosting: WsgiFcgi;
   let single: WsgiFcgi;
   let app: AppFolder;
+  let sock: string;
+  let reportSock: string;
+  let startSingle: () => Promise<WsgiFcgi>;
 
   beforeAll(async () => {
     dir = e2eDir('proxy-fcgi');
@@ -67,8 +71,8 @@ describe.skipIf(!available)('Apache mod_proxy_fcgi → wsgi-fcgi (docs/apache-mo
     docrootApp(www, 'flask.wsgi', fixture('flask.wsgi'), {}, APP_USER);
     const shop = ownedAppFolder(environ, {}, APP_USER);
     const report = ownedAppFolder(environ, {}, APP_USER);
-    const sock = join(run, 'fcgi.sock');
-    const reportSock = join(run, 'report.sock');
+    sock = join(run, 'fcgi.sock');
+    reportSock = join(run, 'report.sock');
 
     const hostingCmd = commandFromGuide(GUIDE, 'wsgi-fcgi-hosting', [
       ['/run/wsgikit/alice/fcgi.sock', sock],
@@ -83,7 +87,8 @@ describe.skipIf(!available)('Apache mod_proxy_fcgi → wsgi-fcgi (docs/apache-mo
       ['--user alice', `--user ${APP_USER}`],
     ]);
     hosting = await startWsgiFcgi(sock, hostingCmd.args.slice(2), hostingCmd.env);
-    single = await startWsgiFcgi(reportSock, singleCmd.args.slice(2), singleCmd.env);
+    startSingle = () => startWsgiFcgi(reportSock, singleCmd.args.slice(2), singleCmd.env);
+    single = await startSingle();
 
     const site = configFromGuide(GUIDE, 'apache-proxy-fcgi', [
       ['/run/wsgikit/alice/fcgi.sock', sock],
@@ -170,5 +175,41 @@ describe.skipIf(!available)('Apache mod_proxy_fcgi → wsgi-fcgi (docs/apache-mo
 
   it('an exception: a 500 page with an incident id, the traceback in the app log only', async () => {
     await expectHiddenException(apache.url + '/app.wsgi/x', () => app.log());
+  });
+
+  it('enablereuse: requests go over the connections Apache keeps, one per Apache process', async () => {
+    const forms = ['/app.wsgi/keep', '/p/keep', '/q/keep'];
+    for (let i = 0; i < 10; i++) for (const path of forms) await get(path);
+    const open = acceptedConnections(sock);
+    const openReport = acceptedConnections(reportSock);
+    expect(open.size).toBeGreaterThanOrEqual(1);
+    expect(openReport.size).toBeGreaterThanOrEqual(1);
+    for (let i = 0; i < 20; i++) {
+      for (const path of forms) expect((await get(`${path}/${i}`)).PATH_INFO).toBe(`/keep/${i}`);
+    }
+    // None of the kept connections was closed. Each Apache process keeps a pool of its own, and a
+    // request that lands in a process which had not served one yet opens that process's first.
+    const processes = readFileSync(`/proc/${apache.pid}/task/${apache.pid}/children`, 'utf8').split(' ');
+    const processCount = processes.filter((pid) => pid.trim() !== '').length;
+    for (const [before, socket] of [
+      [open, sock],
+      [openReport, reportSock],
+    ] as const) {
+      const after = acceptedConnections(socket);
+      for (const inode of before) expect(after.has(inode)).toBe(true);
+      expect(after.size).toBeLessThanOrEqual(processCount);
+    }
+  });
+
+  it('enablereuse: after wsgi-fcgi restarts, Apache opens new connections and every request is served', async () => {
+    await get('/q/before');
+    const before = acceptedConnections(reportSock);
+    expect(before.size).toBeGreaterThanOrEqual(1);
+    await single.stop();
+    single = await startSingle();
+    for (let i = 0; i < 10; i++) expect((await get(`/q/after/${i}`)).PATH_INFO).toBe(`/after/${i}`);
+    const after = acceptedConnections(reportSock);
+    expect(after.size).toBeGreaterThanOrEqual(1);
+    for (const inode of after) expect(before.has(inode)).toBe(false);
   });
 });
