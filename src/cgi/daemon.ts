@@ -26,6 +26,8 @@ import { folderProblem, processOwner, type FolderProblem } from '../app/user-spa
 export interface DaemonPaths {
   socket: string;
   lock: string;
+  /** The daemon's own log (its start and stop, apps loaded, requests declined), rotated by it. */
+  log: string;
 }
 
 /** How long a request waits for a daemon to come up before it runs one-shot instead. */
@@ -44,7 +46,7 @@ export function daemonPaths(home: string, hostSettings: string | null): DaemonPa
   const dir = join(home, '.wsgikit', 'run');
   const name =
     hostSettings === null || hostSettings === DEFAULT_HOST_SETTINGS_FILE ? 'cgi' : `cgi-${shortHash(hostSettings)}`;
-  return { socket: join(dir, `${name}.sock`), lock: join(dir, `${name}.starting`) };
+  return { socket: join(dir, `${name}.sock`), lock: join(dir, `${name}.starting`), log: join(dir, `${name}.log`) };
 }
 
 /**
@@ -110,9 +112,10 @@ export interface DaemonStart {
   idleExit: number;
   /** The daemon's environment (the app's os.environ before its settings' `env`). */
   env: NodeJS.ProcessEnv;
-  /** Where the daemon's own output goes (the app's log): never our stdout, which the server waits on. */
-  logFile: string;
-  /** Why `logFile` cannot be used now (src/app/resolve-app.ts); the daemon is then not started. */
+  /**
+   * Why the app's log cannot be used now (src/app/resolve-app.ts): the daemon is then not started,
+   * as the app's lines in it would have nowhere to go but the daemon's own log.
+   */
   logProblem?: FolderProblem | null;
   /** The user's home, to tell the owner how to make ~/.wsgikit/run when it cannot be made. */
   home: string;
@@ -199,8 +202,8 @@ function takeLock(lock: string): boolean {
 }
 
 function launch(start: DaemonStart): void {
-  mkdirSync(dirname(start.logFile), { recursive: true, mode: 0o700 });
-  const log = openSync(start.logFile, 'a', 0o600);
+  // Its stdout and stderr too: what Node itself may print (a crash) goes where its own lines go.
+  const log = openSync(start.paths.log, 'a', 0o600);
   try {
     const child = lazyChildProcess().spawn(
       process.execPath,
@@ -210,6 +213,8 @@ function launch(start: DaemonStart): void {
         '--listen',
         start.paths.socket,
         '--relay',
+        '--ops-log',
+        start.paths.log,
         '--idle-exit',
         String(Math.max(1, Math.round(start.idleExit))),
         ...(start.hostSettings ? ['--host-settings', start.hostSettings] : []),

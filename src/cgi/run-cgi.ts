@@ -64,7 +64,7 @@ export async function runCgi(options: CgiOptions): Promise<number> {
   }
   if (relayFailed !== undefined) return daemonFailed(resolved, sink, relayFailed);
 
-  const { settings, checked, logFile } = resolved;
+  const { settings, checked } = resolved;
   const baseEnv = processEnvironment();
   const body = requestBody(environ, contentLength);
 
@@ -77,7 +77,6 @@ export async function runCgi(options: CgiOptions): Promise<number> {
         home,
         idleExit: settings.idleTimeout,
         env: baseEnv,
-        logFile,
         logProblem: resolved.logProblem,
         hostSettings: hostFile,
         roots: defaultRoots(host),

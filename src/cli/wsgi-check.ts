@@ -202,7 +202,6 @@ async function startDaemon(result: CheckResult): Promise<Record<string, unknown>
         home: ctx.target.home,
         idleExit: ctx.settings.idleTimeout,
         env: hostEnvironment({}),
-        logFile,
         hostSettings: ctx.hostFile,
         roots: ctx.roots,
       });

@@ -38,6 +38,7 @@ interface FcgiOptions {
   idleExit?: number;
   maxConns: number;
   relay?: boolean;
+  opsLog?: string;
   preload?: boolean;
   preloadApp: string[];
   sendfile?: SendfileMode;
@@ -87,6 +88,7 @@ const program = new Command()
     ).choices(SENDFILE_MODES),
   )
   .addOption(new Option('--relay', "the user's daemon behind wsgi-cgi: serves the CGI requests it relays").hideHelp())
+  .addOption(new Option('--ops-log <file>', 'its own log lines to this file, rotated, not to stderr').hideHelp())
   .version(VERSION)
   .showHelpAfterError()
   .action((options: FcgiOptions) => main(options));
@@ -102,7 +104,7 @@ async function main(options: FcgiOptions): Promise<void> {
       { exitCode: 2, code: 'wsgikit.preload-without-app' },
     );
   }
-  const ops = await pinoOpsLog('wsgi-fcgi');
+  const ops = await pinoOpsLog('wsgi-fcgi', options.opsLog);
   let directory: AppDirectory;
   try {
     const host = readHostSettings(options);

@@ -134,9 +134,21 @@ export class AppLog {
     this.fd = null;
   }
 
+  /**
+   * `text` as it is, as one entry (a newline added if it lacks one): for lines that carry their
+   * own time, the CGI daemon's JSON lines (ops-log.ts).
+   */
+  writeRaw(text: string): void {
+    this.appendEntry(text.endsWith('\n') ? text : `${text}\n`);
+  }
+
   private append(source: string, lines: readonly string[]): void {
     let entry = formatEntry(new Date(), source, lines);
     if (this.inServerLog) entry = `${this.linePrefix}${entry.slice(0, -1).split('\n').join(`\n${this.linePrefix}`)}\n`;
+    this.appendEntry(entry);
+  }
+
+  private appendEntry(entry: string): void {
     if (this.echo !== undefined) {
       for (const line of entry.slice(0, -1).split('\n')) {
         try {

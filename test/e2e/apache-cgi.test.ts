@@ -564,8 +564,11 @@ describe.skipIf(!available)('Apache CGI → wsgi-cgi (docs/apache-cgi.md, docs/s
       });
 
       it('replaces a killed daemon on the next request', async () => {
+        // The daemon's "ready" lines, in its own log beside its socket.
         const listening = () =>
-          [...logsIn(userLogs).matchAll(/"pid":(\d+),"name":"wsgi-fcgi","listen"/g)].map((m) => Number(m[1]));
+          [...logsIn(join(user.home, '.wsgikit', 'run')).matchAll(/"pid":(\d+),"name":"wsgi-fcgi","listen"/g)].map(
+            (m) => Number(m[1]),
+          );
         const before = await seen(`/~${user.name}/app.wsgi/before`);
         const [daemon] = daemonsOf(user.uid);
         expect(listening()).toContain(daemon);

@@ -3,10 +3,12 @@
 // (a CGI environment, the body on stdin, the response read from stdout).
 
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { homeOf } from '../../src/app/locate.js';
+import { daemonPaths } from '../../src/cgi/daemon.js';
 
 export const WSGI_CGI = fileURLToPath(new URL('../../dist/wsgi-cgi.cjs', import.meta.url));
 /** The `wsgi-cgi` command: the native launcher when the build compiled it, else a copy of WSGI_CGI. */
@@ -43,6 +45,8 @@ export interface Site {
   app: string;
   hostSettings: string;
   log(): string;
+  /** The log of the CGI daemon for these host settings (ours: this user's), with what was rotated. */
+  daemonLog(): string;
 }
 
 /** `settings`: lines for app.wsgi.toml besides log_dir and idle_timeout. */
@@ -71,6 +75,10 @@ export function site(source: string, settings = '', idleTimeout = 5): Site {
       } catch {
         return '';
       }
+    },
+    daemonLog() {
+      const file = daemonPaths(homeOf(process.getuid?.() ?? -1), hostSettings).log;
+      return [`${file}.1`, file].map((f) => (existsSync(f) ? readFileSync(f, 'utf8') : '')).join('');
     },
   };
 }

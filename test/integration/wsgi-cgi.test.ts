@@ -3,9 +3,11 @@
 // requests, a killed daemon), the Action-handler layout, error pages and refusals.
 
 import { createHash } from 'node:crypto';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { homeOf } from '../../src/app/locate.js';
+import { daemonPaths } from '../../src/cgi/daemon.js';
 import { CGI_ENTRIES, cgi, site, useCgiEntry, type CgiResult, type Site } from '../helpers/cgi-site.js';
 import { eventually } from '../helpers/wsgi-run.js';
 
@@ -36,9 +38,9 @@ function json(result: CgiResult): Record<string, unknown> {
   return JSON.parse(result.body.toString('utf8'));
 }
 
-/** Daemons this file started, found by their "ready" line in the app's log: stopped at the end. */
+/** Daemons this file started, found by their "ready" line in the daemon's log: stopped at the end. */
 function noteDaemons(s: Site): number[] {
-  const pids = [...s.log().matchAll(/"pid":(\d+),"name":"wsgi-fcgi","listen"/g)].map((m) => Number(m[1]));
+  const pids = [...s.daemonLog().matchAll(/"pid":(\d+),"name":"wsgi-fcgi","listen"/g)].map((m) => Number(m[1]));
   for (const pid of pids) daemons.add(pid);
   return pids;
 }
@@ -119,6 +121,10 @@ describe.each(CGI_ENTRIES)('through the $name entry', (entry) => {
       expect(first.odd_names).toEqual([]);
       expect(second.pid).toBe(first.pid);
       expect(noteDaemons(s)).toHaveLength(1);
+      // Its own lines are in its log beside its socket, owner-only; the app's log has none of them.
+      const daemonLog = daemonPaths(homeOf(process.getuid!()), s.hostSettings).log;
+      expect(statSync(daemonLog).mode & 0o777).toBe(0o600);
+      expect(s.log()).not.toContain('"name":"wsgi-fcgi"');
     });
 
     it('relays a POST body to the daemon and the answer back', async () => {

@@ -41,7 +41,8 @@ describe.each(CGI_ENTRIES)('through the $name entry', (entry) => {
       return { status: res.status, body: res.body.toString('latin1') };
     }
 
-    const daemonPids = () => [...log().matchAll(/"pid":(\d+),"name":"wsgi-fcgi","listen"/g)].map((m) => Number(m[1]));
+    const daemonPids = () =>
+      [...s.daemonLog().matchAll(/"pid":(\d+),"name":"wsgi-fcgi","listen"/g)].map((m) => Number(m[1]));
 
     beforeAll(() => {
       s = site(APP, 'processes = 2\nmin_processes = 2\n', 30);

@@ -10,14 +10,16 @@ import { daemonPaths, unsafeDaemonPath } from '../../src/cgi/daemon.js';
 import { shortHash } from '../../src/short-hash.js';
 
 describe('daemonPaths', () => {
-  it('is cgi.sock for the default host settings, cgi-<hash>.sock for another file', () => {
+  it('is cgi.sock (and cgi.log) for the default host settings, cgi-<hash>.sock for another file', () => {
     expect(daemonPaths('/home/a', null).socket).toBe('/home/a/.wsgikit/run/cgi.sock');
+    expect(daemonPaths('/home/a', null).log).toBe('/home/a/.wsgikit/run/cgi.log');
     expect(daemonPaths('/home/a', DEFAULT_HOST_SETTINGS_FILE).socket).toBe('/home/a/.wsgikit/run/cgi.sock');
     // The launcher's C computes the same hash over the same bytes (src/cgi/launcher/wsgi-cgi.c).
     expect(shortHash('/tmp/lt/host.toml')).toBe('ed2a2913de50ac15');
     expect(daemonPaths('/home/a', '/tmp/lt/host.toml')).toEqual({
       socket: '/home/a/.wsgikit/run/cgi-ed2a2913de50ac15.sock',
       lock: '/home/a/.wsgikit/run/cgi-ed2a2913de50ac15.starting',
+      log: '/home/a/.wsgikit/run/cgi-ed2a2913de50ac15.log',
     });
   });
 });
