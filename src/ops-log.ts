@@ -25,26 +25,18 @@ export function stderrOpsLog(name: string): OpsLog {
   return { info: line(30), warn: line(40), error: line(50) };
 }
 
-/** The CGI daemon's own log: rotated past this size, with one older file kept. */
-export const DAEMON_LOG_MAX_BYTES = 1024 * 1024;
+/** Where pino's lines may go besides stderr: the CGI daemon's own log (an AppLog's writeRaw). */
+export interface LineSink {
+  write(line: string): void;
+}
 
 /**
  * A pino logger writing JSON lines to stderr (the web server's error log for CGI and FastCGI), or
- * to `file`, which it rotates as an app's log is rotated: the CGI daemon's own log, which no
- * server reopens for it.
+ * to `sink`.
  */
-export async function pinoOpsLog(name: string, file?: string, maxBytes = DAEMON_LOG_MAX_BYTES): Promise<OpsLog> {
+export async function pinoOpsLog(name: string, sink?: LineSink): Promise<OpsLog> {
   const { pino } = await import('pino');
-  let destination: { write(line: string): void };
-  if (file === undefined) {
-    destination = pino.destination({ fd: 2, sync: true });
-  } else {
-    const { AppLog } = await import('./logs/app-log.js');
-    // Failures to write are not reported: there is no other place left to report them to.
-    const log = AppLog.open({ file, maxBytes, keep: 1 });
-    destination = { write: (line) => log.writeRaw(line) };
-  }
-  const logger = pino({ name, base: { pid: process.pid } }, destination);
+  const logger = pino({ name, base: { pid: process.pid } }, sink ?? pino.destination({ fd: 2, sync: true }));
   return {
     info: (fields, message) => logger.info(fields, message),
     warn: (fields, message) => logger.warn(fields, message),

@@ -21,10 +21,14 @@ import { WsgikitError, isWsgikitError } from '../errors.js';
 import { fastcgiResponder } from '../fastcgi/responder.js';
 import { cgiHostSettingsFile } from '../request/cgi-front-end.js';
 import { pinoOpsLog, type OpsLog } from '../ops-log.js';
+import { AppLog } from '../logs/app-log.js';
 import { passwdEntries } from '../os/users.js';
 import { AppDirectory } from '../pool/app-directory.js';
 import { IdleCollector, QUIET_MS } from '../idle-gc.js';
 import { VERSION } from '../version.js';
+
+/** --ops-log (the CGI daemon's own log) is rotated past this size, one older file kept. */
+const OPS_LOG_MAX_BYTES = 1024 * 1024;
 
 interface FcgiOptions {
   listen?: string;
@@ -104,7 +108,11 @@ async function main(options: FcgiOptions): Promise<void> {
       { exitCode: 2, code: 'wsgikit.preload-without-app' },
     );
   }
-  const ops = await pinoOpsLog('wsgi-fcgi', options.opsLog);
+  // The CGI daemon's own log, which no server reopens for it: rotated as an app's log is. Failures
+  // to write it are not reported: there is no other place left to report them to.
+  const opsFile =
+    options.opsLog === undefined ? null : AppLog.open({ file: options.opsLog, maxBytes: OPS_LOG_MAX_BYTES, keep: 1 });
+  const ops = await pinoOpsLog('wsgi-fcgi', opsFile === null ? undefined : { write: (line) => opsFile.writeRaw(line) });
   let directory: AppDirectory;
   try {
     const host = readHostSettings(options);

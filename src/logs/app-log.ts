@@ -136,7 +136,7 @@ export class AppLog {
 
   /**
    * `text` as it is, as one entry (a newline added if it lacks one): for lines that carry their
-   * own time, the CGI daemon's JSON lines (ops-log.ts).
+   * own time, the CGI daemon's JSON lines (pinoOpsLog).
    */
   writeRaw(text: string): void {
     this.appendEntry(text.endsWith('\n') ? text : `${text}\n`);

@@ -5,10 +5,17 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { AppLog } from '../../src/logs/app-log.js';
 import { pinoOpsLog } from '../../src/ops-log.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wsgikit-ops-log-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** As wsgi-fcgi --ops-log makes it. */
+const toFile = (file: string, maxBytes = 1024 * 1024) => {
+  const log = AppLog.open({ file, maxBytes, keep: 1 });
+  return { write: (line: string) => log.writeRaw(line) };
+};
 
 const lines = (file: string) =>
   readFileSync(file, 'utf8')
@@ -16,10 +23,10 @@ const lines = (file: string) =>
     .filter((line) => line !== '')
     .map((line) => JSON.parse(line) as { msg: string; name: string; n?: number; level: number });
 
-describe('pinoOpsLog to a file', () => {
+describe('pinoOpsLog to a file, through an AppLog', () => {
   it('writes one JSON line per call, in pino shape', async () => {
     const file = join(dir, 'run', 'cgi.log'); // the folder is made as an app log's would be
-    const ops = await pinoOpsLog('wsgi-fcgi', file);
+    const ops = await pinoOpsLog('wsgi-fcgi', toFile(file));
     ops.info({ listen: '/x.sock' }, 'wsgi-fcgi ready');
     ops.warn({ app: '/a.wsgi' }, 'declined');
     expect(lines(file)).toMatchObject([
@@ -30,7 +37,7 @@ describe('pinoOpsLog to a file', () => {
 
   it('rotates past its size: the older lines in .1, the later ones in a new file', async () => {
     const file = join(dir, 'rotating.log');
-    const ops = await pinoOpsLog('wsgi-fcgi', file, 2000);
+    const ops = await pinoOpsLog('wsgi-fcgi', toFile(file, 2000));
     for (let n = 0; n < 40; n++) ops.info({ n }, 'a line of about a hundred bytes');
     expect(existsSync(`${file}.1`)).toBe(true);
     const older = lines(`${file}.1`);
