@@ -213,9 +213,13 @@ async function startDaemon(result: CheckResult): Promise<Record<string, unknown>
   }
   const warmed = await warmInDaemon(socket, ctx.real, waitMs);
   const listening = startedNow
-    ? `Daemon listening on ${paths.socket}`
-    : `Daemon already listening on ${paths.socket} (the user's, for every app)`;
-  const started = { socket: paths.socket, ...(typeof warmed.daemon === 'number' ? { pid: warmed.daemon } : {}) };
+    ? `Daemon listening on ${paths.socket} (its own log: ${paths.log})`
+    : `Daemon already listening on ${paths.socket} (the user's, for every app; its own log: ${paths.log})`;
+  const started = {
+    socket: paths.socket,
+    log: paths.log,
+    ...(typeof warmed.daemon === 'number' ? { pid: warmed.daemon } : {}),
+  };
   if (warmed.ok === true) {
     return {
       ok: true,

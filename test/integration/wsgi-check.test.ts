@@ -710,10 +710,16 @@ def application(environ, start_response):
     const s = cgiSite(START_APP, '', 60);
     try {
       const r = await run([s.app, '--json', '--host-settings', s.hostSettings, '--start']);
-      const out = JSON.parse(r.stdout) as { ok: boolean; start: { ok: boolean; socket: string; pid?: number } };
+      const out = JSON.parse(r.stdout) as {
+        ok: boolean;
+        start: { ok: boolean; socket: string; log: string; pid?: number };
+      };
       expect(out.ok, r.stdout).toBe(true);
       expect(out.start.ok, r.stdout).toBe(true);
       expect(r.code).toBe(0);
+      // The daemon's own log, which holds its ready line.
+      expect(out.start.log).toBe(daemonPaths(homeOf(process.getuid!()), s.hostSettings).log);
+      expect(readFileSync(out.start.log, 'utf8')).toContain('"msg":"wsgi-fcgi ready"');
       // Found by its --listen argument (never by name).
       const [pid] = daemonsOf(process.getuid!(), out.start.socket);
       expect(out.start.pid).toBe(pid);
@@ -722,7 +728,9 @@ def application(environ, start_response):
       await eventually(() => s.log().includes('[wsgikit] app loaded in'), 'the app loaded with no request', 5000);
       expect(s.log()).toMatch(/\d+ stdout\W+imported by pid \d+/);
       const text = await run([s.app, '--host-settings', s.hostSettings, '--start']);
-      expect(text.stdout).toContain('Daemon already listening on');
+      expect(text.stdout).toContain(
+        `Daemon already listening on ${out.start.socket} (the user's, for every app; its own log: ${out.start.log})`,
+      );
       expect(text.stdout).toContain(`, the app imported and a worker running (pid `);
       expect(text.stdout).toContain('exits after 60 s without requests (idle_timeout)');
 
