@@ -1,9 +1,10 @@
-// FastCGI throughput, hello and Flask: wsgikit's wsgi-fcgi behind nginx and under Apache
-// mod_fcgid, next to uWSGI's FastCGI mode behind the same nginx (the reference), mod_wsgi in
-// daemon mode, the drop-in Python .fcgi under the same mod_fcgid, and the floor of wsgikit's
-// design (bench/floor.ts: the bare relay at depth 1 and 2, the Python prefork server); 2 Python
-// processes per app everywhere. wrk (-t2 -c16, BENCH_SECONDS) drives each in interleaved rounds;
-// p50/p99 latency from wrk, memory and CPU of the front end and the workers.
+// FastCGI throughput, hello and Flask: wsgikit's wsgi-fcgi behind nginx (with keep-alive, and
+// without: a connection per request) and under Apache mod_fcgid, next to uWSGI's FastCGI mode
+// behind the same nginx (the reference), mod_wsgi in daemon mode, the drop-in Python .fcgi under
+// the same mod_fcgid, and the floor of wsgikit's design (bench/floor.ts: the bare relay at depth 1
+// and 2, the Python prefork server); 2 Python processes per app everywhere. wrk (-t2 -c16,
+// BENCH_SECONDS) drives each in interleaved rounds; p50/p99 latency from wrk, memory and CPU of the
+// front end and the workers.
 
 import { SECONDS, selected, type Row } from './common.js';
 import { warmUp, wrk } from './load.js';
@@ -18,6 +19,7 @@ export async function fastcgiTargets(app: AppName): Promise<Target[]> {
   return [
     nginx.uwsgi(app),
     nginx.wsgikit(app),
+    nginx.wsgikitPerConnection(app),
     fcgid.target(app),
     fcgid.dropIn(app),
     fcgid.relay(app),

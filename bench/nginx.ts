@@ -26,8 +26,16 @@ import type { Target } from './targets.js';
 /** Python processes per app for every target. */
 export const WORKERS = 2;
 
+/**
+ * The same wsgi-fcgi behind nginx without keep-alive: a connection per request, as mod_fcgid, a
+ * stock nginx or Apache without enablereuse, and the CGI launcher all make it.
+ */
+export const PER_CONNECTION = 'wsgikit wsgi-fcgi (nginx, no keep-alive)';
+
 export interface NginxSide {
   wsgikit(app: AppName | 'default'): Target;
+  /** PER_CONNECTION. */
+  wsgikitPerConnection(app: AppName): Target;
   uwsgi(app: AppName): Target;
   relay(app: AppName, depth: Depth): Target;
   prefork(app: AppName): Target;
@@ -49,7 +57,7 @@ export async function startNginxSide(): Promise<NginxSide> {
   wsgiFile(join(www, 'default.wsgi'), 'hello', logs);
 
   const socket = join(run, 'fcgi.sock');
-  const [port, uwPort, floorPort] = [await freePort(), await freePort(), await freePort()];
+  const [port, uwPort, floorPort, oncePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const procs: Proc[] = [];
   let nginx: WebServer | null = null;
   let floor: Floor | null = null;
@@ -90,20 +98,41 @@ server {
     location /flask/ { include fastcgi_params; fastcgi_param PATH_INFO $uri; fastcgi_pass unix:${uwsgiSocket('flask')}; }
 }
 `;
+    // The guide's location for .wsgi files, without its upstream's keep-alive.
+    const onceSite = `
+server {
+    listen 127.0.0.1:${oncePort};
+    root ${www};
+    location ~ [^/]\\.wsgi(/|$) {
+        fastcgi_split_path_info ^(.+?\\.wsgi)(/.*)$;
+        include fastcgi_params;
+        fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
+        fastcgi_param PATH_INFO $fastcgi_path_info;
+        fastcgi_param HTTP_HOST $host:$server_port;
+        fastcgi_pass unix:${socket};
+    }
+}
+`;
     const floorSite = `${floor.upstreams}server {\n    listen 127.0.0.1:${floorPort};\n${floor.locations}}\n`;
-    nginx = await startNginx(dir, port, site + uwsgiSite + floorSite);
+    nginx = await startNginx(dir, port, site + uwsgiSite + onceSite + floorSite);
     const [ng, fl] = [nginx, floor];
     const floorBase = `http://127.0.0.1:${floorPort}`;
+    const wsgikitProcesses = (app: AppName | 'default') => (): ProcessSet => ({
+      frontEnd: [fcgi.pid],
+      workers: listProcesses()
+        .filter((p) => p.ppid === fcgi.pid && p.cmdline.includes(`/${app}.wsgi`))
+        .map((p) => p.pid),
+    });
     return {
       wsgikit: (app) => ({
         name: 'wsgikit wsgi-fcgi (nginx)',
         url: `http://127.0.0.1:${port}/${app}.wsgi/`,
-        processes: (): ProcessSet => ({
-          frontEnd: [fcgi.pid],
-          workers: listProcesses()
-            .filter((p) => p.ppid === fcgi.pid && p.cmdline.includes(`/${app}.wsgi`))
-            .map((p) => p.pid),
-        }),
+        processes: wsgikitProcesses(app),
+      }),
+      wsgikitPerConnection: (app) => ({
+        name: PER_CONNECTION,
+        url: `http://127.0.0.1:${oncePort}/${app}.wsgi/`,
+        processes: wsgikitProcesses(app),
       }),
       uwsgi: (app) => {
         const master = masters.get(app)!;

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { PER_ROUND, ROOT, ROUNDS, SECONDS, type Row } from './common.js';
 import { FLOOR_NAME } from './floor.js';
 import { goals, WSGIKIT_DEPTH } from './goals.js';
+import { PER_CONNECTION } from './nginx.js';
 
 const fixed = (v: number | undefined, digits = 1) => (v === undefined || Number.isNaN(v) ? '' : v.toFixed(digits));
 
@@ -32,7 +33,7 @@ function floorTable(rows: Row[]): string[] {
     const [uwsgi, ours, fcgid] = [of('uWSGI --fastcgi-socket (nginx)'), of(WSGIKIT), of(FCGID)];
     const floor = [FLOOR_NAME.relay(1), FLOOR_NAME.relay(2), FLOOR_NAME.prefork];
     for (const [wsgikit, targets] of [
-      [ours, [WSGIKIT, ...floor, 'uWSGI --fastcgi-socket (nginx)']],
+      [ours, [WSGIKIT, PER_CONNECTION, ...floor, 'uWSGI --fastcgi-socket (nginx)']],
       [fcgid, [FCGID, FLOOR_NAME.fcgidRelay, FLOOR_NAME.dropIn]],
     ] as const) {
       for (const target of targets) {
@@ -57,7 +58,9 @@ function floorTable(rows: Row[]): string[] {
     "drop-in .fcgi is that Python server run by mod_fcgid, as flup's WSGIServer().run() would be",
     "(flup is not in Debian); the bare relay .fcgi is the relay (1 worker) in wsgi-fcgi's place there.",
     '"wsgikit ×": wsgikit\'s req/s over this row\'s (behind nginx; under mod_fcgid for the mod_fcgid',
-    'rows). CPU µs per request: front end (Node) and workers (summed), median over rounds. Issue 16',
+    'rows). The no keep-alive row is the same wsgi-fcgi given a new connection per request, as',
+    'mod_fcgid, nginx without keep-alive and the CGI launcher give it. CPU µs per request: front end',
+    '(Node) and workers (summed), median over rounds. Issue 16',
     `compares wsgikit with the relay at depth ${WSGIKIT_DEPTH}.`,
     '',
     '| app | target | req/s | × uWSGI | wsgikit × | front-end µs/request | worker µs/request |',
