@@ -27,8 +27,9 @@ import type { Target } from './targets.js';
 export const WORKERS = 2;
 
 /**
- * The same wsgi-fcgi behind nginx without keep-alive: a connection per request, as mod_fcgid, a
- * stock nginx or Apache without enablereuse, and the CGI launcher all make it.
+ * wsgi-fcgi as the guide runs it (a second service, the same command) behind nginx without
+ * keep-alive: a connection per request, as mod_fcgid, a stock nginx or Apache without enablereuse,
+ * and the CGI launcher all make it.
  */
 export const PER_CONNECTION = 'wsgikit wsgi-fcgi (nginx, no keep-alive)';
 
@@ -63,14 +64,22 @@ export async function startNginxSide(): Promise<NginxSide> {
   let floor: Floor | null = null;
   try {
     floor = await startFloor(dir, run, apps, WORKERS);
-    const command = commandFromGuide('nginx.md', 'wsgi-fcgi-unix', [
-      ['/run/wsgikit/alice/fcgi.sock', socket],
-      ['/home/alice/public_html', www],
-      ['--root /home/alice/apps', `--root ${apps}`],
-      ['--user alice', '--user www-data'],
-    ]);
-    const fcgi = await startWsgiFcgi(socket, command.args.slice(2), command.env);
-    procs.push(fcgi);
+    const startService = async (listen: string) => {
+      const command = commandFromGuide('nginx.md', 'wsgi-fcgi-unix', [
+        ['/run/wsgikit/alice/fcgi.sock', listen],
+        ['/home/alice/public_html', www],
+        ['--root /home/alice/apps', `--root ${apps}`],
+        ['--user alice', '--user www-data'],
+      ]);
+      const service = await startWsgiFcgi(listen, command.args.slice(2), command.env);
+      procs.push(service);
+      return service;
+    };
+    const fcgi = await startService(socket);
+    // A service of its own, so that what a connection per request leaves in its heap is not
+    // counted against the keep-alive row's memory.
+    const onceSocket = join(run, 'once.sock');
+    const once = await startService(onceSocket);
     const uwsgiSocket = (app: AppName) => join(run, `uwsgi-${app}.sock`);
     const masters = new Map<AppName, Proc>();
     for (const app of ['hello', 'flask'] as const) {
@@ -98,7 +107,7 @@ server {
     location /flask/ { include fastcgi_params; fastcgi_param PATH_INFO $uri; fastcgi_pass unix:${uwsgiSocket('flask')}; }
 }
 `;
-    // The guide's location for .wsgi files, without its upstream's keep-alive.
+    // The guide's location for .wsgi files, without its upstream's keep-alive, to the second service.
     const onceSite = `
 server {
     listen 127.0.0.1:${oncePort};
@@ -109,7 +118,7 @@ server {
         fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
         fastcgi_param PATH_INFO $fastcgi_path_info;
         fastcgi_param HTTP_HOST $host:$server_port;
-        fastcgi_pass unix:${socket};
+        fastcgi_pass unix:${onceSocket};
     }
 }
 `;
@@ -117,22 +126,22 @@ server {
     nginx = await startNginx(dir, port, site + uwsgiSite + onceSite + floorSite);
     const [ng, fl] = [nginx, floor];
     const floorBase = `http://127.0.0.1:${floorPort}`;
-    const wsgikitProcesses = (app: AppName | 'default') => (): ProcessSet => ({
-      frontEnd: [fcgi.pid],
+    const wsgikitProcesses = (service: Proc, app: AppName | 'default') => (): ProcessSet => ({
+      frontEnd: [service.pid],
       workers: listProcesses()
-        .filter((p) => p.ppid === fcgi.pid && p.cmdline.includes(`/${app}.wsgi`))
+        .filter((p) => p.ppid === service.pid && p.cmdline.includes(`/${app}.wsgi`))
         .map((p) => p.pid),
     });
     return {
       wsgikit: (app) => ({
         name: 'wsgikit wsgi-fcgi (nginx)',
         url: `http://127.0.0.1:${port}/${app}.wsgi/`,
-        processes: wsgikitProcesses(app),
+        processes: wsgikitProcesses(fcgi, app),
       }),
       wsgikitPerConnection: (app) => ({
         name: PER_CONNECTION,
         url: `http://127.0.0.1:${oncePort}/${app}.wsgi/`,
-        processes: wsgikitProcesses(app),
+        processes: wsgikitProcesses(once, app),
       }),
       uwsgi: (app) => {
         const master = masters.get(app)!;
