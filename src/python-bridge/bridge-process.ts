@@ -101,9 +101,17 @@ const LOAD_KINDS: ReadonlySet<string> = new Set(['file', 'syntax', 'import', 'no
 
 function noop(): void {}
 
-/** A request not taken: its end comes on a later tick, never inside the caller's run() or queue(). */
+/**
+ * A request's failed end, on a later tick: never inside the caller's own run(), queue() or
+ * takeBack(), so that the pool's state changes never nest.
+ */
+function failLater(done: RunDone, error: WsgikitError, started: boolean): void {
+  process.nextTick(done, { ok: false, error, started, exitReason: null } satisfies RunOutcome);
+}
+
+/** A request not taken. */
 function refused(done: RunDone, error: WsgikitError): void {
-  process.nextTick(done, { ok: false, error, started: false, exitReason: null } satisfies RunOutcome);
+  failLater(done, error, false);
 }
 
 /** The state of the request in progress. */
@@ -618,8 +626,7 @@ export class BridgeProcess {
     this.takeBackUnclaimed();
     for (let run = this.current; run !== null; run = this.current) {
       this.settle(run);
-      const outcome: RunOutcome = { ok: false, error: run.error ?? error, started: run.started, exitReason: null };
-      process.nextTick(run.done, outcome);
+      failLater(run.done, run.error ?? error, run.started);
     }
   }
 
