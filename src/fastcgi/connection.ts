@@ -408,7 +408,7 @@ export class FastcgiConnection {
       this.write(unknownType(record.type));
       return;
     }
-    const asked = decodePairs(record.content, this.settings.limits);
+    const asked = decodePairs(record.content, this.settings.limits, { learn: false });
     const answer: Array<[string, string]> = [];
     for (const name in asked) {
       if (name === MAX_CONNS) answer.push([name, String(this.settings.maxConns)]);

@@ -60,9 +60,16 @@ export class PairDecoder {
   private buffer: Buffer = EMPTY;
   private held = 0;
 
-  constructor(limits: PairLimits = {}) {
+  /**
+   * Whether this decoder's names teach the shared tables (known names, the field count, the
+   * constructors): true for PARAMS, false for a GET_VALUES query, whose names are no request's.
+   */
+  private readonly learns: boolean;
+
+  constructor(limits: PairLimits = {}, options: { learn?: boolean } = {}) {
     this.maxBytes = limits.maxBytes ?? DEFAULT_MAX_PARAMS_BYTES;
     this.maxPairs = limits.maxPairs ?? DEFAULT_MAX_PARAMS;
+    this.learns = options.learn ?? true;
   }
 
   /** Decode what `content` completes; keep (a copy of) an incomplete tail. Throws WSGIKIT_PROTOCOL past a cap. */
@@ -101,6 +108,7 @@ export class PairDecoder {
       );
     }
     if (this.fields.length !== this.filled) this.fields.length = this.filled;
+    if (!this.learns) return (this.params ??= plainParams(this.fields));
     lastFilled = this.filled;
     return (this.params ??= paramsOf(this.fields));
   }
@@ -169,7 +177,7 @@ export class PairDecoder {
         name = knownNames[index]!;
       } else {
         name = text.substring(at, nameEnd);
-        if (index < MAX_KNOWN_NAMES) {
+        if (index < MAX_KNOWN_NAMES && this.learns) {
           knownNames[index] = name;
           knownBytes[index] = new Uint8Array(buf.subarray(at, nameEnd)); // a copy, not a view
         }
@@ -269,9 +277,15 @@ function paramsOf(fields: readonly string[]): Record<string, string> {
     if (fields.length >> 1 >= n + MIN_SHAPE_NAMES) noteNames(fields, n + MIN_SHAPE_NAMES);
     return params;
   }
+  const params = plainParams(fields);
+  noteNames(fields, MIN_SHAPE_NAMES);
+  return params;
+}
+
+/** The params as a dictionary with nothing inherited, name by name. */
+function plainParams(fields: readonly string[]): Record<string, string> {
   const params = Object.create(null) as Record<string, string>;
   for (let i = 0; i < fields.length; i += 2) params[fields[i]!] = fields[i + 1]!;
-  noteNames(fields, MIN_SHAPE_NAMES);
   return params;
 }
 
@@ -320,9 +334,16 @@ function makeShape(names: readonly string[]): Shape | null {
   }
 }
 
-/** Decode a complete block of pairs (e.g. one GET_VALUES record). */
-export function decodePairs(content: Buffer, limits: PairLimits = {}): Record<string, string> {
-  const decoder = new PairDecoder(limits);
+/**
+ * Decode a complete block of pairs. `learn: false` for one that is no request's PARAMS (a
+ * GET_VALUES record), so that it leaves the tables learned from requests alone.
+ */
+export function decodePairs(
+  content: Buffer,
+  limits: PairLimits = {},
+  options: { learn?: boolean } = {},
+): Record<string, string> {
+  const decoder = new PairDecoder(limits, options);
   decoder.write(content);
   return decoder.end();
 }

@@ -484,6 +484,26 @@ describe('name-value pairs', () => {
     expect(Object.getPrototypeOf(seen[11])).not.toBe(null);
   });
 
+  it('leaves what requests taught alone when it decodes a GET_VALUES query (learn: false)', () => {
+    const pairs: Array<[string, string]> = ['ONE', 'TWO', 'THREE', 'FOUR', 'FIVE'].map((n) => [`GV_${n}`, n]);
+    const query = encodePairs([
+      ['FCGI_MAX_CONNS', ''],
+      ['FCGI_MAX_REQS', ''],
+      ['FCGI_MPXS_CONNS', ''],
+    ]);
+    const seen: Array<Record<string, string>> = [];
+    for (let i = 0; i < 4; i++) {
+      seen.push(decodePairs(encodePairs(pairs)));
+      // Between two requests, as a web server may ask at any time.
+      const asked = decodePairs(query, {}, { learn: false });
+      expect(Object.keys(asked)).toEqual(['FCGI_MAX_CONNS', 'FCGI_MAX_REQS', 'FCGI_MPXS_CONNS']);
+      expectNothingInherited(asked);
+    }
+    // The requests' run of names still made its constructor on the third, used from the fourth.
+    expect(Object.getPrototypeOf(seen[3])).not.toBe(null);
+    for (const params of seen) expect(Object.entries(params)).toEqual(pairs);
+  });
+
   it('makes a constructor for a longer run of names even after a shorter one matched them', () => {
     const head: Array<[string, string]> = ['ONE', 'TWO', 'THREE', 'FOUR'].map((n) => [`RUN_${n}`, n]);
     for (const tail of ['A', 'B', 'C']) decodePairs(encodePairs([...head, [`RUN_TAIL_${tail}`, tail]]));
