@@ -45,7 +45,9 @@ export interface Site {
   app: string;
   hostSettings: string;
   log(): string;
-  /** The log of the CGI daemon for these host settings (ours: this user's), with what was rotated. */
+  /** The log file of the CGI daemon for these host settings (ours: this user's). */
+  daemonLogFile: string;
+  /** What that log holds, with what was rotated out of it. */
   daemonLog(): string;
 }
 
@@ -60,11 +62,13 @@ export function site(source: string, settings = '', idleTimeout = 5): Site {
   writeFileSync(app + '.toml', `log_dir = "${root}/logs"\nidle_timeout = ${idleTimeout}\n${settings}`, { mode: 0o644 });
   const hostSettings = join(root, 'host.toml');
   writeFileSync(hostSettings, `allowed_roots = ["${root}"]\n`, { mode: 0o644 });
+  const daemonLogFile = daemonPaths(homeOf(process.getuid?.() ?? -1), hostSettings).log;
   return {
     root,
     docroot,
     app,
     hostSettings,
+    daemonLogFile,
     log() {
       try {
         const dir = join(root, 'logs');
@@ -77,8 +81,7 @@ export function site(source: string, settings = '', idleTimeout = 5): Site {
       }
     },
     daemonLog() {
-      const file = daemonPaths(homeOf(process.getuid?.() ?? -1), hostSettings).log;
-      return [`${file}.1`, file].map((f) => (existsSync(f) ? readFileSync(f, 'utf8') : '')).join('');
+      return [`${daemonLogFile}.1`, daemonLogFile].map((f) => (existsSync(f) ? readFileSync(f, 'utf8') : '')).join('');
     },
   };
 }

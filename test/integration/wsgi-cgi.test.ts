@@ -6,8 +6,6 @@ import { createHash } from 'node:crypto';
 import { chmodSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { homeOf } from '../../src/app/locate.js';
-import { daemonPaths } from '../../src/cgi/daemon.js';
 import { CGI_ENTRIES, cgi, site, useCgiEntry, type CgiResult, type Site } from '../helpers/cgi-site.js';
 import { eventually } from '../helpers/wsgi-run.js';
 
@@ -122,8 +120,7 @@ describe.each(CGI_ENTRIES)('through the $name entry', (entry) => {
       expect(second.pid).toBe(first.pid);
       expect(noteDaemons(s)).toHaveLength(1);
       // Its own lines are in its log beside its socket, owner-only; the app's log has none of them.
-      const daemonLog = daemonPaths(homeOf(process.getuid!()), s.hostSettings).log;
-      expect(statSync(daemonLog).mode & 0o777).toBe(0o600);
+      expect(statSync(s.daemonLogFile).mode & 0o777).toBe(0o600);
       expect(s.log()).not.toContain('"name":"wsgi-fcgi"');
     });
 

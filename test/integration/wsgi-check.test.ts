@@ -718,7 +718,7 @@ def application(environ, start_response):
       expect(out.start.ok, r.stdout).toBe(true);
       expect(r.code).toBe(0);
       // The daemon's own log, which holds its ready line.
-      expect(out.start.log).toBe(daemonPaths(homeOf(process.getuid!()), s.hostSettings).log);
+      expect(out.start.log).toBe(s.daemonLogFile);
       expect(readFileSync(out.start.log, 'utf8')).toContain('"msg":"wsgi-fcgi ready"');
       // Found by its --listen argument (never by name).
       const [pid] = daemonsOf(process.getuid!(), out.start.socket);
