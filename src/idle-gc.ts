@@ -117,12 +117,13 @@ export class IdleCollector {
   }
 
   private readonly look = (): void => {
-    const growth = this.used() - this.usedAfterGc;
+    const used = this.used();
+    const growth = used - this.usedAfterGc;
     if (!this.options.isIdle()) {
       if (this.fullGc.fired()) {
         // V8 collected since the last look: growth counts from here.
         this.fullGc.arm();
-        this.usedAfterGc = this.used();
+        this.usedAfterGc = used;
       } else if (growth >= BUSY_GROWTH_BYTES) this.collect();
       return;
     }
