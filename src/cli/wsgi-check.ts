@@ -248,7 +248,7 @@ async function startDaemon(result: CheckResult): Promise<Record<string, unknown>
 }
 
 /**
- * Asks the running daemon on `socket` to import `appFile` (src/fastcgi/responder.ts warmUp) and
+ * Asks the running daemon on `socket` to import `appFile` (src/fastcgi/responder.ts warmed) and
  * returns its JSON answer: `ok` true (with the worker's pid) or false (with the message and
  * incident), or `ok` null when no answer came within `waitMs` or the answer was not understood.
  */
