@@ -2,7 +2,10 @@
 // number leads the test name), with the variables that server really sends. The disk is a fake:
 // the set of files below.
 
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import process from 'node:process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { WsgikitError } from '../../src/errors.js';
 import type { Environ } from '../../src/exchange.js';
@@ -1050,6 +1053,41 @@ describe('repairEnviron: other variables', () => {
     const r = run({ vars });
     expect(r.environ).not.toBe(vars);
     expect(r.environ).toEqual({ ...vars, SCRIPT_NAME: '', PATH_INFO: '/foo' });
+  });
+
+  it('a copy inherits nothing, and a variable named __proto__ stays one', () => {
+    const vars = apache({ SCRIPT_NAME: '/site.wsgi', PATH_INFO: '/foo', REQUEST_URI: '/foo' });
+    Object.defineProperty(vars, '__proto__', { value: 'x', enumerable: true, writable: true, configurable: true });
+    const r = run({ vars });
+    expect(r.environ).not.toBe(vars);
+    expect('constructor' in r.environ).toBe(false);
+    expect(Object.getOwnPropertyDescriptor(r.environ, '__proto__')?.value).toBe('x');
+  });
+
+  it('copies of one layout share one V8 map, request after request', () => {
+    // A copy made by a spread and then given variables made new maps on every request (V8 11),
+    // and every later read of the environ missed its inline cache. Checked with V8's own
+    // %HaveSameMap, in a child that runs the built repair.
+    const repairJs = fileURLToPath(new URL('../../dist/environ/repair.js', import.meta.url));
+    const script = `
+      import { repairEnviron } from ${JSON.stringify(repairJs)};
+      let previous = null, differ = 0;
+      for (let i = 0; i < 50; i++) {
+        // No PATH_INFO sent: the repair adds it to its copy.
+        const vars = { SERVER_SOFTWARE: 'Apache/2.4', SCRIPT_NAME: '/site.wsgi', REQUEST_URI: '/site.wsgi/x',
+          SCRIPT_FILENAME: '${D}/site.wsgi', DOCUMENT_ROOT: '${D}', HTTP_HOST: 'h' + i };
+        const { environ } = repairEnviron({ vars, mount: null, isFile: () => true });
+        if (environ === vars) process.exit(3);
+        if (previous !== null && !%HaveSameMap(previous, environ)) differ++;
+        previous = environ;
+      }
+      process.stdout.write(String(differ));`;
+    const child = spawnSync(process.execPath, ['--allow-natives-syntax', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(child.status, child.stderr).toBe(0);
+    expect(Number(child.stdout)).toBe(0);
   });
 
   it('drops PATH_TRANSLATED when PATH_INFO changed and there is no DOCUMENT_ROOT', () => {
