@@ -90,12 +90,24 @@ export async function startNginxSide(): Promise<NginxSide> {
       procs.push(proc);
       masters.set(app, proc);
     }
-    const site = configFromGuide('nginx.md', 'nginx-site', [
-      ['/run/wsgikit/alice/fcgi.sock', socket],
-      ['127.0.0.1:9000', `unix:${socket}`],
-      ['listen 80;', `listen 127.0.0.1:${port};`],
-      ['/home/alice/public_html', www],
-      ['/home/alice/apps/shop.wsgi', join(www, 'hello.wsgi')],
+    // The guide's site, for the service on `service` (its TCP location too), with `changes`.
+    const guideSite = (listenPort: number, service: string, changes: Array<[string, string]>) =>
+      configFromGuide('nginx.md', 'nginx-site', [
+        ['/run/wsgikit/alice/fcgi.sock', service],
+        ['127.0.0.1:9000', `unix:${service}`],
+        ['listen 80;', `listen 127.0.0.1:${listenPort};`],
+        ['/home/alice/public_html', www],
+        ['/home/alice/apps/shop.wsgi', join(www, 'hello.wsgi')],
+        ...changes,
+      ]);
+    const site = guideSite(port, socket, []);
+    // The same site without its keep-alive (nginx's default), to the second service: its upstreams
+    // renamed, as both sites share one http block.
+    const onceSite = guideSite(oncePort, onceSocket, [
+      ['wsgikit_alice', 'wsgikit_once'],
+      ['wsgikit_report', 'wsgikit_once_report'],
+      ['    keepalive 16;\n', ''],
+      ['        fastcgi_keep_conn on;\n', ''],
     ]);
     // uWSGI as its docs deploy it behind nginx: fastcgi_params, no keep-alive (it closes each
     // connection), nginx's default request buffering; the same body limit as the guide's site.
@@ -105,21 +117,6 @@ server {
     client_max_body_size 100m;
     location /hello/ { include fastcgi_params; fastcgi_param PATH_INFO $uri; fastcgi_pass unix:${uwsgiSocket('hello')}; }
     location /flask/ { include fastcgi_params; fastcgi_param PATH_INFO $uri; fastcgi_pass unix:${uwsgiSocket('flask')}; }
-}
-`;
-    // The guide's location for .wsgi files, without its upstream's keep-alive, to the second service.
-    const onceSite = `
-server {
-    listen 127.0.0.1:${oncePort};
-    root ${www};
-    location ~ [^/]\\.wsgi(/|$) {
-        fastcgi_split_path_info ^(.+?\\.wsgi)(/.*)$;
-        include fastcgi_params;
-        fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
-        fastcgi_param PATH_INFO $fastcgi_path_info;
-        fastcgi_param HTTP_HOST $host:$server_port;
-        fastcgi_pass unix:${onceSocket};
-    }
 }
 `;
     const floorSite = `${floor.upstreams}server {\n    listen 127.0.0.1:${floorPort};\n${floor.locations}}\n`;
