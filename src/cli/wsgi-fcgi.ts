@@ -18,7 +18,7 @@ import {
 } from '../app/settings.js';
 import { SENDFILE_MODES, sendfileModeProblem, type SendfileMode } from '../app/sendfile-settings.js';
 import { WsgikitError, isWsgikitError } from '../errors.js';
-import { acceptWithCompleteOptions } from '../fastcgi/accept.js';
+import { acceptWithDirectReads } from '../fastcgi/accept.js';
 import { fastcgiResponder } from '../fastcgi/responder.js';
 import { cgiHostSettingsFile } from '../request/cgi-front-end.js';
 import { pinoOpsLog, type OpsLog } from '../ops-log.js';
@@ -167,7 +167,7 @@ async function main(options: FcgiOptions): Promise<void> {
 
   idleGc.collect(); // what start-up left behind
   const listening = await listen(server, options, ops);
-  acceptWithCompleteOptions(server);
+  acceptWithDirectReads(server);
   if (options.user) dropPrivileges(options.user, ops);
   ops.info({ listen: listening, app: fixedApp, version: VERSION }, 'wsgi-fcgi ready');
   // After the privileges are dropped: importing runs the apps' own code.

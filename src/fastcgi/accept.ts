@@ -1,23 +1,24 @@
-// How the FastCGI server's connections are accepted, under Node 20.
+// How the FastCGI server's connections are accepted: each socket reads straight into our own
+// buffer (src/direct-reads.ts), and under Node 20 its options are complete.
 //
-// net.Server accepts each connection with `new Socket({ handle, allowHalfOpen, ... })`, and the
-// Socket constructor copies those options with an object spread before it adds four of its own
-// (allowHalfOpen, emitClose, autoDestroy, decodeStrings). In V8 11 (Node 20) the copy a spread
-// makes has a map outside V8's transition tree, so each of those additions makes a new map, for
-// every socket, and every read of the copy in Duplex and ReadableState then misses its inline
-// cache. That is several microseconds of every connection: under mod_fcgid, nginx without
-// keep-alive and the CGI launcher's relay to the user's daemon, of every request.
+// net.Server makes each socket with `new Socket({ handle, allowHalfOpen, ... })`, which leaves no
+// way to pass `onread`. And in V8 11 (Node 20) the Socket constructor's copy of those options (an
+// object spread) has a map outside V8's transition tree, so each of the four options it then adds
+// (allowHalfOpen, emitClose, autoDestroy, decodeStrings) makes a new map, for every socket, and
+// every read of the copy in Duplex and ReadableState misses its inline cache: several
+// microseconds of every connection under mod_fcgid, nginx without keep-alive and the CGI
+// launcher's relay to the user's daemon. When the options already hold those four, the
+// constructor's stores find them and change no map.
 //
-// When the options already hold those four, the constructor's stores find them and change no map.
 // So the listening handle's accept callback is replaced by one that makes the socket as Node's own
-// does, with those options given. Anything but a plain accept (an accept error, a connection over
-// server.maxConnections, a diagnostics_channel subscriber to accepted sockets, the noDelay and
-// keepAlive server options, which need Node's own symbols) stays Node's own code. V8 12 (Node 22)
-// no longer makes those maps: nothing is replaced there.
+// does, with those options given and `onread` set. Anything but a plain accept (an accept error, a
+// connection over server.maxConnections, a diagnostics_channel subscriber to accepted sockets, the
+// noDelay and keepAlive server options, which need Node's own symbols) stays Node's own code.
 
 import { channel } from 'node:diagnostics_channel';
 import { Socket, type Server, type SocketConstructorOpts } from 'node:net';
 import process from 'node:process';
+import { DIRECT_READS, madeForDirectReads } from '../direct-reads.js';
 
 /** The listening handle's accept callback: a libuv status (0: a new connection) and its handle. */
 type OnConnection = (this: unknown, status: number, clientHandle?: unknown) => void;
@@ -46,16 +47,15 @@ const acceptedSockets = channel('net.server.socket');
 export const SPREAD_COPIES_DETACHED = Number(process.versions.v8.split('.')[0]) < 12;
 
 /**
- * Has the listening `server` make its sockets with their options complete (see above). Call it
- * once the server listens. False when it left Node's own callback in place: not needed on this
- * Node, or the server is not as this code knows it.
+ * Has the listening `server` make its sockets for direct reads, with their options complete (see
+ * above). Call it once the server listens. False when it left Node's own callback in place: the
+ * server is not as this code knows it.
  */
-export function acceptWithCompleteOptions(server: Server): boolean {
+export function acceptWithDirectReads(server: Server): boolean {
   const internals = server as unknown as ServerInternals;
   const handle = internals._handle;
   const nodeOwn = handle?.onconnection;
   if (
-    !SPREAD_COPIES_DETACHED ||
     !handle ||
     typeof nodeOwn !== 'function' ||
     typeof internals._connections !== 'number' ||
@@ -81,8 +81,10 @@ export function acceptWithCompleteOptions(server: Server): boolean {
       emitClose: false,
       autoDestroy: true,
       decodeStrings: false,
+      onread: DIRECT_READS,
     };
     const socket = new Socket(options as SocketConstructorOpts);
+    madeForDirectReads(socket);
     internals._connections!++;
     const accepted = socket as unknown as AcceptedSocket;
     accepted.server = server;

@@ -61,6 +61,7 @@ import {
 } from './protocol.js';
 import { RecordParser, type FastcgiRecord } from './record-parser.js';
 import { bytesRead } from '../read-buffers.js';
+import { receiveReads } from '../direct-reads.js';
 
 export interface FastcgiConnectionOptions {
   /** Called once per request, when its PARAMS are complete. Must not throw (if it does: onError, end(1)). */
@@ -316,7 +317,7 @@ export class FastcgiConnection {
   constructor(socket: Duplex, options: FastcgiConnectionOptions) {
     this.socket = socket;
     this.settings = settingsOf(options);
-    socket.on('data', this.onData);
+    if (!receiveReads(socket, this.onData)) socket.on('data', this.onData);
     socket.on('drain', this.onSocketDrain);
     socket.on('error', this.onSocketError);
     socket.on('close', this.onSocketClose);

@@ -27,6 +27,7 @@ import {
   requestFrame,
 } from './frames.js';
 import { bytesRead } from '../read-buffers.js';
+import { adoptForDirectReads, receiveReads } from '../direct-reads.js';
 
 export { BRIDGE_SCRIPT };
 
@@ -166,6 +167,7 @@ export class BridgeProcess {
   private sent = 0;
   private stopRequested = false;
   private fromBridgePaused = false;
+  private channelBroken = false;
   private exitStatus: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   private openStreams = 3; // fd 4, stdout, stderr
   private exitTimer: NodeJS.Timeout | null = null;
@@ -204,7 +206,7 @@ export class BridgeProcess {
     });
     this.pid = this.child.pid;
     this.toBridge = this.child.stdio[3] as Writable;
-    this.fromBridge = this.child.stdio[4] as Readable;
+    this.fromBridge = adoptForDirectReads(this.child.stdio[4]) ?? (this.child.stdio[4] as Readable);
 
     // Bound once: the hot path allocates no closures of its own.
     this.onFrame = this.onFrame.bind(this);
@@ -218,10 +220,12 @@ export class BridgeProcess {
 
     this.toBridge.on('error', noop); // EPIPE once the process is gone: its exit tells the story
     this.fromBridge.on('error', noop);
-    this.fromBridge.on('data', (chunk: Buffer) => {
+    const fromBridge = (chunk: Buffer): void => {
       bytesRead(chunk.length);
-      this.onData(chunk);
-    });
+      // After a protocol error the channel is only drained, so the process is not stuck on a full pipe.
+      if (!this.channelBroken) this.onData(chunk);
+    };
+    if (!receiveReads(this.fromBridge, fromBridge)) this.fromBridge.on('data', fromBridge);
     this.fromBridge.on('close', () => this.streamClosed());
     this.lines(this.child.stdout!, 'stdout');
     this.lines(this.child.stderr!, 'stderr');
@@ -639,8 +643,7 @@ export class BridgeProcess {
       error instanceof WsgikitError
         ? error
         : new WsgikitError('WSGIKIT_PROTOCOL', `bridge channel failed: ${error.message}`, { cause: error });
-    this.fromBridge.removeAllListeners('data');
-    this.fromBridge.on('data', noop); // keep draining so the process is not stuck on a full pipe
+    this.channelBroken = true;
     this.kill();
     this.fail(wsgikitError);
   }
@@ -663,6 +666,7 @@ export class BridgeProcess {
     this.state = 'exited';
     // No process and no exit event: nothing else closes our ends of its pipes, or the claim file.
     for (const stream of this.child.stdio) stream?.destroy();
+    this.fromBridge.destroy(); // fd 4's socket is our own when it reads directly
     this.claims?.close();
     this.resolveExited({ code: null, signal: null });
   }

@@ -1,4 +1,4 @@
-// acceptWithCompleteOptions (src/fastcgi/accept.ts): the sockets it makes behave as Node's own
+// acceptWithDirectReads (src/fastcgi/accept.ts): the sockets it makes behave as Node's own
 // (counted for server.close() and getConnections(), half-open as the server says, maxConnections
 // still refused), and, on a Node whose spreads copy to maps outside V8's transition tree, accepting
 // makes no map per connection: V8's own map log (--log-maps) counts them, in a child process.
@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
+import { connected as connectedClient } from '../helpers/unix-client.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { SPREAD_COPIES_DETACHED, acceptWithCompleteOptions } from '../../src/fastcgi/accept.js';
+import { SPREAD_COPIES_DETACHED, acceptWithDirectReads } from '../../src/fastcgi/accept.js';
 
 const ACCEPT_JS = fileURLToPath(new URL('../../dist/fastcgi/accept.js', import.meta.url));
 
@@ -33,12 +34,10 @@ async function listening(server: net.Server): Promise<string> {
   return path;
 }
 
-function connected(path: string): Promise<net.Socket> {
-  return new Promise((done, fail) => {
-    const client = net.connect(path, () => done(client));
-    client.once('error', fail);
-    cleanups.push(() => void client.destroy());
-  });
+async function connected(path: string): Promise<net.Socket> {
+  const client = await connectedClient(path);
+  cleanups.push(() => void client.destroy());
+  return client;
 }
 
 function closed(socket: net.Socket): Promise<void> {
@@ -47,17 +46,17 @@ function closed(socket: net.Socket): Promise<void> {
 
 const onThisNode = SPREAD_COPIES_DETACHED ? describe : describe.skip;
 
-describe('acceptWithCompleteOptions', () => {
+describe('acceptWithDirectReads', () => {
   it('leaves a server that does not listen yet as it is', () => {
-    expect(acceptWithCompleteOptions(net.createServer())).toBe(false);
+    expect(acceptWithDirectReads(net.createServer())).toBe(false);
   });
 
-  onThisNode('on a Node 20 server', () => {
+  describe('on a listening server', () => {
     it('gives the connection listener sockets that belong to the server, counted until they close', async () => {
       const accepted: net.Socket[] = [];
       const server = net.createServer((socket) => accepted.push(socket));
       const path = await listening(server);
-      expect(acceptWithCompleteOptions(server)).toBe(true);
+      expect(acceptWithDirectReads(server)).toBe(true);
 
       const clients = [await connected(path), await connected(path)];
       await vi.waitFor(() => expect(accepted).toHaveLength(2));
@@ -81,7 +80,7 @@ describe('acceptWithCompleteOptions', () => {
         socket.on('end', () => socket.end('bye'));
       });
       const path = await listening(server);
-      expect(acceptWithCompleteOptions(server)).toBe(true);
+      expect(acceptWithDirectReads(server)).toBe(true);
       const client = await connected(path);
       const got: Buffer[] = [];
       client.on('data', (chunk: Buffer) => got.push(chunk));
@@ -99,7 +98,7 @@ describe('acceptWithCompleteOptions', () => {
       server.maxConnections = 1;
       server.on('drop', () => dropped++);
       const path = await listening(server);
-      expect(acceptWithCompleteOptions(server)).toBe(true);
+      expect(acceptWithDirectReads(server)).toBe(true);
       await connected(path);
       await vi.waitFor(() => expect(accepted).toHaveLength(1));
       const second = await connected(path);
@@ -107,7 +106,9 @@ describe('acceptWithCompleteOptions', () => {
       expect(accepted).toHaveLength(1);
       expect(dropped).toBe(1);
     });
+  });
 
+  onThisNode('on a Node 20 server', () => {
     it('makes no map per accepted socket (V8 --log-maps)', () => {
       // Node's own accept adds emitClose to a copy whose map is outside the transition tree: a new
       // map for nearly every connection. With the options complete, none past the few of start-up.
@@ -131,10 +132,10 @@ function emitCloseMaps(complete: boolean, count: number): number {
   const log = join(dir, 'v8.log');
   const script = `
     import net from 'node:net';
-    import { acceptWithCompleteOptions } from ${JSON.stringify(ACCEPT_JS)};
+    import { acceptWithDirectReads } from ${JSON.stringify(ACCEPT_JS)};
     const server = net.createServer((socket) => socket.end());
     server.listen(${JSON.stringify(join(dir, 'c.sock'))}, async () => {
-      if (${complete} && !acceptWithCompleteOptions(server)) process.exit(3);
+      if (${complete} && !acceptWithDirectReads(server)) process.exit(3);
       for (let i = 0; i < ${count}; i++) {
         // The client's own options complete too, so that only the server's sockets are counted.
         const client = new net.Socket({ allowHalfOpen: false, emitClose: false, autoDestroy: true, decodeStrings: false });
