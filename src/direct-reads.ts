@@ -3,9 +3,9 @@
 // Node hands every read of a stream socket to Readable: its buffering state, a 'data' event, a
 // tick to read more, and a new buffer outside the V8 heap for each read. A socket made with the
 // `onread` option reads into a buffer its owner gives and calls one function with the count
-// instead; 'end', 'close', 'error', pause() and resume() still work as on any socket. On the two
-// reads of every request (the web server's connection and the worker's pipe) that machinery was a
-// share of the front end's CPU that the bare relay pays too, but that is not ours to pay.
+// instead; 'end', 'close', 'error', pause() and resume() still work as on any socket. The two
+// reads of every request (the web server's connection and the worker's pipe) need none of that
+// machinery.
 //
 // Every such socket reads into the same buffer. That is safe because the loop reads one handle
 // at a time and calls the socket's function right after each read, before any other read; the

@@ -12,7 +12,7 @@
 //   ends: a small response (STDOUT, empty STDOUT, END_REQUEST) as one Buffer in one write, more
 //   than GATHER_MAX bytes as one writev of the pieces (a large body is not copied).
 // - Anything malformed closes this connection only, and is reported to onError as WSGIKIT_PROTOCOL.
-//   Nothing thrown while handling a record escapes the socket's 'data' handler.
+//   Nothing thrown while handling a record escapes the socket's read handler.
 // - The web server half-closing aborts the active requests, unless the socket allows half-open
 //   (net.createServer({ allowHalfOpen: true })): then they are answered and the connection closes.
 // - maxConns is only reported (GET_VALUES); whoever accepts connections enforces it.
