@@ -17,7 +17,6 @@
 
 import { channel } from 'node:diagnostics_channel';
 import { Socket, type Server, type SocketConstructorOpts } from 'node:net';
-import process from 'node:process';
 import { DIRECT_READS, madeForDirectReads } from '../direct-reads.js';
 
 /** The listening handle's accept callback: a libuv status (0: a new connection) and its handle. */
@@ -42,9 +41,6 @@ interface AcceptedSocket {
 
 /** Where Node publishes each socket a server accepts. */
 const acceptedSockets = channel('net.server.socket');
-
-/** Whether this V8 gives a spread's copy a map of its own: 11 and older. */
-export const SPREAD_COPIES_DETACHED = Number(process.versions.v8.split('.')[0]) < 12;
 
 /**
  * Has the listening `server` make its sockets for direct reads, with their options complete (see

@@ -12,7 +12,7 @@ import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { connected as connectedClient } from '../helpers/unix-client.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { SPREAD_COPIES_DETACHED, acceptWithDirectReads } from '../../src/fastcgi/accept.js';
+import { acceptWithDirectReads } from '../../src/fastcgi/accept.js';
 
 const ACCEPT_JS = fileURLToPath(new URL('../../dist/fastcgi/accept.js', import.meta.url));
 
@@ -44,6 +44,8 @@ function closed(socket: net.Socket): Promise<void> {
   return new Promise((done) => (socket.closed ? done() : socket.once('close', () => done())));
 }
 
+/** Whether this V8 gives a spread's copy a map of its own (11 and older): the map test's case. */
+const SPREAD_COPIES_DETACHED = Number(process.versions.v8.split('.')[0]) < 12;
 const onThisNode = SPREAD_COPIES_DETACHED ? describe : describe.skip;
 
 describe('acceptWithDirectReads', () => {
